@@ -1,0 +1,211 @@
+// The normalised lab model: what every layer after src/spec consumes.
+// Defaults are filled in, references are resolved and kernel names are decided here,
+// so nothing downstream reads raw YAML or re-derives a name.
+
+/** Where a host's network namespace comes from. */
+export type NetnsRef =
+  /** Created and owned by the lab: /run/netns/<lab>-<host>. */
+  | { kind: 'lab'; name: string }
+  /** An existing named namespace (/run/netns/NAME) that the lab attaches to. */
+  | { kind: 'named'; name: string }
+  /** An existing namespace by path (e.g. /proc/PID/ns/net); netlab mounts a handle named `handle`. */
+  | { kind: 'path'; path: string; handle: string }
+  /** A running process's namespace (nsenter -t PID -n); netlab mounts a handle named `handle`. */
+  | { kind: 'pid'; pid: number; handle: string }
+  /** The machine's own namespace; only with `root: true` at the lab's top level. */
+  | { kind: 'root' };
+
+/** Position of a key in its YAML file, for error messages after normalisation. */
+export interface SourcePos {
+  file: string;
+  line: number;
+  col: number;
+  /** JSON-pointer-like path, e.g. `hosts.web.interfaces.eth0`. */
+  path: string;
+}
+
+export type InterfaceKind = 'veth' | 'bridge' | 'vlan' | 'macvlan' | 'ipvlan' | 'macvtap' | 'tap' | 'vxlan';
+
+export interface BridgePortVlans {
+  /** Untagged VLAN for ingress (PVID); egress untagged for it. */
+  pvid?: number;
+  /** VLANs carried tagged on this port. */
+  tagged: number[];
+}
+
+interface InterfaceBase {
+  /** Host (lab-level name) that holds this interface. */
+  host: string;
+  /** The name the user wrote (`eth0`). */
+  name: string;
+  /** The kernel name: equal to `name` in lab-created namespaces, `nl` + 8 hex in shared ones. */
+  ifname: string;
+  /** `netlab.<lab>.<host>.<name>`: set as altname in shared namespaces (the ownership mark). */
+  altname: string | null;
+  mtu: number;
+  /** Deterministic locally administered MAC unless the user gave one. */
+  mac: string;
+  /** CIDRs, normalised (`10.0.0.1/24`, `fd00::1/64`). */
+  addresses: string[];
+  /** Kernel name of the bridge this interface is a port of, in the same host. */
+  master: string | null;
+  /** Per-port VLANs when the master bridge has vlan_filtering. */
+  vlans: BridgePortVlans | null;
+  up: boolean;
+  pos: SourcePos;
+}
+
+export interface VethInterface extends InterfaceBase {
+  kind: 'veth';
+  peer: { host: string; ifname: string };
+}
+export interface BridgeInterface extends InterfaceBase {
+  kind: 'bridge';
+  stp: boolean;
+  /** Seconds. */
+  ageing: number;
+  vlanFiltering: boolean;
+}
+export interface VlanInterface extends InterfaceBase {
+  kind: 'vlan';
+  /** Parent in the same host or another host; the device is created in the parent's namespace then moved. */
+  parent: { host: string; ifname: string };
+  id: number;
+  protocol: '802.1Q' | '802.1ad';
+}
+export interface MacvlanInterface extends InterfaceBase {
+  kind: 'macvlan' | 'macvtap';
+  parent: { host: string; ifname: string };
+  mode: 'bridge' | 'private' | 'vepa' | 'passthru';
+}
+export interface IpvlanInterface extends InterfaceBase {
+  kind: 'ipvlan';
+  parent: { host: string; ifname: string };
+  mode: 'l2' | 'l3' | 'l3s';
+  flag: 'bridge' | 'private' | 'vepa';
+}
+export interface TapInterface extends InterfaceBase {
+  kind: 'tap';
+  /** uid owning the persistent tap, or null. */
+  user: number | null;
+  group: number | null;
+}
+export interface VxlanInterface extends InterfaceBase {
+  kind: 'vxlan';
+  vni: number;
+  port: number;
+  local: string | null;
+  /** Multicast group (with `dev`), or null when unicast. */
+  group: string | null;
+  /** Underlay device kernel name in the same host, or null. */
+  dev: string | null;
+  /** Unicast remote VTEPs: become `bridge fdb append 00:00:00:00:00:00 dst IP` entries. */
+  remotes: string[];
+  learning: boolean;
+}
+
+export type Interface =
+  | VethInterface
+  | BridgeInterface
+  | VlanInterface
+  | MacvlanInterface
+  | IpvlanInterface
+  | TapInterface
+  | VxlanInterface;
+
+export interface Route {
+  /** `default` or a CIDR; normalised (`0.0.0.0/0` is written `default`). */
+  to: string;
+  family: 4 | 6;
+  via: string | null;
+  /** Kernel name of the output device, or null. */
+  dev: string | null;
+  metric: number | null;
+  onlink: boolean;
+  /** Routing table number; 254 (main) by default. */
+  table: number;
+  pos: SourcePos;
+}
+
+export type Proto = 'tcp' | 'udp';
+
+/** A port or an inclusive range. */
+export interface PortRange {
+  from: number;
+  to: number;
+}
+
+export interface SnatRule {
+  /** Source subnet (CIDR). */
+  from: string;
+  /** Kernel name of the outbound interface, or null for any. */
+  out: string | null;
+  /** null: masquerade; otherwise SNAT to this address. */
+  to: string | null;
+  pos: SourcePos;
+}
+
+export interface DnatRule {
+  proto: Proto;
+  /** Published port(s) on this host. */
+  port: PortRange;
+  /** Destination address (resolved from `host:port` form) and first port. */
+  toAddress: string;
+  toPort: number;
+  /** Kernel name of the inbound interface, or null for any. */
+  in: string | null;
+  /** Published on this address only, or null for any local address. */
+  address: string | null;
+  pos: SourcePos;
+}
+
+export interface Service {
+  name: string;
+  vip: string;
+  proto: Proto;
+  port: number;
+  backends: { address: string; port: number }[];
+  mode: 'round-robin' | 'random';
+  pos: SourcePos;
+}
+
+export interface FilterRule {
+  action: 'allow' | 'deny';
+  /** Source CIDRs (a host reference is resolved to its addresses); empty = any. */
+  from: string[];
+  to: string[];
+  proto: Proto | 'icmp' | null;
+  port: PortRange | null;
+  pos: SourcePos;
+}
+
+export interface Policy {
+  snat: SnatRule[];
+  dnat: DnatRule[];
+  services: Service[];
+  /** Default verdict for traffic to and through this host. */
+  defaultAction: 'allow' | 'deny';
+  rules: FilterRule[];
+}
+
+export interface Host {
+  name: string;
+  netns: NetnsRef;
+  /** Key used for this namespace throughout the engine (see nsKey). */
+  ns: string;
+  ipv6: boolean;
+  /** Namespace-wide sysctls, key in dotted form (`net.ipv4.ip_forward`) -> value as written to /proc. */
+  sysctls: Record<string, string>;
+  interfaces: Interface[];
+  routes: Route[];
+  policy: Policy | null;
+  pos: SourcePos;
+}
+
+export interface Lab {
+  name: string;
+  file: string;
+  owner: string | null;
+  allowRoot: boolean;
+  hosts: Host[];
+}
