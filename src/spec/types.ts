@@ -208,4 +208,6 @@ export interface Lab {
   owner: string | null;
   allowRoot: boolean;
   hosts: Host[];
+  /** Position of the lab's `name` key, for issues found across labs (optional: labs built in code have none). */
+  pos?: SourcePos;
 }

@@ -1,0 +1,301 @@
+// The engine: observe, plan, checkpoint, execute, verify, and on any failure plan back to the
+// checkpoint (design notes, section 1). Rollback and crash recovery are the same code path.
+import {
+  ApplyFailedError,
+  ConflictError,
+  InterruptedError,
+  KernelError,
+  NetlabError,
+  RollbackIncompleteError,
+  VerifyError,
+} from '../errors.js';
+import type { Driver, NsQuery, Observation } from '../driver/driver.js';
+import { desiredState } from '../model/desired.js';
+import { describe, diffStates, stateOf, type State } from '../model/objects.js';
+import type { Command } from '../model/command.js';
+import { plan, type Plan, type Step } from '../plan/plan.js';
+import type { Lab } from '../spec/types.js';
+import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
+import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
+
+export interface EngineEvents {
+  /** A phase of the run starts: observe, plan, apply, verify, rollback. */
+  stage?(lab: string, stage: string, detail?: string): void;
+  /** Commands of one execution group are about to run. */
+  progress?(lab: string, done: number, total: number): void;
+  warn?(lab: string, message: string): void;
+}
+
+export interface RunOptions {
+  events?: EngineEvents;
+  /** Leave the failed state for debugging instead of rolling back. */
+  keepFailed?: boolean;
+  /** A signal that stops the run at the next step boundary (then it rolls back). */
+  stop?: { requested: string | null };
+  /** Plan must have been computed from a live state with this fingerprint. */
+  expectFingerprint?: string;
+  verifyRetries?: number;
+}
+
+export interface LabPlan {
+  lab: string;
+  plan: Plan;
+  desired: State;
+  live: Observation;
+  scope: NsQuery[];
+  record: LabRecord | null;
+}
+
+/** Observe everything the lab owns or will own, and plan the way to the desired state. */
+export async function planLab(driver: Driver, lab: Lab): Promise<LabPlan> {
+  const desired = desiredState(lab);
+  const record = await store.readRecord(lab.name);
+  const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
+  const live = await driver.observe({ lab: lab.name, namespaces: scope });
+  const p = plan(desired, live.state, {
+    sysctlOriginals: record?.sysctlOriginals ?? {},
+    foreignLinks: live.foreignLinks,
+    foreignNetns: live.foreignNetns,
+  });
+  return { lab: lab.name, plan: p, desired, live, scope, record };
+}
+
+/** Executes a plan: deletions (deepest phase first), then creations and changes, by phase. */
+export async function executePlan(driver: Driver, p: Plan, lab: string, opts: RunOptions = {}): Promise<void> {
+  const owner = new Map<Command, Step>();
+  const groups = new Map<string, Command[]>();
+  for (const s of p.steps) {
+    for (const c of s.commands) {
+      owner.set(c, s);
+      const key = s.op === 'delete' ? `0:${String(100 - c.phase).padStart(3, '0')}` : `1:${String(c.phase).padStart(3, '0')}`;
+      const g = groups.get(key) ?? [];
+      g.push(c);
+      groups.set(key, g);
+    }
+  }
+  const ordered = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, g]) => g);
+  const total = ordered.reduce((n, g) => n + g.length, 0);
+  let done = 0;
+  for (const commands of ordered) {
+    if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
+    opts.events?.progress?.(lab, done, total);
+    try {
+      await driver.execute(commands);
+    } catch (e) {
+      if (e instanceof KernelError && e.detail.line !== undefined) {
+        const failed = commands[e.detail.line];
+        const step = failed ? owner.get(failed) : undefined;
+        if (step) throw e.withStep(`${step.op} ${step.title}`, step.objects[0] ?? '');
+      }
+      throw e;
+    }
+    done += commands.length;
+  }
+  opts.events?.progress?.(lab, done, total);
+}
+
+/**
+ * Puts the kernel back to a checkpoint: observe again, plan from live state to the checkpoint,
+ * apply. Never trusts the journal about what was done, only about what existed before.
+ */
+export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = {}): Promise<void> {
+  opts.events?.stage?.(j.lab, 'rollback');
+  await children.settle(j.lab);
+  const checkpoint = stateOf(j.checkpoint);
+  const creates = new Set(j.creates);
+  const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns())).map((q) => (creates.has(q.ns) ? { ...q, adopt: true } : q));
+  const live = await driver.observe({ lab: j.lab, namespaces: scope });
+  const back = plan(checkpoint, live.state, { sysctlOriginals: j.sysctlOriginals });
+  await executePlan(driver, back, j.lab, { events: opts.events });
+  await settle(opts.verifyRetries ?? 4, async () => diffStates(checkpoint, (await driver.observe({ lab: j.lab, namespaces: scope })).state));
+}
+
+/**
+ * Compares until the kernel agrees or the retries run out: some changes land asynchronously
+ * (link state, namespace teardown). Throws the last differences.
+ */
+async function settle(retries: number, differences: () => Promise<string[]>): Promise<void> {
+  let diff: string[] = [];
+  for (let attempt = 0; attempt <= retries; attempt++) {
+    if (attempt) await new Promise((r) => setTimeout(r, 50 * attempt));
+    diff = await differences();
+    if (!diff.length) return;
+  }
+  throw new VerifyError(diff);
+}
+
+/** Finishes (undoes) an interrupted run of this lab, if its journal says there was one. */
+export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOptions = {}): Promise<boolean> {
+  const j = await store.readJournal(lab);
+  if (!j) return false;
+  opts.events?.warn?.(lab, `an interrupted ${j.operation} (pid ${j.pid}, ${j.startedAt}) is being rolled back first`);
+  try {
+    await rollbackTo(driver, j, opts);
+  } catch (e) {
+    throw new RollbackIncompleteError(new Error(`recovering the interrupted ${j.operation}`), e as Error, lab);
+  }
+  await store.removeJournal(lab);
+  return true;
+}
+
+async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<void> {
+  const scope = mergeScopes(scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode]))), lp.scope.map((q) => ({ ...q, sysctls: [], nftTables: [] })));
+  await settle(retries, async () => {
+    const live = await driver.observe({ lab: lp.lab, namespaces: scope });
+    return diffStates(lp.desired, new Map([...live.state].filter(([, o]) => o.kind !== 'sysctl' || lp.desired.has(o.id))));
+  });
+}
+
+export interface ApplyResult {
+  lab: string;
+  steps: Step[];
+  changed: boolean;
+}
+
+/**
+ * Applies a lab: lock, recover any interrupted run, observe, plan, checkpoint, execute, verify,
+ * record. On failure the kernel is put back as it was before the run.
+ */
+export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}): Promise<ApplyResult> {
+  const unlock = await lockLab(lab.name);
+  try {
+    await recoverIfNeeded(driver, lab.name, opts);
+    opts.events?.stage?.(lab.name, 'observe');
+    const lp = await planLab(driver, lab);
+    if (lp.plan.conflicts.length) {
+      const err = new ConflictError(`lab "${lab.name}" conflicts with objects netlab does not own:\n  ${lp.plan.conflicts.join('\n  ')}`);
+      err.hints.push('rename the lab or the interface, or remove the other object; nothing was changed');
+      throw err;
+    }
+    if (opts.expectFingerprint && opts.expectFingerprint !== lp.plan.fingerprint) {
+      const err = new ConflictError(`the live state of lab "${lab.name}" changed since the plan was made (fingerprint ${opts.expectFingerprint}, now ${lp.plan.fingerprint})`);
+      err.hints.push('run "netlab plan" again and review the new plan');
+      throw err;
+    }
+    const record = newRecord(lab, lp);
+    if (!lp.plan.steps.length) {
+      await store.writeRecord(record);
+      return { lab: lab.name, steps: [], changed: false };
+    }
+    await runWithCheckpoint(driver, lp, 'apply', opts, async () => {
+      opts.events?.stage?.(lab.name, 'verify');
+      await verify(driver, lp, opts.verifyRetries ?? 3);
+    });
+    await store.writeRecord(record);
+    await store.removeJournal(lab.name);
+    return { lab: lab.name, steps: lp.plan.steps, changed: true };
+  } finally {
+    await unlock();
+  }
+}
+
+function newRecord(lab: Lab, lp: LabPlan): LabRecord {
+  const originals = { ...(lp.record?.sysctlOriginals ?? {}) };
+  const shared = new Set(lp.scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  for (const o of lp.desired.values()) {
+    const before = lp.live.state.get(o.id);
+    if (o.kind === 'sysctl' && shared.has(o.ns) && !(o.id in originals) && before?.kind === 'sysctl') originals[o.id] = before.value;
+  }
+  return {
+    lab: lab.name,
+    file: lab.file,
+    owner: lab.owner,
+    appliedAt: new Date().toISOString(),
+    scope: scopeOfLab(lab, lp.desired),
+    desired: [...lp.desired.values()],
+    sysctlOriginals: originals,
+  };
+}
+
+/** Checkpoint, execute, run `after` (verify); on any failure roll back to the checkpoint. */
+async function runWithCheckpoint(driver: Driver, lp: LabPlan, operation: Journal['operation'], opts: RunOptions, after: () => Promise<void>): Promise<void> {
+  const journal: Journal = {
+    lab: lp.lab,
+    operation,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    scope: mergeScopes(lp.scope, scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode])))),
+    checkpoint: [...lp.live.state.values()],
+    sysctlOriginals: lp.record?.sysctlOriginals ?? {},
+    creates: lp.plan.steps.flatMap((s) => (s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [])),
+    steps: lp.plan.steps.map((s) => `${s.op} ${s.title}`),
+  };
+  await store.writeJournal(journal);
+  opts.events?.stage?.(lp.lab, operation, `${lp.plan.steps.length} steps`);
+  driver.setSpawnListener?.((pid) => children.record(lp.lab, pid));
+  try {
+    await executePlan(driver, lp.plan, lp.lab, opts);
+    driver.setSpawnListener?.(null);
+    await children.settle(lp.lab);
+    await after();
+  } catch (e) {
+    driver.setSpawnListener?.(null);
+    const original = e instanceof Error ? e : new Error(String(e));
+    if (opts.keepFailed) {
+      opts.events?.warn?.(lp.lab, '--keep-failed: the failed state is left in place; the journal keeps the checkpoint (netlab gc undoes it)');
+      throw new RollbackIncompleteError(original, new Error('not attempted (--keep-failed)'), lp.lab);
+    }
+    try {
+      await rollbackTo(driver, journal, opts);
+    } catch (re) {
+      throw new RollbackIncompleteError(original, re as Error, lp.lab);
+    }
+    await store.removeJournal(lp.lab);
+    if (original instanceof NetlabError && !(original instanceof KernelError) && !(original instanceof VerifyError) && !(original instanceof InterruptedError)) throw original;
+    throw new ApplyFailedError(original, lp.lab);
+  }
+}
+
+export interface DestroyResult {
+  lab: string;
+  steps: Step[];
+  /** Processes found in the lab's namespaces that netlab did not start (reported, not signalled). */
+  strangers: { ns: string; pids: number[] }[];
+}
+
+/** Everything the lab owns, from its record, its marks and namespace names; the YAML is not needed. */
+export async function planDestroy(driver: Driver, labName: string, lab: Lab | null, extraScope: NsQuery[] = []): Promise<LabPlan> {
+  const record = await store.readRecord(labName);
+  const desiredOfFile = lab ? desiredState(lab) : new Map();
+  const scope = mergeScopes(
+    lab ? scopeOfLab(lab, desiredOfFile) : [],
+    record?.scope ?? [],
+    record ? scopeOfObjects(record.desired, new Map(record.scope.map((q) => [q.ns, q.mode]))) : [],
+    discoveredScope(labName, await driver.listNetns()),
+    extraScope,
+  );
+  const live = await driver.observe({ lab: labName, namespaces: scope });
+  const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
+  return { lab: labName, plan: p, desired: new Map(), live, scope, record };
+}
+
+export async function destroyLab(driver: Driver, labName: string, lab: Lab | null, opts: RunOptions = {}, extraScope: NsQuery[] = []): Promise<DestroyResult> {
+  const unlock = await lockLab(labName);
+  try {
+    await recoverIfNeeded(driver, labName, opts);
+    opts.events?.stage?.(labName, 'observe');
+    const lp = await planDestroy(driver, labName, lab, extraScope);
+    const strangers: DestroyResult['strangers'] = [];
+    for (const o of lp.live.state.values()) {
+      if (o.kind !== 'netns' || o.origin !== 'created') continue;
+      const pids = await driver.netnsPids(o.ns);
+      if (pids.length) {
+        strangers.push({ ns: o.ns, pids });
+        opts.events?.warn?.(labName, `namespace ${o.ns} still has processes netlab did not start (pids ${pids.join(', ')}); they are not signalled and keep the namespace alive until they exit`);
+      }
+    }
+    if (lp.plan.steps.length) {
+      await runWithCheckpoint(driver, lp, 'destroy', opts, async () => {
+        opts.events?.stage?.(labName, 'verify');
+        await settle(opts.verifyRetries ?? 4, async () => {
+          const after = await driver.observe({ lab: labName, namespaces: lp.scope });
+          return [...after.state.values()].filter((o) => o.kind !== 'sysctl').map((o) => `still present: ${describe(o)}`);
+        });
+      });
+    }
+    await store.removeLab(labName);
+    return { lab: labName, steps: lp.plan.steps, strangers };
+  } finally {
+    await unlock().catch(() => undefined);
+  }
+}

@@ -1,0 +1,65 @@
+// Printing: plans, errors, tables. Colour follows picocolors (NO_COLOR, --no-color, non-TTY).
+import pc from 'picocolors';
+import { formatSpecIssue, NetlabError, SpecError, type SpecIssue } from '../errors.js';
+import { commandText } from '../model/command.js';
+import type { Step } from '../plan/plan.js';
+
+export const out = {
+  quiet: false,
+  verbose: false,
+  line(text = ''): void {
+    if (!this.quiet) process.stdout.write(`${text}\n`);
+  },
+  info(text: string): void {
+    if (!this.quiet) process.stderr.write(`${text}\n`);
+  },
+  warn(text: string): void {
+    process.stderr.write(`${pc.yellow('warning:')} ${text}\n`);
+  },
+  json(value: unknown): void {
+    process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  },
+};
+
+const OP_MARK = { create: pc.green('+'), modify: pc.yellow('~'), delete: pc.red('-') } as const;
+
+export function formatSteps(steps: Step[], verbose: boolean): string[] {
+  const width = Math.min(60, Math.max(10, ...steps.map((s) => s.title.length)));
+  const lines: string[] = [];
+  for (const s of steps) {
+    lines.push(`  ${OP_MARK[s.op]} ${s.op.padEnd(6)} ${s.title.padEnd(width)}  ${pc.dim(s.reason)}`);
+    if (verbose) for (const c of s.commands) lines.push(pc.dim(`        ${commandText(c)}`));
+  }
+  return lines;
+}
+
+export function summarise(steps: Step[]): string {
+  const n = { create: 0, modify: 0, delete: 0 };
+  for (const s of steps) n[s.op]++;
+  return `${n.create} to create, ${n.modify} to change, ${n.delete} to delete`;
+}
+
+export function stepJson(s: Step) {
+  return { op: s.op, objects: s.objects, title: s.title, reason: s.reason, commands: s.commands.map(commandText) };
+}
+
+export function issuesJson(issues: SpecIssue[]) {
+  return issues.map((i) => ({ ...i, text: formatSpecIssue(i) }));
+}
+
+/** Prints an error the way every command does: message, hints, no stack trace. */
+export function printError(err: unknown): void {
+  if (err instanceof SpecError) {
+    for (const i of err.issues) process.stderr.write(`${pc.red('error:')} ${formatSpecIssue(i)}\n`);
+    process.stderr.write(`${err.issues.length} error(s); nothing was changed\n`);
+    return;
+  }
+  if (err instanceof NetlabError) {
+    process.stderr.write(`${pc.red('error:')} ${err.message}\n`);
+    for (const h of err.hints) process.stderr.write(`  ${pc.cyan('hint:')} ${h}\n`);
+    return;
+  }
+  const e = err as Error;
+  process.stderr.write(`${pc.red('error:')} ${e?.message ?? String(err)}\n`);
+  if (process.env.NETLAB_DEBUG && e?.stack) process.stderr.write(`${e.stack}\n`);
+}

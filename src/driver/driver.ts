@@ -1,0 +1,56 @@
+// The driver is the only layer that touches the kernel. The real one runs ip/bridge/nft and
+// writes sysctls; the fake one keeps an in-memory kernel and can fail at any chosen command.
+import type { Command } from '../model/command.js';
+import type { State } from '../model/objects.js';
+
+/** What to read from one namespace. */
+export interface NsQuery {
+  /** Namespace key ('' = the machine's own). */
+  ns: string;
+  /**
+   * `created`: the lab created it, everything in it is the lab's (it must carry the lab's mark);
+   * `handle`: an attached namespace reached through a handle netlab mounted;
+   * `shared`: root or a named namespace the lab attaches to: only links carrying the lab's altname are its.
+   */
+  mode: 'created' | 'handle' | 'shared';
+  /**
+   * Treat an unmarked namespace of this name as the lab's: only for rollback of a run whose plan
+   * created it (it did not exist at the checkpoint, and a crash may have come before the mark).
+   */
+  adopt?: boolean;
+  sysctls: string[];
+  nftTables: { family: string; table: string }[];
+  ipv6Routes: boolean;
+  bridgeVlans: boolean;
+}
+
+export interface ObserveRequest {
+  lab: string;
+  namespaces: NsQuery[];
+}
+
+export interface Observation {
+  state: State;
+  /** Link ids that exist in observed shared namespaces but are not the lab's. */
+  foreignLinks: Set<string>;
+  /** Namespaces expected to be the lab's that exist without its mark. */
+  foreignNetns: Set<string>;
+}
+
+export interface Driver {
+  observe(req: ObserveRequest): Promise<Observation>;
+  /** Names in /run/netns. */
+  listNetns(): Promise<string[]>;
+  /**
+   * Runs one phase's commands; commands of different namespaces may run concurrently, those of
+   * one namespace run in order. Throws a KernelError whose `line` is the index in `commands` of
+   * the command that failed.
+   */
+  execute(commands: Command[]): Promise<void>;
+  /** Calls `listener` with the pid of every child process started from now on (null stops). */
+  setSpawnListener?(listener: ((pid: number) => void) | null): void;
+  /** Which labs mark a namespace: the lab that created it (lo's alias) and labs with altnames in it. */
+  labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }>;
+  /** Pids of processes inside a namespace (for destroy's report). */
+  netnsPids(ns: string): Promise<number[]>;
+}

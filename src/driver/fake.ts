@@ -1,0 +1,124 @@
+// An in-memory kernel for unit tests: applies each command's declared effect, observes what a
+// real observation would return, and fails at any chosen command, optionally part-way through a
+// batch (earlier commands of the batch stay applied, as with `ip -batch`).
+import { KernelError } from '../errors.js';
+import { commandText, type Command } from '../model/command.js';
+import type { Obj, State } from '../model/objects.js';
+import type { Driver, Observation, ObserveRequest } from './driver.js';
+
+export interface FaultPlan {
+  /** Fail the n-th command executed from the moment the fault is set (0-based). */
+  failAtCommand?: number;
+  /** Or fail the first command matching this predicate. */
+  failWhen?: (c: Command) => boolean;
+  /** Message the fake kernel answers with. */
+  message?: string;
+}
+
+export class FakeDriver implements Driver {
+  readonly kernel: State;
+  /** Objects in the kernel that belong to nobody (e.g. the user's own interfaces). */
+  readonly foreign: Map<string, Obj> = new Map();
+  executed: Command[] = [];
+  private fault: FaultPlan = {};
+  private count = 0;
+
+  /** Arms a fault; `failAtCommand` counts from now. */
+  injectFault(f: FaultPlan): void {
+    this.fault = { ...f, failAtCommand: f.failAtCommand === undefined ? undefined : this.count + f.failAtCommand };
+  }
+
+  constructor(initial: Iterable<Obj> = []) {
+    this.kernel = new Map([...initial].map((o) => [o.id, structuredClone(o)]));
+  }
+
+  async listNetns(): Promise<string[]> {
+    return [...this.kernel.values()].filter((o) => o.kind === 'netns').map((o) => o.ns).sort();
+  }
+
+  async labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }> {
+    const lo = this.kernel.get(`link:${ns}/lo`);
+    const labs = new Set<string>();
+    for (const o of this.kernel.values()) if (o.kind === 'link' && o.ns === ns && o.altname) labs.add(o.altname.split('.')[1]!);
+    return { created: lo?.kind === 'link' && lo.alias?.startsWith('netlab:') ? lo.alias.slice(7) : null, altnameLabs: [...labs].sort() };
+  }
+
+  async netnsPids(): Promise<number[]> {
+    return [];
+  }
+
+  async observe(req: ObserveRequest): Promise<Observation> {
+    const state: State = new Map();
+    const foreignLinks = new Set<string>();
+    const foreignNetns = new Set<string>();
+    const altPrefix = `netlab.${req.lab}.`;
+    for (const q of req.namespaces) {
+      if (q.ns !== '' && !this.kernel.has(`netns:${q.ns}`) && ![...this.foreign.values()].some((o) => o.kind === 'netns' && o.ns === q.ns)) continue;
+      const foreignNs = [...this.foreign.values()].find((o) => o.kind === 'netns' && o.ns === q.ns);
+      const lo = this.kernel.get(`link:${q.ns}/lo`);
+      const unmarked = q.mode === 'created' && lo?.kind === 'link' && lo.alias !== `netlab:${req.lab}`;
+      if (unmarked && !(q.adopt && lo.alias === null)) {
+        foreignNetns.add(q.ns);
+        continue;
+      }
+      if (q.mode === 'created' && foreignNs) {
+        foreignNetns.add(q.ns);
+        continue;
+      }
+      const ownedDevs = new Set<string>();
+      for (const o of this.kernel.values()) {
+        if (o.ns !== q.ns) continue;
+        if (o.kind === 'link' && q.mode !== 'created' && !o.altname?.startsWith(altPrefix)) continue;
+        if (o.kind === 'link') ownedDevs.add(o.ifname);
+      }
+      for (const o of this.foreign.values()) if (o.kind === 'link' && o.ns === q.ns) foreignLinks.add(o.id);
+      for (const o of this.kernel.values()) {
+        if (o.ns !== q.ns) continue;
+        if (o.kind === 'sysctl' && !q.sysctls.includes(o.key)) continue;
+        if (o.kind === 'nft' && !q.nftTables.some((t) => t.table === o.table && t.family === o.family)) continue;
+        if (q.mode !== 'created' && o.kind === 'link' && !ownedDevs.has(o.ifname)) continue;
+        if (q.mode !== 'created' && (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan') && !ownedDevs.has(o.dev)) continue;
+        if (q.mode !== 'created' && o.kind === 'route' && !(o.dev && ownedDevs.has(o.dev))) continue;
+        state.set(o.id, structuredClone(o));
+      }
+    }
+    return { state, foreignLinks, foreignNetns };
+  }
+
+  async execute(commands: Command[]): Promise<void> {
+    for (const [i, c] of commands.entries()) {
+      const n = this.count++;
+      if (this.fault.failAtCommand === n || this.fault.failWhen?.(c)) {
+        const stderr = this.fault.message ?? 'Error: injected fault';
+        // A command-count fault fires once; a predicate fault stays armed until it says no.
+        if (this.fault.failAtCommand === n) this.fault = {};
+        throw new KernelError({ ns: c.ns, command: commandText(c), stderr, line: i });
+      }
+      this.executed.push(c);
+      const e = c.effect;
+      if (e.removeNamespace !== undefined) {
+        // Links die with their namespace and take veth peers and stacked children elsewhere along.
+        for (const [id, o] of [...this.kernel]) if (o.ns === e.removeNamespace) this.removeWithDependents(id);
+      }
+      for (const id of e.remove ?? []) this.removeWithDependents(id);
+      for (const o of e.set ?? []) this.kernel.set(o.id, structuredClone(o));
+    }
+  }
+
+  /** As the kernel does: a link takes its addresses, routes, fdb entries, VLANs and stacked children along. */
+  private removeWithDependents(id: string): void {
+    const gone = this.kernel.get(id);
+    this.kernel.delete(id);
+    if (!gone || gone.kind !== 'link') return;
+    for (const o of [...this.kernel.values()]) {
+      if (o.ns === gone.ns && (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route') && o.dev === gone.ifname) this.kernel.delete(o.id);
+      if (o.kind === 'link' && o.peer && o.peer.ns === gone.ns && o.peer.ifname === gone.ifname) this.removeWithDependents(o.id);
+      if (o.kind === 'link' && o.ns === gone.ns && o.master === gone.ifname) this.kernel.set(o.id, { ...o, master: null, hairpin: false });
+    }
+  }
+
+  /** The whole kernel, for before/after comparisons. */
+  snapshot(): State {
+    return new Map([...this.kernel].map(([id, o]) => [id, structuredClone(o)]));
+  }
+}

@@ -1,0 +1,36 @@
+// Addresses on links.
+import type { Lab } from '../spec/types.js';
+import { PHASE, type Command } from './command.js';
+import { ids, type AddrObj } from './objects.js';
+
+export function desiredAddrs(lab: Lab): AddrObj[] {
+  const out: AddrObj[] = [];
+  for (const h of lab.hosts)
+    for (const i of h.interfaces)
+      for (const cidr of i.addresses) out.push({ kind: 'addr', id: ids.addr(h.ns, i.ifname, cidr), ns: h.ns, dev: i.ifname, cidr });
+  return out;
+}
+
+export interface RawAddrInfo {
+  family: string;
+  local: string;
+  prefixlen: number;
+  scope?: string;
+}
+
+/** Global and site addresses only: link-local and loopback addresses are the kernel's. */
+export function parseAddr(ns: string, dev: string, a: RawAddrInfo): AddrObj | null {
+  if (a.scope === 'host' || a.scope === 'link') return null;
+  const cidr = `${a.local}/${a.prefixlen}`;
+  return { kind: 'addr', id: ids.addr(ns, dev, cidr), ns, dev, cidr };
+}
+
+export function createAddr(o: AddrObj): Command[] {
+  // IPv6 without DAD: usable at once, so verify and tests need not wait ~2.5 s for `tentative` to clear.
+  const nodad = o.cidr.includes(':') ? ' nodad' : '';
+  return [{ tool: 'ip', ns: o.ns, line: `addr add ${o.cidr} dev ${o.dev}${nodad}`, phase: PHASE.addr, effect: { set: [o] } }];
+}
+
+export function deleteAddr(o: AddrObj): Command[] {
+  return [{ tool: 'ip', ns: o.ns, line: `addr del ${o.cidr} dev ${o.dev}`, phase: PHASE.addr, effect: { remove: [o.id] } }];
+}

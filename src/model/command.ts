@@ -1,0 +1,54 @@
+// What a plan step asks the driver to do. Commands are data: the real driver turns them into
+// `ip -batch`, `bridge -batch`, `nft -f` and sysctl writes; the fake driver applies `effect`
+// to its in-memory kernel. Both see exactly the same plan.
+import type { Obj } from './objects.js';
+
+export type Command =
+  /** One line of `ip [-n NS] -batch -`. */
+  | { tool: 'ip'; ns: string; line: string; phase: number; effect: Effect }
+  /** One line of `bridge [-n NS] -batch -`. */
+  | { tool: 'bridge'; ns: string; line: string; phase: number; effect: Effect }
+  /** Write a sysctl in a namespace. */
+  | { tool: 'sysctl'; ns: string; key: string; value: string; phase: number; effect: Effect }
+  /** One `nft -f` transaction in a namespace. */
+  | { tool: 'nft'; ns: string; script: string; phase: number; effect: Effect }
+  /** Mount (or unmount) a /run/netns handle for an attached namespace. */
+  | { tool: 'handle'; ns: string; action: 'mount' | 'unmount'; source: string; phase: number; effect: Effect };
+
+/** What a command does to the object model, applied by the fake driver. */
+export interface Effect {
+  set?: Obj[];
+  remove?: string[];
+  /** Remove every object in this namespace (deleting a namespace takes its contents with it). */
+  removeNamespace?: string;
+}
+
+/** Phases: creation runs low to high; deletion runs high to low, before any creation. */
+export const PHASE = {
+  netns: 0,
+  sysctl: 1,
+  /** Links are created at linkBase + depth (a VLAN on a VLAN is one deeper than its parent). */
+  linkBase: 2,
+  linkSet: 10,
+  portvlan: 11,
+  addr: 12,
+  route: 13,
+  fdb: 14,
+  nft: 15,
+} as const;
+
+export function commandText(c: Command): string {
+  const at = c.ns === '' ? '' : `-n ${c.ns} `;
+  switch (c.tool) {
+    case 'ip':
+      return `ip ${at}${c.line}`;
+    case 'bridge':
+      return `bridge ${at}${c.line}`;
+    case 'sysctl':
+      return `sysctl${c.ns ? ` (netns ${c.ns})` : ''} ${c.key}=${c.value}`;
+    case 'nft':
+      return `nft -f - (netns ${c.ns || '(root)'}): ${c.script.split('\n').length} lines`;
+    case 'handle':
+      return c.action === 'mount' ? `mount --bind ${c.source} /run/netns/${c.ns}` : `umount /run/netns/${c.ns}`;
+  }
+}

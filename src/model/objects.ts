@@ -1,0 +1,200 @@
+// Kernel objects as plain data: the currency of observe, plan, apply, rollback and verify.
+// Desired state (from a lab) and live state (from the kernel) use the same shapes, so one
+// comparator decides "same state" for every kind, and rollback is planning back to a checkpoint.
+
+export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan';
+
+interface Base {
+  kind: ObjKind;
+  /** Unique across a state: kind + namespace + identity. */
+  id: string;
+  /** Namespace key ('' = the machine's own). For netns objects, the namespace itself. */
+  ns: string;
+}
+
+export interface NetnsObj extends Base {
+  kind: 'netns';
+  /** Created by the lab (owned, deleted by destroy) vs. a handle mounted for an attached namespace. */
+  origin: 'created' | 'handle';
+  /** For handles: what the handle points at. */
+  target: { pid: number } | { path: string } | null;
+}
+
+export type LinkType = 'loopback' | 'veth' | 'bridge' | 'vlan' | 'macvlan' | 'ipvlan' | 'macvtap' | 'tap' | 'vxlan';
+
+export interface LinkObj extends Base {
+  kind: 'link';
+  ifname: string;
+  type: LinkType;
+  mtu: number;
+  mac: string;
+  up: boolean;
+  /** Bridge this link is a port of (same namespace), or null. */
+  master: string | null;
+  /** Bridge-port hairpin mode (only meaningful with a master). */
+  hairpin: boolean;
+  /** Ownership mark in shared namespaces. */
+  altname: string | null;
+  /** ifalias; used on `lo` of created namespaces as their mark. */
+  alias: string | null;
+  /** Veth peer, or the parent of vlan/macvlan/ipvlan/macvtap. */
+  peer: { ns: string; ifname: string } | null;
+  /** Type-specific attributes that can only be set at creation (change = recreate). */
+  attrs: Record<string, string | number | boolean | null>;
+}
+
+export interface AddrObj extends Base {
+  kind: 'addr';
+  dev: string;
+  /** `10.0.0.1/24`, `fd00::1/64`. */
+  cidr: string;
+}
+
+export interface RouteObj extends Base {
+  kind: 'route';
+  family: 4 | 6;
+  dst: string;
+  via: string | null;
+  dev: string | null;
+  /** Effective metric (kernel default filled in: 0 for IPv4, 1024 for IPv6). */
+  metric: number;
+  onlink: boolean;
+  table: number;
+}
+
+export interface SysctlObj extends Base {
+  kind: 'sysctl';
+  key: string;
+  value: string;
+}
+
+export interface NftObj extends Base {
+  kind: 'nft';
+  family: string;
+  table: string;
+  /** "chain/digest" of every rule: equal lists mean equal rule sets. */
+  rules: string[];
+  /** The table in nft syntax, loadable by `nft -f` (desired: rendered; live: `nft list table`). */
+  body: string;
+}
+
+export interface FdbObj extends Base {
+  kind: 'fdb';
+  dev: string;
+  mac: string;
+  dst: string;
+}
+
+export interface PortVlanObj extends Base {
+  kind: 'portvlan';
+  dev: string;
+  vid: number;
+  pvid: boolean;
+  untagged: boolean;
+}
+
+export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj;
+
+/** A whole state: objects by id. */
+export type State = Map<string, Obj>;
+
+export function stateOf(objs: Iterable<Obj>): State {
+  const s: State = new Map();
+  for (const o of objs) s.set(o.id, o);
+  return s;
+}
+
+/** Human name of a namespace key. */
+export function nsLabel(ns: string): string {
+  return ns === '' ? '(root)' : ns;
+}
+
+/** Human name of an object, as shown in plans and errors. */
+export function describe(o: Obj): string {
+  const at = nsLabel(o.ns);
+  switch (o.kind) {
+    case 'netns':
+      return `netns ${o.ns}`;
+    case 'link':
+      return `${o.type} ${at}/${o.ifname}${o.altname ? ` (${o.altname})` : ''}`;
+    case 'addr':
+      return `address ${o.cidr} on ${at}/${o.dev}`;
+    case 'route':
+      return `route ${o.dst}${o.table !== 254 ? ` table ${o.table}` : ''} in ${at}`;
+    case 'sysctl':
+      return `sysctl ${o.key} in ${at}`;
+    case 'nft':
+      return `nft table ${o.family} ${o.table} in ${at}`;
+    case 'fdb':
+      return `fdb ${o.mac} dst ${o.dst} on ${at}/${o.dev}`;
+    case 'portvlan':
+      return `vlan ${o.vid} on port ${at}/${o.dev}`;
+  }
+}
+
+/**
+ * The comparable content of an object: everything that must match for live to equal desired.
+ * `body` of nft tables is excluded (nft normalises text); the rule digests stand for it.
+ */
+export function comparable(o: Obj): unknown {
+  if (o.kind === 'nft') {
+    const { body: _body, ...rest } = o;
+    return rest;
+  }
+  return o;
+}
+
+/** Stable JSON with sorted keys, so equal objects give equal text. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => {
+    if (val && typeof val === 'object' && !Array.isArray(val)) {
+      return Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    }
+    return val;
+  });
+}
+
+export function sameObject(a: Obj, b: Obj): boolean {
+  return canonicalJson(comparable(a)) === canonicalJson(comparable(b));
+}
+
+/** Fields that differ between two objects of the same id (for plan reasons and verify reports). */
+export function differingFields(live: Obj, desired: Obj): string[] {
+  const l = comparable(live) as Record<string, unknown>;
+  const d = comparable(desired) as Record<string, unknown>;
+  const keys = new Set([...Object.keys(l), ...Object.keys(d)]);
+  const out: string[] = [];
+  for (const k of [...keys].sort()) {
+    if (canonicalJson(l[k]) !== canonicalJson(d[k])) out.push(`${k}: ${fmt(l[k])} -> ${fmt(d[k])}`);
+  }
+  return out;
+}
+
+function fmt(v: unknown): string {
+  if (v === undefined) return '(none)';
+  return typeof v === 'string' ? v : canonicalJson(v);
+}
+
+/** Compares two whole states; returns human differences (empty = same state). */
+export function diffStates(expected: State, actual: State): string[] {
+  const out: string[] = [];
+  for (const [id, e] of expected) {
+    const a = actual.get(id);
+    if (!a) out.push(`missing: ${describe(e)}`);
+    else if (!sameObject(a, e)) out.push(`differs: ${describe(e)}: ${differingFields(a, e).join(', ')}`);
+  }
+  for (const [id, a] of actual) if (!expected.has(id)) out.push(`unexpected: ${describe(a)}`);
+  return out.sort();
+}
+
+// Ids: one function per kind so every layer builds them the same way.
+export const ids = {
+  netns: (name: string) => `netns:${name}`,
+  link: (ns: string, ifname: string) => `link:${ns}/${ifname}`,
+  addr: (ns: string, dev: string, cidr: string) => `addr:${ns}/${dev}/${cidr}`,
+  route: (ns: string, table: number, dst: string, metric: number) => `route:${ns}/${table}/${dst}/${metric}`,
+  sysctl: (ns: string, key: string) => `sysctl:${ns}/${key}`,
+  nft: (ns: string, family: string, table: string) => `nft:${ns}/${family}/${table}`,
+  fdb: (ns: string, dev: string, mac: string, dst: string) => `fdb:${ns}/${dev}/${mac}/${dst}`,
+  portvlan: (ns: string, dev: string, vid: number) => `portvlan:${ns}/${dev}/${vid}`,
+};

@@ -1,0 +1,505 @@
+// NAT, service and filter policy of one host, rendered as one nftables `inet` table.
+//
+// Pure: no I/O. The engine runs `replaceTableScript(renderPolicy(lab, host))` with
+// `ip netns exec NS nft -f -` and compares `rulesFromListing(nft list table inet T)` with
+// `RenderedPolicy.rules` to decide whether the table is up to date.
+//
+// Model (Docker's bridge network and kube-proxy's iptables mode, in one table):
+// - nl_prerouting (nat, dstnat): published ports (DNAT of packets to a local address) and service
+//   VIPs (DNAT over backends with numgen).
+// - nl_output (nat, -100): the same for connections the host itself opens (not to 127.0.0.0/8, ::1).
+// - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
+//   interface it came from, then masquerade/snat in spec order.
+// - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
+//
+// Every rule carries `comment "nl:<digest>"`; the digest covers chain, position and rule text, and
+// every chain's header (type, hook, priority, policy) is digested too, so two equal `rules` lists
+// mean the same rule set in the same order with the same chain policies.
+import ipaddr from 'ipaddr.js';
+import { SpecError } from '../errors.js';
+import { nftTableName, shortDigest } from '../spec/names.js';
+import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../spec/types.js';
+
+export interface RenderedPolicy {
+  family: 'inet';
+  table: string;
+  /** Sorted list of "chain/digest" identifying every rule; equal lists mean equal rule sets. */
+  rules: string[];
+  /** The table body in nft syntax: `table inet T { chain ... }` (rules carry comment "nl:<digest>"). */
+  body: string;
+}
+
+type Fam = 4 | 6;
+
+/** Chain names: prefixed, never a bare nft keyword. */
+export const CHAINS = {
+  prerouting: 'nl_prerouting',
+  output: 'nl_output',
+  postrouting: 'nl_postrouting',
+  input: 'nl_input',
+  forward: 'nl_forward',
+} as const;
+
+// Headers are written exactly as `nft list table` prints them (nft 1.0.6), so that
+// rulesFromListing can digest the listed header and get the rendered digest back.
+// `priority dstnat` is rejected for the output hook in the inet family: use the number.
+const NAT_HEADERS = {
+  [CHAINS.prerouting]: 'type nat hook prerouting priority dstnat; policy accept;',
+  [CHAINS.output]: 'type nat hook output priority -100; policy accept;',
+  [CHAINS.postrouting]: 'type nat hook postrouting priority srcnat; policy accept;',
+} as const;
+
+function filterHeader(hook: 'input' | 'forward', policy: 'accept' | 'drop'): string {
+  return `type filter hook ${hook} priority filter; policy ${policy};`;
+}
+
+/** Neighbour discovery is untracked by conntrack: a drop policy needs it accepted explicitly. */
+const ND_ACCEPT = 'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept';
+
+interface ChainOut {
+  name: string;
+  header: string;
+  rules: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+interface Cidr {
+  fam: Fam;
+  /** Network address, canonical text. */
+  addr: string;
+  bits: number;
+  bytes: number[];
+}
+
+function fail(pos: SourcePos, message: string): never {
+  throw new SpecError([{ file: pos.file, line: pos.line, col: pos.col, path: pos.path, message }]);
+}
+
+function famOf(text: string, pos: SourcePos): Fam {
+  const a = text.split('/')[0]!;
+  if (!ipaddr.isValid(a)) fail(pos, `"${text}" is not an IP address`);
+  return ipaddr.parse(a).kind() === 'ipv6' ? 6 : 4;
+}
+
+function addrText(a: ipaddr.IPv4 | ipaddr.IPv6): string {
+  return a.kind() === 'ipv6' ? (a as ipaddr.IPv6).toRFC5952String() : a.toString();
+}
+
+/** Parses `A` or `A/N` into its network (host bits cleared). */
+function parseCidr(text: string, pos: SourcePos): Cidr {
+  const [a, n] = text.split('/');
+  if (!a || !ipaddr.isValid(a)) fail(pos, `"${text}" is not an address or CIDR`);
+  const ip = ipaddr.parse(a);
+  const fam: Fam = ip.kind() === 'ipv6' ? 6 : 4;
+  const max = fam === 4 ? 32 : 128;
+  const bits = n === undefined ? max : Number(n);
+  if (!Number.isInteger(bits) || bits < 0 || bits > max || (n !== undefined && !/^\d+$/.test(n)))
+    fail(pos, `"${text}" has an invalid prefix length`);
+  const bytes = ip.toByteArray();
+  for (let i = 0; i < bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, bits - i * 8));
+    bytes[i] = bytes[i]! & ((0xff << (8 - keep)) & 0xff);
+  }
+  const net = ipaddr.fromByteArray(bytes);
+  return { fam, addr: addrText(net), bits, bytes };
+}
+
+/** nft text of a CIDR: bare address for a single host. */
+function cidrText(c: Cidr): string {
+  return c.bits === (c.fam === 4 ? 32 : 128) ? c.addr : `${c.addr}/${c.bits}`;
+}
+
+function compareCidr(a: Cidr, b: Cidr): number {
+  if (a.fam !== b.fam) return a.fam - b.fam;
+  for (let i = 0; i < a.bytes.length; i++) if (a.bytes[i] !== b.bytes[i]) return a.bytes[i]! - b.bytes[i]!;
+  return a.bits - b.bits;
+}
+
+function contains(net: Cidr, addr: Cidr): boolean {
+  if (net.fam !== addr.fam || addr.bits < net.bits) return false;
+  for (let i = 0; i < net.bytes.length; i++) {
+    const keep = Math.max(0, Math.min(8, net.bits - i * 8));
+    const mask = (0xff << (8 - keep)) & 0xff;
+    if ((addr.bytes[i]! & mask) !== net.bytes[i]) return false;
+  }
+  return true;
+}
+
+/** A single address in canonical text (throws on a CIDR with a prefix shorter than a host). */
+function hostAddr(text: string, pos: SourcePos): { fam: Fam; addr: string; cidr: Cidr } {
+  const c = parseCidr(text, pos);
+  if (c.bits !== (c.fam === 4 ? 32 : 128)) fail(pos, `"${text}" must be a single address`);
+  return { fam: c.fam, addr: c.addr, cidr: c };
+}
+
+const IPK = { 4: 'ip', 6: 'ip6' } as const;
+const NFPROTO = { 4: 'ipv4', 6: 'ipv6' } as const;
+const LOOPBACK = { 4: '127.0.0.0/8', 6: '::1' } as const;
+
+function hostPort(fam: Fam, addr: string, port: string | number): string {
+  return fam === 6 ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+function portsText(p: PortRange): string {
+  return p.from === p.to ? `${p.from}` : `${p.from}-${p.to}`;
+}
+
+/** nft set (or single value) of sorted, de-duplicated CIDRs. */
+function setText(cs: Cidr[]): string {
+  const uniq = [...new Map(cs.map((c) => [cidrText(c), c])).values()].sort(compareCidr);
+  return uniq.length === 1 ? cidrText(uniq[0]!) : `{ ${uniq.map(cidrText).join(', ')} }`;
+}
+
+/** Subnets of the host's own interfaces that are not bridge ports: where "connected" traffic leaves. */
+function connectedSubnets(host: Host): { ifname: string; kind: Interface['kind']; net: Cidr }[] {
+  const out: { ifname: string; kind: Interface['kind']; net: Cidr }[] = [];
+  for (const i of host.interfaces) {
+    if (i.master !== null) continue;
+    for (const a of i.addresses) {
+      if (!a.includes('/')) continue;
+      out.push({ ifname: i.ifname, kind: i.kind, net: parseCidr(a, i.pos) });
+    }
+  }
+  return out.sort((a, b) => (a.ifname < b.ifname ? -1 : a.ifname > b.ifname ? 1 : compareCidr(a.net, b.net)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// NAT
+
+function dnatTarget(d: DnatRule, fam: Fam, to: string): string {
+  const k = IPK[fam];
+  const n = d.port.to - d.port.from;
+  if (n === 0) return `dnat ${k} to ${hostPort(fam, to, d.toPort)}`;
+  // A port range in a dnat target means "any port of the range", kept as is when the original
+  // port is in it: exact only when the ranges are the same. Otherwise map port by port.
+  if (d.toPort === d.port.from) return `dnat ${k} to ${hostPort(fam, to, `${d.toPort}-${d.toPort + n}`)}`;
+  const pairs: string[] = [];
+  for (let i = 0; i <= n; i++) pairs.push(`${d.port.from + i} : ${to} . ${d.toPort + i}`);
+  return `dnat ${k} to ${d.proto} dport map { ${pairs.join(', ')} }`;
+}
+
+function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], post: string[]): void {
+  if (d.port.from > d.port.to || d.port.from < 1 || d.port.to > 65535) fail(d.pos, `invalid port range ${portsText(d.port)}`);
+  if (d.toPort < 1 || d.toPort + (d.port.to - d.port.from) > 65535) fail(d.pos, `invalid target port ${d.toPort}`);
+  const to = hostAddr(d.toAddress, d.pos);
+  const fam = to.fam;
+  const k = IPK[fam];
+  let address: string | null = null;
+  if (d.address !== null) {
+    const a = hostAddr(d.address, d.pos);
+    if (a.fam !== fam) fail(d.pos, `published address ${d.address} and target ${d.toAddress} are of different address families`);
+    address = a.addr;
+  }
+  const target = dnatTarget(d, fam, to.addr);
+  const dport = `${d.proto} dport ${portsText(d.port)}`;
+
+  const m: string[] = [];
+  if (d.in !== null) m.push(`iifname "${d.in}"`);
+  m.push(address !== null ? `${k} daddr ${address}` : `meta nfproto ${NFPROTO[fam]}`);
+  pre.push([...m, 'fib daddr type local', dport, target].join(' '));
+
+  // Connections the host opens to its own address; loopback is left alone (as Docker does:
+  // DNAT of 127.0.0.1 would need route_localnet). A port published on one inbound interface
+  // only is not reachable this way.
+  if (d.in === null) {
+    const dst = address !== null ? `${k} daddr ${address}` : `${k} daddr != ${LOOPBACK[fam]}`;
+    out.push([dst, 'fib daddr type local', dport, target].join(' '));
+  }
+
+  // Hairpin: a client on the target's own segment reaching the published port is DNATed back
+  // out on the interface it came in from; masquerade it to the host's address there so the reply
+  // comes back through the host (like docker-proxy does). `iifname` cannot be used in
+  // postrouting (no input device there): the source subnet says where it came from.
+  const tports = `${d.proto} dport ${portsText({ from: d.toPort, to: d.toPort + (d.port.to - d.port.from) })}`;
+  for (const s of connectedSubnets(host)) {
+    if (!contains(s.net, to.cidr)) continue;
+    post.push(`oifname "${s.ifname}" ${k} saddr ${cidrText(s.net)} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+  }
+}
+
+interface Backend {
+  fam: Fam;
+  addr: string;
+  cidr: Cidr;
+  port: number;
+}
+
+function serviceBackends(s: Service, fam: Fam): Backend[] {
+  const seen = new Map<string, Backend>();
+  for (const b of s.backends) {
+    const a = hostAddr(b.address, s.pos);
+    if (a.fam !== fam) fail(s.pos, `service ${s.name}: backend ${b.address} is not of the VIP's address family`);
+    if (!Number.isInteger(b.port) || b.port < 1 || b.port > 65535) fail(s.pos, `service ${s.name}: invalid backend port ${b.port}`);
+    seen.set(`${a.addr}.${b.port}`, { fam, addr: a.addr, cidr: a.cidr, port: b.port });
+  }
+  return [...seen.values()].sort((x, y) => compareCidr(x.cidr, y.cidr) || x.port - y.port);
+}
+
+function renderService(host: Host, s: Service, pre: string[], out: string[], post: string[]): void {
+  const vip = hostAddr(s.vip, s.pos);
+  const fam = vip.fam;
+  const k = IPK[fam];
+  if (!Number.isInteger(s.port) || s.port < 1 || s.port > 65535) fail(s.pos, `service ${s.name}: invalid port ${s.port}`);
+  const backends = serviceBackends(s, fam);
+  const m = `${k} daddr ${vip.addr} ${s.proto} dport ${s.port}`;
+  let action: string;
+  if (backends.length === 0) {
+    // kube-proxy rejects connections to a service without endpoints. `ct state new` is a no-op
+    // in a nat chain but makes the rule a conntrack user: a nat chain is only evaluated for
+    // packets with a conntrack entry, and a table whose only nat rules are rejects would
+    // otherwise leave conntrack off in the namespace and never see the packet.
+    action = `ct state new ${s.proto === 'tcp' ? 'reject with tcp reset' : 'reject'}`;
+  } else if (backends.length === 1) {
+    action = `dnat ${k} to ${hostPort(fam, backends[0]!.addr, backends[0]!.port)}`;
+  } else {
+    const gen = s.mode === 'random' ? 'random' : 'inc';
+    const map = backends.map((b, i) => `${i} : ${b.addr} . ${b.port}`).join(', ');
+    action = `dnat ${k} to numgen ${gen} mod ${backends.length} map { ${map} }`;
+  }
+  pre.push(`${m} ${action}`);
+  out.push(`${m} ${action}`);
+  // kube-proxy's hairpin: a pod whose connection to the VIP lands on itself is masqueraded
+  // (otherwise it would see a packet from its own address). Other clients keep their address.
+  const subnets = connectedSubnets(host);
+  for (const b of backends) {
+    if (!subnets.some((sn) => contains(sn.net, b.cidr))) continue;
+    post.push(`${k} saddr ${b.addr} ${k} daddr ${b.addr} ct status dnat ${s.proto} dport ${b.port} masquerade`);
+  }
+}
+
+function renderSnat(policy: Policy, post: string[]): void {
+  for (const r of policy.snat) {
+    const from = parseCidr(r.from, r.pos);
+    const k = IPK[from.fam];
+    const parts = [`${k} saddr ${cidrText(from)}`, `${k} daddr != ${cidrText(from)}`];
+    if (r.out !== null) parts.push(`oifname "${r.out}"`);
+    if (r.to === null) parts.push('masquerade');
+    else {
+      const to = hostAddr(r.to, r.pos);
+      if (to.fam !== from.fam) fail(r.pos, `snat to ${r.to} is not of the family of ${r.from}`);
+      parts.push(`snat ${k} to ${to.addr}`);
+    }
+    post.push(parts.join(' '));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Filter
+
+function renderFilterRule(r: FilterRule): string[] {
+  const from = r.from.map((c) => parseCidr(c, r.pos));
+  const to = r.to.map((c) => parseCidr(c, r.pos));
+  let fams: (Fam | null)[];
+  if (from.length === 0 && to.length === 0) fams = r.proto === 'icmp' ? [4, 6] : [null];
+  else
+    fams = ([4, 6] as Fam[]).filter(
+      (f) => (from.length === 0 || from.some((c) => c.fam === f)) && (to.length === 0 || to.some((c) => c.fam === f)),
+    );
+  // A rule whose sources and destinations share no address family matches nothing.
+  const verdict = r.action === 'allow' ? 'accept' : 'drop';
+  if (r.port !== null && (r.port.from > r.port.to || r.port.from < 1 || r.port.to > 65535))
+    fail(r.pos, `invalid port range ${portsText(r.port)}`);
+  const out: string[] = [];
+  for (const f of fams) {
+    const parts: string[] = [];
+    if (f !== null) {
+      const fs = from.filter((c) => c.fam === f);
+      const ts = to.filter((c) => c.fam === f);
+      if (fs.length) parts.push(`${IPK[f]} saddr ${setText(fs)}`);
+      if (ts.length) parts.push(`${IPK[f]} daddr ${setText(ts)}`);
+    }
+    if (r.proto === 'icmp') {
+      if (r.port !== null) fail(r.pos, 'a port cannot be given with proto icmp');
+      parts.push(f === 6 ? 'meta l4proto ipv6-icmp' : 'ip protocol icmp');
+    } else if (r.proto !== null) {
+      parts.push(r.port !== null ? `${r.proto} dport ${portsText(r.port)}` : `meta l4proto ${r.proto}`);
+    } else if (r.port !== null) {
+      parts.push(`meta l4proto { tcp, udp } th dport ${portsText(r.port)}`);
+    }
+    parts.push(verdict);
+    out.push(parts.join(' '));
+  }
+  return out;
+}
+
+function usesIpv6(host: Host): boolean {
+  if (host.ipv6) return true;
+  return host.interfaces.some((i) => i.addresses.some((a) => a.includes(':')));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+function ruleDigest(chain: string, index: number, text: string): string {
+  return shortDigest(`rule\n${chain}\n${index}\n${text}`);
+}
+
+function headerDigest(chain: string, header: string): string {
+  return shortDigest(`chain\n${chain}\n${normaliseSpace(header)}`);
+}
+
+function normaliseSpace(s: string): string {
+  return s.trim().replace(/\s+/g, ' ');
+}
+
+function dedupe(rules: string[]): string[] {
+  return [...new Set(rules)];
+}
+
+/** null when the policy installs nothing. `host` is given so hairpin rules can name the host's bridges and interfaces. */
+export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
+  const policy = host.policy;
+  if (!policy) return null;
+  const pre: string[] = [];
+  const out: string[] = [];
+  const hairpin: string[] = [];
+  const post: string[] = [];
+
+  // Published ports keep spec order (a specific `in`/`address` rule written first wins);
+  // services are independent of each other and sorted so reordering the YAML changes nothing.
+  for (const d of policy.dnat) renderPublish(host, d, pre, out, hairpin);
+  const services = [...policy.services].sort(
+    (a, b) =>
+      compareCidr(parseCidr(a.vip, a.pos), parseCidr(b.vip, b.pos)) ||
+      (a.proto < b.proto ? -1 : a.proto > b.proto ? 1 : 0) ||
+      a.port - b.port ||
+      (a.name < b.name ? -1 : a.name > b.name ? 1 : 0),
+  );
+  for (const s of services) renderService(host, s, pre, out, hairpin);
+  renderSnat(policy, post);
+
+  const chains: ChainOut[] = [];
+  const push = (name: string, header: string, rules: string[]) => {
+    if (rules.length) chains.push({ name, header, rules: dedupe(rules) });
+  };
+  push(CHAINS.prerouting, NAT_HEADERS[CHAINS.prerouting], pre);
+  push(CHAINS.output, NAT_HEADERS[CHAINS.output], out);
+  push(CHAINS.postrouting, NAT_HEADERS[CHAINS.postrouting], [...hairpin, ...post]);
+
+  if (policy.rules.length > 0 || policy.defaultAction === 'deny') {
+    const verdict = policy.defaultAction === 'deny' ? 'drop' : 'accept';
+    const user = policy.rules.flatMap(renderFilterRule);
+    const nd = usesIpv6(host) ? [ND_ACCEPT] : [];
+    const base = ['ct state established,related accept', 'ct state invalid drop'];
+    chains.push({
+      name: CHAINS.input,
+      header: filterHeader('input', verdict),
+      rules: dedupe([...base, 'iifname "lo" accept', ...nd, ...user]),
+    });
+    chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user]) });
+  }
+  if (chains.length === 0) return null;
+
+  const table = nftTableName(lab);
+  const ids: string[] = [];
+  const lines: string[] = [`table inet ${table} {`];
+  chains.forEach((c, ci) => {
+    if (ci > 0) lines.push('');
+    lines.push(`\tchain ${c.name} {`);
+    lines.push(`\t\t${c.header}`);
+    ids.push(`${c.name}/${headerDigest(c.name, c.header)}`);
+    c.rules.forEach((r, i) => {
+      const d = ruleDigest(c.name, i, r);
+      ids.push(`${c.name}/${d}`);
+      lines.push(`\t\t${r} comment "nl:${d}"`);
+    });
+    lines.push('\t}');
+  });
+  lines.push('}');
+  return { family: 'inet', table, rules: ids.sort(), body: `${lines.join('\n')}\n` };
+}
+
+/** One `nft -f` transaction that atomically replaces the lab's table with `body` (creating it if missing). */
+export function replaceTableScript(p: { family: string; table: string; body: string }): string {
+  // nft 1.0.6 has no `destroy`: declaring the table first makes the delete valid when it is missing.
+  const body = p.body.endsWith('\n') ? p.body : `${p.body}\n`;
+  return `table ${p.family} ${p.table}\ndelete table ${p.family} ${p.table}\n${body}`;
+}
+
+/** One `nft -f` transaction that deletes the table if it exists (works when it is missing). */
+export function deleteTableScript(family: string, table: string): string {
+  return `table ${family} ${table}\ndelete table ${family} ${table}\n`;
+}
+
+/**
+ * From `nft list table inet T` text output (with or without `-a` handles): the "chain/digest"
+ * list (same form as RenderedPolicy.rules). A rule without a netlab comment becomes
+ * `chain/?<digest of its text>` and any set, map or other object `kind:name/?<digest>`, so a
+ * table someone edited by hand never compares equal to a rendered one.
+ */
+export function rulesFromListing(text: string): string[] {
+  const ids: string[] = [];
+  const lines = text.split('\n').map((l) => l.replace(/\s+# handle \d+\s*$/, ''));
+  let chain: string | null = null;
+  let other: { id: string; depth: number; text: string[] } | null = null;
+  let inTable = false;
+  for (const raw of lines) {
+    const line = normaliseSpace(raw);
+    if (!line) continue;
+    if (other) {
+      other.text.push(line);
+      other.depth += (line.match(/\{/g) ?? []).length - (line.match(/\}/g) ?? []).length;
+      if (other.depth <= 0) {
+        ids.push(`${other.id}/?${shortDigest(other.text.join('\n'))}`);
+        other = null;
+      }
+      continue;
+    }
+    if (!inTable) {
+      if (/^table \S+ \S+ \{$/.test(line)) inTable = true;
+      continue;
+    }
+    if (chain === null) {
+      const c = /^chain (\S+) \{$/.exec(line);
+      if (c) {
+        chain = c[1]!.replace(/^"(.*)"$/, '$1');
+        continue;
+      }
+      const o = /^(\S+) (\S+) \{$/.exec(line);
+      if (o) {
+        other = { id: `${o[1]}:${o[2]}`, depth: 1, text: [line] };
+        continue;
+      }
+      if (line === '}') inTable = false;
+      else ids.push(`?/?${shortDigest(line)}`);
+      continue;
+    }
+    if (line === '}') {
+      chain = null;
+      continue;
+    }
+    if (/^type \S+ hook /.test(line)) {
+      ids.push(`${chain}/${headerDigest(chain, line)}`);
+      continue;
+    }
+    const m = /comment "nl:([0-9a-f]+)"$/.exec(line);
+    ids.push(m ? `${chain}/${m[1]}` : `${chain}/?${shortDigest(line)}`);
+  }
+  return ids.sort();
+}
+
+/**
+ * Which bridge ports need hairpin mode on (a container reaching its own host's published port,
+ * Docker-style, or a pod reaching a service that lands on itself). Returns kernel ifnames of
+ * bridges whose ports need it.
+ *
+ * Needed when bridged traffic passes netfilter (br_netfilter, bridge-nf-call-iptables=1): the
+ * DNATed frame is then bridged straight back to the port it came from, which a bridge refuses
+ * unless the port is in hairpin mode.
+ */
+export function bridgesNeedingHairpin(host: Host): string[] {
+  const p = host.policy;
+  if (!p) return [];
+  const targets: Cidr[] = [
+    ...p.dnat.map((d) => parseCidr(d.toAddress, d.pos)),
+    ...p.services.flatMap((s) => s.backends.map((b) => parseCidr(b.address, s.pos))),
+  ];
+  const out = new Set<string>();
+  for (const s of connectedSubnets(host)) {
+    if (s.kind !== 'bridge') continue;
+    if (targets.some((t) => contains(s.net, t))) out.add(s.ifname);
+  }
+  return [...out].sort();
+}

@@ -1,0 +1,43 @@
+// VLANs on ports of a VLAN-filtering bridge (`bridge vlan`).
+import type { Lab } from '../spec/types.js';
+import { PHASE, type Command } from './command.js';
+import { ids, type PortVlanObj } from './objects.js';
+
+export function desiredPortVlans(lab: Lab): PortVlanObj[] {
+  const out: PortVlanObj[] = [];
+  for (const h of lab.hosts)
+    for (const i of h.interfaces) {
+      if (!i.vlans) continue;
+      const vids = new Set(i.vlans.tagged);
+      if (i.vlans.pvid !== undefined) vids.add(i.vlans.pvid);
+      for (const vid of [...vids].sort((a, b) => a - b)) {
+        const pvid = vid === i.vlans.pvid;
+        out.push({ kind: 'portvlan', id: ids.portvlan(h.ns, i.ifname, vid), ns: h.ns, dev: i.ifname, vid, pvid, untagged: pvid });
+      }
+    }
+  return out;
+}
+
+export interface RawPortVlans {
+  ifname: string;
+  vlans: { vlan: number; vlanEnd?: number; flags?: string[] }[];
+}
+
+export function parsePortVlans(ns: string, r: RawPortVlans): PortVlanObj[] {
+  const out: PortVlanObj[] = [];
+  for (const v of r.vlans) {
+    const flags = v.flags ?? [];
+    for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++)
+      out.push({ kind: 'portvlan', id: ids.portvlan(ns, r.ifname, vid), ns, dev: r.ifname, vid, pvid: flags.includes('PVID'), untagged: flags.includes('Egress Untagged') });
+  }
+  return out;
+}
+
+export function createPortVlan(o: PortVlanObj): Command[] {
+  const line = `vlan add dev ${o.dev} vid ${o.vid}${o.pvid ? ' pvid' : ''}${o.untagged ? ' untagged' : ''}`;
+  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.portvlan, effect: { set: [o] } }];
+}
+
+export function deletePortVlan(o: PortVlanObj): Command[] {
+  return [{ tool: 'bridge', ns: o.ns, line: `vlan del dev ${o.dev} vid ${o.vid}`, phase: PHASE.portvlan, effect: { remove: [o.id] } }];
+}

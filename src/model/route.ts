@@ -1,0 +1,93 @@
+// Routes: default, via, dev, onlink, metric, table. Connected (`proto kernel`) and local-table
+// routes are the kernel's and never managed.
+import ipaddr from 'ipaddr.js';
+import type { Host, Lab } from '../spec/types.js';
+import { PHASE, type Command } from './command.js';
+import { ids, type RouteObj } from './objects.js';
+
+const KERNEL_DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
+const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 255 };
+
+/** The interface whose subnet holds `via`: the kernel picks it, so the desired state names it too. */
+function deviceFor(h: Host, via: string): string | null {
+  const gw = ipaddr.parse(via);
+  for (const i of h.interfaces)
+    for (const a of i.addresses) {
+      const [net, bits] = ipaddr.parseCIDR(a);
+      if (net.kind() === gw.kind() && gw.match(net, bits)) return i.ifname;
+    }
+  return null;
+}
+
+export function desiredRoutes(lab: Lab): RouteObj[] {
+  const out: RouteObj[] = [];
+  for (const h of lab.hosts)
+    for (const r of h.routes) {
+      const metric = r.metric ?? KERNEL_DEFAULT_METRIC[r.family];
+      out.push({
+        kind: 'route',
+        id: ids.route(h.ns, r.table, r.to, metric),
+        ns: h.ns,
+        family: r.family,
+        dst: r.to,
+        via: r.via,
+        dev: r.dev ?? (r.via ? deviceFor(h, r.via) : null),
+        metric,
+        onlink: r.onlink,
+        table: r.table,
+      });
+    }
+  return out;
+}
+
+export interface RawRoute {
+  type?: string;
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  metric?: number;
+  flags?: string[];
+  table?: string;
+}
+
+export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | null {
+  if ((r.type ?? 'unicast') !== 'unicast' || r.protocol === 'kernel') return null;
+  const table = r.table === undefined ? 254 : (TABLE_NAMES[r.table] ?? Number(r.table));
+  if (table === 255) return null;
+  const dst = r.dst === 'default' || r.dst.includes('/') ? r.dst : `${r.dst}/${family === 4 ? 32 : 128}`;
+  const metric = r.metric ?? KERNEL_DEFAULT_METRIC[family];
+  return {
+    kind: 'route',
+    id: ids.route(ns, table, dst, metric),
+    ns,
+    family,
+    dst,
+    via: r.gateway ?? null,
+    // A route with a gateway also has a device; keep the device only when it is part of the identity we manage.
+    dev: r.dev ?? null,
+    metric,
+    onlink: (r.flags ?? []).includes('onlink'),
+    table,
+  };
+}
+
+function spec(o: RouteObj): string {
+  const dst = o.dst === 'default' && o.family === 6 ? '::/0' : o.dst;
+  return [dst, o.via ? `via ${o.via}` : '', o.dev ? `dev ${o.dev}` : '', `metric ${o.metric}`, o.onlink ? 'onlink' : '', o.table !== 254 ? `table ${o.table}` : '']
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function createRoute(o: RouteObj): Command[] {
+  return [{ tool: 'ip', ns: o.ns, line: `route add ${spec(o)}`, phase: PHASE.route, effect: { set: [o] } }];
+}
+
+/** Same key (table, dst, metric): `route replace` changes gateway, device or onlink in place. */
+export function modifyRoute(_live: RouteObj, desired: RouteObj): Command[] {
+  return [{ tool: 'ip', ns: desired.ns, line: `route replace ${spec(desired)}`, phase: PHASE.route, effect: { set: [desired] } }];
+}
+
+export function deleteRoute(o: RouteObj): Command[] {
+  return [{ tool: 'ip', ns: o.ns, line: `route del ${spec(o)}`, phase: PHASE.route, effect: { remove: [o.id] } }];
+}

@@ -1,0 +1,47 @@
+// Namespace sysctls. IPv6 is switched off on lab namespaces unless the lab asks for it:
+// autoconfiguration on bridge ports makes building cost grow with N^2.
+import type { Lab } from '../spec/types.js';
+import { PHASE, type Command } from './command.js';
+import { ids, type SysctlObj } from './objects.js';
+
+/** `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s convention). */
+export function sysctlPath(key: string): string {
+  return `/proc/sys/${key
+    .split('.')
+    .map((p) => p.replace(/\//g, '.'))
+    .join('/')}`;
+}
+
+/** Values as the kernel prints them, whitespace collapsed (`0\t2147483647` -> `0 2147483647`). */
+export function normaliseSysctlValue(v: string): string {
+  return v.trim().split(/\s+/).join(' ');
+}
+
+export function desiredSysctls(lab: Lab): SysctlObj[] {
+  const out: SysctlObj[] = [];
+  for (const h of lab.hosts) {
+    const values: Record<string, string> = {};
+    if (h.netns.kind === 'lab') {
+      const off = h.ipv6 ? '0' : '1';
+      values['net.ipv6.conf.all.disable_ipv6'] = off;
+      values['net.ipv6.conf.default.disable_ipv6'] = off;
+    }
+    Object.assign(values, h.sysctls);
+    for (const [key, value] of Object.entries(values))
+      out.push({ kind: 'sysctl', id: ids.sysctl(h.ns, key), ns: h.ns, key, value: normaliseSysctlValue(value) });
+  }
+  return out;
+}
+
+export function setSysctl(o: SysctlObj): Command[] {
+  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: o.value, phase: PHASE.sysctl, effect: { set: [o] } }];
+}
+
+/**
+ * Dropping a sysctl from a lab writes back the value it had before the lab set it, when known
+ * (it always is for shared namespaces: apply records it). Otherwise the value stays.
+ */
+export function releaseSysctl(o: SysctlObj, original: string | undefined): Command[] {
+  if (original === undefined) return [];
+  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: original, phase: PHASE.sysctl, effect: { remove: [o.id] } }];
+}

@@ -1,0 +1,236 @@
+// The lab as the semantic rules and normalisation see it: every host with every interface it
+// will have (declared ones, veth ends created by links, bridge ports created for links that name
+// a bridge), plus an issue sink that knows positions. Building it checks the link rules.
+import type { SpecIssue } from '../errors.js';
+import { formatPath, type Locator, type Part, type Path } from './locate.js';
+import { bridgePortName, ownerAltname, sharedIfname } from './names.js';
+import type { RawHost, RawInterface, RawLab } from './raw.js';
+import { didYouMean } from './suggest.js';
+import type { InterfaceKind } from './types.js';
+
+export interface LinkEnd {
+  /** Index in `links`. */
+  index: number;
+  end: 'a' | 'b';
+  peer: { host: string; name: string };
+  mtu: number | undefined;
+}
+
+export interface IfaceEntry {
+  host: string;
+  /** The name as written, or the generated bridge-port name. */
+  name: string;
+  kind: InterfaceKind;
+  /** What the user wrote; `{}` for an interface only a link creates. */
+  raw: RawInterface;
+  declared: boolean;
+  /** Where it is defined: `hosts.H.interfaces.N`, or the link end that creates it. */
+  path: Path;
+  link: LinkEnd | null;
+  /** For a bridge port made by a link naming a bridge: that bridge's name. */
+  portOf: string | null;
+}
+
+export interface HostEntry {
+  name: string;
+  raw: RawHost;
+  path: Path;
+  /** Root or attached namespace: kernel names are derived, the written name becomes an altname. */
+  shared: boolean;
+  /** Declared interfaces first, in file order, then those links create. */
+  ifaces: Map<string, IfaceEntry>;
+}
+
+export class LabContext {
+  readonly hosts = new Map<string, HostEntry>();
+  readonly issues: SpecIssue[] = [];
+
+  constructor(
+    readonly raw: RawLab,
+    readonly locator: Locator,
+  ) {}
+
+  get name(): string {
+    return this.raw.name;
+  }
+
+  report(path: Path, message: string, part: Part = 'value'): void {
+    this.issues.push(this.locator.issue(path, message, part));
+  }
+
+  /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. */
+  kernelName(entry: IfaceEntry): string {
+    return this.hosts.get(entry.host)?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
+  }
+
+  altname(entry: IfaceEntry): string | null {
+    return this.hosts.get(entry.host)?.shared ? ownerAltname(this.name, entry.host, entry.name) : null;
+  }
+
+  /** Where an entry was written, e.g. `hosts.web.interfaces.eth0` or `links[1].b`. */
+  where(entry: IfaceEntry): string {
+    return formatPath(entry.path);
+  }
+
+  /** Looks up a host, reporting `host "x" is not defined (did you mean ...)` at `path`. */
+  host(name: string, path: Path): HostEntry | null {
+    const h = this.hosts.get(name);
+    if (!h) this.report(path, `host "${name}" is not defined${didYouMean(name, this.hosts.keys())}`);
+    return h ?? null;
+  }
+
+  /** Looks up an interface of a host, reporting an unknown name at `path`. */
+  iface(host: HostEntry, name: string, path: Path): IfaceEntry | null {
+    const e = host.ifaces.get(name);
+    if (!e) {
+      const declared = [...host.ifaces.values()].filter((i) => i.portOf === null).map((i) => i.name);
+      this.report(path, `interface "${name}" is not defined in host "${host.name}"${didYouMean(name, declared)}`);
+    }
+    return e ?? null;
+  }
+
+  /** Resolves `IF` (in `host`) or `HOST:IF`. */
+  ifaceRef(host: HostEntry, ref: string, path: Path): IfaceEntry | null {
+    const colon = ref.indexOf(':');
+    if (colon < 0) return this.iface(host, ref, path);
+    const other = this.host(ref.slice(0, colon), path);
+    return other ? this.iface(other, ref.slice(colon + 1), path) : null;
+  }
+
+  /** Resolves an `IF` or `HOST:IF` the rules already checked; a miss is a bug, so it throws. */
+  resolved(host: HostEntry, ref: string): IfaceEntry {
+    const colon = ref.indexOf(':');
+    const owner = colon < 0 ? host : this.hosts.get(ref.slice(0, colon));
+    const entry = owner?.ifaces.get(colon < 0 ? ref : ref.slice(colon + 1));
+    if (!entry) throw new Error(`internal: unresolved reference ${ref} in host ${host.name}`);
+    return entry;
+  }
+
+  /** Kernel name of an interface a host refers to (`dev`, `out`, `in`, `bridge`, `parent`). */
+  kernelNameOf(host: HostEntry, ref: string): string {
+    return this.kernelName(this.resolved(host, ref));
+  }
+
+  /** The addresses written on a host's interfaces, in file order. */
+  *addressesOf(host: HostEntry): Generator<{ entry: IfaceEntry; index: number; text: string }> {
+    for (const entry of host.ifaces.values()) {
+      for (const [index, text] of (entry.raw.addresses ?? []).entries()) yield { entry, index, text };
+    }
+  }
+}
+
+/** Builds the context: hosts, declared interfaces, then what each link creates. */
+export function buildContext(raw: RawLab, locator: Locator): LabContext {
+  const ctx = new LabContext(raw, locator);
+  for (const [name, rawHost] of Object.entries(raw.hosts)) {
+    const host: HostEntry = { name, raw: rawHost, path: ['hosts', name], shared: rawHost.netns !== undefined, ifaces: new Map() };
+    for (const [ifName, rawIf] of Object.entries(rawHost.interfaces ?? {})) {
+      host.ifaces.set(ifName, {
+        host: name,
+        name: ifName,
+        kind: rawIf.kind ?? 'veth',
+        raw: rawIf,
+        declared: true,
+        path: ['hosts', name, 'interfaces', ifName],
+        link: null,
+        portOf: null,
+      });
+    }
+    ctx.hosts.set(name, host);
+  }
+  for (const [index, link] of (raw.links ?? []).entries()) addLink(ctx, index, link.a, link.b, link.mtu);
+  // An end of a link that failed was still meant for that interface: do not also call it unlinked.
+  const mentioned = new Set((raw.links ?? []).flatMap((l) => [l.a, l.b]));
+  for (const host of ctx.hosts.values()) {
+    for (const e of host.ifaces.values()) {
+      if (e.kind === 'veth' && e.link === null && !mentioned.has(`${host.name}:${e.name}`)) {
+        ctx.report(
+          e.path,
+          `interface "${e.name}" has no kind and no link creates it: add a link (e.g. { a: ${host.name}:${e.name}, b: OTHER:IF }) or set kind`,
+          'key',
+        );
+      }
+    }
+  }
+  return ctx;
+}
+
+interface EndRef {
+  end: 'a' | 'b';
+  host: HostEntry;
+  written: string;
+  /** The declared interface the end names, if any. */
+  target: IfaceEntry | undefined;
+}
+
+function parseEnd(ctx: LabContext, index: number, end: 'a' | 'b', text: string): EndRef | null {
+  const colon = text.indexOf(':');
+  const host = ctx.host(text.slice(0, colon), ['links', index, end]);
+  if (!host) return null;
+  const written = text.slice(colon + 1);
+  return { end, host, written, target: host.ifaces.get(written) };
+}
+
+/** The interface name this end gets: the written one, or a new bridge port when it names a bridge. */
+function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
+  return self.target?.kind === 'bridge' ? bridgePortName(ctx.name, self.host.name, other.host.name, other.written) : self.written;
+}
+
+function addLink(ctx: LabContext, index: number, aText: string, bText: string, mtu: number | undefined): void {
+  const a = parseEnd(ctx, index, 'a', aText);
+  const b = parseEnd(ctx, index, 'b', bText);
+  if (!a || !b) return;
+  if (a.host === b.host && a.written === b.written) {
+    ctx.report(['links', index, 'b'], `both ends are ${aText}: a link joins two different interfaces`);
+    return;
+  }
+  const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
+  const ok = [checkEnd(ctx, index, a, names.a), checkEnd(ctx, index, b, names.b)];
+  if (!ok[0] || !ok[1]) return;
+  for (const [self, other] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    const name = names[self.end];
+    const link: LinkEnd = { index, end: self.end, peer: { host: other.host.name, name: names[other.end] }, mtu };
+    const existing = self.host.ifaces.get(name);
+    if (existing) existing.link = link;
+    else {
+      self.host.ifaces.set(name, {
+        host: self.host.name,
+        name,
+        kind: 'veth',
+        raw: {},
+        declared: false,
+        path: ['links', index, self.end],
+        link,
+        portOf: self.target?.kind === 'bridge' ? self.written : null,
+      });
+    }
+  }
+}
+
+/** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */
+function checkEnd(ctx: LabContext, index: number, ref: EndRef, name: string): boolean {
+  const path: Path = ['links', index, ref.end];
+  const where = `${ref.host.name}:${ref.written}`;
+  const existing = ref.host.ifaces.get(name);
+  if (ref.target?.kind === 'bridge') {
+    if (!existing) return true;
+    ctx.report(path, `the bridge port this end creates (${name}) already exists, from ${ctx.where(existing)}: two links join the same bridge and interface`);
+    return false;
+  }
+  if (!existing) return true;
+  if (existing.kind !== 'veth') {
+    ctx.report(
+      path,
+      `${where} is a ${existing.kind} (${ctx.where(existing)}), but a link makes a veth end: duplicate interface name "${name}" in host "${ref.host.name}"`,
+    );
+    return false;
+  }
+  if (existing.link) {
+    ctx.report(path, `interface ${where} is already used by links[${existing.link.index}]: an interface can be in one link only`);
+    return false;
+  }
+  return true;
+}

@@ -1,0 +1,93 @@
+// The pipeline for one lab text: YAML -> schema -> semantic rules -> normalised Lab, and the
+// file reading around it. Bad input of any kind comes back as issues, never as an exception.
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { SpecIssue } from '../errors.js';
+import { checkAcrossLabs } from './across.js';
+import { buildContext } from './context.js';
+import { normalise } from './normalise.js';
+import { validateSchema } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import type { Lab } from './types.js';
+import { decodeLabBytes, MAX_LAB_BYTES, parseLabYaml, tooBig } from './yaml.js';
+
+export interface LoadResult {
+  labs: Lab[];
+  issues: SpecIssue[];
+}
+
+function byPosition(a: SpecIssue, b: SpecIssue): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col;
+}
+
+/** Parses, validates and normalises one in-memory lab text (`file` is used in messages). */
+export function loadLabText(file: string, text: string): { lab: Lab | null; issues: SpecIssue[] } {
+  try {
+    const { parsed, issues } = parseLabYaml(file, text);
+    if (!parsed) return { lab: null, issues };
+    const schema = validateSchema(parsed.data, parsed.locator);
+    if (!schema.lab) return { lab: null, issues: schema.issues.sort(byPosition) };
+    const ctx = buildContext(schema.lab, parsed.locator);
+    checkSemantics(ctx);
+    if (ctx.issues.length > 0) return { lab: null, issues: ctx.issues.sort(byPosition) };
+    return { lab: normalise(ctx), issues: [] };
+  } catch (err) {
+    // A bug in netlab, not in the lab; still an issue, so callers never see a stack trace.
+    const why = err instanceof Error ? err.message : String(err);
+    return { lab: null, issues: [{ file, line: 1, col: 1, path: '', message: `internal error while checking this lab (please report): ${why}` }] };
+  }
+}
+
+const IO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory, not a lab file',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'file name too long',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+function ioIssue(file: string, err: unknown): SpecIssue {
+  const code = (err as { code?: string }).code;
+  const why = (code && IO_WORDS[code]) ?? (err instanceof Error ? err.message : String(err));
+  return { file, line: 1, col: 1, path: '', message: `cannot read file: ${why}` };
+}
+
+/** Reads a lab file; refuses non-regular and oversized files before reading them. */
+async function readLabFile(file: string): Promise<{ text: string | null; issues: SpecIssue[] }> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+    const stat = await handle.stat();
+    if (stat.isDirectory()) return { text: null, issues: [ioIssue(file, { code: 'EISDIR' })] };
+    // FIFOs and devices could block or never end.
+    if (!stat.isFile()) return { text: null, issues: [{ file, line: 1, col: 1, path: '', message: 'cannot read file: not a regular file' }] };
+    if (stat.size > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, stat.size)] };
+    return decodeLabBytes(file, await handle.readFile());
+  } catch (err) {
+    return { text: null, issues: [ioIssue(file, err)] };
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/** Reads, parses, validates and normalises each file, then checks across labs. Never throws for bad input. */
+export async function loadLabs(files: string[]): Promise<LoadResult> {
+  const labs: Lab[] = [];
+  const issues: SpecIssue[] = [];
+  // The same file named twice is one lab, not two labs with the same name.
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (seen.has(resolve(file))) continue;
+    seen.add(resolve(file));
+    const read = await readLabFile(file);
+    issues.push(...read.issues);
+    if (read.text === null) continue;
+    const result = loadLabText(file, read.text);
+    issues.push(...result.issues);
+    if (result.lab) labs.push(result.lab);
+  }
+  issues.push(...checkAcrossLabs(labs));
+  return { labs, issues };
+}

@@ -1,0 +1,148 @@
+// Builds the normalised Lab from a context that passed every rule: defaults filled in,
+// references turned into kernel names, addresses canonical. Lookups here cannot fail because
+// the rules already checked them; a failure would be a bug, so it throws.
+import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
+import type { HostEntry, IfaceEntry, LabContext } from './context.js';
+import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
+import { normalisePolicy } from './normalise-policy.js';
+import type { RawNetns } from './raw.js';
+import type { Host, Interface, Lab, NetnsRef, Route } from './types.js';
+
+const DEFAULT_MTU = 1500;
+const MAIN_TABLE = 254;
+
+export function normalise(ctx: LabContext): Lab {
+  const hosts = [...ctx.hosts.values()].sort((a, b) => cmp(a.name, b.name)).map((h) => normaliseHost(ctx, h));
+  return {
+    name: ctx.name,
+    file: ctx.locator.file,
+    owner: ctx.raw.owner ?? null,
+    allowRoot: ctx.raw.root ?? false,
+    hosts,
+    pos: ctx.locator.source(['name']),
+  };
+}
+
+/** Plain code-unit order: stable across locales, unlike localeCompare. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function netnsRef(lab: string, host: string, raw: RawNetns | undefined): NetnsRef {
+  if (raw === undefined) return { kind: 'lab', name: labNetnsName(lab, host) };
+  if (raw === 'root') return { kind: 'root' };
+  if ('name' in raw) return { kind: 'named', name: raw.name };
+  if ('path' in raw) return { kind: 'path', path: raw.path, handle: labNetnsName(lab, host) };
+  return { kind: 'pid', pid: raw.pid, handle: labNetnsName(lab, host) };
+}
+
+/** The key the engine uses for a namespace: its /run/netns name, or '' for the machine's own. */
+export function nsKey(netns: NetnsRef): string {
+  switch (netns.kind) {
+    case 'lab':
+    case 'named':
+      return netns.name;
+    case 'path':
+    case 'pid':
+      return netns.handle;
+    case 'root':
+      return ROOT_NS;
+  }
+}
+
+function normaliseHost(ctx: LabContext, host: HostEntry): Host {
+  const raw = host.raw;
+  const netns = netnsRef(ctx.name, host.name, raw.netns);
+  const interfaces = [...host.ifaces.values()].sort((a, b) => cmp(a.name, b.name)).map((e) => normaliseInterface(ctx, host, e));
+  const routes = (raw.routes ?? []).map((r, i) => normaliseRoute(ctx, host, i));
+  const anyV6 = interfaces.some((i) => i.addresses.some((a) => a.includes(':'))) || routes.some((r) => r.family === 6);
+  return {
+    name: host.name,
+    netns,
+    ns: nsKey(netns),
+    ipv6: raw.ipv6 ?? anyV6,
+    sysctls: Object.fromEntries(Object.entries(raw.sysctls ?? {}).map(([k, v]) => [k, String(v)])),
+    interfaces,
+    routes,
+    policy: normalisePolicy(ctx, host),
+    pos: ctx.locator.source(host.path),
+  };
+}
+
+function peerOf(ctx: LabContext, e: IfaceEntry): IfaceEntry | undefined {
+  return e.link ? ctx.hosts.get(e.link.peer.host)?.ifaces.get(e.link.peer.name) : undefined;
+}
+
+function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): Interface {
+  const raw = e.raw;
+  const bridge = e.portOf ?? raw.bridge;
+  const parent = () => {
+    const p = ctx.resolved(host, raw.parent!);
+    return { host: p.host, ifname: ctx.kernelName(p) };
+  };
+  const base = {
+    host: host.name,
+    name: e.name,
+    ifname: ctx.kernelName(e),
+    altname: ctx.altname(e),
+    // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
+    mtu: raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu ?? DEFAULT_MTU,
+    mac: raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e),
+    addresses: (raw.addresses ?? []).map((a) => cidrText(parseCidr(a)!)),
+    master: bridge === undefined ? null : ctx.kernelNameOf(host, bridge),
+    vlans: raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null,
+    up: raw.up ?? true,
+    pos: ctx.locator.source(e.path),
+  };
+  switch (e.kind) {
+    case 'veth': {
+      const peer = peerOf(ctx, e);
+      if (!peer) throw new Error(`internal: veth ${host.name}:${e.name} has no peer`);
+      return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
+    }
+    case 'bridge':
+      return { kind: 'bridge', ...base, stp: raw.stp ?? false, ageing: raw.ageing ?? 300, vlanFiltering: raw.vlan_filtering ?? false };
+    case 'vlan':
+      return { kind: 'vlan', ...base, parent: parent(), id: raw.id!, protocol: raw.protocol ?? '802.1Q' };
+    case 'macvlan':
+    case 'macvtap':
+      return { kind: e.kind, ...base, parent: parent(), mode: (raw.mode ?? 'bridge') as 'bridge' | 'private' | 'vepa' | 'passthru' };
+    case 'ipvlan':
+      return { kind: 'ipvlan', ...base, parent: parent(), mode: (raw.mode ?? 'l2') as 'l2' | 'l3' | 'l3s', flag: raw.flag ?? 'bridge' };
+    case 'tap':
+      return { kind: 'tap', ...base, user: raw.user ?? null, group: typeof raw.group === 'number' ? raw.group : null };
+    case 'vxlan':
+      return {
+        kind: 'vxlan',
+        ...base,
+        vni: raw.vni!,
+        port: raw.port ?? 4789,
+        local: raw.local === undefined ? null : parseIp(raw.local)!.toString(),
+        group: typeof raw.group === 'string' ? parseIp(raw.group)!.toString() : null,
+        dev: raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev),
+        remotes: (raw.remotes ?? []).map((r) => parseIp(r)!.toString()),
+        learning: raw.learning ?? true,
+      };
+  }
+}
+
+function deterministicMacOf(ctx: LabContext, e: IfaceEntry): string {
+  return deterministicMac(ctx.name, e.host, e.name);
+}
+
+function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route {
+  const raw = host.raw.routes![index]!;
+  const dst = raw.to === 'default' ? null : parseCidr(raw.to)!;
+  const via = raw.via === undefined ? null : parseIp(raw.via)!;
+  const family = dst ? dst.family : via ? familyOf(via) : 4;
+  return {
+    to: dst === null || dst.prefix === 0 ? 'default' : networkText(dst),
+    family,
+    via: via ? via.toString() : null,
+    dev: raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev),
+    metric: raw.metric ?? null,
+    onlink: raw.onlink ?? false,
+    table: raw.table ?? MAIN_TABLE,
+    pos: ctx.locator.source([...host.path, 'routes', index]),
+  };
+}

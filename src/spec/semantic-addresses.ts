@@ -1,0 +1,157 @@
+// Rules about addresses: no address twice and no mismatched prefixes on one L2 segment, gateways
+// reachable, and no IPv6 where the host turned it off.
+import { contains, familyOf, isLinkLocal, networkOf, parseCidr, parseIp, type Cidr } from './addr.js';
+import type { HostEntry, IfaceEntry, LabContext } from './context.js';
+import type { Path } from './locate.js';
+
+/**
+ * L2 segments: a veth pair, a bridge with everything attached to it through its ports and their
+ * veth peers, and MACVLAN/IPVLAN/MACVTAP devices with their parent (they share its wire).
+ */
+export function segments(ctx: LabContext): IfaceEntry[][] {
+  const parent = new Map<IfaceEntry, IfaceEntry>();
+  const find = (e: IfaceEntry): IfaceEntry => {
+    let root = e;
+    while (parent.get(root) && parent.get(root) !== root) root = parent.get(root)!;
+    parent.set(e, root);
+    return root;
+  };
+  const union = (a: IfaceEntry | undefined, b: IfaceEntry | undefined) => {
+    if (a && b) parent.set(find(a), find(b));
+  };
+  const lookup = (host: string, name: string) => ctx.hosts.get(host)?.ifaces.get(name);
+  for (const host of ctx.hosts.values()) {
+    for (const e of host.ifaces.values()) {
+      find(e);
+      if (e.link) union(e, lookup(e.link.peer.host, e.link.peer.name));
+      const bridge = e.portOf ?? e.raw.bridge;
+      if (bridge !== undefined) union(e, localOrRemote(ctx, host, bridge));
+      if (e.raw.parent !== undefined && (e.kind === 'macvlan' || e.kind === 'macvtap' || e.kind === 'ipvlan')) {
+        union(e, localOrRemote(ctx, host, e.raw.parent));
+      }
+    }
+  }
+  const groups = new Map<IfaceEntry, IfaceEntry[]>();
+  for (const e of parent.keys()) {
+    const root = find(e);
+    groups.set(root, [...(groups.get(root) ?? []), e]);
+  }
+  return [...groups.values()];
+}
+
+function localOrRemote(ctx: LabContext, host: HostEntry, ref: string): IfaceEntry | undefined {
+  const colon = ref.indexOf(':');
+  if (colon < 0) return host.ifaces.get(ref);
+  return ctx.hosts.get(ref.slice(0, colon))?.ifaces.get(ref.slice(colon + 1));
+}
+
+interface Placed {
+  cidr: Cidr;
+  text: string;
+  path: Path;
+  where: string;
+  order: number;
+}
+
+function bigintOf(c: Cidr): bigint {
+  return c.ip.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
+}
+
+/** Duplicate addresses and overlapping-but-different subnets within each segment. */
+export function checkSegments(ctx: LabContext): void {
+  // Hosts and interfaces in file order, so the second occurrence is the one reported.
+  const order = new Map<IfaceEntry, number>();
+  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) order.set(e, order.size);
+  for (const segment of segments(ctx)) {
+    const placed: Placed[] = [];
+    for (const e of [...segment].sort((a, b) => order.get(a)! - order.get(b)!)) {
+      for (const [i, text] of (e.raw.addresses ?? []).entries()) {
+        const cidr = parseCidr(text);
+        if (cidr) placed.push({ cidr, text, path: [...e.path, 'addresses', i], where: ctx.where(e), order: placed.length });
+      }
+    }
+    const flagged = new Set<Placed>();
+    const byIp = new Map<string, Placed>();
+    for (const p of placed) {
+      const key = p.cidr.ip.toString();
+      const first = byIp.get(key);
+      if (first) {
+        ctx.report(p.path, `address ${key} is already used by ${first.where} on the same L2 segment`);
+        flagged.add(p);
+      } else byIp.set(key, p);
+    }
+    checkOverlaps(ctx, placed.filter((p) => !flagged.has(p)));
+  }
+}
+
+/**
+ * CIDR blocks either nest or are disjoint, so after sorting by start address (shorter prefix
+ * first) a block overlaps an earlier one exactly when it lies inside the last block that was
+ * not itself inside another. Linear after the sort: labs may be large.
+ */
+function checkOverlaps(ctx: LabContext, placed: Placed[]): void {
+  for (const family of [4, 6] as const) {
+    const nets = placed
+      .filter((p) => p.cidr.family === family)
+      .map((p) => ({ p, net: networkOf(p.cidr), start: bigintOf(networkOf(p.cidr)) }))
+      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.net.prefix - b.net.prefix || a.p.order - b.p.order));
+    let outer: (typeof nets)[number] | null = null;
+    for (const n of nets) {
+      if (outer && n.net.prefix !== outer.net.prefix && contains(outer.net, n.net.ip)) {
+        const [early, late] = outer.p.order < n.p.order ? [outer.p, n.p] : [n.p, outer.p];
+        ctx.report(
+          late.path,
+          `address ${late.text} overlaps ${early.text} (${early.where}) on the same L2 segment with a different prefix length`,
+        );
+      } else if (!outer || !contains(outer.net, n.net.ip)) outer = n;
+    }
+  }
+}
+
+/** A gateway must be on a subnet of the host (of `dev` when given), unless the route is onlink. */
+export function checkGateways(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    for (const [i, route] of (host.raw.routes ?? []).entries()) {
+      const path: Path = [...host.path, 'routes', i, 'via'];
+      const via = route.via === undefined ? null : parseIp(route.via);
+      if (!via) continue;
+      const to = route.to === 'default' ? null : parseCidr(route.to);
+      if (to && to.family !== familyOf(via)) {
+        ctx.report(path, `gateway ${route.via} is IPv${familyOf(via)} but the destination ${route.to} is IPv${to.family}`);
+        continue;
+      }
+      if (route.onlink) continue;
+      if (isLinkLocal(via)) {
+        if (route.dev === undefined) ctx.report(path, `link-local gateway ${route.via} needs dev: it is reachable on every link`);
+        continue;
+      }
+      const dev = route.dev === undefined ? null : host.ifaces.get(route.dev);
+      if (route.dev !== undefined && !dev) continue; // reported as an unknown interface
+      const candidates = dev ? [dev] : [...host.ifaces.values()];
+      const subnets = candidates.flatMap((e) => (e.raw.addresses ?? []).map((a) => parseCidr(a)).filter((c): c is Cidr => c !== null));
+      if (subnets.some((s) => contains(s, via))) continue;
+      const connected = subnets.filter((s) => s.family === familyOf(via)).map((s) => `${networkOf(s).ip.toString()}/${s.prefix}`);
+      const on = dev ? `interface "${dev.name}" of host "${host.name}"` : `host "${host.name}"`;
+      ctx.report(
+        path,
+        `gateway ${route.via} is not on a connected subnet of ${on} (${connected.length > 0 ? `connected: ${[...new Set(connected)].join(', ')}` : 'no connected subnet'}); set onlink: true if that is intended`,
+      );
+    }
+  }
+}
+
+/** A host that says `ipv6: false` may not carry IPv6 addresses or routes. */
+export function checkIpv6(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    if (host.raw.ipv6 !== false) continue;
+    for (const { entry, index, text } of ctx.addressesOf(host)) {
+      if (parseCidr(text)?.family === 6) {
+        ctx.report([...entry.path, 'addresses', index], `IPv6 address ${text} on host "${host.name}", which has ipv6: false`);
+      }
+    }
+    for (const [i, route] of (host.raw.routes ?? []).entries()) {
+      const v6 = parseCidr(route.to)?.family === 6 || (route.via !== undefined && parseIp(route.via)?.kind() === 'ipv6');
+      if (v6) ctx.report([...host.path, 'routes', i], `IPv6 route on host "${host.name}", which has ipv6: false`, 'key');
+    }
+  }
+}

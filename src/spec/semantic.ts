@@ -1,0 +1,20 @@
+// All semantic rules, run on a lab that passed the schema. Each rule reports every problem it
+// finds (not just the first) and skips what another rule already reports.
+import type { LabContext } from './context.js';
+import { checkGateways, checkIpv6, checkSegments } from './semantic-addresses.js';
+import { checkDevices } from './semantic-devices.js';
+import { checkNames } from './semantic-names.js';
+import { checkNat } from './semantic-nat.js';
+import { checkNetns } from './semantic-netns.js';
+import { checkReferences } from './semantic-refs.js';
+
+export function checkSemantics(ctx: LabContext): void {
+  checkNetns(ctx);
+  checkNames(ctx);
+  checkReferences(ctx);
+  checkDevices(ctx);
+  checkSegments(ctx);
+  checkGateways(ctx);
+  checkIpv6(ctx);
+  checkNat(ctx);
+}

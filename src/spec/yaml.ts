@@ -1,0 +1,108 @@
+// Turns bytes or text into plain data plus a Locator, refusing anything that is not one
+// reasonable YAML document: too big, binary, not UTF-8, syntax errors, duplicate keys,
+// several documents, alias bombs. Never throws.
+import { isScalar, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
+import type { SpecIssue } from '../errors.js';
+import { Locator } from './locate.js';
+
+/** Lab files are hand-written; anything bigger is a mistake (or an attack on the parser). */
+export const MAX_LAB_BYTES = 4 * 1024 * 1024;
+/** Limit on alias expansion when converting to data (the "billion laughs" guard). */
+export const MAX_ALIAS_COUNT = 100;
+
+export interface ParsedYaml {
+  data: unknown;
+  locator: Locator;
+}
+
+function at(file: string, message: string, line = 1, col = 1): SpecIssue {
+  return { file, line, col, path: '', message };
+}
+
+export function tooBig(file: string, bytes: number): SpecIssue {
+  return at(file, `file is ${bytes} bytes; lab files are limited to ${MAX_LAB_BYTES / (1024 * 1024)} MiB (${MAX_LAB_BYTES} bytes)`);
+}
+
+/** Decodes file bytes as UTF-8 text, or reports why they are not a lab file. */
+export function decodeLabBytes(file: string, bytes: Uint8Array): { text: string | null; issues: SpecIssue[] } {
+  if (bytes.length > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, bytes.length)] };
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), issues: [] };
+  } catch {
+    return { text: null, issues: [at(file, 'file is not valid UTF-8 text')] };
+  }
+}
+
+/** Binary files are refused before the YAML parser sees them: its errors would be noise. */
+function nulIssue(file: string, text: string): SpecIssue | null {
+  const nul = text.indexOf('\0');
+  if (nul < 0) return null;
+  const line = text.slice(0, nul).split('\n').length;
+  const col = nul - text.lastIndexOf('\n', nul - 1);
+  return at(file, 'file contains NUL bytes: it is binary, not a YAML lab', line, col);
+}
+
+function yamlMessage(err: YAMLError, text: string): string {
+  switch (err.code) {
+    case 'DUPLICATE_KEY':
+      return `duplicate key ${JSON.stringify(text.slice(err.pos[0], err.pos[1]).trim())}: each key may appear once in a mapping`;
+    case 'MULTIPLE_DOCS':
+      return 'file holds more than one YAML document (---): one file is one lab';
+    default:
+      // yaml's messages are good; drop the trailing "at line X, column Y" since we give the position.
+      return `YAML: ${err.message.replace(/ at line \d+, column \d+:?[\s\S]*$/, '')}`;
+  }
+}
+
+export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml | null; issues: SpecIssue[] } {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_LAB_BYTES) return { parsed: null, issues: [tooBig(file, bytes)] };
+  const binary = nulIssue(file, text);
+  if (binary) return { parsed: null, issues: [binary] };
+  const lines = new LineCounter();
+  let doc;
+  try {
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
+  } catch (err) {
+    // The parser reports bad YAML as errors; a throw means input it cannot cope with (e.g. stack depth).
+    return { parsed: null, issues: [at(file, `YAML: cannot parse: ${err instanceof Error ? err.message : String(err)}`)] };
+  }
+  const locator = new Locator(file, doc, lines);
+  const issues: SpecIssue[] = [...doc.errors, ...doc.warnings].map((err) => {
+    const { line, col } = locator.offsetPos(err.pos[0]);
+    return at(file, yamlMessage(err, text), line, col);
+  });
+  // `? [a, b]: x` would be stringified by toJS (with a process warning); no lab key is a collection.
+  visit(doc, {
+    Pair(_, pair) {
+      const key = pair.key as { range?: [number, number, number] } | null;
+      if (key && !isScalar(key)) {
+        const { line, col } = locator.offsetPos(key.range?.[0] ?? 0);
+        issues.push(at(file, 'keys must be plain names, not lists or mappings', line, col));
+      }
+    },
+  });
+  if (issues.length > 0) return { parsed: null, issues };
+
+  const contents = doc.contents;
+  if (contents === null || (contents.range[0] === contents.range[1] && contents.toJSON() === null)) {
+    return { parsed: null, issues: [at(file, 'file is empty: a lab needs at least `name` and `hosts`')] };
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    const { line, col } = locator.pos([]);
+    const why =
+      err instanceof ReferenceError && /alias count/i.test(err.message)
+        ? `aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias uses): refusing a possible alias bomb`
+        : `YAML: ${err instanceof Error ? err.message : String(err)}`;
+    return { parsed: null, issues: [at(file, why, line, col)] };
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    const { line, col } = locator.pos([]);
+    const what = Array.isArray(data) ? 'a list' : data === null ? 'null' : `a ${typeof data}`;
+    return { parsed: null, issues: [at(file, `top level must be a mapping (name:, hosts:, links:), not ${what}`, line, col)] };
+  }
+  return { parsed: { data, locator }, issues: [] };
+}

@@ -1,0 +1,159 @@
+// The engine against the fake kernel: plans, idempotency, changes, fault injection at every
+// command with rollback to the exact earlier state, crash recovery from the journal.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyLab, destroyLab, planLab } from '../../src/apply/engine.js';
+import { store } from '../../src/apply/store.js';
+import { FakeDriver } from '../../src/driver/fake.js';
+import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
+import { commandText } from '../../src/model/command.js';
+import { diffStates } from '../../src/model/objects.js';
+import type { Step } from '../../src/plan/plan.js';
+import { loadLabText } from '../../src/spec/index.js';
+import type { Lab } from '../../src/spec/types.js';
+
+async function lab(file: string, edit: (text: string) => string = (t) => t): Promise<Lab> {
+  const text = edit(await readFile(file, 'utf8'));
+  const r = loadLabText(file, text);
+  if (!r.lab) throw new Error(r.issues.map((i) => i.message).join('\n'));
+  return r.lab;
+}
+
+function planText(steps: Step[]): string {
+  return steps.map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n')).join('\n') + '\n';
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  process.env.NETLAB_STATE_DIR = dir;
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  delete process.env.NETLAB_STATE_DIR;
+});
+
+describe('plan (golden)', () => {
+  it('creates the docker-bridge lab from nothing', async () => {
+    const p = await planLab(new FakeDriver(), await lab('labs/docker-bridge.yaml'));
+    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.create.plan');
+  });
+
+  it('creates the k8s-flat lab from nothing', async () => {
+    const p = await planLab(new FakeDriver(), await lab('labs/k8s-flat.yaml'));
+    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/k8s-flat.create.plan');
+  });
+
+  it('changes only what differs: an address, an MTU and a route', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await lab('labs/docker-bridge.yaml'));
+    const changed = await lab('labs/docker-bridge.yaml', (t) =>
+      t.replace('eth0: { addresses: [172.17.0.3/16] }', 'eth0: { addresses: [172.17.0.4/16], mtu: 1400 }').replace(/(db:\n[\s\S]*?)- \{ to: default, via: 172.17.0.1 \}/, '$1- { to: default, via: 172.17.0.1, metric: 50 }'),
+    );
+    const p = await planLab(d, changed);
+    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.change.plan');
+    expect(p.plan.steps.every((s) => s.objects.every((id) => id.includes('docker-db') || id.includes('veth')))).toBe(true);
+  });
+
+  it('removing a host deletes its namespace and its bridge port, not its contents one by one', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await lab('labs/docker-bridge.yaml'));
+    const smaller = await lab('labs/docker-bridge.yaml', (t) =>
+      t.replace(/  db:\n(    .*\n)+/, '').replace('  - { a: db:eth0, b: host:docker0 }\n', ''),
+    );
+    const p = await planLab(d, smaller);
+    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.remove-host.plan');
+    // The host-side veth end is deleted explicitly: namespace teardown is asynchronous.
+    expect(p.plan.steps.filter((s) => s.op === 'delete').map((s) => s.title)).toEqual([expect.stringMatching(/^veth docker-host\/veth[0-9a-f]{7}$/), 'netns docker-db']);
+    expect(p.plan.steps.every((s) => s.op === 'delete')).toBe(true);
+  });
+});
+
+describe('apply with the fake kernel', () => {
+  it('is idempotent: a second apply has 0 steps', async () => {
+    const d = new FakeDriver();
+    const l = await lab('labs/k8s-flat.yaml');
+    const first = await applyLab(d, l);
+    expect(first.steps.length).toBeGreaterThan(20);
+    const second = await applyLab(d, l);
+    expect(second.steps).toEqual([]);
+    expect((await planLab(d, l)).plan.steps).toEqual([]);
+  });
+
+  it('destroy removes everything, from the record alone', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await lab('labs/docker-bridge.yaml'));
+    await destroyLab(d, 'docker', null);
+    expect([...d.kernel.values()]).toEqual([]);
+    expect(await store.readRecord('docker')).toBeNull();
+  });
+});
+
+describe('fault injection: failing at every command rolls back to the exact earlier state', () => {
+  const before = () => lab('labs/docker-bridge.yaml');
+  // A change with creations, in-place changes and deletions.
+  const after = () =>
+    lab('labs/docker-bridge.yaml', (t) =>
+      t
+        .replace(/  db:\n(    .*\n)+/, '  cache:\n    interfaces:\n      eth0: { addresses: [172.17.0.9/16] }\n')
+        .replace('{ a: db:eth0, b: host:docker0 }', '{ a: cache:eth0, b: host:docker0 }')
+        .replace('uplink: { addresses: [203.0.113.1/24] }', 'uplink: { addresses: [203.0.113.1/24, 203.0.113.2/24], mtu: 1400 }')
+        .replace('port: 8080, to: web:80', 'port: 8081, to: web:80'),
+    );
+
+  it('at each of the commands of a create + modify + delete run', async () => {
+    const base = new FakeDriver();
+    await applyLab(base, await before());
+    const p = await planLab(base, await after());
+    const total = p.plan.steps.reduce((n, s) => n + s.commands.length, 0);
+    expect(total).toBeGreaterThan(10);
+    expect(p.plan.steps.map((s) => s.op)).toEqual(expect.arrayContaining(['create', 'modify', 'delete']));
+    for (let k = 0; k < total; k++) {
+      const d = new FakeDriver(base.snapshot().values());
+      const record = await store.readRecord('docker');
+      const snapshot = d.snapshot();
+      d.injectFault({ failAtCommand: k, message: `Error: injected at ${k}` });
+      const err = await applyLab(d, await after()).catch((e: unknown) => e);
+      expect(err, `fault at command ${k}: ${(err as Error).message}`).toBeInstanceOf(ApplyFailedError);
+      expect(diffStates(snapshot, d.snapshot()), `fault at command ${k}`).toEqual([]);
+      expect(await store.readJournal('docker')).toBeNull();
+      expect(await store.readRecord('docker')).toEqual(record);
+    }
+  });
+
+  it('a failure of the rollback itself exits 3 and keeps the journal; the next apply finishes the undo', async () => {
+    const base = new FakeDriver();
+    await applyLab(base, await before());
+    const snapshot = base.snapshot();
+    // The nft write of the apply fails, then the first command of the rollback fails too.
+    let stage = 0;
+    base.injectFault({
+      failWhen: (c) => {
+        if (stage === 0 && c.tool === 'nft') return (stage = 1) === 1;
+        if (stage === 1) return (stage = 2) === 2;
+        return false;
+      },
+    });
+    const err = await applyLab(base, await after()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RollbackIncompleteError);
+    expect((err as RollbackIncompleteError).exitCode).toBe(EXIT_ROLLBACK_INCOMPLETE);
+    expect(await store.readJournal('docker')).not.toBeNull();
+    // The next apply first rolls the interrupted run back to its checkpoint, then applies.
+    const r = await applyLab(base, await before());
+    expect(r.steps).toEqual([]);
+    expect(diffStates(snapshot, base.snapshot())).toEqual([]);
+    expect(await store.readJournal('docker')).toBeNull();
+  });
+
+  it('a run killed mid-way (journal left, kernel half-changed) is undone by the next destroy', async () => {
+    const d = new FakeDriver();
+    d.injectFault({ failAtCommand: 25 });
+    await expect(applyLab(d, await before(), { keepFailed: true })).rejects.toBeInstanceOf(RollbackIncompleteError);
+    expect(d.kernel.size).toBeGreaterThan(0);
+    await destroyLab(d, 'docker', null);
+    expect([...d.kernel.values()]).toEqual([]);
+  });
+});
