@@ -109,9 +109,7 @@ export class RollbackIncompleteError extends NetlabError {
     readonly rollbackError: Error,
     readonly lab: string,
   ) {
-    super(
-      `apply of lab "${lab}" failed:\n${original.message}\nrollback did not complete:\n${rollbackError.message}`,
-    );
+    super(`apply of lab "${lab}" failed:\n${original.message}\nrollback did not complete:\n${rollbackError.message}`);
     this.hints.push(`the checkpoint is kept in the journal; run "netlab gc" or re-run apply/destroy to finish the undo`);
   }
 }

@@ -26,7 +26,7 @@ function vmSupport() {
   if (!which('qemu-system-x86_64')) return 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)';
   if (!existsSync('/bin/busybox')) return 'busybox-static is not installed';
   if (!existsSync('/boot') || !readdirSync('/boot').some((f) => /^vmlinuz-.*-amd64$/.test(f)))
-    return "no Debian kernel in /boot (apt-get install linux-image-amd64)";
+    return 'no Debian kernel in /boot (apt-get install linux-image-amd64)';
   if (process.env.NETLAB_SKIP_VM) return 'NETLAB_SKIP_VM is set';
   return null;
 }

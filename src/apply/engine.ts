@@ -103,11 +103,15 @@ export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = 
   await children.settle(j.lab);
   const checkpoint = stateOf(j.checkpoint);
   const creates = new Set(j.creates);
-  const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns())).map((q) => (creates.has(q.ns) ? { ...q, adopt: true } : q));
+  const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns())).map((q) =>
+    creates.has(q.ns) ? { ...q, adopt: true } : q,
+  );
   const live = await driver.observe({ lab: j.lab, namespaces: scope });
   const back = plan(checkpoint, live.state, { sysctlOriginals: j.sysctlOriginals });
   await executePlan(driver, back, j.lab, { events: opts.events });
-  await settle(opts.verifyRetries ?? 4, async () => diffStates(checkpoint, (await driver.observe({ lab: j.lab, namespaces: scope })).state));
+  await settle(opts.verifyRetries ?? 4, async () =>
+    diffStates(checkpoint, (await driver.observe({ lab: j.lab, namespaces: scope })).state),
+  );
 }
 
 /**
@@ -139,7 +143,10 @@ export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOpti
 }
 
 async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<void> {
-  const scope = mergeScopes(scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode]))), lp.scope.map((q) => ({ ...q, sysctls: [], nftTables: [] })));
+  const scope = mergeScopes(
+    scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode]))),
+    lp.scope.map((q) => ({ ...q, sysctls: [], nftTables: [] })),
+  );
   await settle(retries, async () => {
     const live = await driver.observe({ lab: lp.lab, namespaces: scope });
     return diffStates(lp.desired, new Map([...live.state].filter(([, o]) => o.kind !== 'sysctl' || lp.desired.has(o.id))));
@@ -168,7 +175,9 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
       throw err;
     }
     if (opts.expectFingerprint && opts.expectFingerprint !== lp.plan.fingerprint) {
-      const err = new ConflictError(`the live state of lab "${lab.name}" changed since the plan was made (fingerprint ${opts.expectFingerprint}, now ${lp.plan.fingerprint})`);
+      const err = new ConflictError(
+        `the live state of lab "${lab.name}" changed since the plan was made (fingerprint ${opts.expectFingerprint}, now ${lp.plan.fingerprint})`,
+      );
       err.hints.push('run "netlab plan" again and review the new plan');
       throw err;
     }
@@ -208,7 +217,13 @@ function newRecord(lab: Lab, lp: LabPlan): LabRecord {
 }
 
 /** Checkpoint, execute, run `after` (verify); on any failure roll back to the checkpoint. */
-async function runWithCheckpoint(driver: Driver, lp: LabPlan, operation: Journal['operation'], opts: RunOptions, after: () => Promise<void>): Promise<void> {
+async function runWithCheckpoint(
+  driver: Driver,
+  lp: LabPlan,
+  operation: Journal['operation'],
+  opts: RunOptions,
+  after: () => Promise<void>,
+): Promise<void> {
   const journal: Journal = {
     lab: lp.lab,
     operation,
@@ -217,7 +232,9 @@ async function runWithCheckpoint(driver: Driver, lp: LabPlan, operation: Journal
     scope: mergeScopes(lp.scope, scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode])))),
     checkpoint: [...lp.live.state.values()],
     sysctlOriginals: lp.record?.sysctlOriginals ?? {},
-    creates: lp.plan.steps.flatMap((s) => (s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [])),
+    creates: lp.plan.steps.flatMap((s) =>
+      s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [],
+    ),
     steps: lp.plan.steps.map((s) => `${s.op} ${s.title}`),
   };
   await store.writeJournal(journal);
@@ -232,7 +249,10 @@ async function runWithCheckpoint(driver: Driver, lp: LabPlan, operation: Journal
     driver.setSpawnListener?.(null);
     const original = e instanceof Error ? e : new Error(String(e));
     if (opts.keepFailed) {
-      opts.events?.warn?.(lp.lab, '--keep-failed: the failed state is left in place; the journal keeps the checkpoint (netlab gc undoes it)');
+      opts.events?.warn?.(
+        lp.lab,
+        '--keep-failed: the failed state is left in place; the journal keeps the checkpoint (netlab gc undoes it)',
+      );
       throw new RollbackIncompleteError(original, new Error('not attempted (--keep-failed)'), lp.lab);
     }
     try {
@@ -241,7 +261,13 @@ async function runWithCheckpoint(driver: Driver, lp: LabPlan, operation: Journal
       throw new RollbackIncompleteError(original, re as Error, lp.lab);
     }
     await store.removeJournal(lp.lab);
-    if (original instanceof NetlabError && !(original instanceof KernelError) && !(original instanceof VerifyError) && !(original instanceof InterruptedError)) throw original;
+    if (
+      original instanceof NetlabError &&
+      !(original instanceof KernelError) &&
+      !(original instanceof VerifyError) &&
+      !(original instanceof InterruptedError)
+    )
+      throw original;
     throw new ApplyFailedError(original, lp.lab);
   }
 }
@@ -269,7 +295,13 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   return { lab: labName, plan: p, desired: new Map(), live, scope, record };
 }
 
-export async function destroyLab(driver: Driver, labName: string, lab: Lab | null, opts: RunOptions = {}, extraScope: NsQuery[] = []): Promise<DestroyResult> {
+export async function destroyLab(
+  driver: Driver,
+  labName: string,
+  lab: Lab | null,
+  opts: RunOptions = {},
+  extraScope: NsQuery[] = [],
+): Promise<DestroyResult> {
   const unlock = await lockLab(labName);
   try {
     await recoverIfNeeded(driver, labName, opts);
@@ -281,7 +313,10 @@ export async function destroyLab(driver: Driver, labName: string, lab: Lab | nul
       const pids = await driver.netnsPids(o.ns);
       if (pids.length) {
         strangers.push({ ns: o.ns, pids });
-        opts.events?.warn?.(labName, `namespace ${o.ns} still has processes netlab did not start (pids ${pids.join(', ')}); they are not signalled and keep the namespace alive until they exit`);
+        opts.events?.warn?.(
+          labName,
+          `namespace ${o.ns} still has processes netlab did not start (pids ${pids.join(', ')}); they are not signalled and keep the namespace alive until they exit`,
+        );
       }
     }
     if (lp.plan.steps.length) {

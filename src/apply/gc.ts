@@ -24,7 +24,13 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
   }
 
   // Labs seen in the kernel (namespace marks, altnames in shared namespaces) with no record.
-  const known = new Set(await store.labs().then(async (labs) => (await Promise.all(labs.map(async (l) => ((await store.readRecord(l)) ? l : null)))).filter((l): l is string => l !== null)));
+  const known = new Set(
+    await store
+      .labs()
+      .then(async (labs) =>
+        (await Promise.all(labs.map(async (l) => ((await store.readRecord(l)) ? l : null)))).filter((l): l is string => l !== null),
+      ),
+  );
   const orphans = new Map<string, NsQuery[]>();
   const seen = (lab: string, q?: NsQuery) => {
     if (known.has(lab)) return;
@@ -35,7 +41,8 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
   for (const ns of [ROOT_NS, ...(await driver.listNetns())]) {
     const marks = await driver.labMarks(ns);
     if (marks.created) seen(marks.created);
-    for (const lab of marks.altnameLabs) seen(lab, { ns, mode: 'shared', sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false });
+    for (const lab of marks.altnameLabs)
+      seen(lab, { ns, mode: 'shared', sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false });
   }
   for (const [lab, extra] of orphans) {
     const p = await planDestroy(driver, lab, null, extra);

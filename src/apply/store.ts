@@ -64,7 +64,7 @@ async function readJson<T>(path: string): Promise<T | null> {
     return JSON.parse(await readFile(path, 'utf8')) as T;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`);
+    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
   }
 }
 
@@ -78,7 +78,10 @@ export const store = {
   removeLab: (lab: string) => rm(labDir(lab), { recursive: true, force: true }),
   async labs(): Promise<string[]> {
     try {
-      return (await readdir(stateDir(), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+      return (await readdir(stateDir(), { withFileTypes: true }))
+        .filter((d) => d.isDirectory())
+        .map((d) => d.name)
+        .sort();
     } catch {
       return [];
     }

@@ -14,6 +14,7 @@ import { gc } from '../apply/gc.js';
 import { expandInputs, loadValidLabs } from './labs.js';
 import { formatSteps, issuesJson, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
+import { registerGen } from './gen.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -46,7 +47,12 @@ function planDocument(plans: Awaited<ReturnType<typeof planAll>>) {
   return {
     version: 1,
     createdAt: new Date().toISOString(),
-    labs: plans.map((p) => ({ lab: p.lab, fingerprint: p.plan.fingerprint, conflicts: p.plan.conflicts, steps: p.plan.steps.map(stepJson) })),
+    labs: plans.map((p) => ({
+      lab: p.lab,
+      fingerprint: p.plan.fingerprint,
+      conflicts: p.plan.conflicts,
+      steps: p.plan.steps.map(stepJson),
+    })),
   };
 }
 
@@ -100,7 +106,12 @@ export function buildProgram() {
     .addHelpText('after', '\nExit codes: 0 all valid, 1 errors found (every error is listed with file:line:col).')
     .action(async (files, o) => {
       const { labs, issues } = await loadLabs(await expandInputs(files));
-      if (o.json) out.json({ valid: issues.length === 0, labs: labs.map((l) => ({ name: l.name, file: l.file, hosts: l.hosts.length })), issues: issuesJson(issues) });
+      if (o.json)
+        out.json({
+          valid: issues.length === 0,
+          labs: labs.map((l) => ({ name: l.name, file: l.file, hosts: l.hosts.length })),
+          issues: issuesJson(issues),
+        });
       else if (issues.length) printError(new SpecError(issues));
       else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${l.hosts.length} hosts)`);
       exitCode = issues.length ? EXIT_ERROR : EXIT_OK;
@@ -177,7 +188,10 @@ export function buildProgram() {
       const d = driver();
       const started = Date.now();
       const results = await runJobs<ApplyResult>(
-        labs.map((lab) => ({ lab: lab.name, run: (events) => applyLab(d, lab, { events, keepFailed: o.keepFailed, stop, expectFingerprint: fingerprints.get(lab.name) }) })),
+        labs.map((lab) => ({
+          lab: lab.name,
+          run: (events) => applyLab(d, lab, { events, keepFailed: o.keepFailed, stop, expectFingerprint: fingerprints.get(lab.name) }),
+        })),
         { json: Boolean(o.json) },
       );
       process.off('SIGINT', sigint).off('SIGTERM', sigterm);
@@ -185,12 +199,21 @@ export function buildProgram() {
       if (o.json) {
         out.json({
           seconds: Number(seconds),
-          labs: results.map((r) => (r.ok ? { lab: r.lab, ok: true, steps: r.value.steps.map(stepJson) } : { lab: r.lab, ok: false, error: (r.error as Error).message, exitCode: exitCodeOf(r.error) })),
+          labs: results.map((r) =>
+            r.ok
+              ? { lab: r.lab, ok: true, steps: r.value.steps.map(stepJson) }
+              : { lab: r.lab, ok: false, error: (r.error as Error).message, exitCode: exitCodeOf(r.error) },
+          ),
         });
       }
       for (const r of results) {
         if (r.ok) {
-          if (!o.json) out.line(r.value.changed ? `${pc.bold(r.lab)}: applied ${r.value.steps.length} steps (${summarise(r.value.steps)}) and verified in ${seconds}s` : `${pc.bold(r.lab)}: no changes`);
+          if (!o.json)
+            out.line(
+              r.value.changed
+                ? `${pc.bold(r.lab)}: applied ${r.value.steps.length} steps (${summarise(r.value.steps)}) and verified in ${seconds}s`
+                : `${pc.bold(r.lab)}: no changes`,
+            );
           if (out.verbose) for (const l of formatSteps(r.value.steps, true)) out.line(l);
         } else {
           if (!o.json) printError(r.error);
@@ -198,7 +221,17 @@ export function buildProgram() {
         }
       }
       if (results.length > 1 && results.some((r) => !r.ok) && !o.json) {
-        out.line(`summary: ${results.filter((r) => r.ok).map((r) => r.lab).join(', ') || 'none'} applied; ${results.filter((r) => !r.ok).map((r) => r.lab).join(', ')} failed`);
+        out.line(
+          `summary: ${
+            results
+              .filter((r) => r.ok)
+              .map((r) => r.lab)
+              .join(', ') || 'none'
+          } applied; ${results
+            .filter((r) => !r.ok)
+            .map((r) => r.lab)
+            .join(', ')} failed`,
+        );
       }
     });
 
@@ -232,10 +265,23 @@ export function buildProgram() {
           return;
         }
       }
-      const results = await runJobs([...byName].map(([name, lab]) => ({ lab: name, run: (events) => destroyLab(d, name, lab, { events }) })), { json: Boolean(o.json) });
-      if (o.json) out.json({ labs: results.map((r) => (r.ok ? { lab: r.lab, ok: true, removed: r.value.steps.length, strangers: r.value.strangers } : { lab: r.lab, ok: false, error: (r.error as Error).message })) });
+      const results = await runJobs(
+        [...byName].map(([name, lab]) => ({ lab: name, run: (events) => destroyLab(d, name, lab, { events }) })),
+        { json: Boolean(o.json) },
+      );
+      if (o.json)
+        out.json({
+          labs: results.map((r) =>
+            r.ok
+              ? { lab: r.lab, ok: true, removed: r.value.steps.length, strangers: r.value.strangers }
+              : { lab: r.lab, ok: false, error: (r.error as Error).message },
+          ),
+        });
       for (const r of results) {
-        if (r.ok && !o.json) out.line(r.value.steps.length ? `${pc.bold(r.lab)}: destroyed (${r.value.steps.length} steps)` : `${pc.bold(r.lab)}: nothing to destroy`);
+        if (r.ok && !o.json)
+          out.line(
+            r.value.steps.length ? `${pc.bold(r.lab)}: destroyed (${r.value.steps.length} steps)` : `${pc.bold(r.lab)}: nothing to destroy`,
+          );
         if (!r.ok) {
           if (!o.json) printError(r.error);
           exitCode = Math.max(exitCode, exitCodeOf(r.error));
@@ -263,13 +309,24 @@ export function buildProgram() {
         const live = await d.observe({ lab: name, namespaces: record.scope });
         const desired = stateOf(record.desired);
         const mine = new Map([...live.state].filter(([, x]) => x.kind !== 'sysctl' || desired.has(x.id)));
-        rows.push({ lab: name, file: record.file, appliedAt: record.appliedAt, objects: desired.size, drift: diffStates(desired, mine), unfinished: Boolean(journal) });
+        rows.push({
+          lab: name,
+          file: record.file,
+          appliedAt: record.appliedAt,
+          objects: desired.size,
+          drift: diffStates(desired, mine),
+          unfinished: Boolean(journal),
+        });
       }
       if (o.json) out.json({ labs: rows });
       else if (!rows.length) out.line('no labs on this machine');
       else
         for (const r of rows) {
-          const state = r.unfinished ? pc.red('unfinished run (netlab gc)') : r.drift.length ? pc.yellow(`drifted (${r.drift.length})`) : pc.green('in sync');
+          const state = r.unfinished
+            ? pc.red('unfinished run (netlab gc)')
+            : r.drift.length
+              ? pc.yellow(`drifted (${r.drift.length})`)
+              : pc.green('in sync');
           out.line(`${pc.bold(r.lab)}  ${state}  ${r.objects} objects  ${r.file ?? ''}  ${r.appliedAt ?? ''}`);
           for (const x of r.drift) out.line(`    ${x}`);
         }
@@ -294,6 +351,8 @@ export function buildProgram() {
       if (o.dryRun && report.pending) exitCode = EXIT_PENDING;
     });
 
+  registerGen(program);
+
   return program;
 }
 
@@ -311,4 +370,3 @@ export async function main(argv: string[]): Promise<void> {
   }
   process.exit(exitCode);
 }
-

@@ -33,7 +33,10 @@ export class FakeDriver implements Driver {
   }
 
   async listNetns(): Promise<string[]> {
-    return [...this.kernel.values()].filter((o) => o.kind === 'netns').map((o) => o.ns).sort();
+    return [...this.kernel.values()]
+      .filter((o) => o.kind === 'netns')
+      .map((o) => o.ns)
+      .sort();
   }
 
   async labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }> {
@@ -53,7 +56,8 @@ export class FakeDriver implements Driver {
     const foreignNetns = new Set<string>();
     const altPrefix = `netlab.${req.lab}.`;
     for (const q of req.namespaces) {
-      if (q.ns !== '' && !this.kernel.has(`netns:${q.ns}`) && ![...this.foreign.values()].some((o) => o.kind === 'netns' && o.ns === q.ns)) continue;
+      if (q.ns !== '' && !this.kernel.has(`netns:${q.ns}`) && ![...this.foreign.values()].some((o) => o.kind === 'netns' && o.ns === q.ns))
+        continue;
       const foreignNs = [...this.foreign.values()].find((o) => o.kind === 'netns' && o.ns === q.ns);
       const lo = this.kernel.get(`link:${q.ns}/lo`);
       const unmarked = q.mode === 'created' && lo?.kind === 'link' && lo.alias !== `netlab:${req.lab}`;
@@ -111,7 +115,12 @@ export class FakeDriver implements Driver {
     this.kernel.delete(id);
     if (!gone || gone.kind !== 'link') return;
     for (const o of [...this.kernel.values()]) {
-      if (o.ns === gone.ns && (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route') && o.dev === gone.ifname) this.kernel.delete(o.id);
+      if (
+        o.ns === gone.ns &&
+        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route') &&
+        o.dev === gone.ifname
+      )
+        this.kernel.delete(o.id);
       if (o.kind === 'link' && o.peer && o.peer.ns === gone.ns && o.peer.ifname === gone.ifname) this.removeWithDependents(o.id);
       if (o.kind === 'link' && o.ns === gone.ns && o.master === gone.ifname) this.kernel.set(o.id, { ...o, master: null, hairpin: false });
     }

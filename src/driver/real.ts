@@ -98,7 +98,12 @@ async function runSysctl(lines: { op: 'r' | 'w'; ns: string; key: string; value?
     if (status === undefined || idx === undefined) continue;
     const original = order[Number(idx)]!;
     if (status === 'ERR') {
-      const e = new KernelError({ ns: original.l.ns, command: `sysctl -w ${original.l.key}=${original.l.value ?? ''}`, stderr: value ?? r.stderr, line: original.i });
+      const e = new KernelError({
+        ns: original.l.ns,
+        command: `sysctl -w ${original.l.key}=${original.l.value ?? ''}`,
+        stderr: value ?? r.stderr,
+        line: original.i,
+      });
       throw e;
     }
     if (status === 'OK') out[original.i] = original.l.op === 'r' ? normaliseSysctlValue(value ?? '') : 'ok';
@@ -130,7 +135,8 @@ async function readNs(q: NsQuery): Promise<RawNs> {
     input: 'link show\naddr show\nroute show table all\nnetns list-id\n',
     reject: false,
   });
-  if (batch.exitCode !== 0) throw new KernelError({ ns: q.ns, command: `ip ${nsArgs(q.ns).join(' ')} -d -j -batch - (observe)`, stderr: batch.stderr });
+  if (batch.exitCode !== 0)
+    throw new KernelError({ ns: q.ns, command: `ip ${nsArgs(q.ns).join(' ')} -d -j -batch - (observe)`, stderr: batch.stderr });
   const [links, addrs, routes, nsids] = parseJsonLines(batch.stdout, 4, `observe ${q.ns || '(root)'}`) as [
     RawLink[],
     RawNs['addrs'],
@@ -142,16 +148,31 @@ async function readNs(q: NsQuery): Promise<RawNs> {
   let vlans: RawPortVlans[] = [];
   let fdb: RawFdb[] = [];
   const nft: RawNs['nft'] = [];
-  if (q.ipv6Routes) extra.push(execa('ip', [...nsArgs(q.ns), '-6', '-j', 'route', 'show', 'table', 'all']).then((r) => (routes6 = JSON.parse(r.stdout || '[]') as RawRoute[])));
-  if (q.bridgeVlans) extra.push(execa('bridge', [...nsArgs(q.ns), '-j', 'vlan', 'show'], { reject: false }).then((r) => (vlans = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawPortVlans[]) : [])));
+  if (q.ipv6Routes)
+    extra.push(
+      execa('ip', [...nsArgs(q.ns), '-6', '-j', 'route', 'show', 'table', 'all']).then(
+        (r) => (routes6 = JSON.parse(r.stdout || '[]') as RawRoute[]),
+      ),
+    );
+  if (q.bridgeVlans)
+    extra.push(
+      execa('bridge', [...nsArgs(q.ns), '-j', 'vlan', 'show'], { reject: false }).then(
+        (r) => (vlans = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawPortVlans[]) : []),
+      ),
+    );
   if (links.some((l) => l.linkinfo?.info_kind === 'vxlan'))
-    extra.push(execa('bridge', [...nsArgs(q.ns), '-j', 'fdb', 'show'], { reject: false }).then((r) => (fdb = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawFdb[]) : [])));
+    extra.push(
+      execa('bridge', [...nsArgs(q.ns), '-j', 'fdb', 'show'], { reject: false }).then(
+        (r) => (fdb = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawFdb[]) : []),
+      ),
+    );
   for (const t of q.nftTables) {
     const [cmd, args] = inNs(q.ns, ['nft', 'list', 'table', t.family, t.table]);
     extra.push(
       execa(cmd, args, { reject: false }).then((r) => {
         if (r.exitCode === 0) nft.push({ ...t, text: r.stdout });
-        else if (!/No such file or directory/.test(r.stderr)) throw new KernelError({ ns: q.ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
+        else if (!/No such file or directory/.test(r.stderr))
+          throw new KernelError({ ns: q.ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
       }),
     );
   }
@@ -187,10 +208,11 @@ export class RealDriver implements Driver {
     const links = JSON.parse(r.stdout || '[]') as RawLink[];
     const lo = links.find((l) => l.ifname === 'lo');
     const labs = new Set<string>();
-    for (const l of links) for (const a of l.altnames ?? []) {
-      const p = parseOwnerAltname(a);
-      if (p) labs.add(p.lab);
-    }
+    for (const l of links)
+      for (const a of l.altnames ?? []) {
+        const p = parseOwnerAltname(a);
+        if (p) labs.add(p.lab);
+      }
     return { created: parseCreatedNetnsMark(lo?.ifalias), altnameLabs: [...labs].sort() };
   }
 
@@ -200,7 +222,11 @@ export class RealDriver implements Driver {
     const raws = await pool(present, CONCURRENCY, readNs);
     const sysctlReads = present.flatMap((q) => q.sysctls.map((key) => ({ op: 'r' as const, ns: q.ns, key })));
     const sysctlValues = await runSysctl(sysctlReads);
-    return assemble(req.lab, raws, sysctlReads.map((r, i) => ({ ...r, value: sysctlValues[i] ?? null })));
+    return assemble(
+      req.lab,
+      raws,
+      sysctlReads.map((r, i) => ({ ...r, value: sysctlValues[i] ?? null })),
+    );
   }
 
   async execute(commands: Command[]): Promise<void> {
@@ -225,13 +251,24 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
       const m = /Command failed -:(\d+)/.exec(r.stderr);
       const idx = m ? Number(m[1]) - 1 : 0;
       const stderr = r.stderr.replace(/\n?Command failed -:\d+\s*$/, '').trim();
-      throw new KernelError({ ns: first.ns, command: `${first.tool} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '), stderr, line: g[idx]?.i ?? g[0]!.i });
+      throw new KernelError({
+        ns: first.ns,
+        command: `${first.tool} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '),
+        stderr,
+        line: g[idx]?.i ?? g[0]!.i,
+      });
     }
     return;
   }
   if (first.tool === 'sysctl') {
     try {
-      await runSysctl(g.map(({ c }) => (c.tool === 'sysctl' ? { op: 'w' as const, ns: c.ns, key: c.key, value: c.value } : { op: 'w' as const, ns: '', key: '', value: '' })));
+      await runSysctl(
+        g.map(({ c }) =>
+          c.tool === 'sysctl'
+            ? { op: 'w' as const, ns: c.ns, key: c.key, value: c.value }
+            : { op: 'w' as const, ns: '', key: '', value: '' },
+        ),
+      );
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) throw new KernelError({ ...e.detail, line: g[e.detail.line]!.i });
       throw e;
@@ -241,7 +278,13 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
   if (first.tool === 'nft') {
     const [cmd, args] = inNs(first.ns, ['nft', '-f', '-']);
     const r = await change(cmd, args, first.script);
-    if (r.exitCode !== 0) throw new KernelError({ ns: first.ns, command: `nft -f - (${first.script.split('\n')[0] ?? ''} ...)`, stderr: r.stderr, line: g[0]!.i });
+    if (r.exitCode !== 0)
+      throw new KernelError({
+        ns: first.ns,
+        command: `nft -f - (${first.script.split('\n')[0] ?? ''} ...)`,
+        stderr: r.stderr,
+        line: g[0]!.i,
+      });
     return;
   }
   if (first.tool === 'handle') {
@@ -337,7 +380,8 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
       const o = parseFdb(ns, vxlans, f);
       if (o) add(o);
     }
-    for (const v of raw.vlans) if (isOwnedDev(v.ifname) && links.some((l) => l.obj.ifname === v.ifname && l.obj.master)) parsePortVlans(ns, v).forEach(add);
+    for (const v of raw.vlans)
+      if (isOwnedDev(v.ifname) && links.some((l) => l.obj.ifname === v.ifname && l.obj.master)) parsePortVlans(ns, v).forEach(add);
     for (const t of raw.nft) add(parseNftListing(ns, t.family, t.table, t.text));
   }
 
@@ -347,4 +391,3 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
   }
   return { state, foreignLinks, foreignNetns };
 }
-

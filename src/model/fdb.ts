@@ -11,7 +11,8 @@ export function desiredFdb(lab: Lab): FdbObj[] {
   for (const h of lab.hosts)
     for (const i of h.interfaces)
       if (i.kind === 'vxlan')
-        for (const dst of i.remotes) out.push({ kind: 'fdb', id: ids.fdb(h.ns, i.ifname, ALL_ZERO, dst), ns: h.ns, dev: i.ifname, mac: ALL_ZERO, dst });
+        for (const dst of i.remotes)
+          out.push({ kind: 'fdb', id: ids.fdb(h.ns, i.ifname, ALL_ZERO, dst), ns: h.ns, dev: i.ifname, mac: ALL_ZERO, dst });
   return out;
 }
 

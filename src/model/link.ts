@@ -300,7 +300,9 @@ export function modifyLink(live: LinkObj, desired: LinkObj): Command[] | null {
   if (live.master !== desired.master) set.push(desired.master ? `master ${desired.master}` : 'nomaster');
   if (set.length) lines.push(`link set dev ${desired.ifname} ${set.join(' ')}`);
   if (changedAttrs.length) {
-    lines.push(`link set dev ${desired.ifname} type bridge stp_state ${desired.attrs.stp ? 1 : 0} ageing_time ${Number(desired.attrs.ageing) * 100}`);
+    lines.push(
+      `link set dev ${desired.ifname} type bridge stp_state ${desired.attrs.stp ? 1 : 0} ageing_time ${Number(desired.attrs.ageing) * 100}`,
+    );
   }
   if (desired.master && (live.hairpin !== desired.hairpin || live.master !== desired.master)) {
     lines.push(`link set dev ${desired.ifname} type bridge_slave hairpin ${desired.hairpin ? 'on' : 'off'}`);

@@ -10,7 +10,16 @@ export function desiredNft(lab: Lab): NftObj[] {
   for (const h of lab.hosts) {
     if (!h.policy) continue;
     const r = renderPolicy(lab.name, h);
-    if (r) out.push({ kind: 'nft', id: ids.nft(h.ns, r.family, r.table), ns: h.ns, family: r.family, table: r.table, rules: r.rules, body: r.body });
+    if (r)
+      out.push({
+        kind: 'nft',
+        id: ids.nft(h.ns, r.family, r.table),
+        ns: h.ns,
+        family: r.family,
+        table: r.table,
+        rules: r.rules,
+        body: r.body,
+      });
   }
   return out;
 }

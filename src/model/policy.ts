@@ -77,12 +77,6 @@ function fail(pos: SourcePos, message: string): never {
   throw new SpecError([{ file: pos.file, line: pos.line, col: pos.col, path: pos.path, message }]);
 }
 
-function famOf(text: string, pos: SourcePos): Fam {
-  const a = text.split('/')[0]!;
-  if (!ipaddr.isValid(a)) fail(pos, `"${text}" is not an IP address`);
-  return ipaddr.parse(a).kind() === 'ipv6' ? 6 : 4;
-}
-
 function addrText(a: ipaddr.IPv4 | ipaddr.IPv6): string {
   return a.kind() === 'ipv6' ? (a as ipaddr.IPv6).toRFC5952String() : a.toString();
 }

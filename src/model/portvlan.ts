@@ -28,7 +28,15 @@ export function parsePortVlans(ns: string, r: RawPortVlans): PortVlanObj[] {
   for (const v of r.vlans) {
     const flags = v.flags ?? [];
     for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++)
-      out.push({ kind: 'portvlan', id: ids.portvlan(ns, r.ifname, vid), ns, dev: r.ifname, vid, pvid: flags.includes('PVID'), untagged: flags.includes('Egress Untagged') });
+      out.push({
+        kind: 'portvlan',
+        id: ids.portvlan(ns, r.ifname, vid),
+        ns,
+        dev: r.ifname,
+        vid,
+        pvid: flags.includes('PVID'),
+        untagged: flags.includes('Egress Untagged'),
+      });
   }
   return out;
 }

@@ -74,7 +74,14 @@ export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | n
 
 function spec(o: RouteObj): string {
   const dst = o.dst === 'default' && o.family === 6 ? '::/0' : o.dst;
-  return [dst, o.via ? `via ${o.via}` : '', o.dev ? `dev ${o.dev}` : '', `metric ${o.metric}`, o.onlink ? 'onlink' : '', o.table !== 254 ? `table ${o.table}` : '']
+  return [
+    dst,
+    o.via ? `via ${o.via}` : '',
+    o.dev ? `dev ${o.dev}` : '',
+    `metric ${o.metric}`,
+    o.onlink ? 'onlink' : '',
+    o.table !== 254 ? `table ${o.table}` : '',
+  ]
     .filter(Boolean)
     .join(' ');
 }

@@ -8,16 +8,7 @@ import { createFdb, deleteFdb } from '../model/fdb.js';
 import { createLink, deleteLink, justCreated, loopback, modifyLink } from '../model/link.js';
 import { createNetns, deleteNetns } from '../model/netns.js';
 import { deleteNft, writeNft } from '../model/nft.js';
-import {
-  canonicalJson,
-  comparable,
-  describe,
-  differingFields,
-  sameObject,
-  type LinkObj,
-  type Obj,
-  type State,
-} from '../model/objects.js';
+import { canonicalJson, comparable, describe, differingFields, sameObject, type LinkObj, type Obj, type State } from '../model/objects.js';
 import { createPortVlan, deletePortVlan } from '../model/portvlan.js';
 import { createRoute, deleteRoute, modifyRoute } from '../model/route.js';
 import { releaseSysctl, setSysctl } from '../model/sysctl.js';
@@ -101,8 +92,10 @@ function dependsOnLink(o: Obj, link: LinkObj): boolean {
 export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan {
   const conflicts: string[] = [];
   for (const d of desired.values()) {
-    if (d.kind === 'link' && opts.foreignLinks?.has(d.id)) conflicts.push(`${describe(d)}: the name is taken by an interface netlab does not own`);
-    if (d.kind === 'netns' && opts.foreignNetns?.has(d.ns)) conflicts.push(`${describe(d)}: a namespace of that name exists and was not created by this lab`);
+    if (d.kind === 'link' && opts.foreignLinks?.has(d.id))
+      conflicts.push(`${describe(d)}: the name is taken by an interface netlab does not own`);
+    if (d.kind === 'netns' && opts.foreignNetns?.has(d.ns))
+      conflicts.push(`${describe(d)}: a namespace of that name exists and was not created by this lab`);
   }
 
   const steps: Step[] = [];
@@ -131,7 +124,13 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     if (l.kind !== 'netns') continue;
     const d = desired.get(l.id);
     if (d && sameObject(l, d)) continue;
-    steps.push({ op: 'delete', objects: [l.id], title: describe(l), reason: d ? 'changed origin' : 'not in the lab', commands: deleteNetns(l) });
+    steps.push({
+      op: 'delete',
+      objects: [l.id],
+      title: describe(l),
+      reason: d ? 'changed origin' : 'not in the lab',
+      commands: deleteNetns(l),
+    });
     if (l.origin === 'created') deletedNs.add(l.ns);
     projected.delete(l.id);
   }
@@ -140,7 +139,13 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
   // and the result is deterministic by the time the run ends.
   for (const o of [...projected.values()].sort(byId)) {
     if (o.kind !== 'link' || deletedNs.has(o.ns) || !o.peer || !deletedNs.has(o.peer.ns) || !projected.has(o.id)) continue;
-    steps.push({ op: 'delete', objects: [o.id], title: describe(o), reason: `its ${o.type === 'veth' ? 'peer' : 'parent'} goes with netns ${o.peer.ns}`, commands: deleteLink(o, PHASE.linkBase + depth(o, live)) });
+    steps.push({
+      op: 'delete',
+      objects: [o.id],
+      title: describe(o),
+      reason: `its ${o.type === 'veth' ? 'peer' : 'parent'} goes with netns ${o.peer.ns}`,
+      commands: deleteLink(o, PHASE.linkBase + depth(o, live)),
+    });
     removeWith(o);
   }
   for (const o of [...projected.values()]) if (deletedNs.has(o.ns)) projected.delete(o.id);
@@ -204,7 +209,13 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
         const objects = [d.id, ...(peerLink ? [peerLink.id] : [])];
         objects.forEach((id) => created.add(id));
         const reason = replaced.has(d.id) ? 'recreated' : 'missing';
-        steps.push({ op: 'create', objects, title: describe(d), reason, commands: createLink(d, peerLink, PHASE.linkBase + depth(d, desired)) });
+        steps.push({
+          op: 'create',
+          objects,
+          title: describe(d),
+          reason,
+          commands: createLink(d, peerLink, PHASE.linkBase + depth(d, desired)),
+        });
         current = justCreated(d);
         if (peerLink) configure(steps, justCreated(peerLink), peerLink);
       }
@@ -230,7 +241,8 @@ function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
   if (sameObject(current, d)) return;
   const commands = modifyLink(current, d);
   if (!commands) throw new Error(`internal: ${d.id} cannot be configured in place after creation`);
-  if (commands.length) steps.push({ op: 'modify', objects: [d.id], title: describe(d), reason: differingFields(current, d).join(', '), commands });
+  if (commands.length)
+    steps.push({ op: 'modify', objects: [d.id], title: describe(d), reason: differingFields(current, d).join(', '), commands });
 }
 
 function createCommands(d: Obj): Command[] {

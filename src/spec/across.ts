@@ -37,7 +37,13 @@ function checkOwnedNamespaces(labs: Lab[], issues: SpecIssue[]): void {
       if (host.netns.kind === 'root' || host.netns.kind === 'named') continue;
       const prev = owner.get(host.ns);
       if (prev && prev.lab.name !== lab.name) {
-        issues.push(issueAt(lab, host.pos, `namespace "${host.ns}" is also made by lab "${prev.lab.name}" (host "${prev.host}"): rename a lab or a host`));
+        issues.push(
+          issueAt(
+            lab,
+            host.pos,
+            `namespace "${host.ns}" is also made by lab "${prev.lab.name}" (host "${prev.host}"): rename a lab or a host`,
+          ),
+        );
       } else if (!prev) owner.set(host.ns, { lab, host: host.name });
     }
   }
@@ -66,7 +72,11 @@ function checkSharedNamespaces(labs: Lab[], issues: SpecIssue[]): void {
       const prev = names.get(m.iface.ifname);
       if (prev && prev.lab !== m.lab) {
         issues.push(
-          issueAt(m.lab, m.iface.pos, `interface "${m.iface.ifname}" in ${describeNs(ns)} is also made by lab "${prev.lab.name}" (${prev.iface.pos.path})`),
+          issueAt(
+            m.lab,
+            m.iface.pos,
+            `interface "${m.iface.ifname}" in ${describeNs(ns)} is also made by lab "${prev.lab.name}" (${prev.iface.pos.path})`,
+          ),
         );
       } else if (!prev) names.set(m.iface.ifname, m);
       for (const text of m.iface.addresses) {

@@ -217,7 +217,10 @@ function checkEnd(ctx: LabContext, index: number, ref: EndRef, name: string): bo
   const existing = ref.host.ifaces.get(name);
   if (ref.target?.kind === 'bridge') {
     if (!existing) return true;
-    ctx.report(path, `the bridge port this end creates (${name}) already exists, from ${ctx.where(existing)}: two links join the same bridge and interface`);
+    ctx.report(
+      path,
+      `the bridge port this end creates (${name}) already exists, from ${ctx.where(existing)}: two links join the same bridge and interface`,
+    );
     return false;
   }
   if (!existing) return true;

@@ -34,7 +34,10 @@ export function loadLabText(file: string, text: string): { lab: Lab | null; issu
   } catch (err) {
     // A bug in netlab, not in the lab; still an issue, so callers never see a stack trace.
     const why = err instanceof Error ? err.message : String(err);
-    return { lab: null, issues: [{ file, line: 1, col: 1, path: '', message: `internal error while checking this lab (please report): ${why}` }] };
+    return {
+      lab: null,
+      issues: [{ file, line: 1, col: 1, path: '', message: `internal error while checking this lab (please report): ${why}` }],
+    };
   }
 }
 
@@ -62,7 +65,8 @@ async function readLabFile(file: string): Promise<{ text: string | null; issues:
     const stat = await handle.stat();
     if (stat.isDirectory()) return { text: null, issues: [ioIssue(file, { code: 'EISDIR' })] };
     // FIFOs and devices could block or never end.
-    if (!stat.isFile()) return { text: null, issues: [{ file, line: 1, col: 1, path: '', message: 'cannot read file: not a regular file' }] };
+    if (!stat.isFile())
+      return { text: null, issues: [{ file, line: 1, col: 1, path: '', message: 'cannot read file: not a regular file' }] };
     if (stat.size > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, stat.size)] };
     return decodeLabBytes(file, await handle.readFile());
   } catch (err) {

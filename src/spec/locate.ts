@@ -1,6 +1,6 @@
 // Maps a path in the lab data (`['hosts', 'web', 'interfaces', 'eth0', 'mtu']`) back to the
 // line and column of the YAML that produced it, so every issue points at the offending text.
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
 import type { SpecIssue } from '../errors.js';
 import type { SourcePos } from './types.js';
 
@@ -28,6 +28,8 @@ export interface LinePos {
 }
 
 export class Locator {
+  private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
+
   constructor(
     readonly file: string,
     private readonly doc: Document.Parsed | null,
@@ -71,6 +73,19 @@ export class Locator {
     return { file: this.file, line, col, path: formatPath(path) };
   }
 
+  /** Key -> pair of a mapping, built once: big labs look up thousands of keys in one mapping. */
+  private keysOf(map: YAMLMap): Map<string, Pair> {
+    let keys = this.index.get(map);
+    if (!keys) {
+      keys = new Map();
+      for (const item of map.items) {
+        if (isPair(item) && isScalar(item.key) && !keys.has(String(item.key.value))) keys.set(String(item.key.value), item as Pair);
+      }
+      this.index.set(map, keys);
+    }
+    return keys;
+  }
+
   private deref(node: Node | null): Node | null {
     // Errors inside aliased content point at the anchored original.
     if (node && isAlias(node)) return (node.resolve(this.doc!) as Node | undefined) ?? null;
@@ -83,11 +98,8 @@ export class Locator {
       return item === undefined ? null : { node: item as Node | null, pair: null };
     }
     if (!isMap(parent)) return null;
-    for (const item of parent.items) {
-      if (isPair(item) && isScalar(item.key) && String(item.key.value) === String(seg)) {
-        return { node: item.value as Node | null, pair: item as Pair };
-      }
-    }
+    const pair = this.keysOf(parent).get(String(seg));
+    if (pair) return { node: pair.value as Node | null, pair };
     // `<<: *defaults` merge keys: look into the merged mappings.
     for (const item of parent.items) {
       if (!isPair(item) || !isScalar(item.key) || !isMergeKey(item.key.value)) continue;

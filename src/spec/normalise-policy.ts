@@ -1,6 +1,17 @@
 // NAT and firewall of one host in normalised form: host references become addresses,
 // interface names become kernel names, defaults are filled in.
-import { familyOf, hostCidr, networkText, parseEndpoint, parseIp, parseMatch, parsePortRange, cidrText, parseCidr, type Family } from './addr.js';
+import {
+  familyOf,
+  hostCidr,
+  networkText,
+  parseEndpoint,
+  parseIp,
+  parseMatch,
+  parsePortRange,
+  cidrText,
+  parseCidr,
+  type Family,
+} from './addr.js';
 import type { HostEntry, LabContext } from './context.js';
 import type { RawRule } from './raw.js';
 import { firstAddress } from './semantic-nat.js';

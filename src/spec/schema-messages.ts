@@ -134,7 +134,9 @@ function mapError(err: ErrorObject, data: unknown): Mapped {
     }
     case 'type': {
       const types = ([] as string[]).concat(err.params.type as string | string[]).map((t) => TYPE_WORDS[t] ?? t);
-      return { path, part: 'value', message: `must be ${orList(types)} (got ${describeValue(err.data)})` };
+      // `web:` with nothing after it is null in YAML; say how to write an empty one.
+      const empty = err.data == null && types.includes('a mapping') ? '; write {} for an empty mapping' : '';
+      return { path, part: 'value', message: `must be ${orList(types)} (got ${describeValue(err.data)})${empty}` };
     }
     case 'enum': {
       const allowed = err.params.allowedValues as unknown[];
@@ -149,7 +151,11 @@ function mapError(err: ErrorObject, data: unknown): Mapped {
     }
     case 'format': {
       const words = FORMAT_WORDS[String(err.params.format)];
-      return { path, part: 'value', message: `must be ${words ?? `in format ${String(err.params.format)}`} (got ${describeValue(err.data)})` };
+      return {
+        path,
+        part: 'value',
+        message: `must be ${words ?? `in format ${String(err.params.format)}`} (got ${describeValue(err.data)})`,
+      };
     }
     case 'minProperties':
     case 'maxProperties': {

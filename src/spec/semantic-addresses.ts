@@ -34,7 +34,9 @@ export function segments(ctx: LabContext): IfaceEntry[][] {
   const groups = new Map<IfaceEntry, IfaceEntry[]>();
   for (const e of parent.keys()) {
     const root = find(e);
-    groups.set(root, [...(groups.get(root) ?? []), e]);
+    const group = groups.get(root);
+    if (group) group.push(e);
+    else groups.set(root, [e]);
   }
   return [...groups.values()];
 }
@@ -80,7 +82,10 @@ export function checkSegments(ctx: LabContext): void {
         flagged.add(p);
       } else byIp.set(key, p);
     }
-    checkOverlaps(ctx, placed.filter((p) => !flagged.has(p)));
+    checkOverlaps(
+      ctx,
+      placed.filter((p) => !flagged.has(p)),
+    );
   }
 }
 

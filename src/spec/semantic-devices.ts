@@ -50,7 +50,10 @@ function checkVxlan(ctx: LabContext, e: IfaceEntry): void {
   const [first, ...rest] = addrs;
   for (const a of rest) {
     if (first && familyOf(a.ip) !== familyOf(first.ip)) {
-      ctx.report(a.path, `${a.label} is IPv${familyOf(a.ip)} but ${first.label} is IPv${familyOf(first.ip)}: a VXLAN uses one address family`);
+      ctx.report(
+        a.path,
+        `${a.label} is IPv${familyOf(a.ip)} but ${first.label} is IPv${familyOf(first.ip)}: a VXLAN uses one address family`,
+      );
     }
   }
 }

@@ -11,18 +11,20 @@ export function firstAddress(ctx: LabContext, host: HostEntry, family: Family | 
   return all.find((ip) => familyOf(ip) === want) ?? null;
 }
 
-function labOwns(ctx: LabContext, ip: IP): boolean {
+/** Every address on any interface of the lab, canonical. */
+function ownedAddresses(ctx: LabContext): Set<string> {
+  const owned = new Set<string>();
   for (const host of ctx.hosts.values()) {
     for (const a of ctx.addressesOf(host)) {
       const c = parseCidr(a.text);
-      if (c && familyOf(c.ip) === familyOf(ip) && c.ip.toString() === ip.toString()) return true;
+      if (c) owned.add(c.ip.toString());
     }
   }
-  return false;
+  return owned;
 }
 
 /** A `HOST:PORT` or `ADDRESS:PORT` target must be inside the lab. */
-function checkTarget(ctx: LabContext, text: string, family: Family | null, path: Path, what: string): void {
+function checkTarget(ctx: LabContext, owned: Set<string>, text: string, family: Family | null, path: Path, what: string): void {
   const target = parseEndpoint(text);
   if (!target) return;
   if (target.kind === 'host') {
@@ -34,19 +36,20 @@ function checkTarget(ctx: LabContext, text: string, family: Family | null, path:
   }
   if (family !== null && familyOf(target.ip) !== family) {
     ctx.report(path, `${what} target ${text} is IPv${familyOf(target.ip)} but must be IPv${family} here`);
-  } else if (!labOwns(ctx, target.ip)) {
+  } else if (!owned.has(target.ip.toString())) {
     ctx.report(path, `${what} target ${target.ip.toString()} is not an address of any host in this lab`);
   }
 }
 
 export function checkNat(ctx: LabContext): void {
+  const owned = ownedAddresses(ctx);
   for (const host of ctx.hosts.values()) {
     const nat = host.raw.nat;
     if (!nat) continue;
     const base: Path = [...host.path, 'nat'];
     for (const [i, p] of (nat.publish ?? []).entries()) {
       const address = p.address === undefined ? null : parseIp(p.address);
-      checkTarget(ctx, p.to, address ? familyOf(address) : null, [...base, 'publish', i, 'to'], 'published');
+      checkTarget(ctx, owned, p.to, address ? familyOf(address) : null, [...base, 'publish', i, 'to'], 'published');
     }
     const names = new Map<string, number>();
     for (const [i, s] of (nat.services ?? []).entries()) {
@@ -55,7 +58,7 @@ export function checkNat(ctx: LabContext): void {
       else names.set(s.name, i);
       const vip = parseIp(s.vip);
       for (const [j, b] of s.backends.entries()) {
-        checkTarget(ctx, b, vip ? familyOf(vip) : null, [...base, 'services', i, 'backends', j], 'service');
+        checkTarget(ctx, owned, b, vip ? familyOf(vip) : null, [...base, 'services', i, 'backends', j], 'service');
       }
     }
   }

@@ -25,7 +25,11 @@ export function checkNetns(ctx: LabContext): void {
     const id = netnsIdentity(ctx.name, host.name, netns);
     const first = owners.get(id);
     if (first !== undefined) {
-      ctx.report(netns === undefined ? host.path : path, `hosts "${first}" and "${host.name}" are both ${id}: each host needs its own namespace`, netns === undefined ? 'key' : 'value');
+      ctx.report(
+        netns === undefined ? host.path : path,
+        `hosts "${first}" and "${host.name}" are both ${id}: each host needs its own namespace`,
+        netns === undefined ? 'key' : 'value',
+      );
     } else owners.set(id, host.name);
   }
 }

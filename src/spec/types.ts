@@ -105,13 +105,7 @@ export interface VxlanInterface extends InterfaceBase {
 }
 
 export type Interface =
-  | VethInterface
-  | BridgeInterface
-  | VlanInterface
-  | MacvlanInterface
-  | IpvlanInterface
-  | TapInterface
-  | VxlanInterface;
+  VethInterface | BridgeInterface | VlanInterface | MacvlanInterface | IpvlanInterface | TapInterface | VxlanInterface;
 
 export interface Route {
   /** `default` or a CIDR; normalised (`0.0.0.0/0` is written `default`). */

@@ -23,7 +23,13 @@ export function labFile(name: string, text: string): string {
 export function starLab(name: string, n: number): string {
   const lines = [`name: ${name}`, 'hosts:', '  hub:', '    interfaces:', '      br0: { kind: bridge, addresses: [10.10.0.1/16] }'];
   for (let i = 1; i <= n; i++) {
-    lines.push(`  h${i}:`, '    interfaces:', `      eth0: { addresses: [10.10.${Math.floor(i / 250)}.${(i % 250) + 2}/16] }`, '    routes:', '      - { to: default, via: 10.10.0.1 }');
+    lines.push(
+      `  h${i}:`,
+      '    interfaces:',
+      `      eth0: { addresses: [10.10.${Math.floor(i / 250)}.${(i % 250) + 2}/16] }`,
+      '    routes:',
+      '      - { to: default, via: 10.10.0.1 }',
+    );
   }
   lines.push('links:');
   for (let i = 1; i <= n; i++) lines.push(`  - { a: h${i}:eth0, b: hub:br0 }`);

@@ -26,7 +26,10 @@ describe.skipIf(sandboxSkipReason !== null)('engine on the real kernel', () => {
     expect((await netlab(['plan', file])).code).toBe(0);
 
     const macBefore = (await inNs('docker-web', 'cat', ['/sys/class/net/eth0/address'])).stdout;
-    writeFileSync(file, readFileSync(file, 'utf8').replace('eth0: { addresses: [172.17.0.3/16] }', 'eth0: { addresses: [172.17.0.4/16], mtu: 1400 }'));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('eth0: { addresses: [172.17.0.3/16] }', 'eth0: { addresses: [172.17.0.4/16], mtu: 1400 }'),
+    );
     const planned = await netlab(['plan', '--json', file]);
     expect(planned.code).toBe(2);
     const steps = (JSON.parse(planned.stdout) as { labs: { steps: { objects: string[]; op: string }[] }[] }).labs[0]!.steps;
@@ -117,7 +120,12 @@ describe.skipIf(sandboxSkipReason !== null)('engine on the real kernel', () => {
     await sh('ip', ['netns', 'add', 'coll-a']);
     try {
       await sh('ip', ['-n', 'coll-a', 'link', 'add', 'name', 'keepme', 'type', 'bridge']);
-      const file = labFile('coll', starLab('coll', 2).replace('  hub:', '  a:').replace(/hub:br0/g, 'a:br0'));
+      const file = labFile(
+        'coll',
+        starLab('coll', 2)
+          .replace('  hub:', '  a:')
+          .replace(/hub:br0/g, 'a:br0'),
+      );
       const r = await netlab(['apply', file]);
       expect(r.code, r.all).toBe(1);
       expect(r.stderr).toMatch(/netns coll-a.*not created by this lab/);

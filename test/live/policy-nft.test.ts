@@ -1,7 +1,5 @@
 // Live: the rendered policy loaded with nft into hand-built namespaces (docker-bridge and
 // k8s-flat topologies), checked with real TCP connections. Runs only inside the sandbox.
-import { fileURLToPath } from 'node:url';
-import { execa, type ResultPromise } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bridgesNeedingHairpin,
@@ -13,11 +11,10 @@ import {
 } from '../../src/model/policy.js';
 import type { BridgeInterface, FilterRule, Host, Policy, Service, SourcePos, VethInterface } from '../../src/spec/types.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
+import { addressOf, connect, reply, servers, startServer, type Result } from './tcp.js';
 
 const LAB = 'pol';
 const TABLE = 'netlab_pol';
-const SERVER = fileURLToPath(new URL('./tools/server.mjs', import.meta.url));
-const CLIENT = fileURLToPath(new URL('./tools/client.mjs', import.meta.url));
 const DOCKER = ['pol-host', 'pol-web', 'pol-db', 'pol-inet'];
 const K8S = ['pol-node1', 'pol-node2', 'pol-pa1', 'pol-pa2', 'pol-pb1'];
 
@@ -26,15 +23,44 @@ const K8S = ['pol-node1', 'pol-node2', 'pol-pa1', 'pol-pa2', 'pol-pb1'];
 const pos = (path: string): SourcePos => ({ file: 'policy-nft.test.ts', line: 1, col: 1, path });
 function bridge(host: string, ifname: string, addresses: string[]): BridgeInterface {
   return {
-    kind: 'bridge', host, name: ifname, ifname, altname: null, mtu: 1500, mac: '02:00:00:00:01:01', addresses,
-    master: null, vlans: null, up: true, pos: pos(`hosts.${host}.interfaces.${ifname}`), stp: false, ageing: 300,
+    kind: 'bridge',
+    host,
+    name: ifname,
+    ifname,
+    altname: null,
+    mtu: 1500,
+    mac: '02:00:00:00:01:01',
+    addresses,
+    master: null,
+    vlans: null,
+    up: true,
+    pos: pos(`hosts.${host}.interfaces.${ifname}`),
+    stp: false,
+    ageing: 300,
     vlanFiltering: false,
   };
 }
-function veth(host: string, ifname: string, addresses: string[], peer: { host: string; ifname: string }, master: string | null = null): VethInterface {
+function veth(
+  host: string,
+  ifname: string,
+  addresses: string[],
+  peer: { host: string; ifname: string },
+  master: string | null = null,
+): VethInterface {
   return {
-    kind: 'veth', host, name: ifname, ifname, altname: null, mtu: 1500, mac: '02:00:00:00:01:02', addresses, master,
-    vlans: null, up: true, pos: pos(`hosts.${host}.interfaces.${ifname}`), peer,
+    kind: 'veth',
+    host,
+    name: ifname,
+    ifname,
+    altname: null,
+    mtu: 1500,
+    mac: '02:00:00:00:01:02',
+    addresses,
+    master,
+    vlans: null,
+    up: true,
+    pos: pos(`hosts.${host}.interfaces.${ifname}`),
+    peer,
   };
 }
 function mkHost(name: string, ns: string, interfaces: Host['interfaces'], policy: Policy, ipv6 = false): Host {
@@ -42,77 +68,201 @@ function mkHost(name: string, ns: string, interfaces: Host['interfaces'], policy
 }
 
 function dockerHost(extra: Partial<Policy> = {}, publish81 = false): Host {
-  return mkHost('host', 'pol-host', [
-    bridge('host', 'docker0', ['172.17.0.1/16', 'fd00:17::1/64']),
-    veth('host', 'uplink', ['203.0.113.1/24', 'fd00:1::1/64'], { host: 'internet', ifname: 'eth0' }),
-    veth('host', 'vweb', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
-    veth('host', 'vdb', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
-  ], {
-    snat: [
-      { from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('nat.masquerade[0]') },
-      { from: 'fd00:17::/64', out: 'uplink', to: null, pos: pos('nat.masquerade[1]') },
+  return mkHost(
+    'host',
+    'pol-host',
+    [
+      bridge('host', 'docker0', ['172.17.0.1/16', 'fd00:17::1/64']),
+      veth('host', 'uplink', ['203.0.113.1/24', 'fd00:1::1/64'], { host: 'internet', ifname: 'eth0' }),
+      veth('host', 'vweb', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
+      veth('host', 'vdb', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
     ],
-    dnat: [
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: '172.17.0.2', toPort: 80, in: null, address: null, pos: pos('nat.publish[0]') },
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: 'fd00:17::2', toPort: 80, in: null, address: null, pos: pos('nat.publish[1]') },
-      ...(publish81
-        ? [{ proto: 'tcp' as const, port: { from: 8081, to: 8081 }, toAddress: '172.17.0.2', toPort: 81, in: null, address: null, pos: pos('nat.publish[2]') }]
-        : []),
-    ],
-    services: [],
-    defaultAction: 'allow',
-    rules: [],
-    ...extra,
-  }, true);
+    {
+      snat: [
+        { from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('nat.masquerade[0]') },
+        { from: 'fd00:17::/64', out: 'uplink', to: null, pos: pos('nat.masquerade[1]') },
+      ],
+      dnat: [
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: '172.17.0.2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: pos('nat.publish[0]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: 'fd00:17::2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: pos('nat.publish[1]'),
+        },
+        ...(publish81
+          ? [
+              {
+                proto: 'tcp' as const,
+                port: { from: 8081, to: 8081 },
+                toAddress: '172.17.0.2',
+                toPort: 81,
+                in: null,
+                address: null,
+                pos: pos('nat.publish[2]'),
+              },
+            ]
+          : []),
+      ],
+      services: [],
+      defaultAction: 'allow',
+      rules: [],
+      ...extra,
+    },
+    true,
+  );
 }
 
 function webService(backends: { address: string; port: number }[]): Service {
   return { name: 'web', vip: '10.96.0.10', proto: 'tcp', port: 80, backends, mode: 'round-robin', pos: pos('nat.services[0]') };
 }
 function k8sNode1(backends: { address: string; port: number }[]): Host {
-  return mkHost('node1', 'pol-node1', [
-    bridge('node1', 'cbr0', ['10.244.1.1/24']),
-    veth('node1', 'eth0', ['198.51.100.1/24'], { host: 'node2', ifname: 'eth0' }),
-    veth('node1', 'va1', [], { host: 'pod-a1', ifname: 'eth0' }, 'cbr0'),
-    veth('node1', 'va2', [], { host: 'pod-a2', ifname: 'eth0' }, 'cbr0'),
-  ], { snat: [], dnat: [], services: [webService(backends)], defaultAction: 'allow', rules: [] });
+  return mkHost(
+    'node1',
+    'pol-node1',
+    [
+      bridge('node1', 'cbr0', ['10.244.1.1/24']),
+      veth('node1', 'eth0', ['198.51.100.1/24'], { host: 'node2', ifname: 'eth0' }),
+      veth('node1', 'va1', [], { host: 'pod-a1', ifname: 'eth0' }, 'cbr0'),
+      veth('node1', 'va2', [], { host: 'pod-a2', ifname: 'eth0' }, 'cbr0'),
+    ],
+    { snat: [], dnat: [], services: [webService(backends)], defaultAction: 'allow', rules: [] },
+  );
 }
 /** Every construct the renderer has, in one host (the same as in test/unit/policy.test.ts). */
 function kitchenSink(): Host {
   const P = (path: string) => pos(path);
-  return mkHost('sink', 'pol-sink', [
-    bridge('sink', 'br0', ['172.18.0.1/16', 'fd00:18::1/64']),
-    veth('sink', 'up0', ['192.0.2.1/24', '2001:db8::1/64'], { host: 'x', ifname: 'eth0' }),
-  ], {
-    snat: [
-      { from: '172.18.0.0/16', out: 'up0', to: null, pos: P('snat[0]') },
-      { from: '10.0.0.0/24', out: null, to: '192.0.2.10', pos: P('snat[1]') },
-      { from: 'fd00:18::/64', out: 'up0', to: '2001:db8::10', pos: P('snat[2]') },
+  return mkHost(
+    'sink',
+    'pol-sink',
+    [
+      bridge('sink', 'br0', ['172.18.0.1/16', 'fd00:18::1/64']),
+      veth('sink', 'up0', ['192.0.2.1/24', '2001:db8::1/64'], { host: 'x', ifname: 'eth0' }),
     ],
-    dnat: [
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: '172.18.0.2', toPort: 80, in: null, address: null, pos: P('publish[0]') },
-      { proto: 'udp', port: { from: 5000, to: 5010 }, toAddress: '172.18.0.3', toPort: 5000, in: 'up0', address: '192.0.2.1', pos: P('publish[1]') },
-      { proto: 'tcp', port: { from: 7000, to: 7002 }, toAddress: '172.18.0.3', toPort: 9000, in: null, address: '192.0.2.1', pos: P('publish[2]') },
-      { proto: 'tcp', port: { from: 8443, to: 8443 }, toAddress: 'fd00:18::2', toPort: 443, in: null, address: null, pos: P('publish[3]') },
-    ],
-    services: [
-      { name: 'rr', vip: '10.96.0.10', proto: 'tcp', port: 80, backends: [{ address: '172.18.0.5', port: 8080 }, { address: '10.244.2.2', port: 8080 }], mode: 'round-robin', pos: P('services[0]') },
-      { name: 'rnd', vip: '10.96.0.11', proto: 'udp', port: 53, backends: [{ address: '10.244.1.2', port: 53 }, { address: '10.244.2.2', port: 53 }, { address: '10.244.3.2', port: 53 }], mode: 'random', pos: P('services[1]') },
-      { name: 'one', vip: '10.96.0.12', proto: 'tcp', port: 443, backends: [{ address: '10.244.1.9', port: 8443 }], mode: 'round-robin', pos: P('services[2]') },
-      { name: 'none', vip: '10.96.0.13', proto: 'tcp', port: 80, backends: [], mode: 'round-robin', pos: P('services[3]') },
-      { name: 'none-udp', vip: '10.96.0.13', proto: 'udp', port: 53, backends: [], mode: 'round-robin', pos: P('services[4]') },
-      { name: 'v6', vip: 'fd00:96::10', proto: 'tcp', port: 80, backends: [{ address: 'fd00:18::5', port: 8080 }, { address: 'fd00:18::6', port: 8080 }], mode: 'round-robin', pos: P('services[5]') },
-    ],
-    defaultAction: 'deny',
-    rules: [
-      { action: 'allow', from: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/64'], to: ['172.18.0.2/32', 'fd00:18::2/128'], proto: 'tcp', port: { from: 80, to: 80 }, pos: P('rules[0]') },
-      { action: 'deny', from: ['10.0.2.0/24'], to: [], proto: null, port: null, pos: P('rules[1]') },
-      { action: 'allow', from: [], to: [], proto: 'icmp', port: null, pos: P('rules[2]') },
-      { action: 'allow', from: [], to: ['172.18.0.3'], proto: 'udp', port: { from: 5000, to: 5010 }, pos: P('rules[3]') },
-      { action: 'deny', from: [], to: [], proto: null, port: { from: 23, to: 23 }, pos: P('rules[4]') },
-      { action: 'allow', from: ['10.9.0.0/16'], to: [], proto: null, port: null, pos: P('rules[5]') },
-    ],
-  }, true);
+    {
+      snat: [
+        { from: '172.18.0.0/16', out: 'up0', to: null, pos: P('snat[0]') },
+        { from: '10.0.0.0/24', out: null, to: '192.0.2.10', pos: P('snat[1]') },
+        { from: 'fd00:18::/64', out: 'up0', to: '2001:db8::10', pos: P('snat[2]') },
+      ],
+      dnat: [
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: '172.18.0.2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: P('publish[0]'),
+        },
+        {
+          proto: 'udp',
+          port: { from: 5000, to: 5010 },
+          toAddress: '172.18.0.3',
+          toPort: 5000,
+          in: 'up0',
+          address: '192.0.2.1',
+          pos: P('publish[1]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 7000, to: 7002 },
+          toAddress: '172.18.0.3',
+          toPort: 9000,
+          in: null,
+          address: '192.0.2.1',
+          pos: P('publish[2]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 8443, to: 8443 },
+          toAddress: 'fd00:18::2',
+          toPort: 443,
+          in: null,
+          address: null,
+          pos: P('publish[3]'),
+        },
+      ],
+      services: [
+        {
+          name: 'rr',
+          vip: '10.96.0.10',
+          proto: 'tcp',
+          port: 80,
+          backends: [
+            { address: '172.18.0.5', port: 8080 },
+            { address: '10.244.2.2', port: 8080 },
+          ],
+          mode: 'round-robin',
+          pos: P('services[0]'),
+        },
+        {
+          name: 'rnd',
+          vip: '10.96.0.11',
+          proto: 'udp',
+          port: 53,
+          backends: [
+            { address: '10.244.1.2', port: 53 },
+            { address: '10.244.2.2', port: 53 },
+            { address: '10.244.3.2', port: 53 },
+          ],
+          mode: 'random',
+          pos: P('services[1]'),
+        },
+        {
+          name: 'one',
+          vip: '10.96.0.12',
+          proto: 'tcp',
+          port: 443,
+          backends: [{ address: '10.244.1.9', port: 8443 }],
+          mode: 'round-robin',
+          pos: P('services[2]'),
+        },
+        { name: 'none', vip: '10.96.0.13', proto: 'tcp', port: 80, backends: [], mode: 'round-robin', pos: P('services[3]') },
+        { name: 'none-udp', vip: '10.96.0.13', proto: 'udp', port: 53, backends: [], mode: 'round-robin', pos: P('services[4]') },
+        {
+          name: 'v6',
+          vip: 'fd00:96::10',
+          proto: 'tcp',
+          port: 80,
+          backends: [
+            { address: 'fd00:18::5', port: 8080 },
+            { address: 'fd00:18::6', port: 8080 },
+          ],
+          mode: 'round-robin',
+          pos: P('services[5]'),
+        },
+      ],
+      defaultAction: 'deny',
+      rules: [
+        {
+          action: 'allow',
+          from: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/64'],
+          to: ['172.18.0.2/32', 'fd00:18::2/128'],
+          proto: 'tcp',
+          port: { from: 80, to: 80 },
+          pos: P('rules[0]'),
+        },
+        { action: 'deny', from: ['10.0.2.0/24'], to: [], proto: null, port: null, pos: P('rules[1]') },
+        { action: 'allow', from: [], to: [], proto: 'icmp', port: null, pos: P('rules[2]') },
+        { action: 'allow', from: [], to: ['172.18.0.3'], proto: 'udp', port: { from: 5000, to: 5010 }, pos: P('rules[3]') },
+        { action: 'deny', from: [], to: [], proto: null, port: { from: 23, to: 23 }, pos: P('rules[4]') },
+        { action: 'allow', from: ['10.9.0.0/16'], to: [], proto: null, port: null, pos: P('rules[5]') },
+      ],
+    },
+    true,
+  );
 }
 
 const POD_A1 = { address: '10.244.1.2', port: 8080 };
@@ -120,43 +270,7 @@ const POD_B1 = { address: '10.244.2.2', port: 8080 };
 
 // ---- helpers ----
 
-const servers: ResultPromise[] = [];
-
-async function startServer(ns: string, name: string, ports: number[]): Promise<void> {
-  const p = execa('ip', ['netns', 'exec', ns, process.execPath, SERVER, '--name', name, '--lifetime', '300', ...ports.flatMap((x) => ['--port', String(x)])], {
-    stdin: 'pipe',
-    reject: false,
-  });
-  servers.push(p);
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server ${name} in ${ns} did not start`)), 10_000);
-    p.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    void p.then((r) => reject(new Error(`server ${name} in ${ns} exited: ${r.stderr}`)));
-  });
-}
-
-interface Reply {
-  name: string;
-  local: string;
-  peer: string;
-}
-type Result = { ok: true; reply: Reply; local: string } | { ok: false; error: string };
-
-async function connect(ns: string, to: string, count = 1, timeout = 2000): Promise<Result[]> {
-  const r = await inNs(ns, process.execPath, [CLIENT, '--to', to, '--count', String(count), '--timeout', String(timeout)]);
-  return (JSON.parse(r.stdout) as { results: Result[] }).results;
-}
-async function reply(ns: string, to: string): Promise<Reply> {
-  const [r] = await connect(ns, to);
-  if (!r?.ok) throw new Error(`${ns} -> ${to}: ${r?.error}`);
-  return r.reply;
-}
-const addr = (hostPort: string) => hostPort.replace(/:\d+$/, '');
+const addr = addressOf;
 
 async function nft(ns: string, script: string) {
   return sh('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });
@@ -197,17 +311,41 @@ async function buildDocker() {
     await sh('ip', ['netns', 'add', ns]);
     await run(ns, ['link', 'set', 'lo', 'up']);
   }
-  await run('pol-host', ['link', 'add', 'name', 'docker0', 'type', 'bridge'], ['addr', 'add', '172.17.0.1/16', 'dev', 'docker0'],
-    ['addr', 'add', 'fd00:17::1/64', 'dev', 'docker0', 'nodad'], ['link', 'set', 'docker0', 'up']);
-  for (const [ns, port, v4, v6] of [['pol-web', 'vweb', '172.17.0.2/16', 'fd00:17::2/64'], ['pol-db', 'vdb', '172.17.0.3/16', 'fd00:17::3/64']] as const) {
+  await run(
+    'pol-host',
+    ['link', 'add', 'name', 'docker0', 'type', 'bridge'],
+    ['addr', 'add', '172.17.0.1/16', 'dev', 'docker0'],
+    ['addr', 'add', 'fd00:17::1/64', 'dev', 'docker0', 'nodad'],
+    ['link', 'set', 'docker0', 'up'],
+  );
+  for (const [ns, port, v4, v6] of [
+    ['pol-web', 'vweb', '172.17.0.2/16', 'fd00:17::2/64'],
+    ['pol-db', 'vdb', '172.17.0.3/16', 'fd00:17::3/64'],
+  ] as const) {
     await sh('ip', ['link', 'add', 'name', 'eth0', 'netns', ns, 'type', 'veth', 'peer', 'name', port, 'netns', 'pol-host']);
     await run('pol-host', ['link', 'set', port, 'master', 'docker0', 'up']);
-    await run(ns, ['addr', 'add', v4, 'dev', 'eth0'], ['addr', 'add', v6, 'dev', 'eth0', 'nodad'], ['link', 'set', 'eth0', 'up'],
-      ['route', 'add', 'default', 'via', '172.17.0.1'], ['-6', 'route', 'add', 'default', 'via', 'fd00:17::1']);
+    await run(
+      ns,
+      ['addr', 'add', v4, 'dev', 'eth0'],
+      ['addr', 'add', v6, 'dev', 'eth0', 'nodad'],
+      ['link', 'set', 'eth0', 'up'],
+      ['route', 'add', 'default', 'via', '172.17.0.1'],
+      ['-6', 'route', 'add', 'default', 'via', 'fd00:17::1'],
+    );
   }
   await sh('ip', ['link', 'add', 'name', 'uplink', 'netns', 'pol-host', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', 'pol-inet']);
-  await run('pol-host', ['addr', 'add', '203.0.113.1/24', 'dev', 'uplink'], ['addr', 'add', 'fd00:1::1/64', 'dev', 'uplink', 'nodad'], ['link', 'set', 'uplink', 'up']);
-  await run('pol-inet', ['addr', 'add', '203.0.113.254/24', 'dev', 'eth0'], ['addr', 'add', 'fd00:1::254/64', 'dev', 'eth0', 'nodad'], ['link', 'set', 'eth0', 'up']);
+  await run(
+    'pol-host',
+    ['addr', 'add', '203.0.113.1/24', 'dev', 'uplink'],
+    ['addr', 'add', 'fd00:1::1/64', 'dev', 'uplink', 'nodad'],
+    ['link', 'set', 'uplink', 'up'],
+  );
+  await run(
+    'pol-inet',
+    ['addr', 'add', '203.0.113.254/24', 'dev', 'eth0'],
+    ['addr', 'add', 'fd00:1::254/64', 'dev', 'eth0', 'nodad'],
+    ['link', 'set', 'eth0', 'up'],
+  );
   await sysctl('pol-host', 'net.ipv4.ip_forward', '1');
   await sysctl('pol-host', 'net.ipv6.conf.all.forwarding', '1');
   // What the engine must set when a lab depends on it (design notes, section 5).
@@ -223,16 +361,29 @@ async function buildK8s() {
     await sh('ip', ['netns', 'add', ns]);
     await run(ns, ['link', 'set', 'lo', 'up']);
   }
-  for (const [node, cidr] of [['pol-node1', '10.244.1.1/24'], ['pol-node2', '10.244.2.1/24']] as const) {
+  for (const [node, cidr] of [
+    ['pol-node1', '10.244.1.1/24'],
+    ['pol-node2', '10.244.2.1/24'],
+  ] as const) {
     await run(node, ['link', 'add', 'name', 'cbr0', 'type', 'bridge'], ['addr', 'add', cidr, 'dev', 'cbr0'], ['link', 'set', 'cbr0', 'up']);
     await sysctl(node, 'net.ipv4.ip_forward', '1');
     await sysctl(node, 'net.bridge.bridge-nf-call-iptables', '1');
   }
   await sh('ip', ['link', 'add', 'name', 'eth0', 'netns', 'pol-node1', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', 'pol-node2']);
-  await run('pol-node1', ['addr', 'add', '198.51.100.1/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', '10.244.2.0/24', 'via', '198.51.100.2'],
+  await run(
+    'pol-node1',
+    ['addr', 'add', '198.51.100.1/24', 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'],
+    ['route', 'add', '10.244.2.0/24', 'via', '198.51.100.2'],
     // A node has a default route: without one, its own connections to the VIP fail before the output chain.
-    ['route', 'add', 'default', 'via', '198.51.100.2']);
-  await run('pol-node2', ['addr', 'add', '198.51.100.2/24', 'dev', 'eth0'], ['link', 'set', 'eth0', 'up'], ['route', 'add', '10.244.1.0/24', 'via', '198.51.100.1']);
+    ['route', 'add', 'default', 'via', '198.51.100.2'],
+  );
+  await run(
+    'pol-node2',
+    ['addr', 'add', '198.51.100.2/24', 'dev', 'eth0'],
+    ['link', 'set', 'eth0', 'up'],
+    ['route', 'add', '10.244.1.0/24', 'via', '198.51.100.1'],
+  );
   for (const [pod, node, port, cidr, gw] of [
     ['pol-pa1', 'pol-node1', 'va1', '10.244.1.2/24', '10.244.1.1'],
     ['pol-pa2', 'pol-node1', 'va2', '10.244.1.3/24', '10.244.1.1'],
@@ -337,7 +488,12 @@ describe.skipIf(sandboxSkipReason !== null)('policy rendered to nft, live', () =
 
     it('(f) a deny rule blocks exactly what it names (one port), another port still works', async () => {
       const deny: FilterRule = {
-        action: 'deny', from: ['203.0.113.254/32'], to: ['172.17.0.2/32'], proto: 'tcp', port: { from: 81, to: 81 }, pos: pos('firewall.rules[0]'),
+        action: 'deny',
+        from: ['203.0.113.254/32'],
+        to: ['172.17.0.2/32'],
+        proto: 'tcp',
+        port: { from: 81, to: 81 },
+        pos: pos('firewall.rules[0]'),
       };
       const h = dockerHost({ rules: [deny] }, true);
       try {
@@ -350,7 +506,11 @@ describe.skipIf(sandboxSkipReason !== null)('policy rendered to nft, live', () =
 
         // Default deny: only what is allowed passes, and neighbour discovery keeps IPv6 working.
         const allow: FilterRule = {
-          action: 'allow', from: ['203.0.113.0/24', 'fd00:1::/64'], to: ['172.17.0.2', 'fd00:17::2'], proto: 'tcp', port: { from: 80, to: 80 },
+          action: 'allow',
+          from: ['203.0.113.0/24', 'fd00:1::/64'],
+          to: ['172.17.0.2', 'fd00:17::2'],
+          proto: 'tcp',
+          port: { from: 80, to: 80 },
           pos: pos('firewall.rules[0]'),
         };
         await apply(dockerHost({ rules: [allow], defaultAction: 'deny' }, true));

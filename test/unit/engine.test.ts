@@ -23,7 +23,11 @@ async function lab(file: string, edit: (text: string) => string = (t) => t): Pro
 }
 
 function planText(steps: Step[]): string {
-  return steps.map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n')).join('\n') + '\n';
+  return (
+    steps
+      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n'))
+      .join('\n') + '\n'
+  );
 }
 
 let dir: string;
@@ -51,7 +55,9 @@ describe('plan (golden)', () => {
     const d = new FakeDriver();
     await applyLab(d, await lab('labs/docker-bridge.yaml'));
     const changed = await lab('labs/docker-bridge.yaml', (t) =>
-      t.replace('eth0: { addresses: [172.17.0.3/16] }', 'eth0: { addresses: [172.17.0.4/16], mtu: 1400 }').replace(/(db:\n[\s\S]*?)- \{ to: default, via: 172.17.0.1 \}/, '$1- { to: default, via: 172.17.0.1, metric: 50 }'),
+      t
+        .replace('eth0: { addresses: [172.17.0.3/16] }', 'eth0: { addresses: [172.17.0.4/16], mtu: 1400 }')
+        .replace(/(db:\n[\s\S]*?)- \{ to: default, via: 172.17.0.1 \}/, '$1- { to: default, via: 172.17.0.1, metric: 50 }'),
     );
     const p = await planLab(d, changed);
     await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.change.plan');
@@ -62,12 +68,15 @@ describe('plan (golden)', () => {
     const d = new FakeDriver();
     await applyLab(d, await lab('labs/docker-bridge.yaml'));
     const smaller = await lab('labs/docker-bridge.yaml', (t) =>
-      t.replace(/  db:\n(    .*\n)+/, '').replace('  - { a: db:eth0, b: host:docker0 }\n', ''),
+      t.replace(/ {2}db:\n( {4}.*\n)+/, '').replace('  - { a: db:eth0, b: host:docker0 }\n', ''),
     );
     const p = await planLab(d, smaller);
     await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.remove-host.plan');
     // The host-side veth end is deleted explicitly: namespace teardown is asynchronous.
-    expect(p.plan.steps.filter((s) => s.op === 'delete').map((s) => s.title)).toEqual([expect.stringMatching(/^veth docker-host\/veth[0-9a-f]{7}$/), 'netns docker-db']);
+    expect(p.plan.steps.filter((s) => s.op === 'delete').map((s) => s.title)).toEqual([
+      expect.stringMatching(/^veth docker-host\/veth[0-9a-f]{7}$/),
+      'netns docker-db',
+    ]);
     expect(p.plan.steps.every((s) => s.op === 'delete')).toBe(true);
   });
 });
@@ -98,7 +107,7 @@ describe('fault injection: failing at every command rolls back to the exact earl
   const after = () =>
     lab('labs/docker-bridge.yaml', (t) =>
       t
-        .replace(/  db:\n(    .*\n)+/, '  cache:\n    interfaces:\n      eth0: { addresses: [172.17.0.9/16] }\n')
+        .replace(/ {2}db:\n( {4}.*\n)+/, '  cache:\n    interfaces:\n      eth0: { addresses: [172.17.0.9/16] }\n')
         .replace('{ a: db:eth0, b: host:docker0 }', '{ a: cache:eth0, b: host:docker0 }')
         .replace('uplink: { addresses: [203.0.113.1/24] }', 'uplink: { addresses: [203.0.113.1/24, 203.0.113.2/24], mtu: 1400 }')
         .replace('port: 8080, to: web:80', 'port: 8081, to: web:80'),

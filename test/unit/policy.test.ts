@@ -2,13 +2,7 @@
 // output captured from nft 1.0.6 by test/live/policy-nft.test.ts (POLICY_PRINT_LISTINGS=1).
 import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
-import {
-  bridgesNeedingHairpin,
-  deleteTableScript,
-  renderPolicy,
-  replaceTableScript,
-  rulesFromListing,
-} from '../../src/model/policy.js';
+import { bridgesNeedingHairpin, deleteTableScript, renderPolicy, replaceTableScript, rulesFromListing } from '../../src/model/policy.js';
 import type { BridgeInterface, FilterRule, Host, Policy, Service, SourcePos, VethInterface } from '../../src/spec/types.js';
 
 // ---- Host values, built by hand following src/spec/types.ts ----
@@ -16,19 +10,58 @@ import type { BridgeInterface, FilterRule, Host, Policy, Service, SourcePos, Vet
 const pos = (path: string): SourcePos => ({ file: 'lab.yaml', line: 3, col: 5, path });
 function bridge(host: string, ifname: string, addresses: string[]): BridgeInterface {
   return {
-    kind: 'bridge', host, name: ifname, ifname, altname: null, mtu: 1500, mac: '02:00:00:00:00:01', addresses,
-    master: null, vlans: null, up: true, pos: pos(`hosts.${host}.interfaces.${ifname}`), stp: false, ageing: 300,
+    kind: 'bridge',
+    host,
+    name: ifname,
+    ifname,
+    altname: null,
+    mtu: 1500,
+    mac: '02:00:00:00:00:01',
+    addresses,
+    master: null,
+    vlans: null,
+    up: true,
+    pos: pos(`hosts.${host}.interfaces.${ifname}`),
+    stp: false,
+    ageing: 300,
     vlanFiltering: false,
   };
 }
-function veth(host: string, ifname: string, addresses: string[], peer: { host: string; ifname: string }, master: string | null = null): VethInterface {
+function veth(
+  host: string,
+  ifname: string,
+  addresses: string[],
+  peer: { host: string; ifname: string },
+  master: string | null = null,
+): VethInterface {
   return {
-    kind: 'veth', host, name: ifname, ifname, altname: null, mtu: 1500, mac: '02:00:00:00:00:02', addresses, master,
-    vlans: null, up: true, pos: pos(`hosts.${host}.interfaces.${ifname}`), peer,
+    kind: 'veth',
+    host,
+    name: ifname,
+    ifname,
+    altname: null,
+    mtu: 1500,
+    mac: '02:00:00:00:00:02',
+    addresses,
+    master,
+    vlans: null,
+    up: true,
+    pos: pos(`hosts.${host}.interfaces.${ifname}`),
+    peer,
   };
 }
 function mkHost(name: string, interfaces: Host['interfaces'], policy: Policy | null, ipv6 = false): Host {
-  return { name, netns: { kind: 'lab', name: `lab-${name}` }, ns: `lab-${name}`, ipv6, sysctls: {}, interfaces, routes: [], policy, pos: pos(`hosts.${name}`) };
+  return {
+    name,
+    netns: { kind: 'lab', name: `lab-${name}` },
+    ns: `lab-${name}`,
+    ipv6,
+    sysctls: {},
+    interfaces,
+    routes: [],
+    policy,
+    pos: pos(`hosts.${name}`),
+  };
 }
 function policy(p: Partial<Policy>): Policy {
   return { snat: [], dnat: [], services: [], defaultAction: 'allow', rules: [], ...p };
@@ -39,85 +72,216 @@ function rule(r: Partial<FilterRule> & Pick<FilterRule, 'action'>): FilterRule {
 
 /** labs/docker-bridge.yaml, host "host", as src/spec normalises it. */
 function dockerBridgeHost(p: Partial<Policy> = {}): Host {
-  return mkHost('host', [
-    bridge('host', 'docker0', ['172.17.0.1/16']),
-    veth('host', 'uplink', ['203.0.113.1/24'], { host: 'internet', ifname: 'eth0' }),
-    veth('host', 'veth1111111', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
-    veth('host', 'veth2222222', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
-  ], policy({
-    snat: [{ from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('hosts.host.nat.masquerade[0]') }],
-    dnat: [{ proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: '172.17.0.2', toPort: 80, in: null, address: null, pos: pos('hosts.host.nat.publish[0]') }],
-    ...p,
-  }));
+  return mkHost(
+    'host',
+    [
+      bridge('host', 'docker0', ['172.17.0.1/16']),
+      veth('host', 'uplink', ['203.0.113.1/24'], { host: 'internet', ifname: 'eth0' }),
+      veth('host', 'veth1111111', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
+      veth('host', 'veth2222222', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
+    ],
+    policy({
+      snat: [{ from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('hosts.host.nat.masquerade[0]') }],
+      dnat: [
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: '172.17.0.2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: pos('hosts.host.nat.publish[0]'),
+        },
+      ],
+      ...p,
+    }),
+  );
 }
 
 function webService(backends: { address: string; port: number }[], mode: Service['mode'] = 'round-robin'): Service {
   return { name: 'web', vip: '10.96.0.10', proto: 'tcp', port: 80, backends, mode, pos: pos('hosts.node1.nat.services[0]') };
 }
 /** labs/k8s-flat.yaml, host "node1". */
-function k8sNode(backends = [{ address: '10.244.1.2', port: 8080 }, { address: '10.244.2.2', port: 8080 }], p: Partial<Policy> = {}): Host {
-  return mkHost('node1', [
-    bridge('node1', 'cbr0', ['10.244.1.1/24']),
-    veth('node1', 'eth0', ['198.51.100.1/24'], { host: 'node2', ifname: 'eth0' }),
-    veth('node1', 'vethaaaaaaa', [], { host: 'pod-a1', ifname: 'eth0' }, 'cbr0'),
-  ], policy({ services: [webService(backends)], ...p }));
+function k8sNode(
+  backends = [
+    { address: '10.244.1.2', port: 8080 },
+    { address: '10.244.2.2', port: 8080 },
+  ],
+  p: Partial<Policy> = {},
+): Host {
+  return mkHost(
+    'node1',
+    [
+      bridge('node1', 'cbr0', ['10.244.1.1/24']),
+      veth('node1', 'eth0', ['198.51.100.1/24'], { host: 'node2', ifname: 'eth0' }),
+      veth('node1', 'vethaaaaaaa', [], { host: 'pod-a1', ifname: 'eth0' }, 'cbr0'),
+    ],
+    policy({ services: [webService(backends)], ...p }),
+  );
 }
 
 /** The live test's docker host (IPv4 and IPv6), lab "pol": the listing fixture below is its kernel listing. */
 function liveDockerHost(): Host {
-  return mkHost('host', [
-    bridge('host', 'docker0', ['172.17.0.1/16', 'fd00:17::1/64']),
-    veth('host', 'uplink', ['203.0.113.1/24', 'fd00:1::1/64'], { host: 'internet', ifname: 'eth0' }),
-    veth('host', 'vweb', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
-    veth('host', 'vdb', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
-  ], policy({
-    snat: [
-      { from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('nat.masquerade[0]') },
-      { from: 'fd00:17::/64', out: 'uplink', to: null, pos: pos('nat.masquerade[1]') },
+  return mkHost(
+    'host',
+    [
+      bridge('host', 'docker0', ['172.17.0.1/16', 'fd00:17::1/64']),
+      veth('host', 'uplink', ['203.0.113.1/24', 'fd00:1::1/64'], { host: 'internet', ifname: 'eth0' }),
+      veth('host', 'vweb', [], { host: 'web', ifname: 'eth0' }, 'docker0'),
+      veth('host', 'vdb', [], { host: 'db', ifname: 'eth0' }, 'docker0'),
     ],
-    dnat: [
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: '172.17.0.2', toPort: 80, in: null, address: null, pos: pos('nat.publish[0]') },
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: 'fd00:17::2', toPort: 80, in: null, address: null, pos: pos('nat.publish[1]') },
-    ],
-  }), true);
+    policy({
+      snat: [
+        { from: '172.17.0.0/16', out: 'uplink', to: null, pos: pos('nat.masquerade[0]') },
+        { from: 'fd00:17::/64', out: 'uplink', to: null, pos: pos('nat.masquerade[1]') },
+      ],
+      dnat: [
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: '172.17.0.2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: pos('nat.publish[0]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: 'fd00:17::2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: pos('nat.publish[1]'),
+        },
+      ],
+    }),
+    true,
+  );
 }
 
 /** Every construct the renderer has (the same host as kitchenSink() in the live test). */
 function kitchenSink(): Host {
   const P = (path: string) => pos(path);
-  return mkHost('sink', [
-    bridge('sink', 'br0', ['172.18.0.1/16', 'fd00:18::1/64']),
-    veth('sink', 'up0', ['192.0.2.1/24', '2001:db8::1/64'], { host: 'x', ifname: 'eth0' }),
-  ], {
-    snat: [
-      { from: '172.18.0.0/16', out: 'up0', to: null, pos: P('snat[0]') },
-      { from: '10.0.0.0/24', out: null, to: '192.0.2.10', pos: P('snat[1]') },
-      { from: 'fd00:18::/64', out: 'up0', to: '2001:db8::10', pos: P('snat[2]') },
+  return mkHost(
+    'sink',
+    [
+      bridge('sink', 'br0', ['172.18.0.1/16', 'fd00:18::1/64']),
+      veth('sink', 'up0', ['192.0.2.1/24', '2001:db8::1/64'], { host: 'x', ifname: 'eth0' }),
     ],
-    dnat: [
-      { proto: 'tcp', port: { from: 8080, to: 8080 }, toAddress: '172.18.0.2', toPort: 80, in: null, address: null, pos: P('publish[0]') },
-      { proto: 'udp', port: { from: 5000, to: 5010 }, toAddress: '172.18.0.3', toPort: 5000, in: 'up0', address: '192.0.2.1', pos: P('publish[1]') },
-      { proto: 'tcp', port: { from: 7000, to: 7002 }, toAddress: '172.18.0.3', toPort: 9000, in: null, address: '192.0.2.1', pos: P('publish[2]') },
-      { proto: 'tcp', port: { from: 8443, to: 8443 }, toAddress: 'fd00:18::2', toPort: 443, in: null, address: null, pos: P('publish[3]') },
-    ],
-    services: [
-      { name: 'rr', vip: '10.96.0.10', proto: 'tcp', port: 80, backends: [{ address: '172.18.0.5', port: 8080 }, { address: '10.244.2.2', port: 8080 }], mode: 'round-robin', pos: P('services[0]') },
-      { name: 'rnd', vip: '10.96.0.11', proto: 'udp', port: 53, backends: [{ address: '10.244.1.2', port: 53 }, { address: '10.244.2.2', port: 53 }, { address: '10.244.3.2', port: 53 }], mode: 'random', pos: P('services[1]') },
-      { name: 'one', vip: '10.96.0.12', proto: 'tcp', port: 443, backends: [{ address: '10.244.1.9', port: 8443 }], mode: 'round-robin', pos: P('services[2]') },
-      { name: 'none', vip: '10.96.0.13', proto: 'tcp', port: 80, backends: [], mode: 'round-robin', pos: P('services[3]') },
-      { name: 'none-udp', vip: '10.96.0.13', proto: 'udp', port: 53, backends: [], mode: 'round-robin', pos: P('services[4]') },
-      { name: 'v6', vip: 'fd00:96::10', proto: 'tcp', port: 80, backends: [{ address: 'fd00:18::5', port: 8080 }, { address: 'fd00:18::6', port: 8080 }], mode: 'round-robin', pos: P('services[5]') },
-    ],
-    defaultAction: 'deny',
-    rules: [
-      { action: 'allow', from: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/64'], to: ['172.18.0.2/32', 'fd00:18::2/128'], proto: 'tcp', port: { from: 80, to: 80 }, pos: P('rules[0]') },
-      { action: 'deny', from: ['10.0.2.0/24'], to: [], proto: null, port: null, pos: P('rules[1]') },
-      { action: 'allow', from: [], to: [], proto: 'icmp', port: null, pos: P('rules[2]') },
-      { action: 'allow', from: [], to: ['172.18.0.3'], proto: 'udp', port: { from: 5000, to: 5010 }, pos: P('rules[3]') },
-      { action: 'deny', from: [], to: [], proto: null, port: { from: 23, to: 23 }, pos: P('rules[4]') },
-      { action: 'allow', from: ['10.9.0.0/16'], to: [], proto: null, port: null, pos: P('rules[5]') },
-    ],
-  }, true);
+    {
+      snat: [
+        { from: '172.18.0.0/16', out: 'up0', to: null, pos: P('snat[0]') },
+        { from: '10.0.0.0/24', out: null, to: '192.0.2.10', pos: P('snat[1]') },
+        { from: 'fd00:18::/64', out: 'up0', to: '2001:db8::10', pos: P('snat[2]') },
+      ],
+      dnat: [
+        {
+          proto: 'tcp',
+          port: { from: 8080, to: 8080 },
+          toAddress: '172.18.0.2',
+          toPort: 80,
+          in: null,
+          address: null,
+          pos: P('publish[0]'),
+        },
+        {
+          proto: 'udp',
+          port: { from: 5000, to: 5010 },
+          toAddress: '172.18.0.3',
+          toPort: 5000,
+          in: 'up0',
+          address: '192.0.2.1',
+          pos: P('publish[1]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 7000, to: 7002 },
+          toAddress: '172.18.0.3',
+          toPort: 9000,
+          in: null,
+          address: '192.0.2.1',
+          pos: P('publish[2]'),
+        },
+        {
+          proto: 'tcp',
+          port: { from: 8443, to: 8443 },
+          toAddress: 'fd00:18::2',
+          toPort: 443,
+          in: null,
+          address: null,
+          pos: P('publish[3]'),
+        },
+      ],
+      services: [
+        {
+          name: 'rr',
+          vip: '10.96.0.10',
+          proto: 'tcp',
+          port: 80,
+          backends: [
+            { address: '172.18.0.5', port: 8080 },
+            { address: '10.244.2.2', port: 8080 },
+          ],
+          mode: 'round-robin',
+          pos: P('services[0]'),
+        },
+        {
+          name: 'rnd',
+          vip: '10.96.0.11',
+          proto: 'udp',
+          port: 53,
+          backends: [
+            { address: '10.244.1.2', port: 53 },
+            { address: '10.244.2.2', port: 53 },
+            { address: '10.244.3.2', port: 53 },
+          ],
+          mode: 'random',
+          pos: P('services[1]'),
+        },
+        {
+          name: 'one',
+          vip: '10.96.0.12',
+          proto: 'tcp',
+          port: 443,
+          backends: [{ address: '10.244.1.9', port: 8443 }],
+          mode: 'round-robin',
+          pos: P('services[2]'),
+        },
+        { name: 'none', vip: '10.96.0.13', proto: 'tcp', port: 80, backends: [], mode: 'round-robin', pos: P('services[3]') },
+        { name: 'none-udp', vip: '10.96.0.13', proto: 'udp', port: 53, backends: [], mode: 'round-robin', pos: P('services[4]') },
+        {
+          name: 'v6',
+          vip: 'fd00:96::10',
+          proto: 'tcp',
+          port: 80,
+          backends: [
+            { address: 'fd00:18::5', port: 8080 },
+            { address: 'fd00:18::6', port: 8080 },
+          ],
+          mode: 'round-robin',
+          pos: P('services[5]'),
+        },
+      ],
+      defaultAction: 'deny',
+      rules: [
+        {
+          action: 'allow',
+          from: ['10.0.1.0/24', '10.0.2.0/24', 'fd00:1::/64'],
+          to: ['172.18.0.2/32', 'fd00:18::2/128'],
+          proto: 'tcp',
+          port: { from: 80, to: 80 },
+          pos: P('rules[0]'),
+        },
+        { action: 'deny', from: ['10.0.2.0/24'], to: [], proto: null, port: null, pos: P('rules[1]') },
+        { action: 'allow', from: [], to: [], proto: 'icmp', port: null, pos: P('rules[2]') },
+        { action: 'allow', from: [], to: ['172.18.0.3'], proto: 'udp', port: { from: 5000, to: 5010 }, pos: P('rules[3]') },
+        { action: 'deny', from: [], to: [], proto: null, port: { from: 23, to: 23 }, pos: P('rules[4]') },
+        { action: 'allow', from: ['10.9.0.0/16'], to: [], proto: null, port: null, pos: P('rules[5]') },
+      ],
+    },
+    true,
+  );
 }
 
 // ---- Real `nft list table inet netlab_pol` output (nft 1.0.6, kernel 6.18) ----
@@ -308,8 +472,27 @@ describe('renderPolicy: golden', () => {
   });
 
   it('random mode, one backend, no backends', () => {
-    const rnd = renderPolicy('k8s', mkHost('n', [], policy({ services: [webService([{ address: '10.0.0.1', port: 1 }, { address: '10.0.0.2', port: 2 }], 'random')] })))!;
-    expect(rnd.body).toContain('ip daddr 10.96.0.10 tcp dport 80 dnat ip to numgen random mod 2 map { 0 : 10.0.0.1 . 1, 1 : 10.0.0.2 . 2 }');
+    const rnd = renderPolicy(
+      'k8s',
+      mkHost(
+        'n',
+        [],
+        policy({
+          services: [
+            webService(
+              [
+                { address: '10.0.0.1', port: 1 },
+                { address: '10.0.0.2', port: 2 },
+              ],
+              'random',
+            ),
+          ],
+        }),
+      ),
+    )!;
+    expect(rnd.body).toContain(
+      'ip daddr 10.96.0.10 tcp dport 80 dnat ip to numgen random mod 2 map { 0 : 10.0.0.1 . 1, 1 : 10.0.0.2 . 2 }',
+    );
     const one = renderPolicy('k8s', mkHost('n', [], policy({ services: [webService([{ address: '10.0.0.1', port: 1 }])] })))!;
     expect(one.body).toContain('ip daddr 10.96.0.10 tcp dport 80 dnat ip to 10.0.0.1:1 comment');
     const none = renderPolicy('k8s', mkHost('n', [], policy({ services: [webService([])] })))!;
@@ -325,7 +508,9 @@ describe('renderPolicy: golden', () => {
     expect(r.body).toContain('ip6 saddr fd00:17::/64 ip6 daddr != fd00:17::/64 oifname "uplink" masquerade');
     const sink = renderPolicy('pol', kitchenSink())!.body;
     expect(sink).toContain('ip6 saddr fd00:18::/64 ip6 daddr != fd00:18::/64 oifname "up0" snat ip6 to 2001:db8::10');
-    expect(sink).toContain('ip6 daddr fd00:96::10 tcp dport 80 dnat ip6 to numgen inc mod 2 map { 0 : fd00:18::5 . 8080, 1 : fd00:18::6 . 8080 }');
+    expect(sink).toContain(
+      'ip6 daddr fd00:96::10 tcp dport 80 dnat ip6 to numgen inc mod 2 map { 0 : fd00:18::5 . 8080, 1 : fd00:18::6 . 8080 }',
+    );
   });
 
   it('publish: port ranges, inbound interface, address', () => {
@@ -333,7 +518,9 @@ describe('renderPolicy: golden', () => {
     // Same range on both sides: nft's range target keeps the original port.
     expect(body).toContain('iifname "up0" ip daddr 192.0.2.1 fib daddr type local udp dport 5000-5010 dnat ip to 172.18.0.3:5000-5010');
     // A shifted range is mapped port by port (a range target would pick any port of it).
-    expect(body).toContain('ip daddr 192.0.2.1 fib daddr type local tcp dport 7000-7002 dnat ip to tcp dport map { 7000 : 172.18.0.3 . 9000, 7001 : 172.18.0.3 . 9001, 7002 : 172.18.0.3 . 9002 }');
+    expect(body).toContain(
+      'ip daddr 192.0.2.1 fib daddr type local tcp dport 7000-7002 dnat ip to tcp dport map { 7000 : 172.18.0.3 . 9000, 7001 : 172.18.0.3 . 9001, 7002 : 172.18.0.3 . 9002 }',
+    );
     // Published on one inbound interface only: nothing in the output chain for it.
     expect(body.split('chain nl_output')[1]!.split('chain nl_postrouting')[0]).not.toContain('5000-5010');
   });
@@ -352,7 +539,11 @@ describe('renderPolicy: golden', () => {
 
 describe('renderPolicy: filter', () => {
   const chain = (body: string, name: string) =>
-    body.split(`\tchain ${name} {\n`)[1]!.split('\n\t}')[0]!.split('\n').map((l) => l.trim().replace(/ comment "nl:[0-9a-f]+"$/, ''));
+    body
+      .split(`\tchain ${name} {\n`)[1]!
+      .split('\n\t}')[0]!
+      .split('\n')
+      .map((l) => l.trim().replace(/ comment "nl:[0-9a-f]+"$/, ''));
 
   it('state rules first, then rules in order, then the default as chain policy', () => {
     const h = dockerBridgeHost({
@@ -393,7 +584,10 @@ describe('renderPolicy: filter', () => {
       'ct state established,related accept',
       'ct state invalid drop',
     ]);
-    const allowWithRule = renderPolicy('docker', dockerBridgeHost({ rules: [rule({ action: 'deny', proto: 'tcp', port: { from: 81, to: 81 } })] }))!.body;
+    const allowWithRule = renderPolicy(
+      'docker',
+      dockerBridgeHost({ rules: [rule({ action: 'deny', proto: 'tcp', port: { from: 81, to: 81 } })] }),
+    )!.body;
     expect(chain(allowWithRule, 'nl_forward')).toEqual([
       'type filter hook forward priority filter; policy accept;',
       'ct state established,related accept',
@@ -403,16 +597,20 @@ describe('renderPolicy: filter', () => {
   });
 
   it('address families: v6 CIDRs use ip6, mixed rules split, impossible combinations vanish', () => {
-    const h = mkHost('h', [veth('h', 'eth0', ['fd00::1/64'], { host: 'x', ifname: 'eth0' })], policy({
-      defaultAction: 'deny',
-      rules: [
-        rule({ action: 'allow', from: ['10.0.0.5/24', 'fd00::/64', '10.0.1.1'], proto: 'udp', port: { from: 5000, to: 5010 } }),
-        rule({ action: 'deny', from: ['10.0.0.0/8'], to: ['fd00::1/128'] }),
-        rule({ action: 'deny', from: ['fd00::/64'], proto: 'icmp' }),
-        rule({ action: 'allow', port: { from: 53, to: 53 } }),
-        rule({ action: 'deny' }),
-      ],
-    }));
+    const h = mkHost(
+      'h',
+      [veth('h', 'eth0', ['fd00::1/64'], { host: 'x', ifname: 'eth0' })],
+      policy({
+        defaultAction: 'deny',
+        rules: [
+          rule({ action: 'allow', from: ['10.0.0.5/24', 'fd00::/64', '10.0.1.1'], proto: 'udp', port: { from: 5000, to: 5010 } }),
+          rule({ action: 'deny', from: ['10.0.0.0/8'], to: ['fd00::1/128'] }),
+          rule({ action: 'deny', from: ['fd00::/64'], proto: 'icmp' }),
+          rule({ action: 'allow', port: { from: 53, to: 53 } }),
+          rule({ action: 'deny' }),
+        ],
+      }),
+    );
     expect(chain(renderPolicy('x', h)!.body, 'nl_forward')).toEqual([
       'type filter hook forward priority filter; policy drop;',
       'ct state established,related accept',
@@ -430,7 +628,10 @@ describe('renderPolicy: filter', () => {
 describe('renderPolicy: determinism and digests', () => {
   it('is deterministic, and services and backends are sorted', () => {
     expect(renderPolicy('k8s', k8sNode())).toEqual(renderPolicy('k8s', k8sNode()));
-    const reversed = k8sNode([{ address: '10.244.2.2', port: 8080 }, { address: '10.244.1.2', port: 8080 }]);
+    const reversed = k8sNode([
+      { address: '10.244.2.2', port: 8080 },
+      { address: '10.244.1.2', port: 8080 },
+    ]);
     expect(renderPolicy('k8s', reversed)).toEqual(renderPolicy('k8s', k8sNode()));
     const sink = kitchenSink();
     const shuffled: Host = { ...sink, policy: { ...sink.policy!, services: [...sink.policy!.services].reverse() } };
@@ -475,7 +676,14 @@ describe('renderPolicy: determinism and digests', () => {
 
     // A backend membership change is one rule per chain (prerouting and output).
     const k1 = renderPolicy('k8s', k8sNode())!;
-    const k2 = renderPolicy('k8s', k8sNode([{ address: '10.244.1.2', port: 8080 }, { address: '10.244.2.2', port: 8080 }, { address: '10.244.2.3', port: 8080 }]))!;
+    const k2 = renderPolicy(
+      'k8s',
+      k8sNode([
+        { address: '10.244.1.2', port: 8080 },
+        { address: '10.244.2.2', port: 8080 },
+        { address: '10.244.2.3', port: 8080 },
+      ]),
+    )!;
     const kd = diff(k1.rules, k2.rules);
     expect(kd.added.map((x) => x.split('/')[0]).sort()).toEqual(['nl_output', 'nl_prerouting']);
   });

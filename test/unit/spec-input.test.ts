@@ -63,7 +63,13 @@ describe('bad input', () => {
 
   it('an alias bomb', () => {
     const rows = ['a: &a [x, x, x, x, x, x, x, x, x]'];
-    for (const [n, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd']]) rows.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    for (const [n, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+    ])
+      rows.push(`${n}: &${n} [${Array(9).fill(`*${prev}`).join(', ')}]`);
     const i = only(`${rows.join('\n')}\n`);
     expect(i.message).toContain('refusing a possible alias bomb');
   });
@@ -71,7 +77,11 @@ describe('bad input', () => {
   it('undefined aliases, unknown tags and collection keys', () => {
     expect(only('name: *nope\nhosts: {a: {}}\n').message).toContain('Unresolved alias');
     expect(only('name: !foo x\nhosts: {a: {}}\n')).toMatchObject({ line: 1, col: 7, message: 'YAML: Unresolved tag: !foo' });
-    expect(only('name: x\nhosts: {a: {}}\n? [1, 2]\n: 3\n')).toMatchObject({ line: 3, col: 3, message: 'keys must be plain names, not lists or mappings' });
+    expect(only('name: x\nhosts: {a: {}}\n? [1, 2]\n: 3\n')).toMatchObject({
+      line: 3,
+      col: 3,
+      message: 'keys must be plain names, not lists or mappings',
+    });
   });
 
   it('odd scalars: NaN, binary', () => {

@@ -117,7 +117,12 @@ const SCHEMA_FIXTURES: Record<string, Expected[]> = {
     [8, 62, 'hosts.sw.interfaces.p.vlans.tagged', 'must not repeat an item'],
   ],
   'schema-formats.yaml': [
-    [7, 21, 'hosts.a.interfaces.eth0.addresses[0]', 'must be an address with prefix length, e.g. 10.0.0.1/24 or fd00::1/64 (got "10.0.0.300/24")'],
+    [
+      7,
+      21,
+      'hosts.a.interfaces.eth0.addresses[0]',
+      'must be an address with prefix length, e.g. 10.0.0.1/24 or fd00::1/64 (got "10.0.0.300/24")',
+    ],
     [7, 36, 'hosts.a.interfaces.eth0.addresses[1]', '(got "10.0.0.1")'],
     [8, 14, 'hosts.a.interfaces.eth0.mac', 'must be a unicast MAC address'],
     [11, 19, 'hosts.a.nat.publish[0].port', 'must be a port 1..65535 or a range like 5000-5010 (got "5010-5000")'],

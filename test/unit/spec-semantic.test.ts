@@ -64,7 +64,12 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
         [9, 34, 'hosts.sw.interfaces.tap1.bridge', 'interface "brr2" is not defined in host "sw" (did you mean "br2"?)'],
       ],
       'ref-bridge-other-host.yaml': [
-        [8, 34, 'hosts.vm.interfaces.tap0.bridge', 'bridge "br0" is in host "sw", another namespace: a bridge port must be in its bridge\'s host'],
+        [
+          8,
+          34,
+          'hosts.vm.interfaces.tap0.bridge',
+          'bridge "br0" is in host "sw", another namespace: a bridge port must be in its bridge\'s host',
+        ],
       ],
     },
   },
@@ -82,7 +87,14 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
     rule: 'duplicate interface names per host (link end vs declared device)',
     good: ['links.yaml', 'every-kind.yaml'],
     bad: {
-      'link-collides-vlan.yaml': [[9, 21, 'links[0].b', 'a:eth0.5 is a vlan (hosts.a.interfaces["eth0.5"]), but a link makes a veth end: duplicate interface name "eth0.5"']],
+      'link-collides-vlan.yaml': [
+        [
+          9,
+          21,
+          'links[0].b',
+          'a:eth0.5 is a vlan (hosts.a.interfaces["eth0.5"]), but a link makes a veth end: duplicate interface name "eth0.5"',
+        ],
+      ],
       'link-bridge-twice.yaml': [
         [10, 10, 'links[2].a', 'interface b:eth0 is already used by links[0]'],
         [10, 21, 'links[2].b', 'already exists, from links[0].b: two links join the same bridge and interface'],
@@ -108,12 +120,26 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
     rule: 'duplicate or overlapping addresses in one L2 segment',
     good: ['segments.yaml', 'every-kind.yaml'],
     bad: {
-      'seg-duplicate.yaml': [[11, 27, 'hosts.b.interfaces.eth0.addresses[0]', 'address 10.0.0.2 is already used by hosts.a.interfaces.eth0 on the same L2 segment']],
+      'seg-duplicate.yaml': [
+        [
+          11,
+          27,
+          'hosts.b.interfaces.eth0.addresses[0]',
+          'address 10.0.0.2 is already used by hosts.a.interfaces.eth0 on the same L2 segment',
+        ],
+      ],
       'seg-overlap.yaml': [
-        [8, 27, 'hosts.b.interfaces.eth0.addresses[0]', 'address 10.0.0.2/16 overlaps 10.0.0.1/24 (hosts.a.interfaces.eth0) on the same L2 segment'],
+        [
+          8,
+          27,
+          'hosts.b.interfaces.eth0.addresses[0]',
+          'address 10.0.0.2/16 overlaps 10.0.0.1/24 (hosts.a.interfaces.eth0) on the same L2 segment',
+        ],
         [8, 40, 'hosts.b.interfaces.eth0.addresses[1]', 'address fd00::1 is already used by hosts.a.interfaces.eth0'],
       ],
-      'seg-macvlan.yaml': [[8, 62, 'hosts.pod.interfaces.mv0.addresses[0]', 'address 10.0.0.1 is already used by hosts.node.interfaces.eth0']],
+      'seg-macvlan.yaml': [
+        [8, 62, 'hosts.pod.interfaces.mv0.addresses[0]', 'address 10.0.0.1 is already used by hosts.node.interfaces.eth0'],
+      ],
     },
   },
   {
@@ -121,7 +147,12 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
     good: ['segments.yaml', 'refs.yaml'],
     bad: {
       'gw-unreachable.yaml': [
-        [8, 29, 'hosts.a.routes[0].via', 'gateway 192.0.2.1 is not on a connected subnet of host "a" (connected: 10.0.0.0/24, 10.1.0.0/24)'],
+        [
+          8,
+          29,
+          'hosts.a.routes[0].via',
+          'gateway 192.0.2.1 is not on a connected subnet of host "a" (connected: 10.0.0.0/24, 10.1.0.0/24)',
+        ],
         [9, 33, 'hosts.a.routes[1].via', 'gateway 10.1.0.254 is not on a connected subnet of interface "eth0" of host "a"'],
         [10, 33, 'hosts.a.routes[2].via', 'gateway fd00::1 is IPv6 but the destination 10.8.0.0/16 is IPv4'],
         [11, 33, 'hosts.a.routes[3].via', 'link-local gateway fe80::1 needs dev'],

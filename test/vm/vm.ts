@@ -371,9 +371,7 @@ export async function runInVm(script: string, opts: VmOptions = {}): Promise<VmR
     const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '(none)';
     const keep = Boolean(process.env.NETLAB_VM_KEEP);
     if (!keep) removeResults(results);
-    const what = timedOut
-      ? `the VM timed out after ${timeoutMs} ms`
-      : `the VM exited (${status}) before the script finished`;
+    const what = timedOut ? `the VM timed out after ${timeoutMs} ms` : `the VM exited (${status}) before the script finished`;
     throw new Error(
       `${what}${keep ? ` (results kept in ${results})` : ''}\n` +
         `--- console (last 60 lines):\n${lastLines(output, 60)}\n--- script.log (last 60 lines):\n${lastLines(log, 60)}`,
