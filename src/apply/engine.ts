@@ -157,6 +157,8 @@ export interface ApplyResult {
   lab: string;
   steps: Step[];
   changed: boolean;
+  /** Destroyed by `apply --prune` rather than applied. */
+  pruned?: boolean;
 }
 
 /**

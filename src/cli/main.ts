@@ -3,7 +3,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import pc from 'picocolors';
-import { applyLab, destroyLab, planDestroy, planLab, recoverIfNeeded, type ApplyResult } from '../apply/engine.js';
+import { applyLab, destroyLab, planDestroy, planLab, recoverIfNeeded, type ApplyResult, type EngineEvents } from '../apply/engine.js';
 import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, SpecError, UsageError } from '../errors.js';
@@ -14,6 +14,7 @@ import { gc } from '../apply/gc.js';
 import { expandInputs, loadValidLabs } from './labs.js';
 import { formatSteps, issuesJson, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
+import { registerWatch } from './watch.js';
 import { registerGen } from './gen.js';
 
 const EXIT_CODES_HELP = `
@@ -84,6 +85,24 @@ function markdownPlan(plans: Awaited<ReturnType<typeof planAll>>): string {
   return lines.join('\n');
 }
 
+/** Labs of the same owner recorded on this machine whose file is not among the inputs. */
+async function pruneCandidates(labs: Lab[], ownerFlag: string | undefined): Promise<string[]> {
+  const owners = new Set(labs.map((l) => l.owner));
+  const owner = ownerFlag ?? (owners.size === 1 ? [...owners][0] : null);
+  if (!owner) {
+    const err = new UsageError('--prune needs an owner: set `owner:` in every lab file (the same one) or pass --owner NAME');
+    err.hints.push('without an owner, prune could remove labs another repository applied on this machine; nothing was changed');
+    throw err;
+  }
+  const inputs = new Set(labs.map((l) => l.name));
+  const out: string[] = [];
+  for (const name of await store.labs()) {
+    const r = await store.readRecord(name);
+    if (r && r.owner === owner && !inputs.has(name)) out.push(name);
+  }
+  return out;
+}
+
 export function buildProgram() {
   const program = new Command()
     .name('netlab')
@@ -152,9 +171,12 @@ export function buildProgram() {
     .option('--keep-failed', 'on failure, leave the failed state for debugging (exit 3; gc undoes it)')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .option('--json', 'machine-readable result')
+    .option('--prune', 'also destroy labs of the same owner whose file is not among FILES')
+    .option('--owner <name>', 'owner of these labs (overrides `owner:` in the files; needed by --prune)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (files, o) => {
-      const labs = await loadValidLabs(files);
+      const labs = (await loadValidLabs(files)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
+      const prune = o.prune ? await pruneCandidates(labs, o.owner) : [];
       let fingerprints = new Map<string, string>();
       if (o.plan) {
         const doc = JSON.parse(await readFile(o.plan, 'utf8')) as { labs: { lab: string; fingerprint: string }[] };
@@ -162,7 +184,8 @@ export function buildProgram() {
         for (const l of labs) if (!fingerprints.has(l.name)) throw new UsageError(`plan ${o.plan} has no lab "${l.name}"`);
       }
       if (o.dryRun || (process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json)) {
-        const plans = await planAll(labs);
+        const d0 = driver();
+        const plans = [...(await planAll(labs)), ...(await Promise.all(prune.map((name) => planDestroy(d0, name, null))))];
         if (o.json && o.dryRun) out.json(planDocument(plans));
         else printPlans(plans, out.verbose);
         const pending = plans.some((p) => p.plan.steps.length);
@@ -188,10 +211,20 @@ export function buildProgram() {
       const d = driver();
       const started = Date.now();
       const results = await runJobs<ApplyResult>(
-        labs.map((lab) => ({
-          lab: lab.name,
-          run: (events) => applyLab(d, lab, { events, keepFailed: o.keepFailed, stop, expectFingerprint: fingerprints.get(lab.name) }),
-        })),
+        [
+          ...labs.map((lab) => ({
+            lab: lab.name,
+            run: (events: EngineEvents) =>
+              applyLab(d, lab, { events, keepFailed: o.keepFailed, stop, expectFingerprint: fingerprints.get(lab.name) }),
+          })),
+          ...prune.map((name) => ({
+            lab: name,
+            run: async (events: EngineEvents): Promise<ApplyResult> => {
+              const r = await destroyLab(d, name, null, { events, stop });
+              return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
+            },
+          })),
+        ],
         { json: Boolean(o.json) },
       );
       process.off('SIGINT', sigint).off('SIGTERM', sigterm);
@@ -208,13 +241,14 @@ export function buildProgram() {
       }
       for (const r of results) {
         if (r.ok) {
-          if (!o.json)
-            out.line(
-              r.value.changed
-                ? `${pc.bold(r.lab)}: applied ${r.value.steps.length} steps (${summarise(r.value.steps)}) and verified in ${seconds}s`
-                : `${pc.bold(r.lab)}: no changes`,
-            );
-          if (out.verbose) for (const l of formatSteps(r.value.steps, true)) out.line(l);
+          const v = r.value;
+          if (!o.json) {
+            if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
+            else if (v.changed)
+              out.line(`${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s`);
+            else out.line(`${pc.bold(r.lab)}: no changes`);
+          }
+          if (out.verbose) for (const l of formatSteps(v.steps, true)) out.line(l);
         } else {
           if (!o.json) printError(r.error);
           exitCode = Math.max(exitCode, exitCodeOf(r.error));
@@ -353,6 +387,7 @@ export function buildProgram() {
 
   registerGen(program);
 
+  registerWatch(program);
   return program;
 }
 

@@ -376,8 +376,11 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
       }
     }
     const vxlans = new Set(links.filter((l) => l.obj.type === 'vxlan').map((l) => l.obj.ifname));
+    const groups = new Map(
+      links.flatMap((l) => (l.obj.type === 'vxlan' && l.obj.attrs.group ? [[l.obj.ifname, String(l.obj.attrs.group)]] : [])),
+    );
     for (const f of raw.fdb) {
-      const o = parseFdb(ns, vxlans, f);
+      const o = parseFdb(ns, vxlans, f, groups);
       if (o) add(o);
     }
     for (const v of raw.vlans)

@@ -20,10 +20,18 @@ export interface RawFdb {
   mac: string;
   ifname: string;
   dst?: string;
+  /** `permanent` for configured entries, `` for learned ones. */
+  state?: string;
 }
 
-export function parseFdb(ns: string, vxlanDevs: Set<string>, r: RawFdb): FdbObj | null {
+/**
+ * Configured remote entries of the lab's VXLAN devices. Learned entries (not permanent) and the
+ * entry the kernel makes for a device's own multicast group (`defaultDst`) are not objects.
+ */
+export function parseFdb(ns: string, vxlanDevs: Set<string>, r: RawFdb, defaultDst?: Map<string, string>): FdbObj | null {
   if (!r.dst || !vxlanDevs.has(r.ifname)) return null;
+  if (r.state !== undefined && r.state !== 'permanent') return null;
+  if (r.mac === ALL_ZERO && defaultDst?.get(r.ifname) === r.dst) return null;
   const mac = r.mac.toLowerCase();
   return { kind: 'fdb', id: ids.fdb(ns, r.ifname, mac, r.dst), ns, dev: r.ifname, mac, dst: r.dst };
 }

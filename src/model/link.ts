@@ -1,5 +1,6 @@
 // Links: every device kind. How each is derived from a lab, read back from `ip -d -j link`,
 // created, changed in place, and deleted.
+import { readFileSync } from 'node:fs';
 import type { Host, Interface, Lab } from '../spec/types.js';
 import { createdNetnsMark } from '../spec/names.js';
 import { PHASE, type Command } from './command.js';
@@ -47,6 +48,15 @@ function attrsOf(i: Interface): LinkObj['attrs'] {
   }
 }
 
+function sharesParentMac(i: Interface): i is Extract<Interface, { parent: unknown }> {
+  return i.kind === 'ipvlan' || ((i.kind === 'macvlan' || i.kind === 'macvtap') && i.mode === 'passthru');
+}
+
+/** Link types whose MAC is the parent's (given no `address` at creation; a different MAC means recreate). */
+function inheritsMac(o: LinkObj): boolean {
+  return o.type === 'ipvlan' || ((o.type === 'macvlan' || o.type === 'macvtap') && o.attrs.mode === 'passthru');
+}
+
 /** Desired links of a lab: `lo` of each created namespace plus every interface. */
 export function desiredLinks(lab: Lab, hairpinBridges: (h: Host) => string[]): LinkObj[] {
   const nsOfHost = new Map(lab.hosts.map((h) => [h.name, h.ns]));
@@ -60,8 +70,8 @@ export function desiredLinks(lab: Lab, hairpinBridges: (h: Host) => string[]): L
       let peer: LinkObj['peer'] = null;
       if (i.kind === 'veth') peer = { ns: nsOfHost.get(i.peer.host)!, ifname: i.peer.ifname };
       else if ('parent' in i) peer = { ns: nsOfHost.get(i.parent.host)!, ifname: i.parent.ifname };
-      // An IPVLAN child shares its parent's MAC: the kernel does not let it have its own.
-      const mac = i.kind === 'ipvlan' ? (ifByKey.get(`${i.parent.host}/${i.parent.ifname}`)?.mac ?? i.mac) : i.mac;
+      // An IPVLAN child and a passthru MACVLAN share their parent's MAC: the kernel does not let them have their own.
+      const mac = sharesParentMac(i) ? (ifByKey.get(`${i.parent.host}/${i.parent.ifname}`)?.mac ?? i.mac) : i.mac;
       out.push({
         kind: 'link',
         id: ids.link(h.ns, i.ifname),
@@ -136,24 +146,47 @@ function observedAttrs(type: LinkType, d: Record<string, unknown>): LinkObj['att
     case 'macvlan':
     case 'macvtap':
       return { mode: String(d.mode ?? 'vepa') };
-    case 'ipvlan': {
-      const flags = new Set(((d.flags as string[] | undefined) ?? []).map((f) => f.toLowerCase()));
-      return { mode: String(d.mode ?? 'l2'), flag: flags.has('private') ? 'private' : flags.has('vepa') ? 'vepa' : 'bridge' };
-    }
+    case 'ipvlan':
+      // iproute2 prints the flag as a boolean key: {"mode":"l2","private":true}.
+      return { mode: String(d.mode ?? 'l2'), flag: d.private === true ? 'private' : d.vepa === true ? 'vepa' : 'bridge' };
     case 'tap':
-      return { user: d.user === undefined ? null : Number(d.user), group: d.group === undefined ? null : Number(d.group) };
+      // iproute2 prints names when the ids resolve (user "root"), numbers otherwise.
+      return { user: ownerId(d.user, 'passwd'), group: ownerId(d.group, 'group') };
     case 'vxlan':
       return {
         vni: Number(d.id),
         port: Number(d.port ?? 8472),
-        local: (d.local as string | undefined) ?? null,
-        group: (d.group as string | undefined) ?? null,
+        // IPv6 endpoints come as local6/group6.
+        local: ((d.local ?? d.local6) as string | undefined) ?? null,
+        group: ((d.group ?? d.group6) as string | undefined) ?? null,
         dev: (d.link as string | undefined) ?? null,
         learning: Boolean(d.learning ?? true),
       };
     default:
       return {};
   }
+}
+
+const ownerDbs = new Map<string, Map<string, number>>();
+
+/** A uid/gid as iproute2 printed it (a number, or a name from /etc/passwd or /etc/group) as a number. */
+export function ownerId(v: unknown, db: 'passwd' | 'group'): number | null {
+  if (v === undefined || v === null || v === '') return null;
+  if (typeof v === 'number' || /^\d+$/.test(String(v))) return Number(v);
+  let names = ownerDbs.get(db);
+  if (!names) {
+    names = new Map();
+    try {
+      for (const line of readFileSync(`/etc/${db}`, 'utf8').split('\n')) {
+        const [name, , id] = line.split(':');
+        if (name && id !== undefined && /^\d+$/.test(id) && !names.has(name)) names.set(name, Number(id));
+      }
+    } catch {
+      // no database: names stay unresolved
+    }
+    ownerDbs.set(db, names);
+  }
+  return names.get(String(v)) ?? null;
 }
 
 export function parseLink(ns: string, r: RawLink): ObservedLink | null {
@@ -180,6 +213,8 @@ export function parseLink(ns: string, r: RawLink): ObservedLink | null {
   let peerRef: ObservedLink['peerRef'] = null;
   const hasPeer = type === 'veth' || type === 'vlan' || type === 'macvlan' || type === 'macvtap' || type === 'ipvlan';
   if (hasPeer && r.link_index !== undefined) peerRef = { ifindex: r.link_index, nsid: r.link_netnsid };
+  // A peer or parent in the same namespace is printed by name (`link`), without link_index.
+  else if (hasPeer && r.link !== undefined) obj.peer = { ns, ifname: r.link };
   return { obj, ifindex: r.ifindex, peerRef };
 }
 
@@ -276,7 +311,7 @@ export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number)
   }
   const from = issuingNs(o, peer);
   const parent = o.peer && from === o.peer.ns ? `link ${o.peer.ifname} ` : '';
-  const addr = o.type === 'ipvlan' ? '' : ` address ${o.mac}`;
+  const addr = inheritsMac(o) ? '' : ` address ${o.mac}`;
   const line = `link add ${parent}name ${o.ifname}${netnsArg(o.ns, from)}${addr} mtu ${creationMtu(o)} ${typeArgs(o)}`;
   const cmds = [ip(from, line, [created])];
   for (const l of altnameLine(o)) cmds.push({ ...ip(o.ns, l, []), phase: o.ns === from ? phase : PHASE.linkSet });
@@ -291,7 +326,7 @@ export function modifyLink(live: LinkObj, desired: LinkObj): Command[] | null {
   const changedAttrs = [...attrKeys].filter((k) => live.attrs[k] !== desired.attrs[k]);
   const inPlaceBridge = live.type === 'bridge' && changedAttrs.every((k) => k === 'stp' || k === 'ageing');
   if (changedAttrs.length && !inPlaceBridge) return null;
-  if (live.type === 'ipvlan' && live.mac !== desired.mac) return null;
+  if (inheritsMac(live) && live.mac !== desired.mac) return null;
 
   const lines: string[] = [];
   const set: string[] = [];

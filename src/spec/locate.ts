@@ -49,14 +49,14 @@ export class Locator {
     const doc = this.doc;
     if (!doc || !doc.contents) return { line: 1, col: 1 };
     let node: Node | null = doc.contents;
-    let pair: Pair | null = null;
     let best: number = rangeStart(node) ?? 0;
     for (const seg of path) {
       const parent = this.deref(node);
       const step = parent ? this.child(parent, seg) : null;
       if (!step) return this.offsetPos(best);
-      ({ node, pair } = step);
-      best = (pair ? rangeStart(pair.key) : null) ?? rangeStart(node) ?? best;
+      node = step.node;
+      // A mapping entry is located by its key; a list item by the item itself.
+      best = (step.pair ? rangeStart(step.pair.key) : null) ?? rangeStart(node) ?? best;
     }
     if (part === 'value' && node) best = rangeStart(node) ?? best;
     return this.offsetPos(best);

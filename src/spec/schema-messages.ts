@@ -164,6 +164,7 @@ function mapError(err: ErrorObject, data: unknown): Mapped {
       if (names.length > 0 && exact.minProperties === 1 && exact.maxProperties === 1) {
         return { path, part: 'key', message: `must have exactly one of ${quotedList(names)}` };
       }
+      if (err.keyword === 'minProperties' && err.params.limit === 1) return { path, part: 'key', message: 'must not be empty' };
       return { path, part: 'key', message: err.message ?? 'has the wrong number of keys' };
     }
     case 'uniqueItems':

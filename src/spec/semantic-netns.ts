@@ -22,14 +22,17 @@ export function checkNetns(ctx: LabContext): void {
     if (netns === 'root' && ctx.raw.root !== true) {
       ctx.report(path, 'netns: root uses the machine\'s own namespace; allow it with "root: true" at the top level of the lab');
     }
-    const id = netnsIdentity(ctx.name, host.name, netns);
-    const first = owners.get(id);
-    if (first !== undefined) {
+    // An attached-by-path/pid namespace is also reachable as its handle /run/netns/<lab>-<host>.
+    const handle = typeof netns === 'object' && !('name' in netns) ? [`/run/netns/${labNetnsName(ctx.name, host.name)}`] : [];
+    const ids = [netnsIdentity(ctx.name, host.name, netns), ...handle];
+    const clash = ids.find((id) => owners.has(id));
+    if (clash !== undefined) {
       ctx.report(
         netns === undefined ? host.path : path,
-        `hosts "${first}" and "${host.name}" are both ${id}: each host needs its own namespace`,
+        `hosts "${owners.get(clash)}" and "${host.name}" are both ${clash}: each host needs its own namespace`,
         netns === undefined ? 'key' : 'value',
       );
-    } else owners.set(id, host.name);
+    }
+    for (const id of ids) if (!owners.has(id)) owners.set(id, host.name);
   }
 }

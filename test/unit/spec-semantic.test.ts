@@ -187,6 +187,7 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
         [7, 12, 'hosts.b.netns', 'hosts "a" and "b" are both /run/netns/shared'],
         [9, 12, 'hosts.c.netns', 'hosts "web" and "c" are both /run/netns/x-web'],
         [13, 12, 'hosts.e.netns', 'hosts "d" and "e" are both /proc/77/ns/net'],
+        [15, 12, 'hosts.f.netns', 'hosts "d" and "f" are both /run/netns/x-d'],
       ],
     },
   },
