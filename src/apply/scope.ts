@@ -13,9 +13,12 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
   const tables = new Map([...a.nftTables, ...b.nftTables].map((t) => [`${t.family} ${t.table}`, t]));
   return {
     ns: a.ns,
-    // A created namespace stays created even if another source only saw it as shared.
-    mode: a.mode === 'created' || b.mode === 'created' ? 'created' : a.mode === 'handle' || b.mode === 'handle' ? 'handle' : 'shared',
+    // A created namespace stays created even if another source only saw it as shared. A handle
+    // (`<lab>-<host>` mounted for an attached namespace) is named like a created one, so the
+    // discovered scope sees it as created: the lab's or record's word that it is a handle wins.
+    mode: a.mode === 'handle' || b.mode === 'handle' ? 'handle' : a.mode === 'created' || b.mode === 'created' ? 'created' : 'shared',
     sysctls: [...new Set([...a.sysctls, ...b.sysctls])].sort(),
+    ...((a.target ?? b.target) ? { target: a.target ?? b.target } : {}),
     nftTables: [...tables.values()],
     ipv6Routes: a.ipv6Routes || b.ipv6Routes,
     bridgeVlans: a.bridgeVlans || b.bridgeVlans,
@@ -39,6 +42,7 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
   for (const o of objs) {
     const x = q(o.ns);
     if (o.kind === 'netns') x.mode = o.origin === 'created' ? 'created' : 'handle';
+    if (o.kind === 'netns' && o.target) x.target = o.target;
     if (o.kind === 'sysctl') x.sysctls.push(o.key);
     if (o.kind === 'nft' && !x.nftTables.some((t) => t.table === o.table)) x.nftTables.push({ family: o.family, table: o.table });
     if ((o.kind === 'route' && o.family === 6) || (o.kind === 'addr' && o.cidr.includes(':'))) x.ipv6Routes = true;

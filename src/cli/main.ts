@@ -12,7 +12,7 @@ import { labSchema, loadLabs } from '../spec/index.js';
 import type { Lab } from '../spec/types.js';
 import { gc } from '../apply/gc.js';
 import { expandInputs, loadValidLabs } from './labs.js';
-import { formatSteps, issuesJson, out, printError, stepJson, summarise } from './output.js';
+import { formatSteps, issuesJson, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
 import { registerWatch } from './watch.js';
 import { registerGen } from './gen.js';
@@ -67,22 +67,6 @@ function printPlans(plans: Awaited<ReturnType<typeof planAll>>, verbose: boolean
     for (const l of formatSteps(p.plan.steps, verbose)) out.line(l);
     for (const c of p.plan.conflicts) out.line(`  ${pc.red('! conflict')} ${c}`);
   }
-}
-
-function markdownPlan(plans: Awaited<ReturnType<typeof planAll>>): string {
-  const lines = ['| lab | create | change | delete |', '|---|---:|---:|---:|'];
-  for (const p of plans) {
-    const n = { create: 0, modify: 0, delete: 0 };
-    for (const s of p.plan.steps) n[s.op]++;
-    lines.push(`| ${p.lab} | ${n.create} | ${n.modify} | ${n.delete} |`);
-  }
-  for (const p of plans) {
-    if (!p.plan.steps.length) continue;
-    lines.push('', `<details><summary>${p.lab}: ${p.plan.steps.length} steps</summary>`, '', '```diff');
-    for (const s of p.plan.steps) lines.push(`${s.op === 'create' ? '+' : s.op === 'delete' ? '-' : '!'} ${s.op} ${s.title} (${s.reason})`);
-    lines.push('```', '', '</details>');
-  }
-  return lines.join('\n');
 }
 
 /** Labs of the same owner recorded on this machine whose file is not among the inputs. */

@@ -63,3 +63,20 @@ export function printError(err: unknown): void {
   process.stderr.write(`${pc.red('error:')} ${e?.message ?? String(err)}\n`);
   if (process.env.NETLAB_DEBUG && e?.stack) process.stderr.write(`${e.stack}\n`);
 }
+
+/** A pull-request comment: a summary table per lab, then each lab's steps folded. */
+export function markdownPlan(plans: { lab: string; plan: { steps: Step[] } }[]): string {
+  const lines = ['| lab | create | change | delete |', '|---|---:|---:|---:|'];
+  for (const p of plans) {
+    const n = { create: 0, modify: 0, delete: 0 };
+    for (const s of p.plan.steps) n[s.op]++;
+    lines.push(`| ${p.lab} | ${n.create} | ${n.modify} | ${n.delete} |`);
+  }
+  for (const p of plans) {
+    if (!p.plan.steps.length) continue;
+    lines.push('', `<details><summary>${p.lab}: ${p.plan.steps.length} steps</summary>`, '', '```diff');
+    for (const s of p.plan.steps) lines.push(`${s.op === 'create' ? '+' : s.op === 'delete' ? '-' : '!'} ${s.op} ${s.title} (${s.reason})`);
+    lines.push('```', '', '</details>');
+  }
+  return lines.join('\n');
+}

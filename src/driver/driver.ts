@@ -19,6 +19,11 @@ export interface NsQuery {
    */
   adopt?: boolean;
   sysctls: string[];
+  /**
+   * For a handle: the namespace it should point at. The observed handle carries this target when
+   * it points at that namespace (same nsfs inode), and none otherwise (so it is mounted anew).
+   */
+  target?: { pid: number } | { path: string } | null;
   nftTables: { family: string; table: string }[];
   ipv6Routes: boolean;
   bridgeVlans: boolean;

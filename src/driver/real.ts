@@ -1,5 +1,6 @@
 // The real driver: one `ip -batch` per namespace per phase, one process for all sysctls,
 // one `nft -f` per namespace, namespaces handled concurrently.
+import { statSync } from 'node:fs';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { KernelError } from '../errors.js';
@@ -308,6 +309,19 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
   }
 }
 
+/** The target of a handle as the query expects it, when the handle points at that namespace; else null. */
+function handleTarget(q: NsQuery): { pid: number } | { path: string } | null {
+  const t = q.target;
+  if (!t) return null;
+  try {
+    const handle = statSync(`${NETNS_DIR}/${q.ns}`);
+    const target = statSync('pid' in t ? `/proc/${t.pid}/ns/net` : t.path);
+    return handle.ino === target.ino && handle.dev === target.dev ? t : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Turns raw per-namespace output into owned objects, resolving veth peers and parents across namespaces. */
 function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string; value: string | null }[]): Observation {
   const state: State = new Map();
@@ -331,7 +345,7 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
       }
       add({ kind: 'netns', id: ids.netns(q.ns), ns: q.ns, origin: 'created', target: null });
     } else if (q.mode === 'handle') {
-      add({ kind: 'netns', id: ids.netns(q.ns), ns: q.ns, origin: 'handle', target: null });
+      add({ kind: 'netns', id: ids.netns(q.ns), ns: q.ns, origin: 'handle', target: handleTarget(q) });
     }
     const mine = links.filter((l) => {
       if (q.mode === 'created') return true;

@@ -165,9 +165,20 @@ export function differingFields(live: Obj, desired: Obj): string[] {
   const keys = new Set([...Object.keys(l), ...Object.keys(d)]);
   const out: string[] = [];
   for (const k of [...keys].sort()) {
-    if (canonicalJson(l[k]) !== canonicalJson(d[k])) out.push(`${k}: ${fmt(l[k])} -> ${fmt(d[k])}`);
+    if (canonicalJson(l[k]) === canonicalJson(d[k])) continue;
+    const [a, b] = [l[k], d[k]];
+    if (Array.isArray(a) && Array.isArray(b)) out.push(`${k}: ${listChange(a.map(fmt), b.map(fmt))}`);
+    else out.push(`${k}: ${fmt(a)} -> ${fmt(b)}`);
   }
   return out;
+}
+
+/** `+2 -1` for long lists (nft rule digests), the items themselves for short ones. */
+function listChange(before: string[], after: string[]): string {
+  const added = after.filter((x) => !before.includes(x));
+  const removed = before.filter((x) => !after.includes(x));
+  if (added.length + removed.length > 3) return `${added.length} added, ${removed.length} removed`;
+  return [...added.map((x) => `+${x}`), ...removed.map((x) => `-${x}`)].join(' ') || 'reordered';
 }
 
 function fmt(v: unknown): string {

@@ -85,8 +85,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
     name: e.name,
     ifname: ctx.kernelName(e),
     altname: ctx.altname(e),
-    // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
-    mtu: raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu ?? DEFAULT_MTU,
+    mtu: mtuOf(ctx, host, e),
     mac: raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e),
     addresses: (raw.addresses ?? []).map((a) => cidrText(parseCidr(a)!)),
     master: bridge === undefined ? null : ctx.kernelNameOf(host, bridge),
@@ -124,6 +123,22 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
         learning: raw.learning ?? true,
       };
   }
+}
+
+/** VXLAN encapsulation overhead the kernel subtracts from the underlay's MTU (IPv4, IPv6). */
+export const VXLAN_HEADROOM = { 4: 50, 6: 70 } as const;
+
+function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
+  // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
+  const written = e.raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu;
+  if (written !== undefined) return written;
+  // A VXLAN on an underlay device gets (and cannot exceed) the underlay's MTU minus the headroom.
+  const under = e.kind === 'vxlan' && e.raw.dev !== undefined ? host.ifaces.get(e.raw.dev) : undefined;
+  if (under && depth < 8) {
+    const v6 = [e.raw.local, typeof e.raw.group === 'string' ? e.raw.group : undefined].some((a) => a?.includes(':'));
+    return Math.max(68, mtuOf(ctx, host, under, depth + 1) - VXLAN_HEADROOM[v6 ? 6 : 4]);
+  }
+  return DEFAULT_MTU;
 }
 
 function deterministicMacOf(ctx: LabContext, e: IfaceEntry): string {

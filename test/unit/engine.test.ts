@@ -166,3 +166,26 @@ describe('fault injection: failing at every command rolls back to the exact earl
     expect([...d.kernel.values()]).toEqual([]);
   });
 });
+
+describe('plan as markdown (pull-request comment)', () => {
+  it('summarises added, changed and removed objects per lab (golden)', async () => {
+    const { markdownPlan } = await import('../../src/cli/output.js');
+    const d = new FakeDriver();
+    await applyLab(d, await lab('labs/docker-bridge.yaml'));
+    const changed = await planLab(
+      d,
+      await lab('labs/docker-bridge.yaml', (t) =>
+        t
+          .replace(/  db:\n(    .*\n)+/, '')
+          .replace('  - { a: db:eth0, b: host:docker0 }\n', '')
+          .replace('port: 8080', 'port: 8081'),
+      ),
+    );
+    const fresh = await planLab(new FakeDriver(), await lab('labs/k8s-flat.yaml'));
+    const same = await planLab(d, await lab('labs/docker-bridge.yaml'));
+    await expect(markdownPlan([changed, fresh])).toMatchFileSnapshot('golden/plans.md');
+    expect(markdownPlan([{ lab: 'docker', plan: { steps: same.plan.steps.slice(0, 0) } }])).toBe(
+      '| lab | create | change | delete |\n|---|---:|---:|---:|\n| docker | 0 | 0 | 0 |',
+    );
+  });
+});

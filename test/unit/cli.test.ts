@@ -1,0 +1,84 @@
+// The CLI as users run it (the built dist/): exit codes and messages of commands that need no
+// kernel access. `npm test` builds before running the tiers.
+import { execa } from 'execa';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
+
+async function netlab(...args: string[]) {
+  const r = await execa('node', [NETLAB, ...args], { reject: false, env: { NO_COLOR: '1' }, input: '' });
+  return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
+}
+
+function tempLab(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'netlab-cli-')), 'lab.yaml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('netlab CLI', () => {
+  it('validate: exit 0 for every example lab', async () => {
+    const r = await netlab('validate', 'labs/');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('lab "docker" is valid');
+  });
+
+  it('validate: exit 1 with file:line:col, the key and a suggestion', async () => {
+    const file = tempLab(
+      'name: t\nhosts:\n  web:\n    interfaces:\n      eth0: { addresses: [10.0.0.1/24] }\n  db:\n    interfaces:\n      eth0: {}\nlinks:\n  - { a: wbe:eth0, b: db:eth0 }\n',
+    );
+    const r = await netlab('validate', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${file}:10:`);
+    expect(r.stderr).toMatch(/links\[0\]\.a: .*host "wbe".*did you mean "web"/);
+    expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+  });
+
+  it('validate --json lists every issue for machines', async () => {
+    const file = tempLab('name: T!\nhosts: {}\n');
+    const r = await netlab('validate', '--json', file);
+    expect(r.code).toBe(1);
+    const doc = JSON.parse(r.stdout) as { valid: boolean; issues: { line: number; col: number; message: string }[] };
+    expect(doc.valid).toBe(false);
+    expect(doc.issues.length).toBeGreaterThanOrEqual(2);
+    expect(doc.issues.every((i) => i.line > 0 && i.col > 0)).toBe(true);
+  });
+
+  it('bad input never gives a stack trace: binary, not YAML, missing file', async () => {
+    const binary = tempLab('\u0000\u0001\u0002');
+    const notYaml = tempLab('name: [unclosed\n');
+    for (const f of [binary, notYaml, '/nonexistent/lab.yaml']) {
+      const r = await netlab('validate', f);
+      expect(r.code, f).toBe(1);
+      expect(r.stderr).toContain(f);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('plan and apply refuse invalid input with exit 1 before touching anything', async () => {
+    const file = tempLab('name: t\nhosts:\n  a:\n    netns: root\n');
+    for (const cmd of ['plan', 'apply']) {
+      const r = await netlab(cmd, file);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/root: true/);
+      expect(r.stderr).toContain('nothing was changed');
+    }
+  });
+
+  it('schema prints the JSON Schema', async () => {
+    const r = await netlab('schema');
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as { $schema: string }).$schema).toContain('2020-12');
+  });
+
+  it('help documents the exit codes; an unknown command exits 1', async () => {
+    const help = await netlab('apply', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/3 {2}a failure whose rollback did not complete/);
+    expect((await netlab('frobnicate')).code).toBe(1);
+    expect((await netlab('destroy')).stderr).toContain('name what to destroy');
+  });
+});
