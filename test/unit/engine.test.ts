@@ -176,7 +176,7 @@ describe('plan as markdown (pull-request comment)', () => {
       d,
       await lab('labs/docker-bridge.yaml', (t) =>
         t
-          .replace(/  db:\n(    .*\n)+/, '')
+          .replace(/ {2}db:\n( {4}.*\n)+/, '')
           .replace('  - { a: db:eth0, b: host:docker0 }\n', '')
           .replace('port: 8080', 'port: 8081'),
       ),
