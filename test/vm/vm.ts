@@ -73,6 +73,11 @@ mount -t devpts devpts /mnt/dev/pts
 mount -t tmpfs tmpfs /mnt/dev/shm
 mkdir -p /mnt${vmResultsDir}
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 share /mnt${vmResultsDir} || fail "mounting the share failed"
+# The repository may live under /tmp or /run (CI clones anywhere), which the tmpfs mounts above
+# hide: it comes as its own read-only share, mounted at the same path.
+REPO=$(cat /mnt${vmResultsDir}/repo-path)
+mkdir -p "/mnt$REPO" 2>/dev/null
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=512000 repo "/mnt$REPO" || fail "mounting the repository failed"
 echo "netlab-vm: script start uptime=$(cat /proc/uptime)"
 chroot /mnt /bin/sh ${vmResultsDir}/run.sh
 echo $? > /mnt${vmResultsDir}/exit-code
@@ -293,6 +298,7 @@ export async function runInVm(script: string, opts: VmOptions = {}): Promise<VmR
     '',
   ].join('\n');
   writeFileSync(join(results, 'run.sh'), run);
+  writeFileSync(join(results, 'repo-path'), repoRoot);
   writeFileSync(join(results, 'script.sh'), script);
 
   const args = [
@@ -323,6 +329,10 @@ export async function runInVm(script: string, opts: VmOptions = {}): Promise<VmR
     `local,id=s,path=${results},security_model=none`,
     '-device',
     'virtio-9p-pci,fsdev=s,mount_tag=share',
+    '-fsdev',
+    `local,id=repo,path=${repoRoot},security_model=none,readonly=on,multidevs=remap`,
+    '-device',
+    'virtio-9p-pci,fsdev=repo,mount_tag=repo',
   ];
 
   const timeoutMs = opts.timeoutMs ?? 600_000;
