@@ -1,7 +1,7 @@
 // The engine on the real kernel, inside the sandbox: apply, verify, re-apply, change, destroy,
 // kernel failure with rollback, SIGKILL mid-apply, and foreign objects left alone.
 import { execa } from 'execa';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { labFile, netlab, NETLAB, starLab } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
@@ -136,5 +136,39 @@ describe.skipIf(sandboxSkipReason !== null)('engine on the real kernel', () => {
     } finally {
       await sh('ip', ['netns', 'del', 'coll-a']);
     }
+  });
+
+  it('the lab lock: a live holder makes apply fail clearly, a dead one is taken over, concurrent applies never corrupt', async () => {
+    const file = labFile('lock', starLab('lock', 40));
+    mkdirSync('/run/netlab/lock', { recursive: true });
+    writeFileSync('/run/netlab/lock/lock', `${process.pid}\n`);
+    const busy = await netlab(['apply', file]);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toContain(`lab "lock" is locked by another netlab process (pid ${process.pid})`);
+    expect((await netnsList()).filter((n) => n.startsWith('lock-'))).toEqual([]);
+    // A lock whose holder is gone (a crashed run) is taken over.
+    const dead = await execa('true');
+    writeFileSync('/run/netlab/lock/lock', `${dead.pid}\n`);
+    expect((await netlab(['apply', file])).code).toBe(0);
+    expect((await netlab(['destroy', file])).code).toBe(0);
+
+    // Two at once: one applies; the other either waits its turn out (lock busy, exit 1) or finds nothing to do.
+    const [a, b] = await Promise.all([netlab(['apply', file]), netlab(['apply', file])]);
+    for (const r of [a, b]) expect(r.code === 0 || /is locked by another netlab process/.test(r.stderr), r.all).toBe(true);
+    expect([a.code, b.code]).toContain(0);
+    expect((await netlab(['plan', file])).code).toBe(0);
+    expect((await netlab(['destroy', file])).code).toBe(0);
+  });
+
+  it('apply --plan refuses when the live state changed since the plan was made', async () => {
+    const file = labFile('fp', starLab('fp', 2));
+    const planFile = `${file}.plan.json`;
+    expect((await netlab(['plan', file, '-o', planFile, '--json'])).code).toBe(2);
+    expect((await netlab(['apply', file, '--plan', planFile])).code).toBe(0);
+    // Same plan again: the kernel changed (the lab exists now), so it is refused.
+    const stale = await netlab(['apply', file, '--plan', planFile]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('changed since the plan was made');
+    expect((await netlab(['destroy', file])).code).toBe(0);
   });
 });
