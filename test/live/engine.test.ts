@@ -160,6 +160,19 @@ describe.skipIf(sandboxSkipReason !== null)('engine on the real kernel', () => {
     expect((await netlab(['destroy', file])).code).toBe(0);
   });
 
+  it('SIGTERM during apply stops at the next step boundary and rolls back', async () => {
+    const file = labFile('term', starLab('term', 150));
+    const child = execa('node', [NETLAB, 'apply', file], { reject: false, forceKillAfterDelay: false });
+    for (let i = 0; i < 500 && !(await netnsList()).some((n) => n.startsWith('term-')); i++) await new Promise((r) => setTimeout(r, 10));
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(1);
+    expect(r.stderr).toContain('interrupted by SIGTERM');
+    expect(r.stderr).toContain('rolled back');
+    expect((await netnsList()).filter((n) => n.startsWith('term-'))).toEqual([]);
+    expect(existsSync('/run/netlab/term/journal.json')).toBe(false);
+  });
+
   it('apply --plan refuses when the live state changed since the plan was made', async () => {
     const file = labFile('fp', starLab('fp', 2));
     const planFile = `${file}.plan.json`;
