@@ -15,6 +15,7 @@ import { describe, diffStates, stateOf, type State } from '../model/objects.js';
 import type { Command } from '../model/command.js';
 import { plan, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
+import { preflight } from './preflight.js';
 import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
 import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
 
@@ -48,6 +49,7 @@ export interface LabPlan {
 
 /** Observe everything the lab owns or will own, and plan the way to the desired state. */
 export async function planLab(driver: Driver, lab: Lab): Promise<LabPlan> {
+  await preflight(driver, lab);
   const desired = desiredState(lab);
   const record = await store.readRecord(lab.name);
   const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
@@ -168,6 +170,8 @@ export interface ApplyResult {
 export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}): Promise<ApplyResult> {
   const unlock = await lockLab(lab.name);
   try {
+    // Before anything changes (even the undo of an interrupted run); cached, so planLab's is free.
+    await preflight(driver, lab);
     await recoverIfNeeded(driver, lab.name, opts);
     opts.events?.stage?.(lab.name, 'observe');
     const lp = await planLab(driver, lab);

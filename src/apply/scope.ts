@@ -6,7 +6,7 @@ import type { Obj, State } from '../model/objects.js';
 import type { Lab } from '../spec/types.js';
 
 function emptyQuery(ns: string, mode: NsQuery['mode']): NsQuery {
-  return { ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false };
+  return { ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: false };
 }
 
 function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
@@ -22,6 +22,7 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
     nftTables: [...tables.values()],
     ipv6Routes: a.ipv6Routes || b.ipv6Routes,
     bridgeVlans: a.bridgeVlans || b.bridgeVlans,
+    qdiscs: Boolean(a.qdiscs || b.qdiscs),
   };
 }
 
@@ -47,6 +48,7 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
     if (o.kind === 'nft' && !x.nftTables.some((t) => t.table === o.table)) x.nftTables.push({ family: o.family, table: o.table });
     if ((o.kind === 'route' && o.family === 6) || (o.kind === 'addr' && o.cidr.includes(':'))) x.ipv6Routes = true;
     if (o.kind === 'portvlan' || (o.kind === 'link' && o.type === 'bridge' && o.attrs.vlanFiltering)) x.bridgeVlans = true;
+    if (o.kind === 'qdisc') x.qdiscs = true;
   }
   return mergeScopes([...out.values()]);
 }

@@ -16,6 +16,8 @@ import { formatSteps, issuesJson, markdownPlan, out, printError, stepJson, summa
 import { runJobs } from './progress.js';
 import { registerWatch } from './watch.js';
 import { registerGen } from './gen.js';
+import { registerLink } from './link.js';
+import { registerCapture } from './capture.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -372,6 +374,8 @@ export function buildProgram() {
   registerGen(program);
 
   registerWatch(program);
+  registerLink(program);
+  registerCapture(program);
   return program;
 }
 

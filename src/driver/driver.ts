@@ -27,6 +27,8 @@ export interface NsQuery {
   nftTables: { family: string; table: string }[];
   ipv6Routes: boolean;
   bridgeVlans: boolean;
+  /** Read link conditions (`tc qdisc show`); absent in records written before they existed. */
+  qdiscs?: boolean;
 }
 
 export interface ObserveRequest {
@@ -42,8 +44,32 @@ export interface Observation {
   foreignNetns: Set<string>;
 }
 
+/** What preflight asks the kernel and tools (see src/driver/probe.ts). */
+export interface ProbeRequest {
+  /** Device kinds and features (`veth`, `ipvlan`, `bridge-vlan-filtering`, `iproute2`, ...). */
+  features: string[];
+  /** Sysctl keys that must exist in a new namespace. */
+  sysctls: string[];
+  /** nft scripts that must load in a new namespace. */
+  nft: string[];
+  /** Namespaces the lab attaches to, which must exist. */
+  targets: { kind: 'name' | 'path' | 'pid'; value: string }[];
+}
+
+/** One answer: `check` is the feature, `sysctl:KEY`, `nft:INDEX` or `target:KIND:VALUE`. */
+export interface ProbeResult {
+  check: string;
+  ok: boolean;
+  /** The command (or its short form) that answered. */
+  command: string;
+  /** The kernel's or tool's message when not ok. */
+  message: string;
+}
+
 export interface Driver {
   observe(req: ObserveRequest): Promise<Observation>;
+  /** Tries what a lab needs in a throwaway namespace; drivers without it skip preflight. */
+  probe?(req: ProbeRequest): Promise<ProbeResult[]>;
   /** Names in /run/netns. */
   listNetns(): Promise<string[]>;
   /**

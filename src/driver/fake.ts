@@ -80,8 +80,14 @@ export class FakeDriver implements Driver {
         if (o.ns !== q.ns) continue;
         if (o.kind === 'sysctl' && !q.sysctls.includes(o.key)) continue;
         if (o.kind === 'nft' && !q.nftTables.some((t) => t.table === o.table && t.family === o.family)) continue;
+        if (o.kind === 'qdisc' && !q.qdiscs) continue;
         if (q.mode !== 'created' && o.kind === 'link' && !ownedDevs.has(o.ifname)) continue;
-        if (q.mode !== 'created' && (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan') && !ownedDevs.has(o.dev)) continue;
+        if (
+          q.mode !== 'created' &&
+          (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'qdisc') &&
+          !ownedDevs.has(o.dev)
+        )
+          continue;
         if (q.mode !== 'created' && o.kind === 'route' && !(o.dev && ownedDevs.has(o.dev))) continue;
         state.set(o.id, structuredClone(o));
       }
@@ -117,7 +123,7 @@ export class FakeDriver implements Driver {
     for (const o of [...this.kernel.values()]) {
       if (
         o.ns === gone.ns &&
-        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route') &&
+        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route' || o.kind === 'qdisc') &&
         o.dev === gone.ifname
       )
         this.kernel.delete(o.id);

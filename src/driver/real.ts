@@ -11,10 +11,12 @@ import { parseLink, type ObservedLink, type RawLink } from '../model/link.js';
 import { parseNftListing } from '../model/nft.js';
 import { ids, type Obj, type State } from '../model/objects.js';
 import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
+import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
 import { parseRoute, type RawRoute } from '../model/route.js';
 import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
 import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
-import type { Driver, NsQuery, Observation, ObserveRequest } from './driver.js';
+import type { Driver, NsQuery, Observation, ObserveRequest, ProbeRequest, ProbeResult } from './driver.js';
+import { probeKernel } from './probe.js';
 
 export const NETNS_DIR = '/run/netns';
 const CONCURRENCY = Number(process.env.NETLAB_CONCURRENCY ?? 8);
@@ -123,6 +125,7 @@ interface RawNs {
   vlans: RawPortVlans[];
   fdb: RawFdb[];
   nft: { family: string; table: string; text: string }[];
+  qdiscs: RawQdisc[];
 }
 
 function parseJsonLines(stdout: string, expected: number, what: string): unknown[] {
@@ -148,6 +151,7 @@ async function readNs(q: NsQuery): Promise<RawNs> {
   let routes6: RawRoute[] = [];
   let vlans: RawPortVlans[] = [];
   let fdb: RawFdb[] = [];
+  let qdiscs: RawQdisc[] = [];
   const nft: RawNs['nft'] = [];
   if (q.ipv6Routes)
     extra.push(
@@ -167,6 +171,14 @@ async function readNs(q: NsQuery): Promise<RawNs> {
         (r) => (fdb = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawFdb[]) : []),
       ),
     );
+  // -raw: tbf's queue limit is printed only then.
+  if (q.qdiscs)
+    extra.push(
+      execa('tc', [...nsArgs(q.ns), '-raw', '-j', 'qdisc', 'show'], { reject: false }).then((r) => {
+        if (r.exitCode !== 0) throw new KernelError({ ns: q.ns, command: 'tc -raw -j qdisc show (observe)', stderr: r.stderr });
+        qdiscs = JSON.parse(r.stdout || '[]') as RawQdisc[];
+      }),
+    );
   for (const t of q.nftTables) {
     const [cmd, args] = inNs(q.ns, ['nft', 'list', 'table', t.family, t.table]);
     extra.push(
@@ -178,10 +190,14 @@ async function readNs(q: NsQuery): Promise<RawNs> {
     );
   }
   await Promise.all(extra);
-  return { q, links, addrs, routes, routes6, nsids, vlans, fdb, nft };
+  return { q, links, addrs, routes, routes6, nsids, vlans, fdb, nft, qdiscs };
 }
 
 export class RealDriver implements Driver {
+  probe(req: ProbeRequest): Promise<ProbeResult[]> {
+    return probeKernel(req);
+  }
+
   setSpawnListener(listener: ((pid: number) => void) | null): void {
     spawnListener = listener;
   }
@@ -245,8 +261,8 @@ export class RealDriver implements Driver {
 
 async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
   const first = g[0]!.c;
-  if (first.tool === 'ip' || first.tool === 'bridge') {
-    const lines = g.map(({ c }) => (c.tool === 'ip' || c.tool === 'bridge' ? c.line : ''));
+  if (first.tool === 'ip' || first.tool === 'bridge' || first.tool === 'tc') {
+    const lines = g.map(({ c }) => (c.tool === 'ip' || c.tool === 'bridge' || c.tool === 'tc' ? c.line : ''));
     const r = await change(first.tool, [...nsArgs(first.ns), '-batch', '-'], lines.join('\n') + '\n');
     if (r.exitCode !== 0) {
       const m = /Command failed -:(\d+)/.exec(r.stderr);
@@ -400,6 +416,7 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
     for (const v of raw.vlans)
       if (isOwnedDev(v.ifname) && links.some((l) => l.obj.ifname === v.ifname && l.obj.master)) parsePortVlans(ns, v).forEach(add);
     for (const t of raw.nft) add(parseNftListing(ns, t.family, t.table, t.text));
+    for (const o of parseQdiscs(ns, raw.qdiscs)) if (isOwnedDev(o.dev)) add(o);
   }
 
   for (const s of sysctls) {

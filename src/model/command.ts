@@ -8,6 +8,8 @@ export type Command =
   | { tool: 'ip'; ns: string; line: string; phase: number; effect: Effect }
   /** One line of `bridge [-n NS] -batch -`. */
   | { tool: 'bridge'; ns: string; line: string; phase: number; effect: Effect }
+  /** One line of `tc [-n NS] -batch -`. */
+  | { tool: 'tc'; ns: string; line: string; phase: number; effect: Effect }
   /** Write a sysctl in a namespace. */
   | { tool: 'sysctl'; ns: string; key: string; value: string; phase: number; effect: Effect }
   /** One `nft -f` transaction in a namespace. */
@@ -35,6 +37,8 @@ export const PHASE = {
   route: 13,
   fdb: 14,
   nft: 15,
+  /** Link conditions (tc qdiscs): after the links they sit on exist. */
+  qdisc: 16,
 } as const;
 
 export function commandText(c: Command): string {
@@ -44,6 +48,8 @@ export function commandText(c: Command): string {
       return `ip ${at}${c.line}`;
     case 'bridge':
       return `bridge ${at}${c.line}`;
+    case 'tc':
+      return `tc ${at}${c.line}`;
     case 'sysctl':
       return `sysctl${c.ns ? ` (netns ${c.ns})` : ''} ${c.key}=${c.value}`;
     case 'nft':

@@ -7,6 +7,7 @@ import { desiredNetns } from './netns.js';
 import { desiredNft } from './nft.js';
 import { bridgesNeedingHairpin } from './policy.js';
 import { desiredPortVlans } from './portvlan.js';
+import { desiredQdiscs } from './qdisc.js';
 import { desiredRoutes } from './route.js';
 import { desiredSysctls } from './sysctl.js';
 import { stateOf, type State } from './objects.js';
@@ -21,5 +22,6 @@ export function desiredState(lab: Lab): State {
     ...desiredFdb(lab),
     ...desiredPortVlans(lab),
     ...desiredNft(lab),
+    ...desiredQdiscs(lab),
   ]);
 }

@@ -2,7 +2,7 @@
 // Desired state (from a lab) and live state (from the kernel) use the same shapes, so one
 // comparator decides "same state" for every kind, and rollback is planning back to a checkpoint.
 
-export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan';
+export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc';
 
 interface Base {
   kind: ObjKind;
@@ -93,7 +93,32 @@ export interface PortVlanObj extends Base {
   untagged: boolean;
 }
 
-export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj;
+/**
+ * Link conditions of one interface's egress: the qdisc tree netlab puts at its root (netem, a
+ * token bucket under or instead of it, or a packet queue). Values are canonical text in tc's own
+ * syntax (`10mbit`, `32kb`, `50ms`, `20%`), quantised to what the kernel reports back, so equal
+ * text means equal conditions; null = not set. See src/model/qdisc.ts.
+ */
+export interface QdiscObj extends Base {
+  kind: 'qdisc';
+  dev: string;
+  /** The root qdisc's handle (`1:` when netlab made it); not compared. */
+  handle: string;
+  /** The qdisc kinds, root first (`netem`, `tbf`): the shape of the tree. */
+  kinds: string[];
+  rate: string | null;
+  burst: string | null;
+  delay: string | null;
+  jitter: string | null;
+  loss: string | null;
+  duplicate: string | null;
+  reorder: string | null;
+  corrupt: string | null;
+  /** Queue length in packets. */
+  limit: number | null;
+}
+
+export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj;
 
 /** A whole state: objects by id. */
 export type State = Map<string, Obj>;
@@ -129,16 +154,23 @@ export function describe(o: Obj): string {
       return `fdb ${o.mac} dst ${o.dst} on ${at}/${o.dev}`;
     case 'portvlan':
       return `vlan ${o.vid} on port ${at}/${o.dev}`;
+    case 'qdisc':
+      return `conditions on ${at}/${o.dev}`;
   }
 }
 
 /**
  * The comparable content of an object: everything that must match for live to equal desired.
- * `body` of nft tables is excluded (nft normalises text); the rule digests stand for it.
+ * `body` of nft tables is excluded (nft normalises text); the rule digests stand for it. The
+ * `handle` of a qdisc is excluded too: it only says who numbered the tree.
  */
 export function comparable(o: Obj): unknown {
   if (o.kind === 'nft') {
     const { body: _body, ...rest } = o;
+    return rest;
+  }
+  if (o.kind === 'qdisc') {
+    const { handle: _handle, ...rest } = o;
     return rest;
   }
   return o;
@@ -208,4 +240,5 @@ export const ids = {
   nft: (ns: string, family: string, table: string) => `nft:${ns}/${family}/${table}`,
   fdb: (ns: string, dev: string, mac: string, dst: string) => `fdb:${ns}/${dev}/${mac}/${dst}`,
   portvlan: (ns: string, dev: string, vid: number) => `portvlan:${ns}/${dev}/${vid}`,
+  qdisc: (ns: string, dev: string) => `qdisc:${ns}/${dev}`,
 };

@@ -10,6 +10,7 @@ import { createNetns, deleteNetns } from '../model/netns.js';
 import { deleteNft, writeNft } from '../model/nft.js';
 import { canonicalJson, comparable, describe, differingFields, sameObject, type LinkObj, type Obj, type State } from '../model/objects.js';
 import { createPortVlan, deletePortVlan } from '../model/portvlan.js';
+import { createQdisc, deleteQdisc, modifyQdisc } from '../model/qdisc.js';
 import { createRoute, deleteRoute, modifyRoute } from '../model/route.js';
 import { releaseSysctl, setSysctl } from '../model/sysctl.js';
 
@@ -78,6 +79,7 @@ function dependsOnLink(o: Obj, link: LinkObj): boolean {
     case 'addr':
     case 'fdb':
     case 'portvlan':
+    case 'qdisc':
       return o.dev === link.ifname;
     case 'route':
       return o.dev === link.ifname;
@@ -259,6 +261,8 @@ function createCommands(d: Obj): Command[] {
       return createFdb(d);
     case 'portvlan':
       return createPortVlan(d);
+    case 'qdisc':
+      return createQdisc(d);
     default:
       throw new Error(`internal: no create for ${d.kind}`);
   }
@@ -267,6 +271,7 @@ function createCommands(d: Obj): Command[] {
 function modifyCommands(l: Obj, d: Obj): Command[] {
   if (d.kind === 'route' && l.kind === 'route') return modifyRoute(l, d);
   if (d.kind === 'portvlan' && l.kind === 'portvlan') return [...deletePortVlan(l), ...createPortVlan(d)];
+  if (d.kind === 'qdisc' && l.kind === 'qdisc') return modifyQdisc(l, d);
   return createCommands(d);
 }
 
@@ -284,6 +289,8 @@ function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
       return deleteFdb(l);
     case 'portvlan':
       return deletePortVlan(l);
+    case 'qdisc':
+      return deleteQdisc(l);
     default:
       throw new Error(`internal: no delete for ${l.kind}`);
   }

@@ -2,7 +2,9 @@
 // references turned into kernel names, addresses canonical. Lookups here cannot fail because
 // the rules already checked them; a failure would be a bug, so it throws.
 import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
+import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
+import { normaliseExpect } from './expect.js';
 import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
 import { normalisePolicy } from './normalise-policy.js';
 import type { RawNetns } from './raw.js';
@@ -19,6 +21,7 @@ export function normalise(ctx: LabContext): Lab {
     owner: ctx.raw.owner ?? null,
     allowRoot: ctx.raw.root ?? false,
     hosts,
+    expect: normaliseExpect(ctx),
     pos: ctx.locator.source(['name']),
   };
 }
@@ -91,6 +94,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
     master: bridge === undefined ? null : ctx.kernelNameOf(host, bridge),
     vlans: raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null,
     up: raw.up ?? true,
+    conditions: normaliseConditions(ctx, e),
     pos: ctx.locator.source(e.path),
   };
   switch (e.kind) {

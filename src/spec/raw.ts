@@ -28,6 +28,20 @@ export interface RawInterface {
   remotes?: string[];
   dev?: string;
   learning?: boolean;
+  conditions?: RawConditions;
+}
+
+/** Link conditions as written (units as strings or bare numbers; see src/spec/units.ts). */
+export interface RawConditions {
+  rate?: string | number;
+  burst?: string | number;
+  delay?: string | number;
+  jitter?: string | number;
+  loss?: string | number;
+  duplicate?: string | number;
+  reorder?: string | number;
+  corrupt?: string | number;
+  limit?: number;
 }
 
 export interface RawRoute {
@@ -96,6 +110,8 @@ export interface RawLink {
   a: string;
   b: string;
   mtu?: number;
+  /** Conditions of both ends (an end's own `conditions` win, key by key). */
+  conditions?: RawConditions;
 }
 
 export interface RawLab {
@@ -105,4 +121,6 @@ export interface RawLab {
   root?: boolean;
   hosts: Record<string, RawHost>;
   links?: RawLink[];
+  /** Reachability assertions, checked by src/spec/expect.ts. */
+  expect?: string[];
 }

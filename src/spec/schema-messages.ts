@@ -4,6 +4,7 @@ import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { SpecIssue } from '../errors.js';
 import type { Locator, Part, Path } from './locate.js';
 import { didYouMean } from './suggest.js';
+import { UNIT_WORDS } from './units.js';
 
 /** What each pattern in the schema means, in words (the schema test checks none is missing). */
 export const PATTERN_WORDS: Record<string, string> = {
@@ -29,6 +30,7 @@ export const FORMAT_WORDS: Record<string, string> = {
   'port-range': 'a port 1..65535 or a range like 5000-5010',
   endpoint: 'HOST:PORT, ADDRESS:PORT or [IPV6]:PORT, e.g. web:80',
   'host-or-cidr': 'a host name, an address or a CIDR',
+  ...UNIT_WORDS,
 };
 
 /** Which kind of name a `propertyNames` rule checks, by the map it sits on. */

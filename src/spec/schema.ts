@@ -6,6 +6,7 @@ import Ajv2020Module from 'ajv/dist/2020.js';
 import type { SpecIssue } from '../errors.js';
 import { isUnicastMac, parseCidr, parseEndpoint, parseIp, parseMatch, parsePortRange } from './addr.js';
 import type { Locator } from './locate.js';
+import { parseDuration, parsePercent, parseRate, parseSize } from './units.js';
 import type { RawLab } from './raw.js';
 import { schemaIssues } from './schema-messages.js';
 
@@ -24,6 +25,10 @@ export const FORMATS: Record<string, (value: string) => boolean> = {
   'port-range': (v) => parsePortRange(v) !== null,
   endpoint: (v) => parseEndpoint(v) !== null,
   'host-or-cidr': (v) => parseMatch(v) !== null,
+  rate: (v) => parseRate(v) !== null,
+  size: (v) => parseSize(v) !== null,
+  duration: (v) => parseDuration(v) !== null,
+  percent: (v) => parsePercent(v) !== null,
 };
 
 // ajv is CommonJS; under NodeNext its default export arrives as the module object.

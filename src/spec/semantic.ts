@@ -1,6 +1,8 @@
 // All semantic rules, run on a lab that passed the schema. Each rule reports every problem it
 // finds (not just the first) and skips what another rule already reports.
+import { checkConditions } from './conditions.js';
 import type { LabContext } from './context.js';
+import { checkExpect } from './expect.js';
 import { checkGateways, checkIpv6, checkSegments } from './semantic-addresses.js';
 import { checkDevices } from './semantic-devices.js';
 import { checkNames } from './semantic-names.js';
@@ -17,4 +19,6 @@ export function checkSemantics(ctx: LabContext): void {
   checkGateways(ctx);
   checkIpv6(ctx);
   checkNat(ctx);
+  checkConditions(ctx);
+  checkExpect(ctx);
 }

@@ -52,6 +52,33 @@ interface InterfaceBase {
   /** Per-port VLANs when the master bridge has vlan_filtering. */
   vlans: BridgePortVlans | null;
   up: boolean;
+  /** Conditions on what this interface sends (tc): its own `conditions` over its link's, or null. */
+  conditions: LinkConditions | null;
+  pos: SourcePos;
+}
+
+/**
+ * Link conditions of one interface's egress: a token bucket (rate) and/or netem (delay, loss, ...).
+ * Values in plain units; null = not asked for (0 is written as null).
+ */
+export interface LinkConditions {
+  /** Bits per second. */
+  rate: number | null;
+  /** Bytes the token bucket may send at once; null = derived from the rate. Only with `rate`. */
+  burst: number | null;
+  /** Microseconds. */
+  delay: number | null;
+  /** Microseconds; only with `delay`. */
+  jitter: number | null;
+  /** Percentages, 0..100. */
+  loss: number | null;
+  duplicate: number | null;
+  /** Only with `delay`. */
+  reorder: number | null;
+  corrupt: number | null;
+  /** Queue length in packets. */
+  limit: number | null;
+  /** Where they were written: the interface's `conditions`, else the link's. */
   pos: SourcePos;
 }
 
@@ -202,6 +229,26 @@ export interface Lab {
   owner: string | null;
   allowRoot: boolean;
   hosts: Host[];
+  /** Reachability assertions (`expect:`), run by `netlab test`; empty when the lab has none. */
+  expect: Expectation[];
   /** Position of the lab's `name` key, for issues found across labs (optional: labs built in code have none). */
   pos?: SourcePos;
+}
+
+export type ExpectProto = 'icmp' | 'tcp' | 'udp';
+
+/** One reachability assertion, e.g. `web -> db:5432 tcp reachable`. */
+export interface Expectation {
+  /** The assertion as written (whitespace collapsed). */
+  text: string;
+  /** Host the traffic starts from. */
+  from: string;
+  /** `host` when a host name was written (its first address, IPv4 preferred, is `address`). */
+  to: { text: string; host: string | null; address: string; port: number | null };
+  /** `icmp` is ping; a target with a port defaults to tcp. */
+  proto: ExpectProto;
+  /** `reaches`: every host of `backends` answers and no other (load balancing). */
+  verdict: 'reachable' | 'unreachable' | 'reaches';
+  backends: string[];
+  pos: SourcePos;
 }
