@@ -15,7 +15,10 @@ import { describe, diffStates, stateOf, type State } from '../model/objects.js';
 import type { Command } from '../model/command.js';
 import { plan, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
+import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
+import { profile } from './profile.js';
+import { scheduleRounds } from './schedule.js';
 import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
 import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
 
@@ -45,44 +48,47 @@ export interface LabPlan {
   live: Observation;
   scope: NsQuery[];
   record: LabRecord | null;
+  /** What else in the lab's namespaces acts on its policy (said when the policy changes). */
+  advice: string[];
 }
 
 /** Observe everything the lab owns or will own, and plan the way to the desired state. */
 export async function planLab(driver: Driver, lab: Lab): Promise<LabPlan> {
   await preflight(driver, lab);
-  const desired = desiredState(lab);
+  const desired = profile.timeSync('desired', () => desiredState(lab));
   const record = await store.readRecord(lab.name);
   const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
   const live = await driver.observe({ lab: lab.name, namespaces: scope });
-  const p = plan(desired, live.state, {
-    sysctlOriginals: record?.sysctlOriginals ?? {},
-    foreignLinks: live.foreignLinks,
-    foreignNetns: live.foreignNetns,
-  });
-  return { lab: lab.name, plan: p, desired, live, scope, record };
+  const p = profile.timeSync('plan', () =>
+    plan(desired, live.state, {
+      sysctlOriginals: record?.sysctlOriginals ?? {},
+      foreignLinks: live.foreignLinks,
+      foreignNetns: live.foreignNetns,
+    }),
+  );
+  const advice = p.steps.some((st) => st.objects.some((id) => id.startsWith('nft:'))) ? await policyAdvice(driver, lab) : [];
+  return { lab: lab.name, plan: p, desired, live, scope, record, advice };
 }
 
-/** Executes a plan: deletions (deepest phase first), then creations and changes, by phase. */
-export async function executePlan(driver: Driver, p: Plan, lab: string, opts: RunOptions = {}): Promise<void> {
+/** Executes a plan: deletions (deepest phase first), then creations and changes, by phase, packed into rounds. */
+export function executePlan(driver: Driver, p: Plan, lab: string, opts: RunOptions = {}): Promise<void> {
+  return profile.time('execute', () => executeRounds(driver, p, lab, opts));
+}
+
+async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOptions): Promise<void> {
   const owner = new Map<Command, Step>();
-  const groups = new Map<string, Command[]>();
-  for (const s of p.steps) {
-    for (const c of s.commands) {
-      owner.set(c, s);
-      const key = s.op === 'delete' ? `0:${String(100 - c.phase).padStart(3, '0')}` : `1:${String(c.phase).padStart(3, '0')}`;
-      const g = groups.get(key) ?? [];
-      g.push(c);
-      groups.set(key, g);
-    }
-  }
-  const ordered = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, g]) => g);
+  for (const s of p.steps) for (const c of s.commands) owner.set(c, s);
+  // Levels packed into rounds: per namespace the same commands in the same order (see schedule.ts).
+  const ordered = scheduleRounds(p.steps);
   const total = ordered.reduce((n, g) => n + g.length, 0);
   let done = 0;
   for (const commands of ordered) {
     if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
     opts.events?.progress?.(lab, done, total);
     try {
-      await driver.execute(commands);
+      const tools = [...new Set(commands.map((c) => c.tool))].sort().join('+');
+      await profile.time(`execute:${tools}`, () => driver.execute(commands));
+      profile.count(`rounds`);
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) {
         const failed = commands[e.detail.line];
@@ -175,6 +181,7 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
     await recoverIfNeeded(driver, lab.name, opts);
     opts.events?.stage?.(lab.name, 'observe');
     const lp = await planLab(driver, lab);
+    for (const a of lp.advice) opts.events?.warn?.(lab.name, a);
     if (lp.plan.conflicts.length) {
       const err = new ConflictError(`lab "${lab.name}" conflicts with objects netlab does not own:\n  ${lp.plan.conflicts.join('\n  ')}`);
       err.hints.push('rename the lab or the interface, or remove the other object; nothing was changed');
@@ -189,14 +196,14 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
     }
     const record = newRecord(lab, lp);
     if (!lp.plan.steps.length) {
-      await store.writeRecord(record);
+      await profile.time('state files', () => store.writeRecord(record));
       return { lab: lab.name, steps: [], changed: false };
     }
     await runWithCheckpoint(driver, lp, 'apply', opts, async () => {
       opts.events?.stage?.(lab.name, 'verify');
-      await verify(driver, lp, opts.verifyRetries ?? 3);
+      await profile.time('verify', () => verify(driver, lp, opts.verifyRetries ?? 3));
     });
-    await store.writeRecord(record);
+    await profile.time('state files', () => store.writeRecord(record));
     await store.removeJournal(lab.name);
     return { lab: lab.name, steps: lp.plan.steps, changed: true };
   } finally {
@@ -219,6 +226,7 @@ function newRecord(lab: Lab, lp: LabPlan): LabRecord {
     scope: scopeOfLab(lab, lp.desired),
     desired: [...lp.desired.values()],
     sysctlOriginals: originals,
+    hosts: lab.hosts.map((h) => ({ name: h.name, ns: h.ns })),
   };
 }
 
@@ -243,13 +251,13 @@ async function runWithCheckpoint(
     ),
     steps: lp.plan.steps.map((s) => `${s.op} ${s.title}`),
   };
-  await store.writeJournal(journal);
+  await profile.time('state files', () => store.writeJournal(journal));
   opts.events?.stage?.(lp.lab, operation, `${lp.plan.steps.length} steps`);
   driver.setSpawnListener?.((pid) => children.record(lp.lab, pid));
   try {
     await executePlan(driver, lp.plan, lp.lab, opts);
     driver.setSpawnListener?.(null);
-    await children.settle(lp.lab);
+    await profile.time('settle', () => children.settle(lp.lab));
     await after();
   } catch (e) {
     driver.setSpawnListener?.(null);
@@ -298,7 +306,7 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   );
   const live = await driver.observe({ lab: labName, namespaces: scope });
   const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
-  return { lab: labName, plan: p, desired: new Map(), live, scope, record };
+  return { lab: labName, plan: p, desired: new Map(), live, scope, record, advice: [] };
 }
 
 export async function destroyLab(
@@ -314,9 +322,11 @@ export async function destroyLab(
     opts.events?.stage?.(labName, 'observe');
     const lp = await planDestroy(driver, labName, lab, extraScope);
     const strangers: DestroyResult['strangers'] = [];
-    for (const o of lp.live.state.values()) {
-      if (o.kind !== 'netns' || o.origin !== 'created') continue;
-      const pids = await driver.netnsPids(o.ns);
+    // Asked all at once: the real driver answers every namespace from one scan of /proc.
+    const createdNs = [...lp.live.state.values()].filter((o) => o.kind === 'netns' && o.origin === 'created');
+    const pidsOf = await Promise.all(createdNs.map((o) => driver.netnsPids(o.ns)));
+    for (const [k, o] of createdNs.entries()) {
+      const pids = pidsOf[k]!;
       if (pids.length) {
         strangers.push({ ns: o.ns, pids });
         opts.events?.warn?.(

@@ -23,6 +23,10 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
     ipv6Routes: a.ipv6Routes || b.ipv6Routes,
     bridgeVlans: a.bridgeVlans || b.bridgeVlans,
     qdiscs: Boolean(a.qdiscs || b.qdiscs),
+    // Absent unless asked for, so queries (and records) of labs without them keep their shape.
+    ...(a.neighbours || b.neighbours ? { neighbours: true } : {}),
+    ...(a.rules || b.rules ? { rules: [...new Set([...(a.rules ?? []), ...(b.rules ?? [])])].sort() } : {}),
+    ...(a.fdb || b.fdb ? { fdb: true } : {}),
   };
 }
 
@@ -49,6 +53,11 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
     if ((o.kind === 'route' && o.family === 6) || (o.kind === 'addr' && o.cidr.includes(':'))) x.ipv6Routes = true;
     if (o.kind === 'portvlan' || (o.kind === 'link' && o.type === 'bridge' && o.attrs.vlanFiltering)) x.bridgeVlans = true;
     if (o.kind === 'qdisc') x.qdiscs = true;
+    if (o.kind === 'neigh') x.neighbours = true;
+    if (o.kind === 'neigh' && o.address.includes(':')) x.ipv6Routes = true;
+    if (o.kind === 'rule') x.rules = [...(x.rules ?? []), o.id];
+    if (o.kind === 'rule' && o.family === 6) x.ipv6Routes = true;
+    if (o.kind === 'fdb' && !o.dst) x.fdb = true;
   }
   return mergeScopes([...out.values()]);
 }

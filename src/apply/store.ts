@@ -27,6 +27,8 @@ export interface LabRecord {
   desired: Obj[];
   /** Values sysctls had in shared namespaces before the lab changed them, by object id. */
   sysctlOriginals: Record<string, string>;
+  /** Each host's namespace key ('' = the machine's own), for exec/shell/inspect (absent in older records). */
+  hosts?: { name: string; ns: string }[];
 }
 
 /** The checkpoint of a run in progress. Its presence means the run did not finish. */

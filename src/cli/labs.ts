@@ -3,6 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpecError, UsageError } from '../errors.js';
 import { loadLabs } from '../spec/index.js';
+import { profile } from '../apply/profile.js';
 import type { Lab } from '../spec/types.js';
 
 /** FILES may name directories: their *.yaml / *.yml files are taken, sorted. */
@@ -21,7 +22,7 @@ export async function expandInputs(inputs: string[]): Promise<string[]> {
 
 export async function loadValidLabs(inputs: string[]): Promise<Lab[]> {
   const files = await expandInputs(inputs);
-  const { labs, issues } = await loadLabs(files);
+  const { labs, issues } = await profile.time('spec', () => loadLabs(files));
   if (issues.length) throw new SpecError(issues);
   return labs;
 }

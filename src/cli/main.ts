@@ -16,6 +16,7 @@ import { formatSteps, issuesJson, markdownPlan, out, printError, stepJson, summa
 import { runJobs } from './progress.js';
 import { registerWatch } from './watch.js';
 import { registerGen } from './gen.js';
+import { registerWorkCommands } from './work.js';
 import { registerLink } from './link.js';
 import { registerCapture } from './capture.js';
 
@@ -23,8 +24,9 @@ const EXIT_CODES_HELP = `
 Exit codes:
   0  success, nothing pending
   1  error; the kernel is as it was before the run (invalid input, failed apply rolled back, lock busy)
-  2  changes pending (plan, apply --dry-run, status with drift)
-  3  a failure whose rollback did not complete; run "netlab gc" or re-run to finish the undo`;
+  2  changes pending (plan, apply --dry-run, status or inspect with drift)
+  3  a failure whose rollback did not complete; run "netlab gc" or re-run to finish the undo
+  exec and shell exit with the command's own code (127: command not found); test exits 1 when an assertion fails`;
 
 let exitCode = EXIT_OK;
 
@@ -54,6 +56,7 @@ function planDocument(plans: Awaited<ReturnType<typeof planAll>>) {
       lab: p.lab,
       fingerprint: p.plan.fingerprint,
       conflicts: p.plan.conflicts,
+      advice: p.advice,
       steps: p.plan.steps.map(stepJson),
     })),
   };
@@ -68,6 +71,7 @@ function printPlans(plans: Awaited<ReturnType<typeof planAll>>, verbose: boolean
     out.line(`${pc.bold(p.lab)}: ${summarise(p.plan.steps)}`);
     for (const l of formatSteps(p.plan.steps, verbose)) out.line(l);
     for (const c of p.plan.conflicts) out.line(`  ${pc.red('! conflict')} ${c}`);
+    for (const a of p.advice) out.line(`  ${pc.cyan('note:')} ${a}`);
   }
 }
 
@@ -272,9 +276,10 @@ export function buildProgram() {
       if (o.all) for (const n of await store.labs()) if (!byName.has(n)) byName.set(n, null);
       if (!byName.size) throw new UsageError('name what to destroy: FILES, --lab NAME or --all');
       const d = driver();
-      const plans = await Promise.all([...byName].map(([name, lab]) => planDestroy(d, name, lab)));
-      const total = plans.reduce((n, p) => n + p.plan.steps.length, 0);
       if (o.dryRun || (!o.yes && process.stdin.isTTY && process.stdout.isTTY && !o.json)) {
+        // Planned here only to be shown: destroyLab observes and plans again under the lab's lock.
+        const plans = await Promise.all([...byName].map(([name, lab]) => planDestroy(d, name, lab)));
+        const total = plans.reduce((n, p) => n + p.plan.steps.length, 0);
         printPlans(plans, out.verbose);
         if (o.dryRun) {
           exitCode = total ? EXIT_PENDING : EXIT_OK;
@@ -358,16 +363,18 @@ export function buildProgram() {
     .description('finish interrupted runs and remove leftovers of labs whose state is gone or broken')
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .option('--dry-run', 'only report')
+    .option('--json', 'machine-readable result: { pending, lines }')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (o) => {
       const d = driver();
       const report = await gc(d, {
         dryRun: Boolean(o.dryRun),
-        confirm: (q) => confirm(q, Boolean(o.yes)),
+        confirm: (q) => confirm(q, Boolean(o.yes || o.json)),
         warn: (m) => out.warn(m),
         recover: (lab) => recoverIfNeeded(d, lab, { events: { warn: (l, m) => out.warn(`${l}: ${m}`) } }),
       });
-      for (const l of report.lines) out.line(l);
+      if (o.json) out.json(report);
+      else for (const l of report.lines) out.line(l);
       if (o.dryRun && report.pending) exitCode = EXIT_PENDING;
     });
 
@@ -376,6 +383,7 @@ export function buildProgram() {
   registerWatch(program);
   registerLink(program);
   registerCapture(program);
+  registerWorkCommands(program);
   return program;
 }
 
@@ -391,5 +399,6 @@ export async function main(argv: string[]): Promise<void> {
     printError(err);
     process.exit(exitCodeOf(err));
   }
-  process.exit(exitCode);
+  // Commands registered outside this file (exec, test, inspect...) set process.exitCode.
+  process.exit(exitCode || Number(process.exitCode ?? 0));
 }

@@ -29,6 +29,15 @@ export interface NsQuery {
   bridgeVlans: boolean;
   /** Read link conditions (`tc qdisc show`); absent in records written before they existed. */
   qdiscs?: boolean;
+  /** Read permanent neighbour entries (`ip neigh show nud permanent`). */
+  neighbours?: boolean;
+  /**
+   * Read policy routing rules (`ip rule show`, and `ip -6 rule show` with ipv6Routes): in a
+   * created namespace every rule but the kernel's own; in a shared one only these rule ids.
+   */
+  rules?: string[];
+  /** Read the fdb (`bridge fdb show`) even without a VXLAN: static entries on bridge ports. */
+  fdb?: boolean;
 }
 
 export interface ObserveRequest {
@@ -66,7 +75,19 @@ export interface ProbeResult {
   message: string;
 }
 
+/** What else in a namespace acts on the packets the lab's nft policy handles. */
+export interface PolicyEnvironment {
+  /** Rules in iptables-legacy tables. */
+  legacyRules: number;
+  /** Every nft table, as `family name`. */
+  nftTables: string[];
+  /** net.bridge.bridge-nf-call-iptables, or null when br_netfilter is not loaded. */
+  bridgeNfCallIptables: string | null;
+}
+
 export interface Driver {
+  /** Reads what else acts on packets in a namespace (absent in drivers that cannot tell). */
+  policyEnvironment?(ns: string): Promise<PolicyEnvironment>;
   observe(req: ObserveRequest): Promise<Observation>;
   /** Tries what a lab needs in a throwaway namespace; drivers without it skip preflight. */
   probe?(req: ProbeRequest): Promise<ProbeResult[]>;

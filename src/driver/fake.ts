@@ -4,6 +4,8 @@
 import { KernelError } from '../errors.js';
 import { commandText, type Command } from '../model/command.js';
 import type { Obj, State } from '../model/objects.js';
+import { routeDevs } from '../model/route.js';
+import { sysctlInterface } from '../model/sysctl.js';
 import type { Driver, Observation, ObserveRequest } from './driver.js';
 
 export interface FaultPlan {
@@ -76,11 +78,16 @@ export class FakeDriver implements Driver {
         if (o.kind === 'link') ownedDevs.add(o.ifname);
       }
       for (const o of this.foreign.values()) if (o.kind === 'link' && o.ns === q.ns) foreignLinks.add(o.id);
+      const hasVxlan = [...this.kernel.values()].some((o) => o.kind === 'link' && o.ns === q.ns && o.type === 'vxlan');
       for (const o of this.kernel.values()) {
         if (o.ns !== q.ns) continue;
         if (o.kind === 'sysctl' && !q.sysctls.includes(o.key)) continue;
         if (o.kind === 'nft' && !q.nftTables.some((t) => t.table === o.table && t.family === o.family)) continue;
         if (o.kind === 'qdisc' && !q.qdiscs) continue;
+        // As the real driver: these are read only when the query asks for them.
+        if (o.kind === 'neigh' && !q.neighbours) continue;
+        if (o.kind === 'rule' && !(q.rules && (q.mode === 'created' || q.rules.includes(o.id)))) continue;
+        if (o.kind === 'fdb' && !q.fdb && !hasVxlan) continue;
         if (q.mode !== 'created' && o.kind === 'link' && !ownedDevs.has(o.ifname)) continue;
         if (
           q.mode !== 'created' &&
@@ -88,7 +95,8 @@ export class FakeDriver implements Driver {
           !ownedDevs.has(o.dev)
         )
           continue;
-        if (q.mode !== 'created' && o.kind === 'route' && !(o.dev && ownedDevs.has(o.dev))) continue;
+        if (q.mode !== 'created' && o.kind === 'neigh' && !ownedDevs.has(o.dev)) continue;
+        if (q.mode !== 'created' && o.kind === 'route' && !routeDevs(o).some((d) => ownedDevs.has(d))) continue;
         state.set(o.id, structuredClone(o));
       }
     }
@@ -123,10 +131,13 @@ export class FakeDriver implements Driver {
     for (const o of [...this.kernel.values()]) {
       if (
         o.ns === gone.ns &&
-        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route' || o.kind === 'qdisc') &&
+        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route' || o.kind === 'qdisc' || o.kind === 'neigh') &&
         o.dev === gone.ifname
       )
         this.kernel.delete(o.id);
+      // A multipath route goes with any of its next hops' devices; per-interface sysctls with their interface.
+      if (o.ns === gone.ns && o.kind === 'route' && routeDevs(o).includes(gone.ifname)) this.kernel.delete(o.id);
+      if (o.ns === gone.ns && o.kind === 'sysctl' && sysctlInterface(o.key) === gone.ifname) this.kernel.delete(o.id);
       if (o.kind === 'link' && o.peer && o.peer.ns === gone.ns && o.peer.ifname === gone.ifname) this.removeWithDependents(o.id);
       if (o.kind === 'link' && o.ns === gone.ns && o.master === gone.ifname) this.kernel.set(o.id, { ...o, master: null, hairpin: false });
     }

@@ -2,8 +2,12 @@
 // in a throwaway namespace `netlab-probe-<pid>` that is always deleted afterwards, so the answer
 // is the kernel's own (`Error: Unknown device type.`), modules load on demand where the kernel
 // can, and nothing of any lab is touched. Results are cached for the life of the process.
-import { access, readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { release } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
+import { stateDir } from '../apply/store.js';
 import { sysctlPath } from '../model/sysctl.js';
 import type { ProbeRequest, ProbeResult } from './driver.js';
 
@@ -39,6 +43,41 @@ const NEEDS_VETH = new Set<string>(['vlan', 'vlan-802.1ad', 'macvlan', 'macvtap'
 
 const cache = new Map<string, ProbeResult>();
 let queue: Promise<unknown> = Promise.resolve();
+
+// Checks that passed are also remembered for the rest of the boot (in the state directory, keyed
+// by boot id and kernel release), so each netlab command does not probe again; failures are always
+// probed afresh, so a module loaded after a failed preflight is seen at once.
+const BOOT_CACHE = () => join(stateDir(), 'preflight.json');
+let bootLoaded = false;
+
+async function bootId(): Promise<string> {
+  return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8').catch(() => '')).trim();
+}
+
+async function loadBootCache(): Promise<void> {
+  if (bootLoaded) return;
+  bootLoaded = true;
+  try {
+    const c = JSON.parse(await readFile(BOOT_CACHE(), 'utf8')) as { boot: string; kernel: string; ok: string[] };
+    if (c.boot !== (await bootId()) || c.kernel !== release() || !c.boot) return;
+    for (const check of c.ok) if (!cache.has(check)) cache.set(check, { check, ok: true, command: '(passed earlier this boot)', message: '' });
+  } catch {
+    // no cache yet, or unreadable: probe
+  }
+}
+
+async function saveBootCache(): Promise<void> {
+  const ok = [...cache.values()].filter((r) => r.ok).map((r) => r.check);
+  const file = BOOT_CACHE();
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(stateDir(), { recursive: true });
+    await writeFile(tmp, JSON.stringify({ boot: await bootId(), kernel: release(), ok: [...new Set(ok)].sort() }));
+    await rename(tmp, file);
+  } catch {
+    // a read-only state directory only costs the next command a probe
+  }
+}
 
 function firstLine(text: string): string {
   return (
@@ -96,18 +135,36 @@ async function checkTarget(t: ProbeRequest['targets'][number]): Promise<ProbeRes
   }
 }
 
+/** Splits `ip -force -batch` stderr into the message of each failed line (1-based). */
+export function batchErrors(stderr: string): Map<number, string> {
+  const out = new Map<number, string>();
+  let buffer: string[] = [];
+  for (const line of stderr.split('\n')) {
+    const m = /^Command failed -:(\d+)/.exec(line.trim());
+    if (m) {
+      out.set(Number(m[1]), buffer.find((l) => l !== '') ?? 'failed');
+      buffer = [];
+    } else buffer.push(line.trim());
+  }
+  return out;
+}
+
 async function probeUncached(todo: { features: string[]; sysctls: string[]; nft: string[] }): Promise<ProbeResult[]> {
   const out: ProbeResult[] = [];
-  const needsIp = todo.features.some((f) => f !== 'bridge-tool') || todo.sysctls.length > 0 || todo.nft.length > 0;
   const ip = await run('ip', ['-V']);
-  if (needsIp || todo.features.includes('iproute2')) out.push({ check: 'iproute2', ok: ip.ok, command: 'ip -V', message: ip.message });
+  out.push({ check: 'iproute2', ok: ip.ok, command: 'ip -V', message: ip.message });
   if (todo.features.includes('bridge-tool')) {
     const b = await run('bridge', ['-V']);
     out.push({ check: 'bridge-tool', ok: b.ok, command: 'bridge -V', message: b.message });
   }
   const kernelChecks = todo.features.filter((f) => f in PROBES);
+  const notProbed = (why: string) => {
+    for (const f of kernelChecks) out.push({ check: f, ok: false, command: '', message: `not probed: ${why}` });
+    for (const k of todo.sysctls) out.push({ check: `sysctl:${k}`, ok: false, command: '', message: `not probed: ${why}` });
+    todo.nft.forEach((_, i) => out.push({ check: `nft:${i}`, ok: false, command: '', message: `not probed: ${why}` }));
+  };
   if (!ip.ok) {
-    for (const f of [...kernelChecks, 'netns']) out.push({ check: f, ok: false, command: 'ip', message: 'not probed: iproute2 is missing' });
+    notProbed('iproute2 is missing');
     return out;
   }
   if (!kernelChecks.length && !todo.sysctls.length && !todo.nft.length && !todo.features.includes('netns')) return out;
@@ -118,35 +175,40 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
   const add = await run('ip', ['netns', 'add', ns]);
   out.push({ check: 'netns', ok: add.ok, command: 'ip netns add', message: add.message });
   if (!add.ok) {
-    for (const f of kernelChecks) out.push({ check: f, ok: false, command: 'ip netns add', message: `not probed: ${add.message}` });
-    for (const k of todo.sysctls) out.push({ check: `sysctl:${k}`, ok: false, command: 'ip netns add', message: `not probed: ${add.message}` });
-    todo.nft.forEach((_, i) => out.push({ check: `nft:${i}`, ok: false, command: 'ip netns add', message: `not probed: ${add.message}` }));
+    notProbed(add.message);
     return out;
   }
   try {
-    const ipIn = (argv: readonly string[]) => run('ip', ['-n', ns, ...argv]);
-    let veth = { ok: true, message: '' };
-    if (kernelChecks.some((f) => f === 'veth' || NEEDS_VETH.has(f))) {
-      veth = await ipIn(PROBES.veth.argv);
-      if (veth.ok) await ipIn(['link', 'add', 'name', 'pv2', 'type', 'veth', 'peer', 'name', 'pv3']);
-      if (kernelChecks.includes('veth')) out.push({ check: 'veth', ok: veth.ok, command: PROBES.veth.show, message: veth.message });
+    // Every device probe in one `ip -force -batch`: one process, each line answered on its own.
+    const ipChecks = kernelChecks.filter((f) => f !== 'netem');
+    const needsVeth = kernelChecks.some((f) => f === 'veth' || NEEDS_VETH.has(f));
+    const lines: { check: string | null; line: string }[] = [];
+    if (needsVeth) {
+      lines.push({ check: 'veth', line: PROBES.veth.argv.join(' ') });
+      lines.push({ check: null, line: 'link add name pv2 type veth peer name pv3' });
     }
-    const results = await Promise.all(
-      kernelChecks
-        .filter((f) => f !== 'veth')
-        .map(async (f): Promise<ProbeResult> => {
-          const p = PROBES[f as keyof typeof PROBES];
-          if (NEEDS_VETH.has(f) && !veth.ok) return { check: f, ok: false, command: p.show, message: `not probed: veth failed (${veth.message})` };
-          const r =
-            f === 'netem'
-              ? await run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'pv0', 'root', 'netem', 'delay', '1ms'])
-              : f === 'tbf'
-                ? await run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'pv2', 'root', 'tbf', 'rate', '1mbit', 'burst', '16kb', 'limit', '30000'])
-              : await ipIn(p.argv);
-          return { check: f, ok: r.ok, command: p.show, message: r.message };
-        }),
-    );
-    out.push(...results);
+    for (const f of ipChecks) if (f !== 'veth') lines.push({ check: f, line: PROBES[f as keyof typeof PROBES].argv.join(' ') });
+    let errors = new Map<number, string>();
+    if (lines.length) {
+      const r = await execa('ip', ['-n', ns, '-force', '-batch', '-'], { reject: false, input: lines.map((l) => l.line).join('\n') + '\n' });
+      errors = batchErrors(String(r.stderr ?? ''));
+      if (r.exitCode !== 0 && !errors.size) errors.set(1, firstLine(String(r.stderr ?? '')) || `exit ${r.exitCode}`);
+    }
+    const vethError = needsVeth ? errors.get(1) : undefined;
+    lines.forEach((l, i) => {
+      if (!l.check || (l.check === 'veth' && !kernelChecks.includes('veth'))) return;
+      const p = PROBES[l.check as keyof typeof PROBES];
+      if (l.check !== 'veth' && NEEDS_VETH.has(l.check) && vethError !== undefined)
+        out.push({ check: l.check, ok: false, command: p.show, message: `not probed: veth failed (${vethError})` });
+      else out.push({ check: l.check, ok: !errors.has(i + 1), command: p.show, message: errors.get(i + 1) ?? '' });
+    });
+    if (kernelChecks.includes('netem')) {
+      const r =
+        vethError === undefined
+          ? await run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'pv0', 'root', 'netem', 'delay', '1ms'])
+          : { ok: false, message: `not probed: veth failed (${vethError})` };
+      out.push({ check: 'netem', ok: r.ok, command: PROBES.netem.show, message: r.message });
+    }
 
     if (todo.sysctls.length) {
       // One process lists the keys this kernel does not have in a new namespace.
@@ -154,21 +216,21 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
       const r = await execa('ip', ['netns', 'exec', ns, 'sh', '-c', 'for p; do [ -e "$p" ] || echo "$p"; done', 'sh', ...paths], {
         reject: false,
       });
-      const missing = new Set(r.stdout.split('\n').filter(Boolean));
+      const missing = new Set(String(r.stdout ?? '').split('\n').filter(Boolean));
       todo.sysctls.forEach((k, i) => {
         const absent = r.exitCode !== 0 || missing.has(paths[i]!);
         out.push({
           check: `sysctl:${k}`,
           ok: !absent,
           command: `test -e ${paths[i]}`,
-          message: absent ? (r.exitCode !== 0 ? firstLine(r.stderr) : `${paths[i]} does not exist in a new namespace`) : '',
+          message: absent ? (r.exitCode !== 0 ? firstLine(String(r.stderr ?? '')) : `${paths[i]} does not exist in a new namespace`) : '',
         });
       });
     }
     for (const [i, script] of todo.nft.entries()) {
       const r = await run('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], script);
       const message = /exec of "nft" failed/.test(r.message) ? '"nft" not found' : r.message;
-      out.push({ check: `nft:${i}`, ok: r.ok, command: 'nft -f (the lab\'s table)', message });
+      out.push({ check: `nft:${i}`, ok: r.ok, command: "nft -f (the lab's table)", message });
     }
   } finally {
     await execa('ip', ['netns', 'del', ns], { reject: false });
@@ -182,7 +244,8 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
  */
 export function probeKernel(req: ProbeRequest): Promise<ProbeResult[]> {
   const next = queue.then(async () => {
-    const nftKey = (s: string) => `nft#${s}`;
+    await loadBootCache();
+    const nftKey = (s: string) => `nft#${createHash('sha256').update(s).digest('hex').slice(0, 16)}`;
     const todo = {
       features: [...new Set(req.features)].filter((f) => !cache.has(f)),
       sysctls: [...new Set(req.sysctls)].filter((k) => !cache.has(`sysctl:${k}`)),
@@ -191,9 +254,10 @@ export function probeKernel(req: ProbeRequest): Promise<ProbeResult[]> {
     if (todo.features.length || todo.sysctls.length || todo.nft.length) {
       for (const r of await probeUncached(todo)) {
         const m = /^nft:(\d+)$/.exec(r.check);
-        if (m) cache.set(nftKey(todo.nft[Number(m[1])]!), r);
+        if (m) cache.set(nftKey(todo.nft[Number(m[1])]!), { ...r, check: nftKey(todo.nft[Number(m[1])]!) });
         else cache.set(r.check, r);
       }
+      await saveBootCache();
     }
     const results: ProbeResult[] = [];
     for (const f of new Set(req.features)) {

@@ -1,7 +1,9 @@
-// The real driver: one `ip -batch` per namespace per phase, one process for all sysctls,
-// one `nft -f` per namespace, namespaces handled concurrently.
+// The real driver: one `ip -batch` per namespace per round, one process for all sysctls,
+// one `nft -f` per namespace, namespaces handled concurrently. Batches, nft and observation
+// commands are started by one small helper that enters each namespace with setns (runner.ts).
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { statSync } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { KernelError } from '../errors.js';
 import type { Command } from '../model/command.js';
@@ -12,11 +14,16 @@ import { parseNftListing } from '../model/nft.js';
 import { ids, type Obj, type State } from '../model/objects.js';
 import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
 import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
-import { parseRoute, type RawRoute } from '../model/route.js';
+import { parseNeigh, type RawNeigh } from '../model/neigh.js';
+import { parseRoute, routeDevs, type RawRoute } from '../model/route.js';
+import { parseRule, type RawRule } from '../model/rule.js';
 import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
 import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
-import type { Driver, NsQuery, Observation, ObserveRequest, ProbeRequest, ProbeResult } from './driver.js';
+import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
+import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
+import { runJobs, type Job, type JobResult } from './runner.js';
+import { profile } from '../apply/profile.js';
 
 export const NETNS_DIR = '/run/netns';
 const CONCURRENCY = Number(process.env.NETLAB_CONCURRENCY ?? 8);
@@ -50,10 +57,12 @@ function inNs(ns: string, cmd: string[]): [string, string[]] {
   return ns === '' ? [cmd[0]!, cmd.slice(1)] : ['ip', ['netns', 'exec', ns, ...cmd]];
 }
 
-let spawnListener: ((pid: number) => void) | null = null;
+// Per async context, so labs applied concurrently each record their own child processes.
+const spawnListeners = new AsyncLocalStorage<((pid: number) => void) | null>();
 
 /** Starts a command that changes the kernel, telling the spawn listener its pid at once. */
 function change(cmd: string, args: string[], input: string) {
+  const spawnListener = spawnListeners.getStore() ?? null;
   const child = execa(cmd, args, { input, reject: false });
   if (spawnListener && child.pid !== undefined) spawnListener(child.pid);
   return child;
@@ -94,6 +103,7 @@ async function runSysctl(lines: { op: 'r' | 'w'; ns: string; key: string; value?
   // Grouping by namespace keeps setns calls to one per namespace.
   const order = lines.map((l, i) => ({ l, i })).sort((a, b) => (a.l.ns < b.l.ns ? -1 : a.l.ns > b.l.ns ? 1 : a.i - b.i));
   const input = order.map(({ l }) => [l.op, l.ns, sysctlPath(l.key), l.value ?? ''].join('\t')).join('\n') + '\n';
+  profile.count('processes');
   const r = await change('perl', ['-MPOSIX', '-e', SYSCTL_PERL], input);
   const out: (string | null)[] = new Array(lines.length).fill(null);
   for (const row of r.stdout.split('\n')) {
@@ -126,6 +136,9 @@ interface RawNs {
   fdb: RawFdb[];
   nft: { family: string; table: string; text: string }[];
   qdiscs: RawQdisc[];
+  neigh: RawNeigh[];
+  rules: RawRule[];
+  rules6: RawRule[];
 }
 
 function parseJsonLines(stdout: string, expected: number, what: string): unknown[] {
@@ -134,72 +147,169 @@ function parseJsonLines(stdout: string, expected: number, what: string): unknown
   return docs.map((d) => JSON.parse(d) as unknown);
 }
 
-async function readNs(q: NsQuery): Promise<RawNs> {
-  const batch = await execa('ip', [...nsArgs(q.ns), '-d', '-j', '-batch', '-'], {
-    input: 'link show\naddr show\nroute show table all\nnetns list-id\n',
-    reject: false,
-  });
-  if (batch.exitCode !== 0)
-    throw new KernelError({ ns: q.ns, command: `ip ${nsArgs(q.ns).join(' ')} -d -j -batch - (observe)`, stderr: batch.stderr });
-  const [links, addrs, routes, nsids] = parseJsonLines(batch.stdout, 4, `observe ${q.ns || '(root)'}`) as [
-    RawLink[],
-    RawNs['addrs'],
-    RawRoute[],
-    RawNs['nsids'],
-  ];
-  const extra: Promise<unknown>[] = [];
-  let routes6: RawRoute[] = [];
-  let vlans: RawPortVlans[] = [];
-  let fdb: RawFdb[] = [];
-  let qdiscs: RawQdisc[] = [];
-  const nft: RawNs['nft'] = [];
-  if (q.ipv6Routes)
-    extra.push(
-      execa('ip', [...nsArgs(q.ns), '-6', '-j', 'route', 'show', 'table', 'all']).then(
-        (r) => (routes6 = JSON.parse(r.stdout || '[]') as RawRoute[]),
-      ),
-    );
-  if (q.bridgeVlans)
-    extra.push(
-      execa('bridge', [...nsArgs(q.ns), '-j', 'vlan', 'show'], { reject: false }).then(
-        (r) => (vlans = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawPortVlans[]) : []),
-      ),
-    );
-  if (links.some((l) => l.linkinfo?.info_kind === 'vxlan'))
-    extra.push(
-      execa('bridge', [...nsArgs(q.ns), '-j', 'fdb', 'show'], { reject: false }).then(
-        (r) => (fdb = r.exitCode === 0 ? (JSON.parse(r.stdout || '[]') as RawFdb[]) : []),
-      ),
-    );
-  // -raw: tbf's queue limit is printed only then.
-  if (q.qdiscs)
-    extra.push(
-      execa('tc', [...nsArgs(q.ns), '-raw', '-j', 'qdisc', 'show'], { reject: false }).then((r) => {
-        if (r.exitCode !== 0) throw new KernelError({ ns: q.ns, command: 'tc -raw -j qdisc show (observe)', stderr: r.stderr });
-        qdiscs = JSON.parse(r.stdout || '[]') as RawQdisc[];
-      }),
-    );
-  for (const t of q.nftTables) {
-    const [cmd, args] = inNs(q.ns, ['nft', 'list', 'table', t.family, t.table]);
-    extra.push(
-      execa(cmd, args, { reject: false }).then((r) => {
-        if (r.exitCode === 0) nft.push({ ...t, text: r.stdout });
-        else if (!/No such file or directory/.test(r.stderr))
-          throw new KernelError({ ns: q.ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
-      }),
-    );
-  }
-  await Promise.all(extra);
-  return { q, links, addrs, routes, routes6, nsids, vlans, fdb, nft, qdiscs };
+/** Runs jobs through the command runner (see runner.ts); `record` tells the spawn listener their pids. */
+function run(jobs: Job[], record: boolean): Promise<JobResult[]> {
+  return runJobs(jobs, { concurrency: CONCURRENCY, netnsDir: NETNS_DIR, onSpawn: record ? (spawnListeners.getStore() ?? null) : null });
 }
 
+function emptyRaw(q: NsQuery): RawNs {
+  return { q, links: [], addrs: [], routes: [], routes6: [], nsids: [], vlans: [], fdb: [], nft: [], qdiscs: [], neigh: [], rules: [], rules6: [] };
+}
+
+/**
+ * Reads every namespace: one `ip -d -j -batch` each (links, addresses, routes), plus IPv6 routes,
+ * bridge VLANs, qdiscs and nft tables where the query asks, all through one runner; then fdb
+ * where there are VXLANs, and nsid names where links point into other namespaces.
+ */
+async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
+  const raws = qs.map(emptyRaw);
+  const jobs: Job[] = [];
+  const handlers: ((r: JobResult) => void)[] = [];
+  const add = (job: Job, handle: (r: JobResult) => void) => {
+    jobs.push(job);
+    handlers.push(handle);
+  };
+  const json = <T>(text: string): T => JSON.parse(text || '[]') as T;
+  for (const raw of raws) {
+    const { q } = raw;
+    const ns = q.ns;
+    add({ ns, argv: ['ip', '-d', '-j', '-batch', '-'], input: 'link show\naddr show\nroute show table all\n' }, (r) => {
+      if (r.exitCode !== 0) throw new KernelError({ ns, command: `ip ${nsArgs(ns).join(' ')} -d -j -batch - (observe)`, stderr: r.stderr });
+      [raw.links, raw.addrs, raw.routes] = parseJsonLines(r.stdout, 3, `observe ${ns || '(root)'}`) as [
+        RawLink[],
+        RawNs['addrs'],
+        RawRoute[],
+      ];
+    });
+    if (q.ipv6Routes)
+      add({ ns, argv: ['ip', '-6', '-j', 'route', 'show', 'table', 'all'] }, (r) => {
+        if (r.exitCode !== 0) throw new KernelError({ ns, command: 'ip -6 -j route show table all (observe)', stderr: r.stderr });
+        raw.routes6 = json<RawRoute[]>(r.stdout);
+      });
+    if (q.bridgeVlans)
+      add({ ns, argv: ['bridge', '-j', 'vlan', 'show'] }, (r) => (raw.vlans = r.exitCode === 0 ? json<RawPortVlans[]>(r.stdout) : []));
+    // -raw: tbf's queue limit is printed only then.
+    if (q.qdiscs)
+      add({ ns, argv: ['tc', '-raw', '-j', 'qdisc', 'show'] }, (r) => {
+        if (r.exitCode !== 0) throw new KernelError({ ns, command: 'tc -raw -j qdisc show (observe)', stderr: r.stderr });
+        raw.qdiscs = json<RawQdisc[]>(r.stdout);
+      });
+    if (q.neighbours)
+      add({ ns, argv: ['ip', '-j', 'neigh', 'show', 'nud', 'permanent'] }, (r) => {
+        if (r.exitCode !== 0) throw new KernelError({ ns, command: 'ip -j neigh show nud permanent (observe)', stderr: r.stderr });
+        raw.neigh = json<RawNeigh[]>(r.stdout);
+      });
+    if (q.rules)
+      for (const family of q.ipv6Routes ? ([4, 6] as const) : ([4] as const))
+        add({ ns, argv: ['ip', `-${family}`, '-j', 'rule', 'show'] }, (r) => {
+          if (r.exitCode !== 0) throw new KernelError({ ns, command: `ip -${family} -j rule show (observe)`, stderr: r.stderr });
+          if (family === 4) raw.rules = json<RawRule[]>(r.stdout);
+          else raw.rules6 = json<RawRule[]>(r.stdout);
+        });
+    for (const t of q.nftTables)
+      add({ ns, argv: ['nft', 'list', 'table', t.family, t.table] }, (r) => {
+        if (r.exitCode === 0) raw.nft.push({ ...t, text: r.stdout });
+        else if (!/No such file or directory/.test(r.stderr))
+          throw new KernelError({ ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
+      });
+  }
+  const results = await profile.time('observe:read', () => run(jobs, false));
+  profile.timeSync('observe:parse', () => results.forEach((r, i) => handlers[i]!(r)));
+
+  const fdbOf = raws.filter((raw) => raw.q.fdb || raw.links.some((l) => l.linkinfo?.info_kind === 'vxlan'));
+  await Promise.all([
+    run(
+      fdbOf.map((raw) => ({ ns: raw.q.ns, argv: ['bridge', '-j', 'fdb', 'show'] })),
+      false,
+    ).then((rs) => rs.forEach((r, i) => (fdbOf[i]!.fdb = r.exitCode === 0 ? json<RawFdb[]>(r.stdout) : []))),
+    profile.time('observe:nsids', () => resolveNsids(raws)),
+  ]);
+  return raws;
+}
+
+/**
+ * Names the namespaces behind the nsids links refer to. `ip netns list-id` answers for one
+ * namespace at the cost of asking the kernel about every name in /run/netns, so asking it in each
+ * of N namespaces costs N^2. A veth pair answers for both ends: once one end's namespace is named
+ * from the other end's `list-id`, the peer's nsid for the first namespace is known too. So
+ * `list-id` runs first where links point into two or more namespaces (a hub, a router), then only
+ * where an nsid is still unnamed; every namespace ends with the names `list-id` would give it.
+ */
+async function resolveNsids(raws: RawNs[]): Promise<void> {
+  const byName = new Map(raws.map((r) => [r.q.ns, r]));
+  const refs = new Map(
+    raws.map((r) => [
+      r,
+      new Set(r.links.flatMap((l) => (l.link_netnsid !== undefined && l.link_index !== undefined ? [l.link_netnsid] : []))),
+    ]),
+  );
+  const byIndex = new Map(raws.map((r) => [r, new Map(r.links.map((l) => [l.ifindex, l]))]));
+  const learned = new Map<RawNs, Map<number, string>>();
+  const listed = new Set<RawNs>();
+  const learnFrom = (x: RawNs) => {
+    // Only named nsids: an unnamed one is not known to be any namespace observed here.
+    const names = new Map(x.nsids.flatMap((n) => (n.name ? [[n.nsid, n.name] as const] : [])));
+    for (const a of x.links) {
+      if (a.linkinfo?.info_kind !== 'veth' || a.link_netnsid === undefined || a.link_index === undefined) continue;
+      const name = names.get(a.link_netnsid);
+      const y = name === undefined ? undefined : byName.get(name);
+      if (!y || y === x) continue;
+      const b = byIndex.get(y)!.get(a.link_index);
+      // b is a's peer: veth peers point at each other, so b's nsid names x.
+      if (b?.linkinfo?.info_kind !== 'veth' || b.link_index !== a.ifindex || b.link_netnsid === undefined) continue;
+      const m = learned.get(y) ?? new Map<number, string>();
+      m.set(b.link_netnsid, x.q.ns);
+      learned.set(y, m);
+    }
+  };
+  const list = async (targets: RawNs[]) => {
+    const rs = await run(
+      // The nsid dump answers with one buffer and no continuation; after a large dump in the same
+      // process the buffer is 32 KiB (about 1150 nsids) instead of 4 KiB (134): list links first.
+      targets.map((t) => ({ ns: t.q.ns, argv: ['ip', '-d', '-j', '-batch', '-'], input: 'link show\nnetns list-id\n' })),
+      false,
+    );
+    rs.forEach((r, i) => {
+      const t = targets[i]!;
+      if (r.exitCode !== 0) throw new KernelError({ ns: t.q.ns, command: 'ip -j netns list-id (observe)', stderr: r.stderr });
+      t.nsids = parseJsonLines(r.stdout, 2, `observe ${t.q.ns || '(root)'}`)[1] as RawNs['nsids'];
+      listed.add(t);
+    });
+    targets.forEach(learnFrom);
+  };
+  await list(raws.filter((r) => refs.get(r)!.size >= 2));
+  const named = (r: RawNs) => listed.has(r) || [...refs.get(r)!].every((n) => learned.get(r)?.has(n));
+  await list(raws.filter((r) => !named(r)));
+  for (const r of raws) if (!listed.has(r)) r.nsids = [...(learned.get(r) ?? [])].map(([nsid, name]) => ({ nsid, name }));
+}
+
+// One process per namespace: legacy rule count, nft tables, and the br_netfilter switch.
+const POLICY_ENV_SCRIPT = [
+  'command -v iptables-legacy-save >/dev/null 2>&1 && { iptables-legacy-save 2>/dev/null; ip6tables-legacy-save 2>/dev/null; } | grep -c "^-A" || echo 0',
+  'echo ---',
+  'nft list tables 2>/dev/null | sed "s/^table //"',
+  'echo ---',
+  'cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null || echo none',
+].join('; ');
+
 export class RealDriver implements Driver {
+  async policyEnvironment(ns: string): Promise<PolicyEnvironment> {
+    // A namespace the lab has yet to create starts with br_netfilter's defaults (on when loaded).
+    const exists = ns === '' || (await this.listNetns()).includes(ns);
+    const [cmd, args] = inNs(exists ? ns : '', ['sh', '-c', POLICY_ENV_SCRIPT]);
+    const r = await execa(cmd, args, { reject: false });
+    const [legacy = '0', tables = '', brnf = 'none'] = r.stdout.split('---\n').map((p) => p.trim());
+    const brValue = brnf === 'none' ? null : brnf;
+    if (!exists) return { legacyRules: 0, nftTables: [], bridgeNfCallIptables: brValue === null ? null : '1' };
+    return { legacyRules: Number(legacy) || 0, nftTables: tables.split('\n').filter(Boolean), bridgeNfCallIptables: brValue };
+  }
+
   probe(req: ProbeRequest): Promise<ProbeResult[]> {
-    return probeKernel(req);
+    return profile.time('preflight', () => probeKernel(req));
   }
 
   setSpawnListener(listener: ((pid: number) => void) | null): void {
-    spawnListener = listener;
+    spawnListeners.enterWith(listener);
   }
 
   async listNetns(): Promise<string[]> {
@@ -210,14 +320,19 @@ export class RealDriver implements Driver {
     }
   }
 
-  async netnsPids(ns: string): Promise<number[]> {
-    const r = await execa('ip', ['netns', 'pids', ns], { reject: false });
-    return r.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map(Number)
-      .filter((n) => n !== process.pid);
+  /** Like `ip netns pids NS`: processes whose /proc/PID/ns/net is the namespace's nsfs inode. */
+  async netnsPids(ns: string, lab?: string): Promise<number[]> {
+    const target = await stat(`${NETNS_DIR}/${ns}`).catch(() => null);
+    if (!target) return [];
+    // Calls made while a scan runs share it: destroy asks for every namespace at once.
+    this.procScan ??= scanProcNetns().finally(() => (this.procScan = null));
+    const byNs = await this.procScan;
+    // The sessions of the lab's own `run` processes are not strangers: destroy stops them.
+    const ours = lab === undefined ? new Set<number>() : await labSessions(lab);
+    return (byNs.get(`${target.dev}:${target.ino}`) ?? []).filter((n) => n !== process.pid && !ours.has(procStat(n)?.session ?? -1));
   }
+
+  private procScan: Promise<Map<string, number[]>> | null = null;
 
   async labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }> {
     const r = await execa('ip', [...nsArgs(ns), '-j', 'link', 'show'], { reject: false });
@@ -233,16 +348,21 @@ export class RealDriver implements Driver {
     return { created: parseCreatedNetnsMark(lo?.ifalias), altnameLabs: [...labs].sort() };
   }
 
-  async observe(req: ObserveRequest): Promise<Observation> {
+  observe(req: ObserveRequest): Promise<Observation> {
+    return profile.time('observe', () => this.observeNow(req)).then((o) => withProcesses(req, o));
+  }
+
+  private async observeNow(req: ObserveRequest): Promise<Observation> {
     const existing = new Set(await this.listNetns());
     const present = req.namespaces.filter((q) => q.ns === '' || existing.has(q.ns));
-    const raws = await pool(present, CONCURRENCY, readNs);
     const sysctlReads = present.flatMap((q) => q.sysctls.map((key) => ({ op: 'r' as const, ns: q.ns, key })));
-    const sysctlValues = await runSysctl(sysctlReads);
-    return assemble(
-      req.lab,
-      raws,
-      sysctlReads.map((r, i) => ({ ...r, value: sysctlValues[i] ?? null })),
+    const [raws, sysctlValues] = await Promise.all([readAll(present), profile.time('observe:sysctl', () => runSysctl(sysctlReads))]);
+    return profile.timeSync('observe:assemble', () =>
+      assemble(
+        req.lab,
+        raws,
+        sysctlReads.map((r, i) => ({ ...r, value: sysctlValues[i] ?? null })),
+      ),
     );
   }
 
@@ -250,33 +370,74 @@ export class RealDriver implements Driver {
     // Group by tool and namespace, keeping each command's index for error reports.
     const groups = new Map<string, { c: Command; i: number }[]>();
     commands.forEach((c, i) => {
-      const key = c.tool === 'sysctl' ? 'sysctl' : c.tool === 'handle' || c.tool === 'nft' ? `${c.tool}#${i}` : `${c.tool}:${c.ns}`;
+      // `ip -6` lines (IPv6 rules) need a batch of their own: -6 cannot be given per line.
+      const tool = c.tool === 'ip' && c.line.startsWith('-6 ') ? 'ip6' : c.tool;
+      const key = c.tool === 'sysctl' ? 'sysctl' : c.tool === 'handle' || c.tool === 'nft' ? `${c.tool}#${i}` : `${tool}:${c.ns}`;
       const g = groups.get(key) ?? [];
       g.push({ c, i });
       groups.set(key, g);
     });
-    await pool([...groups.values()], CONCURRENCY, (g) => runGroup(g));
+    // Batches and nft transactions go through one runner; sysctls and handles run beside it.
+    const all = [...groups.values()];
+    const batched = all.filter((g) => BATCHED.has(g[0]!.c.tool));
+    const errors: unknown[] = [];
+    await Promise.all([
+      run(batched.map(batchJob), true).then(
+        (rs) => rs.forEach((r, k) => errors.push(batchError(batched[k]!, r))),
+        (e: unknown) => errors.push(e),
+      ),
+      pool(
+        all.filter((g) => !BATCHED.has(g[0]!.c.tool)),
+        CONCURRENCY,
+        (g) => runGroup(g),
+      ).catch((e: unknown) => errors.push(e)),
+    ]);
+    // The failure reported is the one of the earliest command, so reports do not depend on timing.
+    const failures = errors.filter((e) => e !== null);
+    const line = (e: unknown) => (e instanceof KernelError ? (e.detail.line ?? -1) : -1);
+    if (failures.length) throw failures.sort((a, b) => line(a) - line(b))[0];
   }
+}
+
+const BATCHED = new Set<Command['tool']>(['ip', 'bridge', 'tc', 'nft']);
+
+function batchLine(c: Command): string {
+  return c.tool === 'ip' ? c.line.replace(/^-6 /, '') : c.tool === 'bridge' || c.tool === 'tc' ? c.line : '';
+}
+
+/** `ip|bridge|tc -batch -` of a group's lines in its namespace, or `nft -f -` of its one script. */
+function batchJob(g: { c: Command; i: number }[]): Job {
+  const first = g[0]!.c;
+  if (first.tool === 'nft') return { ns: first.ns, argv: ['nft', '-f', '-'], input: first.script };
+  const v6 = first.tool === 'ip' && first.line.startsWith('-6 ') ? ['-6'] : [];
+  return { ns: first.ns, argv: [first.tool, ...v6, '-batch', '-'], input: g.map(({ c }) => batchLine(c)).join('\n') + '\n' };
+}
+
+/** The KernelError of a failed batch (naming the failing line), or null. */
+function batchError(g: { c: Command; i: number }[], r: JobResult): KernelError | null {
+  if (r.exitCode === 0) return null;
+  const first = g[0]!.c;
+  if (first.tool === 'nft')
+    return new KernelError({
+      ns: first.ns,
+      command: `nft -f - (${first.script.split('\n')[0] ?? ''} ...)`,
+      stderr: r.stderr,
+      line: g[0]!.i,
+    });
+  const lines = g.map(({ c }) => batchLine(c));
+  const m = /Command failed -:(\d+)/.exec(r.stderr);
+  const idx = m ? Number(m[1]) - 1 : 0;
+  const stderr = r.stderr.replace(/\n?Command failed -:\d+\s*$/, '').trim();
+  return new KernelError({
+    ns: first.ns,
+    command: `${first.tool} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '),
+    stderr,
+    line: g[idx]?.i ?? g[0]!.i,
+  });
 }
 
 async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
   const first = g[0]!.c;
-  if (first.tool === 'ip' || first.tool === 'bridge' || first.tool === 'tc') {
-    const lines = g.map(({ c }) => (c.tool === 'ip' || c.tool === 'bridge' || c.tool === 'tc' ? c.line : ''));
-    const r = await change(first.tool, [...nsArgs(first.ns), '-batch', '-'], lines.join('\n') + '\n');
-    if (r.exitCode !== 0) {
-      const m = /Command failed -:(\d+)/.exec(r.stderr);
-      const idx = m ? Number(m[1]) - 1 : 0;
-      const stderr = r.stderr.replace(/\n?Command failed -:\d+\s*$/, '').trim();
-      throw new KernelError({
-        ns: first.ns,
-        command: `${first.tool} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '),
-        stderr,
-        line: g[idx]?.i ?? g[0]!.i,
-      });
-    }
-    return;
-  }
   if (first.tool === 'sysctl') {
     try {
       await runSysctl(
@@ -292,16 +453,17 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
     }
     return;
   }
-  if (first.tool === 'nft') {
-    const [cmd, args] = inNs(first.ns, ['nft', '-f', '-']);
-    const r = await change(cmd, args, first.script);
-    if (r.exitCode !== 0)
-      throw new KernelError({
-        ns: first.ns,
-        command: `nft -f - (${first.script.split('\n')[0] ?? ''} ...)`,
-        stderr: r.stderr,
-        line: g[0]!.i,
-      });
+  if (first.tool === 'proc') {
+    // One namespace's processes, one after another: exec entries in the order they are written.
+    for (const { c, i } of [...g].sort((a, b) => (a.c.tool === 'proc' && b.c.tool === 'proc' ? a.c.proc.seq - b.c.proc.seq : 0))) {
+      if (c.tool !== 'proc') continue;
+      try {
+        await runProcCommand(c, spawnListener);
+      } catch (e) {
+        if (e instanceof KernelError) throw new KernelError({ ...e.detail, line: i });
+        throw e;
+      }
+    }
     return;
   }
   if (first.tool === 'handle') {
@@ -323,6 +485,20 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
       await rm(path, { force: true });
     }
   }
+}
+
+/** Every process by the namespace it is in (`dev:ino` of /proc/PID/ns/net), from one pass over /proc. */
+async function scanProcNetns(): Promise<Map<string, number[]>> {
+  const pids = (await readdir('/proc')).filter((n) => /^\d+$/.test(n)).map(Number);
+  const out = new Map<string, number[]>();
+  const stats = await Promise.all(pids.map((pid) => stat(`/proc/${pid}/ns/net`).catch(() => null)));
+  pids.forEach((pid, k) => {
+    const st = stats[k];
+    if (!st) return;
+    const key = `${st.dev}:${st.ino}`;
+    out.set(key, [...(out.get(key) ?? []), pid]);
+  });
+  return out;
 }
 
 /** The target of a handle as the query expects it, when the handle points at that namespace; else null. */
@@ -400,7 +576,8 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
     }
     for (const [family, list] of [[4, raw.routes] as const, [6, raw.routes6] as const]) {
       for (const r of list) {
-        if (!isOwnedDev(r.dev)) continue;
+        // A multipath route has no dev of its own: it is the lab's when its next hops' devices are.
+        if (!isOwnedDev(r.dev) && !(r.dev === undefined && r.nexthops?.some((n) => isOwnedDev(n.dev)))) continue;
         const o = parseRoute(ns, family, r);
         if (o) add(o);
       }
@@ -410,13 +587,24 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
       links.flatMap((l) => (l.obj.type === 'vxlan' && l.obj.attrs.group ? [[l.obj.ifname, String(l.obj.attrs.group)]] : [])),
     );
     for (const f of raw.fdb) {
-      const o = parseFdb(ns, vxlans, f, groups);
+      const o = parseFdb(ns, vxlans, f, groups, ports);
       if (o) add(o);
     }
     for (const v of raw.vlans)
       if (isOwnedDev(v.ifname) && links.some((l) => l.obj.ifname === v.ifname && l.obj.master)) parsePortVlans(ns, v).forEach(add);
     for (const t of raw.nft) add(parseNftListing(ns, t.family, t.table, t.text));
     for (const o of parseQdiscs(ns, raw.qdiscs)) if (isOwnedDev(o.dev)) add(o);
+    for (const n of raw.neigh) {
+      const o = isOwnedDev(n.dev) ? parseNeigh(ns, n) : null;
+      if (o) add(o);
+    }
+    // Rules: every one in a created namespace; in a shared one only those the lab asked for.
+    const wanted = new Set(raw.q.rules ?? []);
+    for (const [family, list] of [[4, raw.rules] as const, [6, raw.rules6] as const])
+      for (const r of list) {
+        const o = parseRule(ns, family, r);
+        if (o && (!shared || wanted.has(o.id))) add(o);
+      }
   }
 
   for (const s of sysctls) {

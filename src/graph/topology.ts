@@ -39,7 +39,6 @@ function portVlans(i: Interface): string {
 export function buildTopology(lab: Lab): Topology {
   const nodes: GraphNode[] = [];
   const edges: GraphEdge[] = [];
-  const hostById = new Map(lab.hosts.map((h) => [h.name, h]));
   const used = new Set<string>();
   const unique = (base: string) => {
     let id = base;
@@ -79,7 +78,7 @@ export function buildTopology(lab: Lab): Topology {
         id,
         kind: 'bridge',
         host: h.name,
-        lines: [`${i.name} (bridge${flags.length ? `, ${flags.join(', ')}` : ''})`, ...i.addresses],
+        lines: [`${h.name}:${i.name} (bridge${flags.length ? `, ${flags.join(', ')}` : ''})`, ...i.addresses],
       });
       edges.push({ from: hostId.get(h.name)!, to: id, kind: 'bridge', label: '' });
     }
@@ -103,10 +102,17 @@ export function buildTopology(lab: Lab): Topology {
       } else if ('parent' in i && i.parent.host !== h.name) {
         const parent = byIfname.get(`${i.parent.host}/${i.parent.ifname}`);
         const from = parent?.kind === 'bridge' ? bridgeId.get(`${parent.host}/${parent.ifname}`)! : hostId.get(i.parent.host)!;
-        edges.push({ from, to: hostId.get(h.name)!, kind: 'device', label: `${deviceWord(i)} ${i.name} on ${nameOf(i.parent.host, i.parent.ifname)}` });
+        edges.push({
+          from,
+          to: hostId.get(h.name)!,
+          kind: 'device',
+          label: `${deviceWord(i)} ${i.name} on ${nameOf(i.parent.host, i.parent.ifname)}`,
+        });
       } else if (i.kind === 'vxlan') {
         for (const remote of i.remotes) {
-          const other = lab.hosts.find((o) => o.name !== h.name && o.interfaces.some((x) => x.addresses.some((a) => a.split('/')[0] === remote)));
+          const other = lab.hosts.find(
+            (o) => o.name !== h.name && o.interfaces.some((x) => x.addresses.some((a) => a.split('/')[0] === remote)),
+          );
           if (!other || !other.interfaces.some((x) => x.kind === 'vxlan' && x.vni === i.vni)) continue;
           const key = `vxlan ${[h.name, other.name].sort().join(' ')} ${i.vni}`;
           if (seen.has(key)) continue;
@@ -116,7 +122,6 @@ export function buildTopology(lab: Lab): Topology {
       }
     }
   }
-  void hostById;
   return { lab: lab.name, file: lab.file, nodes, edges };
 }
 
@@ -143,7 +148,8 @@ function interfaceLine(h: Host, i: Interface, ref: (self: string, host: string, 
   const parts = [i.name];
   if (i.kind === 'vlan' || i.kind === 'macvlan' || i.kind === 'macvtap' || i.kind === 'ipvlan')
     parts.push(`${deviceWord(i)} on ${ref(h.name, i.parent.host, i.parent.ifname)}`);
-  else if (i.kind === 'vxlan') parts.push(`vxlan ${i.vni}${i.remotes.length ? ` to ${i.remotes.join(',')}` : ''}${i.group ? ` group ${i.group}` : ''}`);
+  else if (i.kind === 'vxlan')
+    parts.push(`vxlan ${i.vni}${i.remotes.length ? ` to ${i.remotes.join(',')}` : ''}${i.group ? ` group ${i.group}` : ''}`);
   else if (i.kind === 'tap') parts.push('tap');
   if (i.master !== null) parts.push(`port of ${ref(h.name, h.name, i.master)}${portVlans(i)}`);
   parts.push(...i.addresses);
@@ -154,12 +160,14 @@ function natLines(h: Host, nameOf: (host: string, ifname: string) => string): st
   const p = h.policy;
   if (!p) return [];
   const lines: string[] = [];
-  for (const s of p.snat) lines.push(`${s.to === null ? 'masquerade' : `snat to ${s.to}`} ${s.from}${s.out ? ` out ${nameOf(h.name, s.out)}` : ''}`);
+  for (const s of p.snat)
+    lines.push(`${s.to === null ? 'masquerade' : `snat to ${s.to}`} ${s.from}${s.out ? ` out ${nameOf(h.name, s.out)}` : ''}`);
   for (const d of p.dnat) {
     const port = d.port.from === d.port.to ? `${d.port.from}` : `${d.port.from}-${d.port.to}`;
     lines.push(`publish ${d.proto} ${port} to ${d.toAddress}:${d.toPort}`);
   }
-  for (const s of p.services) lines.push(`service ${s.name} ${s.vip}:${s.port}/${s.proto} to ${s.backends.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+  for (const s of p.services)
+    lines.push(`service ${s.name} ${s.vip}:${s.port}/${s.proto} to ${s.backends.map((b) => `${b.address}:${b.port}`).join(', ')}`);
   if (p.rules.length || p.defaultAction === 'deny') lines.push(`firewall: default ${p.defaultAction}, ${p.rules.length} rule(s)`);
   return lines;
 }
@@ -169,7 +177,7 @@ export function toMermaid(t: Topology): string {
   const q = (s: string) => `"${s.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;')}"`;
   const out = [`%% netlab graph of lab "${t.lab}"`, 'flowchart LR'];
   for (const n of t.nodes) {
-    const label = q(n.lines.join('<br/>').replace(/#quot;/g, ''));
+    const label = q(n.lines.join('<br/>'));
     out.push(n.kind === 'host' ? `  ${n.id}[${fixBreaks(label)}]` : `  ${n.id}{{${fixBreaks(label)}}}`);
   }
   for (const e of t.edges) {

@@ -7,8 +7,11 @@ import { desiredNetns } from './netns.js';
 import { desiredNft } from './nft.js';
 import { bridgesNeedingHairpin } from './policy.js';
 import { desiredPortVlans } from './portvlan.js';
+import { desiredNeighbours } from './neigh.js';
+import { desiredProcesses } from './process.js';
 import { desiredQdiscs } from './qdisc.js';
 import { desiredRoutes } from './route.js';
+import { desiredRules } from './rule.js';
 import { desiredSysctls } from './sysctl.js';
 import { stateOf, type State } from './objects.js';
 
@@ -23,5 +26,8 @@ export function desiredState(lab: Lab): State {
     ...desiredPortVlans(lab),
     ...desiredNft(lab),
     ...desiredQdiscs(lab),
+    ...desiredNeighbours(lab),
+    ...desiredRules(lab),
+    ...desiredProcesses(lab),
   ]);
 }

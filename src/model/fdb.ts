@@ -1,5 +1,7 @@
 // Bridge forwarding entries: the unicast remote list of a VXLAN device
-// (`bridge fdb append 00:00:00:00:00:00 dev VX dst IP`).
+// (`bridge fdb append 00:00:00:00:00:00 dev VX dst IP`), explicit VXLAN entries (`fdb: [{ mac, dst }]`:
+// `bridge fdb append MAC dev VX dst IP`) and static entries on bridge ports (`fdb: [{ mac, vlan }]`:
+// `bridge fdb add MAC dev PORT master static [vlan N]`, observed as state `static`).
 import type { Lab } from '../spec/types.js';
 import { PHASE, type Command } from './command.js';
 import { ids, type FdbObj } from './objects.js';
@@ -13,22 +15,49 @@ export function desiredFdb(lab: Lab): FdbObj[] {
       if (i.kind === 'vxlan')
         for (const dst of i.remotes)
           out.push({ kind: 'fdb', id: ids.fdb(h.ns, i.ifname, ALL_ZERO, dst), ns: h.ns, dev: i.ifname, mac: ALL_ZERO, dst });
+  for (const h of lab.hosts)
+    for (const i of h.interfaces)
+      for (const f of i.fdb ?? []) {
+        const vlan = f.vlan ?? undefined;
+        const dst = f.dst ?? '';
+        out.push({ kind: 'fdb', id: fdbId(h.ns, i.ifname, f.mac, dst, vlan), ns: h.ns, dev: i.ifname, mac: f.mac, dst, ...(vlan !== undefined ? { vlan } : {}) });
+      }
   return out;
+}
+
+/** A port entry has no dst: its VLAN stands in its place in the id. */
+function fdbId(ns: string, dev: string, mac: string, dst: string, vlan: number | undefined): string {
+  return ids.fdb(ns, dev, mac, dst || (vlan !== undefined ? `vlan${vlan}` : ''));
 }
 
 export interface RawFdb {
   mac: string;
   ifname: string;
   dst?: string;
-  /** `permanent` for configured entries, `` for learned ones. */
+  /** `permanent` for configured entries, `` for learned ones, `static` for `master static` port entries. */
   state?: string;
+  /** The bridge of a port entry. */
+  master?: string;
+  vlan?: number;
 }
 
 /**
  * Configured remote entries of the lab's VXLAN devices. Learned entries (not permanent) and the
  * entry the kernel makes for a device's own multicast group (`defaultDst`) are not objects.
  */
-export function parseFdb(ns: string, vxlanDevs: Set<string>, r: RawFdb, defaultDst?: Map<string, string>): FdbObj | null {
+export function parseFdb(
+  ns: string,
+  vxlanDevs: Set<string>,
+  r: RawFdb,
+  defaultDst?: Map<string, string>,
+  ports?: Set<string>,
+): FdbObj | null {
+  // Static entries on the lab's bridge ports (a port's own address is `permanent`, not static).
+  if (r.state === 'static' && r.master !== undefined && !r.dst && ports?.has(r.ifname)) {
+    const mac = r.mac.toLowerCase();
+    const vlan = r.vlan;
+    return { kind: 'fdb', id: fdbId(ns, r.ifname, mac, '', vlan), ns, dev: r.ifname, mac, dst: '', ...(vlan !== undefined ? { vlan } : {}) };
+  }
   if (!r.dst || !vxlanDevs.has(r.ifname)) return null;
   if (r.state !== undefined && r.state !== 'permanent') return null;
   if (r.mac === ALL_ZERO && defaultDst?.get(r.ifname) === r.dst) return null;
@@ -36,10 +65,16 @@ export function parseFdb(ns: string, vxlanDevs: Set<string>, r: RawFdb, defaultD
   return { kind: 'fdb', id: ids.fdb(ns, r.ifname, mac, r.dst), ns, dev: r.ifname, mac, dst: r.dst };
 }
 
+function portSpec(o: FdbObj): string {
+  return `${o.mac} dev ${o.dev} master static${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''}`;
+}
+
 export function createFdb(o: FdbObj): Command[] {
-  return [{ tool: 'bridge', ns: o.ns, line: `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}`, phase: PHASE.fdb, effect: { set: [o] } }];
+  const line = o.dst ? `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}` : `fdb add ${portSpec(o)}`;
+  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.fdb, effect: { set: [o] } }];
 }
 
 export function deleteFdb(o: FdbObj): Command[] {
-  return [{ tool: 'bridge', ns: o.ns, line: `fdb del ${o.mac} dev ${o.dev} dst ${o.dst}`, phase: PHASE.fdb, effect: { remove: [o.id] } }];
+  const line = o.dst ? `fdb del ${o.mac} dev ${o.dev} dst ${o.dst}` : `fdb del ${portSpec(o)}`;
+  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.fdb, effect: { remove: [o.id] } }];
 }

@@ -1,5 +1,6 @@
 // Links: every device kind. How each is derived from a lab, read back from `ip -d -j link`,
 // created, changed in place, and deleted.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Host, Interface, Lab } from '../spec/types.js';
 import { createdNetnsMark } from '../spec/names.js';
@@ -312,10 +313,21 @@ export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number)
   const from = issuingNs(o, peer);
   const parent = o.peer && from === o.peer.ns ? `link ${o.peer.ifname} ` : '';
   const addr = inheritsMac(o) ? '' : ` address ${o.mac}`;
-  const line = `link add ${parent}name ${o.ifname}${netnsArg(o.ns, from)}${addr} mtu ${creationMtu(o)} ${typeArgs(o)}`;
+  // Before Linux 6.8 `ip link add NAME netns X` looks NAME up in the issuing namespace and fails
+  // with "File exists" when it is taken there (a container's eth0 made on the host's eth0): a
+  // device made for another namespace gets a temporary name, renamed once it is there.
+  const moved = o.ns !== from;
+  const name = moved ? temporaryName(o) : o.ifname;
+  const line = `link add ${parent}name ${name}${netnsArg(o.ns, from)}${addr} mtu ${creationMtu(o)} ${typeArgs(o)}`;
   const cmds = [ip(from, line, [created])];
-  for (const l of altnameLine(o)) cmds.push({ ...ip(o.ns, l, []), phase: o.ns === from ? phase : PHASE.linkSet });
+  if (moved) cmds.push({ ...ip(o.ns, `link set dev ${name} name ${o.ifname}`, []), phase: PHASE.linkSet });
+  for (const l of altnameLine(o)) cmds.push({ ...ip(o.ns, l, []), phase: moved ? PHASE.linkSet : phase });
   return cmds;
+}
+
+/** `nlt` + 8 hex: the name of a device on its way to another namespace (see createLink). */
+export function temporaryName(o: LinkObj): string {
+  return `nlt${createHash('sha256').update(`${o.ns}\0${o.ifname}`).digest('hex').slice(0, 8)}`;
 }
 
 /** Changes that can be made in place; null when the link must be recreated. */

@@ -2,7 +2,7 @@
 // Desired state (from a lab) and live state (from the kernel) use the same shapes, so one
 // comparator decides "same state" for every kind, and rollback is planning back to a checkpoint.
 
-export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc';
+export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc' | 'neigh' | 'rule' | 'process';
 
 interface Base {
   kind: ObjKind;
@@ -60,6 +60,8 @@ export interface RouteObj extends Base {
   metric: number;
   onlink: boolean;
   table: number;
+  /** ECMP next hops, sorted (absent for a single-path route; then via/dev above). */
+  nexthops?: { via: string; dev: string | null; weight: number; onlink: boolean }[];
 }
 
 export interface SysctlObj extends Base {
@@ -82,7 +84,52 @@ export interface FdbObj extends Base {
   kind: 'fdb';
   dev: string;
   mac: string;
+  /** Remote VTEP of a VXLAN entry; '' for a static entry on a bridge port. */
   dst: string;
+  /** VLAN of a bridge port entry (absent = none). */
+  vlan?: number;
+}
+
+/** A static neighbour entry (`ip neigh ... nud permanent`). */
+export interface NeighObj extends Base {
+  kind: 'neigh';
+  dev: string;
+  address: string;
+  mac: string;
+}
+
+/** A policy routing rule (`ip rule`). */
+export interface RuleObj extends Base {
+  kind: 'rule';
+  family: 4 | 6;
+  priority: number;
+  /** Prefixes in network form, or null = all. */
+  from: string | null;
+  to: string | null;
+  iif: string | null;
+  oif: string | null;
+  /** `0x10` or `0x10/0xff`, or null. */
+  fwmark: string | null;
+  table: number;
+}
+
+/**
+ * A process netlab runs in a namespace, from the lab's process record (src/driver/processes.ts):
+ * `run` ones are `running` while the process netlab started (same pid and start time, in this
+ * namespace) lives, else `stopped`; an `exec` one is `done` once it exited 0 in this namespace.
+ */
+export interface ProcessObj extends Base {
+  kind: 'process';
+  lab: string;
+  host: string;
+  name: string;
+  mode: 'run' | 'exec';
+  command: string;
+  state: 'running' | 'stopped' | 'done';
+  /** Order among the host's exec (or run) entries; not compared. */
+  seq: number;
+  /** exec: seconds before it is killed; not compared. */
+  timeout: number | null;
 }
 
 export interface PortVlanObj extends Base {
@@ -118,7 +165,7 @@ export interface QdiscObj extends Base {
   limit: number | null;
 }
 
-export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj;
+export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj | NeighObj | RuleObj | ProcessObj;
 
 /** A whole state: objects by id. */
 export type State = Map<string, Obj>;
@@ -151,11 +198,17 @@ export function describe(o: Obj): string {
     case 'nft':
       return `nft table ${o.family} ${o.table} in ${at}`;
     case 'fdb':
-      return `fdb ${o.mac} dst ${o.dst} on ${at}/${o.dev}`;
+      return `fdb ${o.mac}${o.dst ? ` dst ${o.dst}` : ''}${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''} on ${at}/${o.dev}`;
     case 'portvlan':
       return `vlan ${o.vid} on port ${at}/${o.dev}`;
     case 'qdisc':
       return `conditions on ${at}/${o.dev}`;
+    case 'neigh':
+      return `neighbour ${o.address} on ${at}/${o.dev}`;
+    case 'rule':
+      return `rule ${o.priority} (IPv${o.family}) lookup ${o.table} in ${at}`;
+    case 'process':
+      return `${o.mode === 'exec' ? 'exec' : 'process'} ${o.host}/${o.name} in ${at}`;
   }
 }
 
@@ -171,6 +224,10 @@ export function comparable(o: Obj): unknown {
   }
   if (o.kind === 'qdisc') {
     const { handle: _handle, ...rest } = o;
+    return rest;
+  }
+  if (o.kind === 'process') {
+    const { seq: _seq, timeout: _timeout, ...rest } = o;
     return rest;
   }
   return o;
@@ -241,4 +298,9 @@ export const ids = {
   fdb: (ns: string, dev: string, mac: string, dst: string) => `fdb:${ns}/${dev}/${mac}/${dst}`,
   portvlan: (ns: string, dev: string, vid: number) => `portvlan:${ns}/${dev}/${vid}`,
   qdisc: (ns: string, dev: string) => `qdisc:${ns}/${dev}`,
+  neigh: (ns: string, dev: string, address: string) => `neigh:${ns}/${dev}/${address}`,
+  /** Everything a rule matches on and where it sends: two rules differ when any of it does. */
+  rule: (ns: string, r: Omit<RuleObj, 'kind' | 'id' | 'ns'>) =>
+    `rule:${ns}/${r.family}/${r.priority}/${r.from ?? 'all'}/${r.to ?? 'all'}/${r.iif ?? ''}/${r.oif ?? ''}/${r.fwmark ?? ''}/${r.table}`,
+  process: (ns: string, name: string) => `process:${ns}/${name}`,
 };

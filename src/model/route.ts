@@ -35,9 +35,30 @@ export function desiredRoutes(lab: Lab): RouteObj[] {
         metric,
         onlink: r.onlink,
         table: r.table,
+        ...(r.nexthops
+          ? { nexthops: sortHops(r.nexthops.map((n) => ({ via: n.via, dev: n.dev ?? deviceFor(h, n.via), weight: n.weight, onlink: n.onlink }))) }
+          : {}),
       });
     }
   return out;
+}
+
+type Hop = NonNullable<RouteObj['nexthops']>[number];
+
+/** Next hops in one order (by gateway, then device), so desired and observed compare equal. */
+function sortHops(hops: Hop[]): Hop[] {
+  const key = (h: Hop) => `${h.via}%${h.dev ?? ''}`;
+  return [...hops].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/** Devices a route's packets leave by: its own, or its next hops'. */
+export function routeDevs(o: RouteObj): string[] {
+  return o.nexthops ? o.nexthops.flatMap((n) => (n.dev ? [n.dev] : [])) : o.dev ? [o.dev] : [];
+}
+
+/** Gateways of a route: its via, or its next hops'. */
+export function routeGateways(o: RouteObj): string[] {
+  return o.nexthops ? o.nexthops.map((n) => n.via) : o.via ? [o.via] : [];
 }
 
 export interface RawRoute {
@@ -49,6 +70,8 @@ export interface RawRoute {
   metric?: number;
   flags?: string[];
   table?: string;
+  /** Multipath (ECMP) routes: no gateway or dev of their own. */
+  nexthops?: { gateway?: string; dev?: string; weight?: number; flags?: string[] }[];
 }
 
 export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | null {
@@ -69,6 +92,13 @@ export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | n
     metric,
     onlink: (r.flags ?? []).includes('onlink'),
     table,
+    ...(r.nexthops
+      ? {
+          nexthops: sortHops(
+            r.nexthops.map((n) => ({ via: n.gateway ?? '', dev: n.dev ?? null, weight: n.weight ?? 1, onlink: (n.flags ?? []).includes('onlink') })),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -81,6 +111,7 @@ function spec(o: RouteObj): string {
     `metric ${o.metric}`,
     o.onlink ? 'onlink' : '',
     o.table !== 254 ? `table ${o.table}` : '',
+    ...(o.nexthops ?? []).map((n) => `nexthop via ${n.via}${n.dev ? ` dev ${n.dev}` : ''} weight ${n.weight}${n.onlink ? ' onlink' : ''}`),
   ]
     .filter(Boolean)
     .join(' ');

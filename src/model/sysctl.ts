@@ -27,14 +27,24 @@ export function desiredSysctls(lab: Lab): SysctlObj[] {
       values['net.ipv6.conf.default.disable_ipv6'] = off;
     }
     Object.assign(values, h.sysctls);
+    // Per-interface ones (`sysctls:` on an interface); written after the links exist (see setSysctl).
+    for (const i of h.interfaces) Object.assign(values, i.sysctls ?? {});
     for (const [key, value] of Object.entries(values))
       out.push({ kind: 'sysctl', id: ids.sysctl(h.ns, key), ns: h.ns, key, value: normaliseSysctlValue(value) });
   }
   return out;
 }
 
+/** The interface a per-interface key names (`net.ipv4.conf.eth0.rp_filter` -> eth0), or null. */
+export function sysctlInterface(key: string): string | null {
+  const m = /^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\./.exec(key);
+  return m && m[1] !== 'all' && m[1] !== 'default' ? m[1]!.replace(/\//g, '.') : null;
+}
+
 export function setSysctl(o: SysctlObj): Command[] {
-  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: o.value, phase: PHASE.sysctl, effect: { set: [o] } }];
+  // A per-interface key exists only once its interface does: write it after the links are made.
+  const phase = sysctlInterface(o.key) === null ? PHASE.sysctl : PHASE.linkSet;
+  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: o.value, phase, effect: { set: [o] } }];
 }
 
 /**

@@ -11,8 +11,11 @@ import { deleteNft, writeNft } from '../model/nft.js';
 import { canonicalJson, comparable, describe, differingFields, sameObject, type LinkObj, type Obj, type State } from '../model/objects.js';
 import { createPortVlan, deletePortVlan } from '../model/portvlan.js';
 import { createQdisc, deleteQdisc, modifyQdisc } from '../model/qdisc.js';
-import { createRoute, deleteRoute, modifyRoute } from '../model/route.js';
-import { releaseSysctl, setSysctl } from '../model/sysctl.js';
+import { createProcess, deleteProcess, modifyProcess } from '../model/process.js';
+import { deleteNeigh, setNeigh } from '../model/neigh.js';
+import { createRoute, deleteRoute, modifyRoute, routeDevs, routeGateways } from '../model/route.js';
+import { createRule, deleteRule } from '../model/rule.js';
+import { releaseSysctl, setSysctl, sysctlInterface } from '../model/sysctl.js';
 
 export type StepOp = 'create' | 'modify' | 'delete';
 
@@ -41,6 +44,8 @@ export interface PlanOptions {
   foreignLinks?: Set<string>;
   /** Namespaces with the name of a lab namespace that netlab did not create. */
   foreignNetns?: Set<string>;
+  /** Planning back to a checkpoint (rollback): an `exec` is recorded as done, never run again. */
+  restore?: boolean;
 }
 
 export function fingerprint(live: State): string {
@@ -82,10 +87,15 @@ function dependsOnLink(o: Obj, link: LinkObj): boolean {
     case 'qdisc':
       return o.dev === link.ifname;
     case 'route':
+      return routeDevs(o).includes(link.ifname);
+    case 'neigh':
       return o.dev === link.ifname;
     case 'link':
       // Stacked children die with their parent; a veth end dies with its peer.
       return o.peer !== null && o.peer.ns === link.ns && o.peer.ifname === link.ifname;
+    case 'sysctl':
+      // net.ipv4.conf.IF.* goes with IF (a recreated link starts from the defaults).
+      return sysctlInterface(o.key) === link.ifname;
     default:
       return false;
   }
@@ -104,12 +114,35 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
   // What the kernel will look like as the plan's deletions happen: objects removed with a
   // namespace or a link are gone, so they are created again rather than assumed present.
   const projected: State = new Map(live);
+  // Ids of live objects by namespace, and of links by their peer's namespace: what can depend on
+  // a link in namespace X is in X or points into X (objects only leave `projected` here).
+  const inNs = new Map<string, string[]>();
+  const peersIn = new Map<string, string[]>();
+  const index = (m: Map<string, string[]>, ns: string, id: string) => {
+    const list = m.get(ns);
+    if (list) list.push(id);
+    else m.set(ns, [id]);
+  };
+  for (const o of live.values()) {
+    index(inNs, o.ns, o.id);
+    if (o.kind === 'link' && o.peer && o.peer.ns !== o.ns) index(peersIn, o.peer.ns, o.id);
+  }
+  /** Objects still projected that live in `ns` or are links pointing into it, in live order. */
+  const near = (ns: string): Obj[] => {
+    const ids = [...(inNs.get(ns) ?? []), ...(peersIn.get(ns) ?? [])];
+    const out: Obj[] = [];
+    for (const id of ids) {
+      const o = projected.get(id);
+      if (o) out.push(o);
+    }
+    return out;
+  };
   const removeWith = (link: LinkObj) => {
     const queue = [link];
     while (queue.length) {
       const l = queue.pop()!;
       projected.delete(l.id);
-      for (const o of [...projected.values()]) {
+      for (const o of near(l.ns)) {
         if (dependsOnLink(o, l)) {
           projected.delete(o.id);
           if (o.kind === 'link') queue.push(o);
@@ -150,6 +183,11 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     });
     removeWith(o);
   }
+  // Processes do not die with their namespace (they keep it alive): they are stopped first.
+  for (const o of [...projected.values()].sort(byId)) {
+    if (o.kind !== 'process' || !deletedNs.has(o.ns)) continue;
+    steps.push({ op: 'delete', objects: [o.id], title: describe(o), reason: `netns ${o.ns} goes`, commands: deleteProcess(o) });
+  }
   for (const o of [...projected.values()]) if (deletedNs.has(o.ns)) projected.delete(o.id);
 
   // 2. Other objects that are not desired, or must be recreated because they cannot change in place.
@@ -183,8 +221,8 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     projected.delete(l.id);
     if (l.kind === 'addr') {
       // The kernel flushes routes whose gateway was on the removed subnet.
-      for (const o of [...projected.values()]) {
-        if (o.kind === 'route' && o.ns === l.ns && o.via && inSubnet(o.via, l.cidr)) {
+      for (const o of near(l.ns)) {
+        if (o.kind === 'route' && o.ns === l.ns && routeGateways(o).some((via) => inSubnet(via, l.cidr))) {
           projected.delete(o.id);
           flushed.add(o.id);
         }
@@ -226,7 +264,11 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     }
     if (l && sameObject(l, d)) continue;
     // A flushed route may also have survived (another address kept the subnet): replace is exact either way.
-    const commands = l ? modifyCommands(l, d) : d.kind === 'route' && flushed.has(d.id) ? modifyRoute(d, d) : createCommands(d);
+    const commands = l
+      ? modifyCommands(l, d, opts)
+      : d.kind === 'route' && flushed.has(d.id)
+        ? modifyRoute(d, d)
+        : createCommands(d, opts);
     steps.push({
       op: l ? 'modify' : 'create',
       objects: [d.id],
@@ -236,7 +278,12 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     });
   }
 
-  return { steps: order(steps), conflicts, fingerprint: fingerprint(live) };
+  // Links are configured parents first: a VLAN cannot be set up before its parent is.
+  const rank = (s: Step) => {
+    const o = desired.get(s.objects[0]!);
+    return s.op !== 'delete' && o?.kind === 'link' ? depth(o, desired) : 0;
+  };
+  return { steps: order(steps, rank), conflicts, fingerprint: fingerprint(live) };
 }
 
 function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
@@ -247,8 +294,14 @@ function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
     steps.push({ op: 'modify', objects: [d.id], title: describe(d), reason: differingFields(current, d).join(', '), commands });
 }
 
-function createCommands(d: Obj): Command[] {
+function createCommands(d: Obj, opts: PlanOptions = {}): Command[] {
   switch (d.kind) {
+    case 'neigh':
+      return setNeigh(d);
+    case 'rule':
+      return createRule(d);
+    case 'process':
+      return createProcess(d, opts.restore);
     case 'addr':
       return createAddr(d);
     case 'route':
@@ -268,11 +321,12 @@ function createCommands(d: Obj): Command[] {
   }
 }
 
-function modifyCommands(l: Obj, d: Obj): Command[] {
+function modifyCommands(l: Obj, d: Obj, opts: PlanOptions = {}): Command[] {
+  if (d.kind === 'process' && l.kind === 'process') return modifyProcess(l, d, opts.restore);
   if (d.kind === 'route' && l.kind === 'route') return modifyRoute(l, d);
   if (d.kind === 'portvlan' && l.kind === 'portvlan') return [...deletePortVlan(l), ...createPortVlan(d)];
   if (d.kind === 'qdisc' && l.kind === 'qdisc') return modifyQdisc(l, d);
-  return createCommands(d);
+  return createCommands(d, opts);
 }
 
 function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
@@ -291,6 +345,12 @@ function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
       return deletePortVlan(l);
     case 'qdisc':
       return deleteQdisc(l);
+    case 'neigh':
+      return deleteNeigh(l);
+    case 'rule':
+      return deleteRule(l);
+    case 'process':
+      return deleteProcess(l);
     default:
       throw new Error(`internal: no delete for ${l.kind}`);
   }
@@ -301,13 +361,16 @@ function byId(a: Obj, b: Obj): number {
 }
 
 /** Deletions first (deepest phase first), then creations and changes (lowest phase first); ties by object id. */
-function order(steps: Step[]): Step[] {
+function order(steps: Step[], rank: (s: Step) => number = () => 0): Step[] {
   const key = (s: Step) => {
     const phase = Math.min(...s.commands.map((c) => c.phase));
     return s.op === 'delete' ? -1000 + (100 - phase) : phase;
   };
   return steps
-    .map((s, i) => ({ s, i, k: key(s) }))
-    .sort((a, b) => a.k - b.k || (a.s.objects[0]! < b.s.objects[0]! ? -1 : a.s.objects[0]! > b.s.objects[0]! ? 1 : a.i - b.i))
+    .map((s, i) => ({ s, i, k: key(s), r: rank(s) }))
+    .sort(
+      (a, b) =>
+        a.k - b.k || a.r - b.r || (a.s.objects[0]! < b.s.objects[0]! ? -1 : a.s.objects[0]! > b.s.objects[0]! ? 1 : a.i - b.i),
+    )
     .map((x) => x.s);
 }

@@ -9,8 +9,10 @@ import { didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
 
 export interface LinkEnd {
-  /** Index in `links`. */
+  /** Index in `links`; -1 for a link written as an interface's `link` key. */
   index: number;
+  /** Where the link is written, for messages: `links[2]` or `hosts.web.interfaces.eth0.link`. */
+  label: string;
   end: 'a' | 'b';
   peer: { host: string; name: string };
   mtu: number | undefined;
@@ -138,9 +140,21 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
     }
     ctx.hosts.set(name, host);
   }
-  for (const [index, link] of (raw.links ?? []).entries()) addLink(ctx, index, link.a, link.b, link.mtu);
+  for (const [index, link] of (raw.links ?? []).entries())
+    addLink(ctx, { index, label: `links[${index}]`, path: (end) => ['links', index, end] }, link.a, link.b, link.mtu);
+  // `link: HOST:IF` on an interface is a link from that interface (a template's way to link each host).
+  const written: string[] = [];
+  for (const host of [...ctx.hosts.values()])
+    for (const e of [...host.ifaces.values()]) {
+      const to = e.declared ? e.raw.link : undefined;
+      if (to === undefined) continue;
+      const self = `${host.name}:${e.name}`;
+      written.push(self, to);
+      const at = [...e.path, 'link'];
+      addLink(ctx, { index: -1, label: formatPath(at), path: (end) => (end === 'a' ? e.path : at) }, self, to, undefined);
+    }
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
-  const mentioned = new Set((raw.links ?? []).flatMap((l) => [l.a, l.b]));
+  const mentioned = new Set([...(raw.links ?? []).flatMap((l) => [l.a, l.b]), ...written]);
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
       if (e.kind === 'veth' && e.link === null && !mentioned.has(`${host.name}:${e.name}`)) {
@@ -163,9 +177,16 @@ interface EndRef {
   target: IfaceEntry | undefined;
 }
 
-function parseEnd(ctx: LabContext, index: number, end: 'a' | 'b', text: string): EndRef | null {
+/** Where a link is written: a `links` entry or an interface's `link` key. */
+interface LinkSource {
+  index: number;
+  label: string;
+  path(end: 'a' | 'b'): Path;
+}
+
+function parseEnd(ctx: LabContext, src: LinkSource, end: 'a' | 'b', text: string): EndRef | null {
   const colon = text.indexOf(':');
-  const host = ctx.host(text.slice(0, colon), ['links', index, end]);
+  const host = ctx.host(text.slice(0, colon), src.path(end));
   if (!host) return null;
   const written = text.slice(colon + 1);
   return { end, host, written, target: host.ifaces.get(written) };
@@ -176,23 +197,23 @@ function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
   return self.target?.kind === 'bridge' ? bridgePortName(ctx.name, self.host.name, other.host.name, other.written) : self.written;
 }
 
-function addLink(ctx: LabContext, index: number, aText: string, bText: string, mtu: number | undefined): void {
-  const a = parseEnd(ctx, index, 'a', aText);
-  const b = parseEnd(ctx, index, 'b', bText);
+function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string, mtu: number | undefined): void {
+  const a = parseEnd(ctx, src, 'a', aText);
+  const b = parseEnd(ctx, src, 'b', bText);
   if (!a || !b) return;
   if (a.host === b.host && a.written === b.written) {
-    ctx.report(['links', index, 'b'], `both ends are ${aText}: a link joins two different interfaces`);
+    ctx.report(src.path('b'), `both ends are ${aText}: a link joins two different interfaces`);
     return;
   }
   const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
-  const ok = [checkEnd(ctx, index, a, names.a), checkEnd(ctx, index, b, names.b)];
+  const ok = [checkEnd(ctx, src, a, names.a), checkEnd(ctx, src, b, names.b)];
   if (!ok[0] || !ok[1]) return;
   for (const [self, other] of [
     [a, b],
     [b, a],
   ] as const) {
     const name = names[self.end];
-    const link: LinkEnd = { index, end: self.end, peer: { host: other.host.name, name: names[other.end] }, mtu };
+    const link: LinkEnd = { index: src.index, label: src.label, end: self.end, peer: { host: other.host.name, name: names[other.end] }, mtu };
     const existing = self.host.ifaces.get(name);
     if (existing) existing.link = link;
     else {
@@ -202,7 +223,7 @@ function addLink(ctx: LabContext, index: number, aText: string, bText: string, m
         kind: 'veth',
         raw: {},
         declared: false,
-        path: ['links', index, self.end],
+        path: src.path(self.end),
         link,
         portOf: self.target?.kind === 'bridge' ? self.written : null,
       });
@@ -211,8 +232,8 @@ function addLink(ctx: LabContext, index: number, aText: string, bText: string, m
 }
 
 /** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */
-function checkEnd(ctx: LabContext, index: number, ref: EndRef, name: string): boolean {
-  const path: Path = ['links', index, ref.end];
+function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, name: string): boolean {
+  const path: Path = src.path(ref.end);
   const where = `${ref.host.name}:${ref.written}`;
   const existing = ref.host.ifaces.get(name);
   if (ref.target?.kind === 'bridge') {
@@ -232,7 +253,7 @@ function checkEnd(ctx: LabContext, index: number, ref: EndRef, name: string): bo
     return false;
   }
   if (existing.link) {
-    ctx.report(path, `interface ${where} is already used by links[${existing.link.index}]: an interface can be in one link only`);
+    ctx.report(path, `interface ${where} is already used by ${existing.link.label}: an interface can be in one link only`);
     return false;
   }
   return true;

@@ -33,7 +33,8 @@ export interface ParsedExpectation {
 
 const VERDICTS = ['reachable', 'unreachable', 'reaches'];
 const PROTOS = ['tcp', 'udp', 'icmp', 'ping'];
-export const EXPECT_EXAMPLE = 'e.g. "web -> db:5432 tcp reachable", "web -> internet unreachable" or "client -> 10.96.0.10:80 reaches [pod1, pod2]"';
+export const EXPECT_EXAMPLE =
+  'e.g. "web -> db:5432 tcp reachable", "web -> internet unreachable" or "client -> 10.96.0.10:80 reaches [pod1, pod2]"';
 
 function hint(word: string, candidates: string[]): string {
   const c = closest(word, candidates);
@@ -53,7 +54,8 @@ export function parseTarget(text: string): ParsedTarget | string {
   const name = m ? m[1]! : text;
   const base = parseIp(name);
   const target: ParsedTarget = base ? { host: null, address: base.toString(), port: null } : { host: name, address: null, port: null };
-  if (!base && !HOST_NAME_PATTERN.test(name)) return `"${name}" is neither a host name nor an IP address (IPv6 with a port is written [fd00::1]:80)`;
+  if (!base && !HOST_NAME_PATTERN.test(name))
+    return `"${name}" is neither a host name nor an IP address (IPv6 with a port is written [fd00::1]:80)`;
   return m ? port(m[2]!, target) : target;
 }
 
@@ -85,7 +87,8 @@ export function parseExpectation(text: string): ParsedExpectation | string {
   }
   const verdict = words.shift();
   if (verdict === undefined) return `the verdict is missing: end with reachable, unreachable or reaches [HOSTS] (${EXPECT_EXAMPLE})`;
-  if (!VERDICTS.includes(verdict)) return `"${verdict}" is not a verdict: write reachable, unreachable or reaches [HOSTS]${hint(verdict, VERDICTS)}`;
+  if (!VERDICTS.includes(verdict))
+    return `"${verdict}" is not a verdict: write reachable, unreachable or reaches [HOSTS]${hint(verdict, VERDICTS)}`;
   if (verdict === 'reaches' && list === null) return 'reaches needs the hosts that must answer, in brackets: reaches [pod1, pod2]';
   if (words.length) return `unexpected "${words.join(' ')}" after "${verdict}"`;
   let backends: string[] = [];

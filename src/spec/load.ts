@@ -6,8 +6,10 @@ import type { SpecIssue } from '../errors.js';
 import { checkAcrossLabs } from './across.js';
 import { buildContext } from './context.js';
 import { normalise } from './normalise.js';
+import { assignPools } from './pool.js';
 import { validateSchema } from './schema.js';
 import { checkSemantics } from './semantic.js';
+import { collapseTemplateIssues, expandTemplates } from './template.js';
 import type { Lab } from './types.js';
 import { decodeLabBytes, MAX_LAB_BYTES, parseLabYaml, tooBig } from './yaml.js';
 
@@ -25,11 +27,16 @@ export function loadLabText(file: string, text: string): { lab: Lab | null; issu
   try {
     const { parsed, issues } = parseLabYaml(file, text);
     if (!parsed) return { lab: null, issues };
+    // Host templates (`h{i}` with count) become ordinary hosts first; see template.ts.
+    const expanded = expandTemplates(parsed.data, parsed.locator);
+    const collapse = (list: SpecIssue[]) => collapseTemplateIssues(list, parsed.locator).sort(byPosition);
     const schema = validateSchema(parsed.data, parsed.locator);
-    if (!schema.lab) return { lab: null, issues: schema.issues.sort(byPosition) };
+    if (!schema.lab || expanded.length) return { lab: null, issues: collapse([...expanded, ...schema.issues]) };
     const ctx = buildContext(schema.lab, parsed.locator);
+    // Pool addresses are written into the lab before any rule looks at addresses; see pool.ts.
+    assignPools(ctx);
     checkSemantics(ctx);
-    if (ctx.issues.length > 0) return { lab: null, issues: ctx.issues.sort(byPosition) };
+    if (ctx.issues.length > 0) return { lab: null, issues: collapse(ctx.issues) };
     return { lab: normalise(ctx), issues: [] };
   } catch (err) {
     // A bug in netlab, not in the lab; still an issue, so callers never see a stack trace.

@@ -29,6 +29,8 @@ export interface LinePos {
 
 export class Locator {
   private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
+  /** Hosts generated from a template (`h{i}`), by instance name: their text is the template's. */
+  private readonly hostTemplates = new Map<string, { template: string; index: number; start: number }>();
 
   constructor(
     readonly file: string,
@@ -44,8 +46,20 @@ export class Locator {
     return p.line === 0 ? { line: 1, col: offset + 1 } : p;
   }
 
+  /** Positions under `hosts.INSTANCE` are those under `hosts.TEMPLATE` (see src/spec/template.ts). */
+  aliasHost(instance: string, template: string, index: number, start: number): void {
+    this.hostTemplates.set(instance, { template, index, start });
+  }
+
+  /** The template a host was generated from, its index and the template's first index; or undefined. */
+  templateOf(host: string): { template: string; index: number; start: number } | undefined {
+    return this.hostTemplates.get(host);
+  }
+
   /** Position of the key (or value) at `path`, or of the nearest enclosing node that exists. */
   pos(path: Path, part: Part = 'value'): LinePos {
+    const template = path[0] === 'hosts' && typeof path[1] === 'string' ? this.hostTemplates.get(path[1])?.template : undefined;
+    if (template !== undefined) path = ['hosts', template, ...path.slice(2)];
     const doc = this.doc;
     if (!doc || !doc.contents) return { line: 1, col: 1 };
     let node: Node | null = doc.contents;

@@ -6,6 +6,7 @@ import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import { normaliseExpect } from './expect.js';
 import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
+import { normaliseIfaceExtras, normaliseNexthops, normaliseProcesses, normaliseRules } from './normalise-extras.js';
 import { normalisePolicy } from './normalise-policy.js';
 import type { RawNetns } from './raw.js';
 import type { Host, Interface, Lab, NetnsRef, Route } from './types.js';
@@ -58,7 +59,12 @@ function normaliseHost(ctx: LabContext, host: HostEntry): Host {
   const netns = netnsRef(ctx.name, host.name, raw.netns);
   const interfaces = [...host.ifaces.values()].sort((a, b) => cmp(a.name, b.name)).map((e) => normaliseInterface(ctx, host, e));
   const routes = (raw.routes ?? []).map((r, i) => normaliseRoute(ctx, host, i));
-  const anyV6 = interfaces.some((i) => i.addresses.some((a) => a.includes(':'))) || routes.some((r) => r.family === 6);
+  const rules = normaliseRules(ctx, host);
+  const anyV6 =
+    interfaces.some((i) => i.addresses.some((a) => a.includes(':')) || (i.neighbours ?? []).some((n) => n.address.includes(':'))) ||
+    routes.some((r) => r.family === 6) ||
+    (rules ?? []).some((r) => r.family === 6);
+  const processes = normaliseProcesses(ctx, host);
   return {
     name: host.name,
     netns,
@@ -68,6 +74,8 @@ function normaliseHost(ctx: LabContext, host: HostEntry): Host {
     interfaces,
     routes,
     policy: normalisePolicy(ctx, host),
+    ...(rules ? { rules } : {}),
+    ...(processes ? { processes } : {}),
     pos: ctx.locator.source(host.path),
   };
 }
@@ -95,6 +103,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
     vlans: raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null,
     up: raw.up ?? true,
     conditions: normaliseConditions(ctx, e),
+    ...normaliseIfaceExtras(ctx, e, ctx.kernelName(e)),
     pos: ctx.locator.source(e.path),
   };
   switch (e.kind) {
@@ -153,7 +162,9 @@ function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route 
   const raw = host.raw.routes![index]!;
   const dst = raw.to === 'default' ? null : parseCidr(raw.to)!;
   const via = raw.via === undefined ? null : parseIp(raw.via)!;
-  const family = dst ? dst.family : via ? familyOf(via) : 4;
+  const nexthops = normaliseNexthops(ctx, host, index);
+  const firstHop = nexthops?.[0] ? parseIp(nexthops[0].via) : null;
+  const family = dst ? dst.family : via ? familyOf(via) : firstHop ? familyOf(firstHop) : 4;
   return {
     to: dst === null || dst.prefix === 0 ? 'default' : networkText(dst),
     family,
@@ -162,6 +173,7 @@ function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route 
     metric: raw.metric ?? null,
     onlink: raw.onlink ?? false,
     table: raw.table ?? MAIN_TABLE,
+    ...(nexthops ? { nexthops } : {}),
     pos: ctx.locator.source([...host.path, 'routes', index]),
   };
 }

@@ -29,6 +29,35 @@ export interface RawInterface {
   dev?: string;
   learning?: boolean;
   conditions?: RawConditions;
+  /** A veth to `HOST:IF`, written on this end (the same as a `links` entry). */
+  link?: string;
+  /** Addresses handed out to the far ends of this segment (see src/spec/pool.ts). */
+  pool?: string | RawPool;
+  /** Static neighbour (ARP/NDP) entries on this interface. */
+  neighbours?: RawNeighbour[];
+  /** Static forwarding entries: on a VXLAN (`dst` = remote VTEP) or on a bridge port. */
+  fdb?: RawFdbEntry[];
+  /** Per-interface sysctls: `ipv4.rp_filter` -> net.ipv4.conf.IF.rp_filter. */
+  sysctls?: Record<string, string | number>;
+}
+
+export interface RawPool {
+  subnet: string;
+  /** Addresses (or CIDRs) never handed out. */
+  exclude?: string[];
+}
+
+export interface RawNeighbour {
+  address: string;
+  /** A MAC, or `HOST:IF` for that interface's MAC. */
+  mac: string;
+}
+
+export interface RawFdbEntry {
+  /** A MAC, or `HOST:IF` for that interface's MAC. */
+  mac: string;
+  dst?: string;
+  vlan?: number;
 }
 
 /** Link conditions as written (units as strings or bare numbers; see src/spec/units.ts). */
@@ -51,6 +80,38 @@ export interface RawRoute {
   metric?: number;
   onlink?: boolean;
   table?: number;
+  /** ECMP: several gateways (instead of via/dev). */
+  nexthops?: RawNexthop[];
+}
+
+export interface RawNexthop {
+  via: string;
+  dev?: string;
+  weight?: number;
+  onlink?: boolean;
+}
+
+/** A policy routing rule (`ip rule`). */
+export interface RawRoutingRule {
+  priority: number;
+  from?: string;
+  to?: string;
+  iif?: string;
+  oif?: string;
+  fwmark?: number | string;
+  table: number;
+}
+
+export interface RawRun {
+  name: string;
+  command: string;
+}
+
+export interface RawExec {
+  name: string;
+  command: string;
+  /** Seconds (default 60). */
+  timeout?: number;
 }
 
 export interface RawMasquerade {
@@ -104,6 +165,14 @@ export interface RawHost {
   routes?: RawRoute[];
   nat?: RawNat;
   firewall?: RawFirewall;
+  routing_policy?: RawRoutingRule[];
+  /** Long-running processes started in this host once its network is up. */
+  run?: RawRun[];
+  /** One-shot commands run once after the host is created (a string is `{ name: execN, command }`). */
+  exec?: (string | RawExec)[];
+  /** Template hosts only (removed by expansion, see src/spec/template.ts). */
+  count?: number;
+  start?: number;
 }
 
 export interface RawLink {

@@ -19,6 +19,10 @@ export const PATTERN_WORDS: Record<string, string> = {
   '^/[^\\u0000]*$': 'an absolute path, e.g. /proc/1234/ns/net',
   '^net(\\.[A-Za-z0-9_/-]+)+$': 'a network sysctl in dotted form, e.g. net.ipv4.ip_forward (only net.* sysctls belong to a namespace)',
   '^[^\\n\\r]*$': 'a single line',
+  '^([a-z][a-z0-9-]{0,31}|[a-z0-9-]*(\\{[^{}]*\\}[a-z0-9-]*)+)$':
+    'a host name (a lowercase letter, then up to 31 lowercase letters, digits or "-"), or a template name with {i}, e.g. h{i}',
+  '^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})(/(0x[0-9a-fA-F]{1,8}|[0-9]{1,10}))?$': 'a mark, e.g. 16 or 0x10, optionally with a mask: 0x10/0xff',
+  '^ipv[46]\\.(neigh\\.)?[a-z0-9_]+$': 'ipv4.NAME or ipv6.NAME (net.ipv4.conf.<if>.NAME), or ipv4.neigh.NAME (net.ipv4.neigh.<if>.NAME)',
 };
 
 /** What each custom format means, in words. */
@@ -30,6 +34,8 @@ export const FORMAT_WORDS: Record<string, string> = {
   'port-range': 'a port 1..65535 or a range like 5000-5010',
   endpoint: 'HOST:PORT, ADDRESS:PORT or [IPV6]:PORT, e.g. web:80',
   'host-or-cidr': 'a host name, an address or a CIDR',
+  'address-or-cidr': 'an address or a CIDR, e.g. 10.0.0.0/24 or fd00::1',
+  'mac-ref': 'a MAC address (02:00:00:00:00:01) or HOST:IF for the MAC of an interface of the lab',
   ...UNIT_WORDS,
 };
 

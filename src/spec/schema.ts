@@ -25,6 +25,8 @@ export const FORMATS: Record<string, (value: string) => boolean> = {
   'port-range': (v) => parsePortRange(v) !== null,
   endpoint: (v) => parseEndpoint(v) !== null,
   'host-or-cidr': (v) => parseMatch(v) !== null,
+  'address-or-cidr': (v) => parseCidr(v) !== null || parseIp(v) !== null,
+  'mac-ref': (v) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v) || /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v),
   rate: (v) => parseRate(v) !== null,
   size: (v) => parseSize(v) !== null,
   duration: (v) => parseDuration(v) !== null,

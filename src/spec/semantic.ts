@@ -5,6 +5,7 @@ import type { LabContext } from './context.js';
 import { checkExpect } from './expect.js';
 import { checkGateways, checkIpv6, checkSegments } from './semantic-addresses.js';
 import { checkDevices } from './semantic-devices.js';
+import { checkExtras } from './semantic-extras.js';
 import { checkNames } from './semantic-names.js';
 import { checkNat } from './semantic-nat.js';
 import { checkNetns } from './semantic-netns.js';
@@ -21,4 +22,5 @@ export function checkSemantics(ctx: LabContext): void {
   checkNat(ctx);
   checkConditions(ctx);
   checkExpect(ctx);
+  checkExtras(ctx);
 }

@@ -54,7 +54,25 @@ interface InterfaceBase {
   up: boolean;
   /** Conditions on what this interface sends (tc): its own `conditions` over its link's, or null. */
   conditions: LinkConditions | null;
+  /** Static neighbour entries (absent = none). */
+  neighbours?: Neighbour[];
+  /** Static forwarding entries (absent = none); a VXLAN's `remotes` are not repeated here. */
+  fdb?: FdbEntry[];
+  /** Per-interface sysctls, full dotted keys (`net.ipv4.conf.eth0.rp_filter`) -> value (absent = none). */
+  sysctls?: Record<string, string>;
   pos: SourcePos;
+}
+
+export interface Neighbour {
+  address: string;
+  mac: string;
+}
+
+export interface FdbEntry {
+  mac: string;
+  /** Remote VTEP (VXLAN entries), or null for a bridge port's static entry. */
+  dst: string | null;
+  vlan: number | null;
 }
 
 /**
@@ -145,6 +163,45 @@ export interface Route {
   onlink: boolean;
   /** Routing table number; 254 (main) by default. */
   table: number;
+  /** ECMP next hops (absent for a single-path route, whose via/dev are above). */
+  nexthops?: Nexthop[];
+  pos: SourcePos;
+}
+
+export interface Nexthop {
+  via: string;
+  /** Kernel name of the device, or null (the kernel picks the one whose subnet holds via). */
+  dev: string | null;
+  weight: number;
+  onlink: boolean;
+}
+
+/** A policy routing rule (`ip rule`). */
+export interface RoutingRule {
+  priority: number;
+  family: 4 | 6;
+  /** Source/destination prefixes (network form), or null = all. */
+  from: string | null;
+  to: string | null;
+  /** Kernel names of the input/output interfaces, or null. */
+  iif: string | null;
+  oif: string | null;
+  /** `0x10` or `0x10/0xff`, or null. */
+  fwmark: string | null;
+  table: number;
+  pos: SourcePos;
+}
+
+/** A process netlab runs in a host: `run` keeps it running, `exec` runs it once. */
+export interface HostProcess {
+  name: string;
+  mode: 'run' | 'exec';
+  /** Run by `sh -c` inside the host's namespace. */
+  command: string;
+  /** exec only: seconds before it is killed and the apply fails. */
+  timeout: number | null;
+  /** Position among the host's `exec` (or `run`) entries: the order they run in. */
+  seq: number;
   pos: SourcePos;
 }
 
@@ -220,6 +277,10 @@ export interface Host {
   interfaces: Interface[];
   routes: Route[];
   policy: Policy | null;
+  /** Policy routing rules (absent = none). */
+  rules?: RoutingRule[];
+  /** Processes to run and one-shot commands (absent = none). */
+  processes?: HostProcess[];
   pos: SourcePos;
 }
 

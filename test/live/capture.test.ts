@@ -22,8 +22,11 @@ const LAB = [
   '',
 ].join('\n');
 
-/** Starts `netlab capture ...` and resolves once tcpdump listens (it says so on stderr). */
-async function startCapture(args: string[], stdout: 'pipe' | 'buffer' = 'pipe'): Promise<ResultPromise> {
+/**
+ * Starts `netlab capture ...` and resolves once tcpdump listens (it says so on stderr). The process
+ * comes back wrapped: an async function returning the (thenable) process would wait for its end.
+ */
+async function startCapture(args: string[], stdout: 'pipe' | 'buffer' = 'pipe'): Promise<{ proc: ResultPromise }> {
   const p = execa('node', [NETLAB, 'capture', ...args], {
     reject: false,
     env: { NO_COLOR: '1' },
@@ -42,7 +45,7 @@ async function startCapture(args: string[], stdout: 'pipe' | 'buffer' = 'pipe'):
     });
     void p.then((r) => reject(new Error(`capture exited early: ${String(r.stderr)}`)));
   });
-  return p;
+  return { proc: p };
 }
 
 /** `tcpdump -r FILE` lines. */
@@ -64,7 +67,7 @@ describe.skipIf(sandboxSkipReason !== null)('netlab capture on the real kernel',
 
   it('a ping between two hosts, captured to a file with -c, reads back with tcpdump -r', async () => {
     const pcap = join(dir, 'ping.pcap');
-    const cap = await startCapture(['cap', 'a:eth0', '-w', pcap, '-c', '4', '--', 'icmp']);
+    const { proc: cap } = await startCapture(['cap', 'a:eth0', '-w', pcap, '-c', '4', '--', 'icmp']);
     await inNs('cap-a', 'ping', ['-c', '2', '-i', '0.2', '-W', '2', '10.64.0.2']);
     const r = await cap;
     expect(r.exitCode, String(r.stderr)).toBe(0);
@@ -77,7 +80,7 @@ describe.skipIf(sandboxSkipReason !== null)('netlab capture on the real kernel',
 
   it('SIGINT ends a capture cleanly, writes what it saw and reports the count', async () => {
     const pcap = join(dir, 'sigint.pcap');
-    const cap = await startCapture(['cap', 'b:eth0', '-w', pcap, '--', 'icmp']);
+    const { proc: cap } = await startCapture(['cap', 'b:eth0', '-w', pcap, '--', 'icmp']);
     await inNs('cap-a', 'ping', ['-c', '3', '-i', '0.2', '-W', '2', '10.64.0.2']);
     cap.kill('SIGINT');
     const r = await cap;
@@ -87,7 +90,7 @@ describe.skipIf(sandboxSkipReason !== null)('netlab capture on the real kernel',
   });
 
   it('stdout that is not a terminal gets a pcap stream (for wireshark -k -i -)', async () => {
-    const cap = await startCapture(['cap', 'b:eth0', '-c', '2', '--', 'icmp'], 'buffer');
+    const { proc: cap } = await startCapture(['cap', 'b:eth0', '-c', '2', '--', 'icmp'], 'buffer');
     await inNs('cap-a', 'ping', ['-c', '1', '-W', '2', '10.64.0.2']);
     const r = await cap;
     expect(r.exitCode, String(r.stderr)).toBe(0);

@@ -226,6 +226,27 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
       ],
     },
   },
+  {
+    rule: 'reachability assertions (expect): syntax and host references (more in expect.test.ts)',
+    good: ['expect.yaml'],
+    bad: {
+      'expect-syntax.yaml': [
+        [16, 5, 'expect[0]', 'an assertion reads "SRC -> TARGET'],
+        [17, 5, 'expect[1]', '"reachble" is not a verdict: write reachable, unreachable or reaches [HOSTS] (did you mean "reachable"?)'],
+        [18, 5, 'expect[2]', '"tpc" is not a protocol: write tcp, udp or ping (did you mean "tcp"?)'],
+        [19, 5, 'expect[3]', 'ping has no ports: drop ":80" or write tcp or udp'],
+        [20, 5, 'expect[4]', 'udp needs a port: write TARGET:PORT, e.g. db:80'],
+        [21, 5, 'expect[5]', 'reaches [...] counts which hosts answer, which needs a port'],
+        [22, 5, 'expect[6]', 'reaches needs the hosts that must answer, in brackets'],
+        [23, 5, 'expect[7]', 'port "99999" must be a number 1..65535'],
+        [24, 5, 'expect[8]', 'host "dbb" is not defined (did you mean "db"?)'],
+        [25, 5, 'expect[9]', 'host "wbe" is not defined (did you mean "web"?)'],
+        [26, 5, 'expect[10]', 'host "wbe" is not defined (did you mean "web"?)'],
+        [27, 5, 'expect[11]', 'host "empty" has no address to send traffic to'],
+        [28, 5, 'expect[12]', 'an assertion reads "SRC -> TARGET'],
+      ],
+    },
+  },
 ];
 
 async function issuesOf(file: string) {

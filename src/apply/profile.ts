@@ -1,0 +1,52 @@
+// Opt-in profile of one netlab process (NETLAB_PROFILE=1): time spent in each stage (load, spec,
+// preflight, observe, plan, execute) and how many processes were started, printed to stderr as
+// one line `NETLAB_PROFILE {json}` when the process exits. `npm run bench` reads it.
+const enabled = Boolean(process.env.NETLAB_PROFILE);
+const spans: Record<string, number> = {};
+const counts: Record<string, number> = {};
+/** Milliseconds from process start until the modules were loaded (this module is among the first). */
+const loadedAt = performance.now();
+
+function add(name: string, ms: number): void {
+  spans[name] = (spans[name] ?? 0) + ms;
+}
+
+export const profile = {
+  enabled,
+  /** Times an async stage; nested or repeated stages add up under their name. */
+  async time<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    if (!enabled) return fn();
+    const t = performance.now();
+    try {
+      return await fn();
+    } finally {
+      add(name, performance.now() - t);
+    }
+  },
+  /** Times a synchronous stage. */
+  timeSync<T>(name: string, fn: () => T): T {
+    if (!enabled) return fn();
+    const t = performance.now();
+    try {
+      return fn();
+    } finally {
+      add(name, performance.now() - t);
+    }
+  },
+  count(name: string, n = 1): void {
+    if (enabled) counts[name] = (counts[name] ?? 0) + n;
+  },
+};
+
+if (enabled)
+  process.on('exit', () => {
+    const round = (v: number) => Math.round(v * 10) / 10;
+    const report = {
+      totalMs: round(performance.now()),
+      loadMs: round(loadedAt),
+      spans: Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(v)])),
+      counts,
+      maxRssKb: process.resourceUsage().maxRSS,
+    };
+    process.stderr.write(`NETLAB_PROFILE ${JSON.stringify(report)}\n`);
+  });

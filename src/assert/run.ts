@@ -1,0 +1,210 @@
+// Runs a lab's `expect:` assertions against the kernel: responders at the destinations (our own
+// processes, stopped by pid afterwards), ping for ICMP, the agent's probe for TCP/UDP.
+import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Expectation, Lab } from '../spec/types.js';
+import type { AssertionResult, LabResult } from './report.js';
+import { responders } from './targets.js';
+
+/** The agent script, compiled next to this file (dist/assert/agent.js). */
+export const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
+const NETNS_DIR = '/run/netns';
+
+export interface RunOptions {
+  /** Per attempt: TCP/UDP connect or answer, ping reply. */
+  timeoutMs?: number;
+  warn?(message: string): void;
+}
+
+/** `ip netns exec NS cmd...`, or the command itself in the machine's own namespace. */
+function inNs(ns: string, argv: string[]): [string, string[]] {
+  return ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0]!, argv.slice(1)];
+}
+
+interface Responder {
+  host: string;
+  child: ResultPromise;
+}
+
+async function startResponder(host: string, ns: string, tcp: number[], udp: number[], warn: (m: string) => void): Promise<Responder> {
+  const args = [
+    process.execPath,
+    AGENT,
+    'serve',
+    '--name',
+    host,
+    ...tcp.flatMap((p) => ['--tcp', String(p)]),
+    ...udp.flatMap((p) => ['--udp', String(p)]),
+  ];
+  const [cmd, argv] = inNs(ns, args);
+  const child = execa(cmd, argv, { stdin: 'pipe', reject: false, buffer: false });
+  await new Promise<void>((resolve, reject) => {
+    let text = '';
+    const timer = setTimeout(() => reject(new Error(`the responder in host ${host} did not start within 10 s`)), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      text += d.toString();
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      try {
+        const ready = JSON.parse(text.slice(0, nl)) as { failed: { proto: string; port: number; error: string }[] };
+        for (const f of ready.failed)
+          warn(
+            `host ${host}: the responder cannot listen on ${f.proto} port ${f.port} (${f.error}); whatever listens there answers instead`,
+          );
+        resolve();
+      } catch {
+        reject(new Error(`the responder in host ${host} said: ${text.trim()}`));
+      }
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    void child.then((r) => {
+      clearTimeout(timer);
+      reject(new Error(`the responder in host ${host} exited (${r.exitCode ?? r.signal}): ${err.trim()}`));
+    });
+  });
+  return { host, child };
+}
+
+/** Stops our responders by their pid and waits for them. */
+async function stopResponders(rs: Responder[]): Promise<void> {
+  for (const r of rs) r.child.kill('SIGTERM');
+  await Promise.all(rs.map((r) => r.child.catch(() => undefined)));
+}
+
+type Probe = { ok: true; name: string | null; answer?: string } | { ok: false; error: string };
+
+const ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ETIMEDOUT: 'no answer (timed out)',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
+};
+const words = (e: string) => (ERRORS[e] ? `${ERRORS[e]} (${e})` : e);
+
+async function probe(ns: string, e: Expectation, count: number, timeoutMs: number): Promise<Probe[]> {
+  const [cmd, argv] = inNs(ns, [
+    process.execPath,
+    AGENT,
+    'probe',
+    '--proto',
+    e.proto,
+    '--to',
+    e.to.address,
+    '--port',
+    String(e.to.port),
+    '--count',
+    String(count),
+    '--timeout',
+    String(timeoutMs),
+  ]);
+  const r = await execa(cmd, argv, { reject: false });
+  if (r.exitCode !== 0) throw new Error(`the probe failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
+  return (JSON.parse(r.stdout) as { results: Probe[] }).results;
+}
+
+async function ping(ns: string, address: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  const wait = String(Math.max(1, Math.round(timeoutMs / 1000)));
+  const [cmd, argv] = inNs(ns, ['ping', '-n', '-c', '1', '-W', wait, address]);
+  const r = await execa(cmd, argv, { reject: false, all: true });
+  if ((r as { code?: string }).code === 'ENOENT' || /exec of "ping" failed/.test(r.all ?? ''))
+    throw new Error('ping is not installed (apt-get install iputils-ping)');
+  return { ok: r.exitCode === 0, output: (r.all ?? '').trim().split('\n').filter(Boolean).slice(-2).join(' | ') };
+}
+
+function answerer(p: Probe & { ok: true }, address: string): string {
+  return p.name ?? `something at ${address} (not a netlab responder)`;
+}
+
+/** Runs one assertion; never throws (a problem running it is an `error` result). */
+async function runOne(lab: Lab, e: Expectation, timeoutMs: number): Promise<Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>> {
+  const src = lab.hosts.find((h) => h.name === e.from)!;
+  if (src.ns && !existsSync(`${NETNS_DIR}/${src.ns}`))
+    return { status: 'error', message: `host ${src.name}'s namespace ${src.ns} does not exist: is the lab applied?`, details: [] };
+  const target = `${e.to.address}${e.to.port !== null ? `:${e.to.port}` : ''}${e.to.host ? ` (${e.to.host})` : ''}`;
+  try {
+    if (e.proto === 'icmp') {
+      const tries = e.verdict === 'reachable' ? 3 : 1;
+      let last = { ok: false, output: '' };
+      for (let i = 0; i < tries && !last.ok; i++) last = await ping(src.ns, e.to.address, timeoutMs);
+      if (e.verdict === 'reachable')
+        return last.ok
+          ? { status: 'pass', message: `ping ${target} answered`, details: [] }
+          : { status: 'fail', message: `expected a ping reply from ${target}, got none (${tries} tries)`, details: [last.output] };
+      return last.ok
+        ? { status: 'fail', message: `expected no ping reply, but ${target} answered`, details: [last.output] }
+        : { status: 'pass', message: `no ping reply from ${target}`, details: [] };
+    }
+    const what = `${e.proto} ${target}`;
+    if (e.verdict === 'reaches') {
+      const n = Math.max(10, 6 * e.backends.length);
+      const results = await probe(src.ns, e, n, timeoutMs);
+      const hits = new Map<string, number>();
+      const failures = new Map<string, number>();
+      for (const r of results) {
+        if (r.ok) hits.set(answerer(r, e.to.address), (hits.get(answerer(r, e.to.address)) ?? 0) + 1);
+        else failures.set(words(r.error), (failures.get(words(r.error)) ?? 0) + 1);
+      }
+      const tally = [...hits].map(([k, v]) => `${k} x${v}`).join(', ') || 'nobody';
+      const never = e.backends.filter((b) => !hits.has(b));
+      const others = [...hits.keys()].filter((k) => !e.backends.includes(k));
+      const ok = !never.length && !others.length && !failures.size;
+      const details = [`answers: ${tally}`, ...[...failures].map(([k, v]) => `failed connections: ${k} x${v}`)];
+      if (ok) return { status: 'pass', message: `${n} connections to ${what}: ${tally}`, details: [] };
+      const why = [
+        never.length ? `never answered: ${never.join(', ')}` : '',
+        others.length ? `unexpected answers from ${others.join(', ')}` : '',
+        failures.size ? `${[...failures.values()].reduce((a, b) => a + b, 0)} of ${n} connections failed` : '',
+      ].filter(Boolean);
+      return {
+        status: 'fail',
+        message: `expected answers from exactly ${e.backends.join(', ')} over ${n} connections to ${what}; ${why.join('; ')}`,
+        details,
+      };
+    }
+    const tries = e.verdict === 'reachable' ? 2 : 1;
+    let r: Probe = { ok: false, error: 'ETIMEDOUT' };
+    for (let i = 0; i < tries && !r.ok; i++) [r] = (await probe(src.ns, e, 1, timeoutMs)) as [Probe];
+    if (e.verdict === 'reachable')
+      return r.ok
+        ? { status: 'pass', message: `${answerer(r, e.to.address)} answered ${what}`, details: [] }
+        : { status: 'fail', message: `expected an answer from ${what}, got ${words(r.error)}`, details: [] };
+    return r.ok
+      ? { status: 'fail', message: `expected no answer from ${what}, but ${answerer(r, e.to.address)} answered`, details: [] }
+      : { status: 'pass', message: `${what}: ${words(r.error)}`, details: [] };
+  } catch (err) {
+    return { status: 'error', message: (err as Error).message, details: [] };
+  }
+}
+
+/** Runs every assertion of an applied lab, one after another (load-balancing counts stay exact). */
+export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise<LabResult> {
+  const started = Date.now();
+  const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, '');
+  const timeoutMs = opts.timeoutMs ?? 1000;
+  const warn = opts.warn ?? (() => undefined);
+  const rs: Responder[] = [];
+  const results: AssertionResult[] = [];
+  const base = (e: Expectation) => ({ lab: lab.name, text: e.text, pos: e.pos });
+  try {
+    for (const [host, ports] of responders(lab)) {
+      const h = lab.hosts.find((x) => x.name === host)!;
+      if (h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`)) continue;
+      rs.push(await startResponder(host, h.ns, ports.tcp, ports.udp, warn));
+    }
+    for (const e of lab.expect) {
+      const t0 = Date.now();
+      const r = await runOne(lab, e, timeoutMs);
+      results.push({ ...base(e), ...r, seconds: (Date.now() - t0) / 1000 });
+    }
+  } catch (err) {
+    const message = (err as Error).message;
+    for (const e of lab.expect.slice(results.length)) results.push({ ...base(e), status: 'error', message, details: [], seconds: 0 });
+  } finally {
+    await stopResponders(rs);
+  }
+  return { lab: lab.name, file: lab.file, error: null, results, seconds: (Date.now() - started) / 1000, timestamp };
+}

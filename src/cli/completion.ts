@@ -1,0 +1,185 @@
+// `netlab completion bash|zsh`: a completion script generated from the program itself (so new
+// commands and options complete without editing this file). Lab names come from the state
+// directory, host names from the lab's state record, files from the shell.
+import { Argument, type Command, type OptionValues } from '@commander-js/extra-typings';
+
+interface CmdInfo {
+  name: string;
+  /** Every flag (long and short). */
+  flags: string[];
+  /** Flags that take a value, with what completes it: choices, `lab`, or `file`. */
+  values: { flags: string[]; complete: string[] | 'lab' | 'file' }[];
+  /** Positional arguments: kind per position; the last repeats when variadic. */
+  args: string[];
+  variadic: boolean;
+}
+
+type AnyCommand = {
+  name(): string;
+  commands: readonly AnyCommand[];
+  options: readonly {
+    short?: string;
+    long?: string;
+    required: boolean;
+    optional: boolean;
+    argChoices?: string[];
+    attributeName(): string;
+  }[];
+  registeredArguments: readonly Argument[];
+  _hidden?: boolean;
+};
+
+function kindOf(argName: string): string {
+  if (argName === 'lab') return 'lab';
+  if (argName === 'host') return 'host';
+  if (argName === 'command') return 'command';
+  if (argName === 'shell') return 'shell';
+  return 'file';
+}
+
+export function describeProgram(program: AnyCommand): { global: string[]; commands: CmdInfo[] } {
+  const flagsOf = (o: AnyCommand['options'][number]) => [o.long, o.short].filter((f): f is string => Boolean(f));
+  const global = program.options.flatMap(flagsOf).concat(['--help', '--version']);
+  const commands = program.commands
+    .filter((c) => !c._hidden)
+    .map((c) => ({
+      name: c.name(),
+      flags: [...c.options.flatMap(flagsOf), '--help'],
+      values: c.options
+        .filter((o) => o.required || o.optional)
+        .map((o) => ({
+          flags: flagsOf(o),
+          complete: o.argChoices ?? (o.attributeName() === 'lab' ? ('lab' as const) : ('file' as const)),
+        })),
+      args: c.registeredArguments.map((a) => kindOf(a.name())),
+      variadic: c.registeredArguments.some((a) => a.variadic),
+    }));
+  return { global, commands };
+}
+
+const words = (xs: string[]) => xs.join(' ');
+
+export function bashScript(program: AnyCommand): string {
+  const { global, commands } = describeProgram(program);
+  const cases = commands.map((c) => {
+    const valueFlags = c.values.flatMap((v) => v.flags);
+    const prevCases = c.values
+      .map((v) => {
+        const action =
+          v.complete === 'lab'
+            ? 'COMPREPLY=($(compgen -W "$(_netlab_labs)" -- "$cur"))'
+            : v.complete === 'file'
+              ? 'COMPREPLY=($(compgen -f -- "$cur"))'
+              : `COMPREPLY=($(compgen -W "${words(v.complete)}" -- "$cur"))`;
+        return `        ${v.flags.join('|')}) ${action}; return ;;`;
+      })
+      .join('\n');
+    return [
+      `    ${c.name})`,
+      `      flags="${words([...c.flags, ...global])}"`,
+      `      valueflags="${words(valueFlags)}"`,
+      `      args="${words(c.args)}"`,
+      `      variadic=${c.variadic ? 1 : 0}`,
+      `      case "$prev" in`,
+      prevCases,
+      `      esac ;;`,
+    ]
+      .filter((l) => l !== '')
+      .join('\n');
+  });
+  return `# netlab completion for bash. Load it with: source <(netlab completion bash)
+# or install it: netlab completion bash > /etc/bash_completion.d/netlab
+_netlab_labs() {
+  local d="\${NETLAB_STATE_DIR:-/run/netlab}" x
+  [ -d "$d" ] || return 0
+  for x in "$d"/*/; do [ -d "$x" ] && x="\${x%/}" && printf '%s\\n' "\${x##*/}"; done
+}
+_netlab_hosts() {
+  local f="\${NETLAB_STATE_DIR:-/run/netlab}/$1/state.json"
+  [ -r "$f" ] || return 0
+  grep -o '"name":"[a-z][a-z0-9-]*","ns"' "$f" | cut -d'"' -f4
+}
+_netlab() {
+  # Arrays start at 1 in zsh (bashcompinit), at 0 in bash.
+  local o=0
+  [ -n "\${ZSH_VERSION:-}" ] && o=1
+  local cur="\${COMP_WORDS[COMP_CWORD+o]}" prev="" cmd="" flags="" valueflags="" args="" variadic=0
+  local i w pos=0 skip=0 dashdash=0 lab=""
+  [ "$COMP_CWORD" -gt 0 ] && prev="\${COMP_WORDS[COMP_CWORD-1+o]}"
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w="\${COMP_WORDS[i+o]}"
+    if [ -z "$cmd" ]; then
+      case "$w" in -*) ;; *) cmd="$w" ;; esac
+    fi
+  done
+  if [ -z "$cmd" ]; then
+    case "$cur" in
+      -*) COMPREPLY=($(compgen -W "${words(global)}" -- "$cur")) ;;
+      *) COMPREPLY=($(compgen -W "${words(commands.map((c) => c.name))}" -- "$cur")) ;;
+    esac
+    return 0
+  fi
+  case "$cmd" in
+${cases.join('\n')}
+    *) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
+  esac
+  # Which positional argument is being completed: count words after the command, skipping option values.
+  local seen=0
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w="\${COMP_WORDS[i+o]}"
+    if [ "$seen" = 0 ]; then [ "$w" = "$cmd" ] && seen=1; continue; fi
+    if [ "$skip" = 1 ]; then skip=0; continue; fi
+    if [ "$dashdash" = 0 ] && [ "$w" = "--" ]; then dashdash=1; continue; fi
+    if [ "$dashdash" = 0 ]; then
+      case "$w" in
+        -*) case " $valueflags " in *" $w "*) skip=1 ;; esac; continue ;;
+      esac
+    fi
+    [ "$pos" = 0 ] && lab="$w"
+    pos=$((pos + 1))
+  done
+  if [ "$dashdash" = 0 ]; then
+    case "$cur" in -*) COMPREPLY=($(compgen -W "$flags" -- "$cur")); return 0 ;; esac
+  fi
+  local -a kinds
+  eval "kinds=($args)"
+  local n=\${#kinds[@]} kind=""
+  if [ "$pos" -lt "$n" ]; then kind="\${kinds[pos+o]}"; elif [ "$variadic" = 1 ] && [ "$n" -gt 0 ]; then kind="\${kinds[n-1+o]}"; fi
+  case "$kind" in
+    lab) COMPREPLY=($(compgen -W "$(_netlab_labs)" -- "$cur")) ;;
+    host) COMPREPLY=($(compgen -W "$(_netlab_hosts "$lab")" -- "$cur")) ;;
+    shell) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
+    command) [ "$dashdash" = 1 ] && COMPREPLY=($(compgen -c -- "$cur")) || COMPREPLY=($(compgen -W "--" -- "$cur")) ;;
+    file) COMPREPLY=($(compgen -f -- "$cur")) ;;
+    *) COMPREPLY=() ;;
+  esac
+  return 0
+}
+complete -o default -F _netlab netlab
+`;
+}
+
+export function zshScript(program: AnyCommand): string {
+  return `#compdef netlab
+# netlab completion for zsh (the bash completion through bashcompinit). Load it with:
+#   autoload -Uz compinit && compinit; source <(netlab completion zsh)
+autoload -U +X bashcompinit && bashcompinit
+${bashScript(program).replace(/^# .*\n/gm, '')}`;
+}
+
+export function registerCompletion<A extends unknown[], O extends OptionValues, G extends OptionValues>(program: Command<A, O, G>): void {
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, lab and host names)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh'] as const))
+    .addHelpText(
+      'after',
+      '\nbash: source <(netlab completion bash)   (or save it to /etc/bash_completion.d/netlab)\n' +
+        'zsh:  source <(netlab completion zsh)    (after compinit)\n' +
+        'Exit codes: 0 printed, 1 unknown shell.',
+    )
+    .action((shell) => {
+      const p = program as unknown as AnyCommand;
+      process.stdout.write(shell === 'bash' ? bashScript(p) : zshScript(p));
+    });
+}

@@ -1,0 +1,53 @@
+// `netlab graph FILE`: the lab's topology as Mermaid, Graphviz DOT, SVG (through Graphviz) or JSON.
+import { Option, type Command, type OptionValues } from '@commander-js/extra-typings';
+import { writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { UsageError } from '../errors.js';
+import { buildTopology, toDot, toMermaid } from '../graph/topology.js';
+import { loadValidLabs } from './labs.js';
+
+export const GRAPHVIZ_INSTALL = 'apt-get install graphviz';
+
+/** Runs `dot -Tsvg`; a missing Graphviz is a clear error with the install command. */
+export async function dotToSvg(dot: string, dotCommand = 'dot'): Promise<string> {
+  const r = await execa(dotCommand, ['-Tsvg'], { input: dot, reject: false });
+  if ((r as { code?: string }).code === 'ENOENT' || (r.failed && r.exitCode === undefined)) {
+    const err = new UsageError(`--format svg needs Graphviz, and "${dotCommand}" is not installed (not found on PATH)`);
+    err.hints.push(`install it with: ${GRAPHVIZ_INSTALL}`, 'or use --format dot / --format mermaid, which need nothing');
+    throw err;
+  }
+  if (r.exitCode !== 0) throw new UsageError(`dot -Tsvg failed: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export function registerGraph<A extends unknown[], O extends OptionValues, G extends OptionValues>(program: Command<A, O, G>): void {
+  program
+    .command('graph')
+    .description('draw a lab file: hosts, bridges, links (interface names, VLANs), addresses, NAT, as Mermaid, DOT or SVG')
+    .argument('<file>', 'lab file')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'svg', 'json'] as const).default('mermaid' as const),
+    )
+    .option('--json', 'same as --format json (the nodes and edges)')
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      `\nsvg runs Graphviz (\`dot -Tsvg\`); without it: ${GRAPHVIZ_INSTALL}.\nExit codes: 0 drawn, 1 invalid lab file or Graphviz missing.`,
+    )
+    .action(async (file, o) => {
+      const [lab] = await loadValidLabs([file]);
+      if (!lab) throw new UsageError(`no lab in ${file}`);
+      const t = buildTopology(lab);
+      const format = o.json ? 'json' : o.format;
+      const text =
+        format === 'json'
+          ? `${JSON.stringify(t, null, 2)}\n`
+          : format === 'dot'
+            ? toDot(t)
+            : format === 'svg'
+              ? await dotToSvg(toDot(t))
+              : toMermaid(t);
+      if (o.out) await writeFile(o.out, text);
+      else process.stdout.write(text);
+    });
+}

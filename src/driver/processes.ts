@@ -1,0 +1,329 @@
+// The lab's processes on the real machine: a per-lab record in the state directory
+// (/run/netlab/<lab>/processes.json, written with fsync + rename) of what netlab started, and
+// the start, stop and one-shot runs themselves.
+//
+// A `run` process is started detached (its own session, so it outlives netlab) with
+// `ip netns exec NS sh -c COMMAND` (`sh -c` alone in the root namespace); stdout and stderr
+// append to /run/netlab/<lab>/logs/<host>-<name>.log. The record keeps its pid, its start time
+// (field 22 of /proc/PID/stat) and the namespace's inode: the process is netlab's, and alive, only
+// while a process with that pid has that start time and is in that namespace. A reused pid is
+// never mistaken for it, and nothing is signalled unless the record proves netlab started it.
+//
+// Stopping sends SIGTERM to the process group (the session netlab made), waits up to a grace
+// period, then SIGKILL. When the leader has exited but members of its group remain, the group is
+// still netlab's (Linux does not reuse a pid while a group carries it), so they are stopped too.
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, readdir, rename, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { stateDir } from '../apply/store.js';
+import { KernelError } from '../errors.js';
+import type { Command } from '../model/command.js';
+import { ids, type ProcessObj } from '../model/objects.js';
+
+/** Milliseconds between SIGTERM and SIGKILL. */
+export const STOP_GRACE_MS = Number(process.env.NETLAB_STOP_GRACE_MS ?? 5000);
+/** A `run` process that exits this soon after its start fails the apply at once (with its log). */
+const EARLY_EXIT_MS = 300;
+
+export interface ProcessEntry {
+  ns: string;
+  host: string;
+  name: string;
+  mode: 'run' | 'exec';
+  command: string;
+  /** run: the process netlab started; exec: the last run's (already gone). */
+  pid: number;
+  /** Field 22 of /proc/PID/stat (clock ticks after boot). */
+  start: string;
+  /** Inode of the namespace it was started in (/proc/PID/ns/net of a process there). */
+  netns: string;
+  seq: number;
+  timeout: number | null;
+  at: string;
+}
+
+interface ProcessRecord {
+  version: 1;
+  entries: ProcessEntry[];
+}
+
+export function processRecordPath(lab: string): string {
+  return join(stateDir(), lab, 'processes.json');
+}
+
+export function logPath(lab: string, host: string, name: string): string {
+  return join(stateDir(), lab, 'logs', `${host}-${name}.log`);
+}
+
+export async function readProcessRecord(lab: string): Promise<ProcessEntry[]> {
+  try {
+    return (JSON.parse(await readFile(processRecordPath(lab), 'utf8')) as ProcessRecord).entries ?? [];
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new Error(`cannot read ${processRecordPath(lab)}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Read-modify-write of one lab's record, one at a time (commands of several namespaces run concurrently). */
+const queues = new Map<string, Promise<unknown>>();
+function updateRecord(lab: string, change: (entries: ProcessEntry[]) => ProcessEntry[]): Promise<void> {
+  const run = async () => {
+    const entries = change(await readProcessRecord(lab));
+    const path = processRecordPath(lab);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(JSON.stringify({ version: 1, entries } satisfies ProcessRecord, null, 1));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  };
+  const next = (queues.get(lab) ?? Promise.resolve()).then(run, run);
+  queues.set(
+    lab,
+    next.catch(() => undefined),
+  );
+  return next;
+}
+
+const sameSlot = (e: ProcessEntry, ns: string, name: string) => e.ns === ns && e.name === name;
+
+// ---- /proc -----------------------------------------------------------------------------------
+
+export interface ProcStat {
+  state: string;
+  pgrp: number;
+  session: number;
+  start: string;
+}
+
+/** Fields of /proc/PID/stat, or null when there is no such process. */
+export function procStat(pid: number): ProcStat | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: f[0]!, pgrp: Number(f[2]), session: Number(f[3]), start: f[19]! };
+  } catch {
+    return null;
+  }
+}
+
+/** The namespace a process is in (the inode of /proc/PID/ns/net), or null. */
+function procNetns(pid: number): string | null {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/** The inode of a namespace by its key ('' = the one netlab runs in), or null when it is gone. */
+export async function netnsInode(ns: string): Promise<string | null> {
+  const st = await stat(ns === '' ? '/proc/self/ns/net' : `/run/netns/${ns}`).catch(() => null);
+  return st ? String(st.ino) : null;
+}
+
+/** The leader netlab started is alive: same pid, same start time, not a zombie. */
+function leaderAlive(pid: number, start: string): boolean {
+  const s = procStat(pid);
+  return s !== null && s.start === start && s.state !== 'Z';
+}
+
+/** Live members of process group `pgrp` (zombies excluded). */
+async function groupMembers(pgrp: number): Promise<number[]> {
+  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number);
+  return pids.filter((p) => {
+    const s = procStat(p);
+    return s !== null && s.pgrp === pgrp && s.state !== 'Z';
+  });
+}
+
+/**
+ * Whether the group `pid` leads is netlab's to signal: the leader is the recorded process, or it
+ * has exited and only members of its group remain (a pid is not reused while its group exists).
+ */
+async function ownsGroup(pid: number, start: string): Promise<boolean> {
+  const s = procStat(pid);
+  if (s && s.start === start) return true;
+  // Another process has this pid now: the group with this id, if any, is its own.
+  if (s && s.state !== 'Z') return false;
+  return (await groupMembers(pid)).length > 0;
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: gone already.
+  }
+}
+
+/** SIGTERM, wait up to the grace period, SIGKILL: only a group the record proves is netlab's. */
+export async function terminate(pid: number, start: string, graceMs = STOP_GRACE_MS): Promise<void> {
+  if (!(await ownsGroup(pid, start))) return;
+  const gone = async () => !leaderAlive(pid, start) && (await groupMembers(pid)).length === 0;
+  signalGroup(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (await gone()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  signalGroup(pid, 'SIGKILL');
+  for (let i = 0; i < 40 && !(await gone()); i++) await new Promise((r) => setTimeout(r, 25));
+}
+
+// ---- observe ---------------------------------------------------------------------------------
+
+/** The lab's processes in these namespaces, as objects (see ProcessObj for `state`). */
+export async function observeProcesses(lab: string, namespaces: Set<string>): Promise<ProcessObj[]> {
+  const entries = (await readProcessRecord(lab)).filter((e) => namespaces.has(e.ns));
+  const inodes = new Map<string, string | null>();
+  for (const ns of new Set(entries.map((e) => e.ns))) inodes.set(ns, await netnsInode(ns));
+  const out: ProcessObj[] = [];
+  for (const e of entries) {
+    const inode = inodes.get(e.ns) ?? null;
+    if (inode === null) continue;
+    let state: ProcessObj['state'];
+    if (e.mode === 'exec') {
+      // Done in this namespace; a namespace made anew has not run it.
+      if (e.netns !== inode) continue;
+      state = 'done';
+    } else state = leaderAlive(e.pid, e.start) && procNetns(e.pid) === inode && e.netns === inode ? 'running' : 'stopped';
+    out.push({
+      kind: 'process',
+      id: ids.process(e.ns, e.name),
+      ns: e.ns,
+      lab,
+      host: e.host,
+      name: e.name,
+      mode: e.mode,
+      command: e.command,
+      state,
+      seq: e.seq,
+      timeout: e.timeout,
+    });
+  }
+  return out;
+}
+
+/** Sessions of the lab's recorded `run` processes (destroy does not report their members as strangers). */
+export async function labSessions(lab: string): Promise<Set<number>> {
+  return new Set((await readProcessRecord(lab)).filter((e) => e.mode === 'run').map((e) => e.pid));
+}
+
+// ---- commands --------------------------------------------------------------------------------
+
+function argv(p: ProcessObj): [string, string[]] {
+  return p.ns === '' ? ['sh', ['-c', p.command]] : ['ip', ['netns', 'exec', p.ns, 'sh', '-c', p.command]];
+}
+
+function shown(p: ProcessObj): string {
+  const [cmd, args] = argv(p);
+  return [cmd, ...args.map((a) => (/^[\w./:=@-]+$/.test(a) ? a : JSON.stringify(a)))].join(' ');
+}
+
+async function tail(path: string, lines = 15): Promise<string> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  const all = text.trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+/** Starts `p` with its output appended to its log; resolves with the child once it runs. */
+async function launch(p: ProcessObj) {
+  const log = logPath(p.lab, p.host, p.name);
+  await mkdir(dirname(log), { recursive: true });
+  const fd = openSync(log, 'a');
+  writeSync(fd, `--- netlab ${new Date().toISOString()}: ${p.mode} ${shown(p)}\n`);
+  const [cmd, args] = argv(p);
+  const child = spawn(cmd, args, {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    cwd: '/',
+    env: { ...process.env, NETLAB_LAB: p.lab, NETLAB_HOST: p.host, NETLAB_PROCESS: p.name },
+  });
+  closeSync(fd);
+  const exit = new Promise<{ code: number | null; error?: string }>((resolve) => {
+    child.once('error', (e) => resolve({ code: null, error: e.message }));
+    child.once('exit', (code, signal) => resolve({ code: code ?? 128 + (signal ? (SIGNALS[signal] ?? 0) : 0) }));
+  });
+  return { child, exit, log };
+}
+
+const SIGNALS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGTERM: 15 };
+
+function fail(p: ProcessObj, line: number | undefined, stderr: string): KernelError {
+  return new KernelError({ ns: p.ns, command: shown(p), stderr, ...(line !== undefined ? { line } : {}) });
+}
+
+async function stop(p: ProcessObj): Promise<void> {
+  const entry = (await readProcessRecord(p.lab)).find((e) => sameSlot(e, p.ns, p.name));
+  if (entry?.mode === 'run') await terminate(entry.pid, entry.start);
+  await updateRecord(p.lab, (es) => es.filter((e) => !sameSlot(e, p.ns, p.name)));
+}
+
+async function start(p: ProcessObj): Promise<void> {
+  // Leftovers of an earlier start (a dead leader's group) go first: one instance at a time.
+  await stop(p);
+  const inode = await netnsInode(p.ns);
+  if (inode === null) throw fail(p, undefined, `namespace ${p.ns} does not exist`);
+  const { child, exit, log } = await launch(p);
+  const pid = child.pid;
+  if (pid === undefined) throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  const st = procStat(pid);
+  // Recorded before anything else can fail, so destroy and rollback find it.
+  await updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)]);
+  child.unref();
+  const early = await Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS).unref())]);
+  if (early !== null)
+    throw fail(p, undefined, `exited at once (status ${early.code ?? early.error}); the end of ${log}:\n${await tail(log)}`);
+}
+
+function entryOf(p: ProcessObj, pid: number, start: string, netns: string): ProcessEntry {
+  return { ns: p.ns, host: p.host, name: p.name, mode: p.mode, command: p.command, pid, start, netns, seq: p.seq, timeout: p.timeout, at: new Date().toISOString() };
+}
+
+async function exec(p: ProcessObj, onSpawn: ((pid: number) => void) | null): Promise<void> {
+  const inode = await netnsInode(p.ns);
+  if (inode === null) throw fail(p, undefined, `namespace ${p.ns} does not exist`);
+  const { child, exit, log } = await launch(p);
+  const pid = child.pid;
+  if (pid === undefined) throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  onSpawn?.(pid);
+  const st = procStat(pid);
+  const seconds = p.timeout ?? 60;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), seconds * 1000)));
+  const r = await Promise.race([exit, timedOut]);
+  clearTimeout(timer);
+  if (r === 'timeout') {
+    signalGroup(pid, 'SIGKILL');
+    throw fail(p, undefined, `did not finish within ${seconds}s (timeout) and was killed; the end of ${log}:\n${await tail(log)}`);
+  }
+  if (r.code !== 0) throw fail(p, undefined, `exited with status ${r.code ?? r.error}; the end of ${log}:\n${await tail(log)}`);
+  await updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)]);
+}
+
+/** Runs one `proc` command. */
+export async function runProcCommand(c: Extract<Command, { tool: 'proc' }>, onSpawn: ((pid: number) => void) | null): Promise<void> {
+  const p = c.proc;
+  switch (c.action) {
+    case 'start':
+      return start(p);
+    case 'stop':
+      return stop(p);
+    case 'exec':
+      return exec(p, onSpawn);
+    case 'record': {
+      const inode = await netnsInode(p.ns);
+      if (inode === null) throw fail(p, undefined, `namespace ${p.ns} does not exist`);
+      return updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, 0, '', inode)]);
+    }
+    case 'forget':
+      return updateRecord(p.lab, (es) => es.filter((e) => !sameSlot(e, p.ns, p.name)));
+  }
+}

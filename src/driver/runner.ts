@@ -1,0 +1,147 @@
+// Runs many short commands, each inside a network namespace, from one small helper process.
+//
+// Why: a lab of N hosts needs about N `ip -batch` processes per observation and per apply. Started
+// from node, each spawn blocks the event loop while node forks its large address space (1-5 ms
+// each, no matter the concurrency), and `ip -n NS` itself unshares a mount namespace and remounts
+// /sys, which copies every mount, including one per /run/netns entry: the cost of each call grows
+// with the number of namespaces. The helper is a perl process (perl-base is Essential on Debian,
+// as for the sysctl helper): it forks cheaply, enters the namespace with setns(2) alone, and execs
+// the command with stdin, stdout and stderr on files of a private temporary directory. The
+// commands and their output are exactly those of `ip -n NS -batch -`, `nft -f -`, and so on.
+//
+// If netlab dies, the helper starts no further command, waits for the running ones and exits;
+// every pid (the helper's and each command's) is reported as it starts, so crash recovery can
+// wait for them (see children in src/apply/store.ts).
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { profile } from '../apply/profile.js';
+
+export interface Job {
+  /** Namespace name in `netnsDir` ('' = the namespace netlab runs in). */
+  ns: string;
+  /** Command and arguments (no tabs or newlines). */
+  argv: string[];
+  /** Written to the command's stdin. */
+  input?: string;
+}
+
+export interface JobResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  /** Commands running at once. */
+  concurrency: number;
+  netnsDir: string;
+  /** Told the pid of the helper and of every command, as each starts. */
+  onSpawn?: ((pid: number) => void) | null;
+}
+
+const SYSCALLS = '(x86_64 => 308, aarch64 => 268, i686 => 346, armv7l => 375, riscv64 => 268, ppc64le => 350, s390x => 339)';
+
+// Input: one job a line, `ID \t NS \t ARGV...`. Output: `S \t ID \t PID` when a job starts,
+// `E \t ID \t EXIT` when it ends (128+signal when killed).
+const RUNNER_PERL = String.raw`
+use strict; use warnings; use POSIX ();
+my %SYS = ${SYSCALLS};
+my $nr = $SYS{(POSIX::uname())[4]} // die "setns: unknown architecture\n";
+my ($dir, $max, $nsdir) = @ARGV;
+my $parent = getppid();
+my @jobs;
+while (my $l = <STDIN>) { chomp $l; push @jobs, [split /\t/, $l, -1]; }
+$| = 1;
+my %running;
+sub reap {
+  my $pid = waitpid(-1, 0);
+  return if $pid <= 0;
+  my $id = delete $running{$pid};
+  return unless defined $id;
+  my $st = $?;
+  print "E\t$id\t" . (($st & 127) ? 128 + ($st & 127) : $st >> 8) . "\n";
+}
+for my $j (@jobs) {
+  reap() while keys(%running) >= $max;
+  last if getppid() != $parent;
+  my ($id, $ns, @argv) = @$j;
+  my $pid = fork() // die "fork: $!\n";
+  if ($pid == 0) {
+    my $in = -e "$dir/$id.in" ? "$dir/$id.in" : '/dev/null';
+    open(STDIN, '<', $in) or POSIX::_exit(125);
+    open(STDOUT, '>', "$dir/$id.out") or POSIX::_exit(125);
+    open(STDERR, '>', "$dir/$id.err") or POSIX::_exit(125);
+    if ($ns ne '') {
+      open(my $fh, '<', "$nsdir/$ns") or do { print STDERR "Cannot open network namespace \"$ns\": $!\n"; POSIX::_exit(126) };
+      syscall($nr, fileno($fh), 0x40000000) == 0 or do { print STDERR "setns to \"$ns\" failed: $!\n"; POSIX::_exit(126) };
+      close($fh);
+    }
+    { no warnings 'exec'; exec { $argv[0] } @argv; }
+    print STDERR "$argv[0]: $!\n";
+    POSIX::_exit(127);
+  }
+  $running{$pid} = $id;
+  print "S\t$id\t$pid\n";
+}
+reap() while %running;
+`;
+
+function scratchRoot(): string {
+  return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+}
+
+/** Runs every job (at most `concurrency` at once) and returns their results in order. */
+export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[]> {
+  if (!jobs.length) return [];
+  for (const j of jobs)
+    for (const a of [j.ns, ...j.argv])
+      if (/[\t\n]/.test(a)) throw new Error(`internal: runner argument with a tab or newline: ${JSON.stringify(a)}`);
+  profile.count('processes', jobs.length + 1);
+  const dir = await mkdtemp(join(scratchRoot(), 'netlab-run-'));
+  try {
+    await Promise.all(jobs.map((j, i) => (j.input ? writeFile(join(dir, `${i}.in`), j.input) : undefined)));
+    const codes: (number | null)[] = new Array(jobs.length).fill(null);
+    const stderr = await new Promise<string>((resolve, reject) => {
+      const child = spawn('perl', ['-e', RUNNER_PERL, dir, String(Math.max(1, opts.concurrency)), opts.netnsDir], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+      let buf = '';
+      let err = '';
+      child.stdout.setEncoding('utf8');
+      child.stderr.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const [kind, id, value] = buf.slice(0, nl).split('\t');
+          buf = buf.slice(nl + 1);
+          if (kind === 'S') opts.onSpawn?.(Number(value));
+          else if (kind === 'E') codes[Number(id)] = Number(value);
+        }
+      });
+      child.stderr.on('data', (chunk: string) => (err += chunk));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`command runner (perl) failed: ${err || `exit ${code}`}`))));
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(jobs.map((j, i) => [String(i), j.ns, ...j.argv].join('\t')).join('\n') + '\n');
+    });
+    return await Promise.all(
+      jobs.map(async (j, i) => {
+        const code = codes[i];
+        if (code === null || code === undefined)
+          return { exitCode: -1, stdout: '', stderr: `not started: ${j.argv[0]} (command runner stopped early) ${stderr}`.trim() };
+        const [out, err] = await Promise.all([
+          readFile(join(dir, `${i}.out`), 'utf8').catch(() => ''),
+          readFile(join(dir, `${i}.err`), 'utf8').catch(() => ''),
+        ]);
+        return { exitCode: code, stdout: out, stderr: err };
+      }),
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

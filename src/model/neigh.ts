@@ -1,0 +1,37 @@
+// Static neighbour entries: `ip neigh replace ADDRESS lladdr MAC dev DEV nud permanent`.
+// Entries the kernel learns (reachable, stale, ...) are not objects; permanent ones are.
+import type { Lab } from '../spec/types.js';
+import { PHASE, type Command } from './command.js';
+import { ids, type NeighObj } from './objects.js';
+
+export function desiredNeighbours(lab: Lab): NeighObj[] {
+  const out: NeighObj[] = [];
+  for (const h of lab.hosts)
+    for (const i of h.interfaces)
+      for (const n of i.neighbours ?? [])
+        out.push({ kind: 'neigh', id: ids.neigh(h.ns, i.ifname, n.address), ns: h.ns, dev: i.ifname, address: n.address, mac: n.mac });
+  return out;
+}
+
+/** One entry of `ip -j neigh show nud permanent`. */
+export interface RawNeigh {
+  dst: string;
+  dev?: string;
+  lladdr?: string;
+  state?: string[];
+}
+
+export function parseNeigh(ns: string, r: RawNeigh): NeighObj | null {
+  if (!r.dev || !r.lladdr || !(r.state ?? []).includes('PERMANENT')) return null;
+  return { kind: 'neigh', id: ids.neigh(ns, r.dev, r.dst), ns, dev: r.dev, address: r.dst, mac: r.lladdr.toLowerCase() };
+}
+
+/** `replace` creates or changes the MAC in place. */
+export function setNeigh(o: NeighObj): Command[] {
+  const line = `neigh replace ${o.address} lladdr ${o.mac} dev ${o.dev} nud permanent`;
+  return [{ tool: 'ip', ns: o.ns, line, phase: PHASE.route, effect: { set: [o] } }];
+}
+
+export function deleteNeigh(o: NeighObj): Command[] {
+  return [{ tool: 'ip', ns: o.ns, line: `neigh del ${o.address} dev ${o.dev}`, phase: PHASE.route, effect: { remove: [o.id] } }];
+}

@@ -1,0 +1,334 @@
+#!/usr/bin/env node
+// npm run bench: netlab at scale against the one-process-per-operation approach, measured in
+// the same run on the same machine.
+//
+// For each size N, a star lab (netlab gen: N hosts, each with a veth to one hub bridge, an address
+// and a default route) is applied from nothing, re-applied with no change, changed in one host
+// (its address) and destroyed, each with the CLI as users run it (wall time includes starting
+// node). Beside it, a baseline builds and tears down the same topology with one `ip` process per
+// operation (netns add, link add, addr add, route add, ...; per-veth deletion for teardown).
+// Then the nft case: 500 DNAT rules and a 100-backend service on the hub.
+//
+// Everything runs inside a private sandbox (unshare --net --mount, tmpfs on /run/netns and
+// /run/netlab), like the live test tier: the script re-executes itself inside it.
+//
+//   node test/bench/run.mjs [--sizes 10,100,500,1000] [--quick] [--json] [--no-build] [--no-baseline]
+//
+// Ratios compare with the baseline measured in the same run; nothing here asserts a time.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const NETLAB = join(ROOT, 'dist/cli/netlab.js');
+const SELF = fileURLToPath(import.meta.url);
+
+function parseArgs(argv) {
+  const o = { json: false, quick: false, build: true, baseline: true, sizes: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') o.json = true;
+    else if (a === '--quick') o.quick = true;
+    else if (a === '--no-build') o.build = false;
+    else if (a === '--no-baseline') o.baseline = false;
+    else if (a === '--sizes' || a.startsWith('--sizes=')) {
+      const v = a.includes('=') ? a.slice('--sizes='.length) : argv[++i];
+      o.sizes = String(v ?? '')
+        .split(',')
+        .filter(Boolean)
+        .map(Number);
+      if (!o.sizes.length || o.sizes.some((n) => !Number.isInteger(n) || n < 1)) usage(`bad --sizes ${v}`);
+    } else if (a === '--help' || a === '-h') usage();
+    else usage(`unknown option ${a}`);
+  }
+  o.sizes ??= o.quick ? [10, 100] : [10, 100, 500, 1000];
+  return o;
+}
+
+function usage(message) {
+  if (message) process.stderr.write(`bench: ${message}\n`);
+  process.stderr.write('usage: node test/bench/run.mjs [--sizes 10,100,500,1000] [--quick] [--json] [--no-build] [--no-baseline]\n');
+  process.exit(message ? 2 : 0);
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const log = (text) => process.stderr.write(`${text}\n`);
+
+// ---- outside the sandbox: build, then re-execute inside it ----------------------------------
+
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+}
+
+if (process.env.NETLAB_BENCH_INNER !== '1') {
+  if (process.getuid?.() !== 0) usage('needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for the sandbox)');
+  for (const cmd of ['unshare', 'ip', 'nft', 'perl']) if (!which(cmd)) usage(`${cmd} is not installed`);
+  if (opts.build) {
+    log('bench: building (tsc -p tsconfig.json) ...');
+    const b = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    if (b.status !== 0) {
+      log(`${b.stdout}${b.stderr}\nbench: the build failed; fix it, or run with --no-build to measure the existing dist/`);
+      process.exit(1);
+    }
+  }
+  if (!existsSync(NETLAB)) usage(`${NETLAB} is missing: build first (npm run build)`);
+  for (const d of ['/run/netns', '/run/netlab']) mkdirSync(d, { recursive: true });
+  const inner = [
+    'mount --make-rprivate /',
+    'mount -t tmpfs netlab-bench /run/netns',
+    'mount -t tmpfs netlab-bench /run/netlab',
+    'ip link set lo up',
+    'exec "$@"',
+  ].join(' && ');
+  const r = spawnSync('unshare', ['--net', '--mount', 'sh', '-c', inner, 'sh', process.execPath, SELF, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, NETLAB_BENCH_INNER: '1', NETLAB_OUTER_NETNS: readlinkSync('/proc/self/ns/net') },
+  });
+  process.exit(r.status ?? 1);
+}
+
+// ---- inside the sandbox ---------------------------------------------------------------------
+
+if (!process.env.NETLAB_OUTER_NETNS || readlinkSync('/proc/self/ns/net') === process.env.NETLAB_OUTER_NETNS) {
+  log('bench: refusing to run outside its sandbox network namespace');
+  process.exit(1);
+}
+
+const { starLabYaml, starAddress } = await import(pathToFileURL(join(ROOT, 'dist/cli/gen.js')).href);
+const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
+
+/** Runs a command; resolves with wall time, exit code and output. */
+function timed(cmd, args, { input = '', env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+/** One netlab command with NETLAB_PROFILE: wall time and the process's own profile (stages, processes, peak RSS). */
+async function netlab(args) {
+  const r = await timed(process.execPath, [NETLAB, ...args], { env: { NETLAB_PROFILE: '1' } });
+  if (r.code !== 0) throw new Error(`netlab ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  const line = r.stderr.split('\n').find((l) => l.startsWith('NETLAB_PROFILE '));
+  const profile = line ? JSON.parse(line.slice('NETLAB_PROFILE '.length)) : null;
+  return { ms: r.ms, profile, stdout: r.stdout };
+}
+
+async function sh(script, what) {
+  const r = await timed('sh', ['-e'], { input: script });
+  if (r.code !== 0) throw new Error(`${what} failed (exit ${r.code}): ${r.stderr.slice(0, 2000)}`);
+  return r.ms;
+}
+
+/** The same star, one `ip` process per operation (the way a shell script builds it). */
+function baselineBuild(n) {
+  const off = 'sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1';
+  const lines = [
+    'ip netns add bl-hub',
+    `ip netns exec bl-hub ${off}`,
+    'ip -n bl-hub link set lo up',
+    'ip -n bl-hub link add name br0 type bridge',
+    'ip -n bl-hub addr add 10.10.0.1/16 dev br0',
+    'ip -n bl-hub link set br0 up',
+  ];
+  for (let i = 1; i <= n; i++)
+    lines.push(
+      `ip netns add bl-h${i}`,
+      `ip netns exec bl-h${i} ${off}`,
+      `ip -n bl-h${i} link set lo up`,
+      `ip -n bl-hub link add name p${i} type veth peer name eth0 netns bl-h${i}`,
+      `ip -n bl-hub link set p${i} master br0 up`,
+      `ip -n bl-h${i} link set eth0 up`,
+      `ip -n bl-h${i} addr add ${starAddress(i)}/16 dev eth0`,
+      `ip -n bl-h${i} route add default via 10.10.0.1`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+/** Teardown one process per operation: each veth, then each namespace. */
+function baselineTeardown(n) {
+  const lines = [];
+  for (let i = 1; i <= n; i++) lines.push(`ip -n bl-hub link del p${i}`);
+  for (let i = 1; i <= n; i++) lines.push(`ip netns del bl-h${i}`);
+  lines.push('ip netns del bl-hub');
+  return `${lines.join('\n')}\n`;
+}
+
+function netnsCount() {
+  try {
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' /run/netns/')).length;
+  } catch {
+    return -1;
+  }
+}
+
+/** Namespaces named by the object ids of plan steps (`kind:ns/...`, `netns:NAME`). */
+function namespacesOf(steps) {
+  const out = new Set();
+  for (const s of steps)
+    for (const id of s.objects) {
+      const rest = id.slice(id.indexOf(':') + 1);
+      out.add(id.startsWith('netns:') ? rest : rest.split('/')[0]);
+    }
+  return [...out].sort();
+}
+
+const peak = (...ps) => Math.max(...ps.map((p) => p?.profile?.maxRssKb ?? 0));
+
+async function measureSize(n) {
+  const name = `b${n}`;
+  const file = join(work, `${name}.yaml`);
+  const text = starLabYaml({ name, hosts: n });
+  writeFileSync(file, text);
+  log(`bench: N=${n}: apply`);
+  const apply = await netlab(['apply', '--yes', file]);
+  log(`bench: N=${n}: re-apply (no change)`);
+  const reapply = await netlab(['apply', '--yes', file]);
+  // One host's address changes: only that host's namespace may be touched.
+  const k = Math.ceil(n / 2);
+  const before = `  h${k}:\n    interfaces: { eth0: { addresses: [${starAddress(k)}/16] } }`;
+  if (!text.includes(before)) throw new Error(`bench: cannot find host h${k} in the generated lab`);
+  writeFileSync(file, text.replace(before, `  h${k}:\n    interfaces: { eth0: { addresses: [${starAddress(n + 1)}/16] } }`));
+  log(`bench: N=${n}: one-host change`);
+  const change = await netlab(['apply', '--yes', '--json', file]);
+  const steps = JSON.parse(change.stdout).labs[0].steps;
+  log(`bench: N=${n}: destroy`);
+  const destroy = await netlab(['destroy', '--yes', file]);
+  if (netnsCount() !== 0) throw new Error(`bench: ${netnsCount()} namespaces left after destroy`);
+  let baseline = null;
+  if (opts.baseline) {
+    log(`bench: N=${n}: baseline (one ip process per operation)`);
+    const build = await sh(baselineBuild(n), 'baseline build');
+    const teardown = await sh(baselineTeardown(n), 'baseline teardown');
+    if (netnsCount() !== 0) throw new Error('bench: baseline left namespaces behind');
+    baseline = { buildMs: build, teardownMs: teardown };
+  }
+  const ms = (r) => Math.round(r.ms);
+  return {
+    n,
+    applyMs: ms(apply),
+    reapplyMs: ms(reapply),
+    changeMs: ms(change),
+    changeTouched: namespacesOf(steps),
+    changeSteps: steps.length,
+    destroyMs: ms(destroy),
+    peakRssKb: peak(apply, reapply, change, destroy),
+    processes: {
+      apply: apply.profile?.counts?.processes ?? null,
+      reapply: reapply.profile?.counts?.processes ?? null,
+      change: change.profile?.counts?.processes ?? null,
+      destroy: destroy.profile?.counts?.processes ?? null,
+    },
+    profiles: { apply: apply.profile, reapply: reapply.profile, change: change.profile, destroy: destroy.profile },
+    baseline: baseline && { buildMs: Math.round(baseline.buildMs), teardownMs: Math.round(baseline.teardownMs) },
+    ratios: baseline && {
+      build: +(baseline.buildMs / apply.ms).toFixed(1),
+      teardown: +(baseline.teardownMs / destroy.ms).toFixed(1),
+    },
+  };
+}
+
+async function measureNft() {
+  const hosts = opts.quick ? 20 : 100;
+  const name = 'bnat';
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, starLabYaml({ name, hosts, dnat: 500, backends: 100 }));
+  log(`bench: nft: ${hosts} hosts, 500 DNAT rules, a 100-backend service`);
+  const apply = await netlab(['apply', '--yes', file]);
+  const reapply = await netlab(['apply', '--yes', file]);
+  const destroy = await netlab(['destroy', '--yes', file]);
+  const spans = apply.profile?.spans ?? {};
+  return {
+    hosts,
+    dnat: 500,
+    backends: 100,
+    nftStepMs: spans['execute:nft'] ?? null,
+    applyMs: Math.round(apply.ms),
+    reapplyMs: Math.round(reapply.ms),
+    destroyMs: Math.round(destroy.ms),
+    peakRssKb: peak(apply, reapply, destroy),
+  };
+}
+
+function machine() {
+  const v = (cmd, args) => spawnSync(cmd, args, { encoding: 'utf8' }).stdout?.trim().split('\n')[0] ?? '';
+  let debian = '';
+  try {
+    debian = readFileSync('/etc/debian_version', 'utf8').trim();
+  } catch {
+    /* not Debian */
+  }
+  return {
+    cpus: cpus().length,
+    kernel: release(),
+    debian,
+    node: process.versions.node,
+    iproute2: v('ip', ['-V']),
+    nft: v('nft', ['--version']),
+    concurrency: Number(process.env.NETLAB_CONCURRENCY ?? 8),
+  };
+}
+
+const sec = (ms) => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(2));
+const mb = (kb) => (kb ? `${Math.round(kb / 1024)}` : '-');
+
+function table(results, nft, m) {
+  const out = [];
+  out.push(
+    `netlab bench: ${m.cpus} cores, Linux ${m.kernel}${m.debian ? `, Debian ${m.debian}` : ''}, node ${m.node}, ${m.iproute2}`,
+    '',
+    '| N | apply | baseline build | ratio | re-apply | one-host change | destroy | baseline teardown | ratio | peak RSS MB | processes (apply) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const r of results)
+    out.push(
+      `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${r.ratios ? `${r.ratios.build}x` : '-'} | ${sec(r.reapplyMs)} s | ${sec(r.changeMs)} s | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${r.ratios ? `${r.ratios.teardown}x` : '-'} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
+    );
+  out.push('', 'Where the time goes (ms; load = starting node and loading netlab, observe includes verify):', '');
+  out.push('| N | command | total | load | spec | preflight | observe | plan | execute | processes |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of results)
+    for (const [op, p] of Object.entries(r.profiles)) {
+      if (!p) continue;
+      const s = p.spans ?? {};
+      const f = (v) => (v === undefined ? '-' : Math.round(v));
+      out.push(
+        `| ${r.n} | ${op} | ${f(p.totalMs)} | ${f(p.loadMs)} | ${f(s.spec)} | ${f(s.preflight)} | ${f(s.observe)} | ${f(s.plan)} | ${f(s.execute)} | ${p.counts?.processes ?? '-'} |`,
+      );
+    }
+  out.push('');
+  for (const r of results) out.push(`N=${r.n}: the one-host change touched ${r.changeTouched.join(', ')} (${r.changeSteps} steps)`);
+  if (nft)
+    out.push(
+      '',
+      `nft: ${nft.hosts} hosts, ${nft.dnat} DNAT rules and a ${nft.backends}-backend service: nft step ${nft.nftStepMs === null ? '-' : `${Math.round(nft.nftStepMs)} ms`}, apply ${sec(nft.applyMs)} s, re-apply ${sec(nft.reapplyMs)} s, destroy ${sec(nft.destroyMs)} s, peak RSS ${mb(nft.peakRssKb)} MB`,
+    );
+  return out.join('\n');
+}
+
+try {
+  const m = machine();
+  const results = [];
+  for (const n of opts.sizes) results.push(await measureSize(n));
+  const nft = await measureNft();
+  if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft }, null, 2)}\n`);
+  else process.stdout.write(`${table(results, nft, m)}\n`);
+} catch (e) {
+  log(e instanceof Error ? e.message : String(e));
+  process.exitCode = 1;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,131 @@
+// The execution schedule (src/apply/schedule.ts): levels packed into rounds without changing
+// what each namespace sees or letting a command overtake one it may depend on.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { applyLab, planLab } from '../../src/apply/engine.js';
+import { scheduleRounds, touchedNamespaces } from '../../src/apply/schedule.js';
+import { starLabYaml } from '../../src/cli/gen.js';
+import { FakeDriver } from '../../src/driver/fake.js';
+import { commandText, type Command } from '../../src/model/command.js';
+import { plan, type Step } from '../../src/plan/plan.js';
+import { loadLabText } from '../../src/spec/index.js';
+import type { Lab } from '../../src/spec/types.js';
+
+function load(file: string, text: string): Lab {
+  const r = loadLabText(file, text);
+  if (!r.lab) throw new Error(r.issues.map((i) => i.message).join('\n'));
+  return r.lab;
+}
+
+async function labFile(file: string, edit: (t: string) => string = (t) => t): Promise<Lab> {
+  return load(file, edit(await readFile(file, 'utf8')));
+}
+
+/** Level of each command as executePlan ordered them before rounds: deletions deepest first, then by phase. */
+function levels(steps: Step[]): Map<Command, string> {
+  const out = new Map<Command, string>();
+  for (const s of steps)
+    for (const c of s.commands)
+      out.set(c, s.op === 'delete' ? `0:${String(100 - c.phase).padStart(3, '0')}` : `1:${String(c.phase).padStart(3, '0')}`);
+  return out;
+}
+
+/** The schedule keeps every command once, per namespace in level order, and orders every conflicting pair. */
+function checkSchedule(steps: Step[]): Command[][] {
+  const rounds = scheduleRounds(steps);
+  const level = levels(steps);
+  const all = rounds.flat();
+  expect(all.length).toBe(level.size);
+  expect(new Set(all).size).toBe(all.length);
+  const roundOf = new Map<Command, number>();
+  rounds.forEach((r, k) => r.forEach((c) => roundOf.set(c, k)));
+  // Per namespace: the commands in execution order are the level order (stable within a level).
+  const levelOrder = [...level.keys()].sort((a, b) => (level.get(a)! < level.get(b)! ? -1 : level.get(a)! > level.get(b)! ? 1 : 0));
+  for (const ns of new Set(all.map((c) => c.ns))) {
+    const executed = all.filter((c) => c.ns === ns).map(commandText);
+    const expected = levelOrder.filter((c) => c.ns === ns).map(commandText);
+    expect(executed, `order in namespace ${ns || '(root)'}`).toEqual(expected);
+  }
+  // A command that touches a namespace another namespace's earlier-level command touched runs in a later round.
+  for (const a of all)
+    for (const b of all) {
+      if (a.ns === b.ns || level.get(a)! >= level.get(b)!) continue;
+      const shared = [...touchedNamespaces(a)].some((ns) => touchedNamespaces(b).has(ns));
+      if (shared) expect(roundOf.get(a)!, `${commandText(a)} before ${commandText(b)}`).toBeLessThan(roundOf.get(b)!);
+    }
+  // Deletion levels keep a round each, before anything else.
+  const deleteLevels = new Set([...level.values()].filter((l) => l.startsWith('0:')));
+  for (const [k, r] of rounds.entries()) {
+    const ls = new Set(r.map((c) => level.get(c)!));
+    if ([...ls].some((l) => l.startsWith('0:'))) {
+      expect(ls.size).toBe(1);
+      expect(k).toBeLessThan(deleteLevels.size);
+    }
+  }
+  return rounds;
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+  process.env.NETLAB_STATE_DIR = dir;
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+  delete process.env.NETLAB_STATE_DIR;
+});
+
+describe('schedule', () => {
+  it('runs a star in four rounds: namespaces, sysctls, one batch per host (and the bridge), the hub', async () => {
+    const lab = load('star.yaml', starLabYaml({ name: 'star', hosts: 20 }));
+    const p = await planLab(new FakeDriver(), lab);
+    const rounds = checkSchedule(p.plan.steps);
+    expect(rounds).toHaveLength(4);
+    expect(rounds[0]!.every((c) => c.tool === 'ip' && c.ns === '' && c.line.startsWith('netns add'))).toBe(true);
+    expect(rounds[1]!.every((c) => c.tool === 'sysctl')).toBe(true);
+    // Each host's veth, links up, address and route in one batch; the hub only creates its bridge.
+    for (let i = 1; i <= 20; i++) {
+      const lines = rounds[2]!.filter((c) => c.ns === `star-h${i}`).map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
+      expect(lines).toEqual(['link add', 'link set', 'link set', 'link set', 'addr add', 'route add']);
+    }
+    expect(rounds[2]!.filter((c) => c.ns === 'star-hub').map((c) => c.tool === 'ip' && c.line.split(' ')[1])).toEqual(['add']);
+    // The hub's ports exist only once the hosts' batches ran.
+    expect(rounds[3]!.every((c) => c.ns === 'star-hub')).toBe(true);
+    // Processes: one root batch, one sysctl helper, 21 batches, one hub batch.
+    const processes = rounds.reduce((n, r) => n + new Set(r.map((c) => (c.tool === 'sysctl' ? 'sysctl' : `${c.tool}:${c.ns}`))).size, 0);
+    expect(processes).toBe(24);
+  });
+
+  it('keeps the order constraints of the example labs, their changes and their removal', async () => {
+    for (const file of ['labs/docker-bridge.yaml', 'labs/k8s-flat.yaml']) {
+      const d = new FakeDriver();
+      const created = await planLab(d, await labFile(file));
+      checkSchedule(created.plan.steps);
+      await applyLab(d, await labFile(file));
+      // Everything deleted: deletions keep their levels.
+      checkSchedule(plan(new Map(), d.snapshot()).steps);
+    }
+    const d = new FakeDriver();
+    await applyLab(d, await labFile('labs/docker-bridge.yaml'));
+    const changed = await labFile('labs/docker-bridge.yaml', (t) =>
+      t
+        .replace(/\nexpect:[\s\S]*$/, '\n')
+        .replace(/ {2}db:\n( {4}.*\n)+/, '  cache:\n    interfaces:\n      eth0: { addresses: [172.17.0.9/16] }\n')
+        .replace('{ a: db:eth0, b: host:docker0 }', '{ a: cache:eth0, b: host:docker0 }')
+        .replace('eth0: { addresses: [172.17.0.2/16] }', 'eth0: { addresses: [172.17.0.2/16], mtu: 1400 }'),
+    );
+    const p = await planLab(d, changed);
+    expect(p.plan.steps.map((s) => s.op)).toEqual(expect.arrayContaining(['create', 'modify', 'delete']));
+    checkSchedule(p.plan.steps);
+  });
+
+  it('applies a star through the schedule to exactly the desired state, and re-applies with no steps', async () => {
+    const d = new FakeDriver();
+    const lab = load('star.yaml', starLabYaml({ name: 'star', hosts: 30, dnat: 5, backends: 3 }));
+    await applyLab(d, lab);
+    expect((await planLab(d, lab)).plan.steps).toEqual([]);
+  });
+});
