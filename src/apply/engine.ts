@@ -18,7 +18,7 @@ import type { Lab } from '../spec/types.js';
 import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
 import { profile } from './profile.js';
-import { scheduleRounds } from './schedule.js';
+import { scheduleRounds, touchedNamespaces } from './schedule.js';
 import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
 import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
 
@@ -86,9 +86,9 @@ async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOpti
     if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
     opts.events?.progress?.(lab, done, total);
     try {
-      const tools = [...new Set(commands.map((c) => c.tool))].sort().join('+');
-      await profile.time(`execute:${tools}`, () => driver.execute(commands));
-      profile.count(`rounds`);
+      // Profile name: round number and tools, e.g. `round 3: nft`.
+      const name = profile.enabled ? `round ${profile.count('rounds')}: ${[...new Set(commands.map((c) => c.tool))].sort().join('+')}` : '';
+      await profile.time(name, () => driver.execute(commands));
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) {
         const failed = commands[e.detail.line];
@@ -115,7 +115,8 @@ export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = 
     creates.has(q.ns) ? { ...q, adopt: true } : q,
   );
   const live = await driver.observe({ lab: j.lab, namespaces: scope });
-  const back = plan(checkpoint, live.state, { sysctlOriginals: j.sysctlOriginals });
+  // restore: an exec of the checkpoint is recorded as done, never run again by a rollback.
+  const back = plan(checkpoint, live.state, { sysctlOriginals: j.sysctlOriginals, restore: true });
   await executePlan(driver, back, j.lab, { events: opts.events });
   await settle(opts.verifyRetries ?? 4, async () =>
     diffStates(checkpoint, (await driver.observe({ lab: j.lab, namespaces: scope })).state),
@@ -150,14 +151,50 @@ export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOpti
   return true;
 }
 
+/**
+ * What verify reads after a run. `compare`: the namespaces the run's commands act in or reach,
+ * and, where a command deletes a link or a namespace, the namespaces linked to it (the kernel takes
+ * veth peers and stacked devices along). The others were observed equal to the lab just before the
+ * run and nothing of it went there. `observe`: those and their neighbours, so every compared
+ * link's peer can be named.
+ */
+function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> } {
+  const direct = new Set<string>();
+  const deleting = new Set<string>();
+  for (const s of lp.plan.steps)
+    for (const c of s.commands) {
+      const touched = touchedNamespaces(c);
+      for (const ns of touched) direct.add(ns);
+      if (c.effect.removeNamespace !== undefined || c.effect.remove?.some((id) => id.startsWith('link:') || id.startsWith('netns:')))
+        for (const ns of touched) deleting.add(ns);
+    }
+  const neighbours = new Map<string, Set<string>>();
+  const link = (a: string, b: string) => {
+    if (a === b) return;
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const)
+      neighbours.set(x, (neighbours.get(x) ?? new Set()).add(y));
+  };
+  for (const state of [lp.desired, lp.live.state]) for (const o of state.values()) if (o.kind === 'link' && o.peer) link(o.ns, o.peer.ns);
+  const compare = new Set(direct);
+  for (const ns of deleting) for (const n of neighbours.get(ns) ?? []) compare.add(n);
+  const observe = new Set(compare);
+  for (const ns of compare) for (const n of neighbours.get(ns) ?? []) observe.add(n);
+  return { compare, observe };
+}
+
 async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<void> {
+  const { compare, observe } = verifyScope(lp);
   const scope = mergeScopes(
     scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode]))),
     lp.scope.map((q) => ({ ...q, sysctls: [], nftTables: [] })),
-  );
+  ).filter((q) => observe.has(q.ns));
+  const desired = new Map([...lp.desired].filter(([, o]) => compare.has(o.ns)));
   await settle(retries, async () => {
     const live = await driver.observe({ lab: lp.lab, namespaces: scope });
-    return diffStates(lp.desired, new Map([...live.state].filter(([, o]) => o.kind !== 'sysctl' || lp.desired.has(o.id))));
+    return diffStates(desired, new Map([...live.state].filter(([, o]) => compare.has(o.ns) && (o.kind !== 'sysctl' || desired.has(o.id)))));
   });
 }
 
@@ -324,7 +361,8 @@ export async function destroyLab(
     const strangers: DestroyResult['strangers'] = [];
     // Asked all at once: the real driver answers every namespace from one scan of /proc.
     const createdNs = [...lp.live.state.values()].filter((o) => o.kind === 'netns' && o.origin === 'created');
-    const pidsOf = await Promise.all(createdNs.map((o) => driver.netnsPids(o.ns)));
+    // The lab's own `run` processes are not strangers: the plan stops them before the namespaces go.
+    const pidsOf = await Promise.all(createdNs.map((o) => driver.netnsPids(o.ns, labName)));
     for (const [k, o] of createdNs.entries()) {
       const pids = pidsOf[k]!;
       if (pids.length) {

@@ -33,8 +33,10 @@ export const profile = {
       add(name, performance.now() - t);
     }
   },
-  count(name: string, n = 1): void {
+  /** Adds to a counter; returns its new value. */
+  count(name: string, n = 1): number {
     if (enabled) counts[name] = (counts[name] ?? 0) + n;
+    return counts[name] ?? 0;
   },
 };
 

@@ -114,8 +114,7 @@ export function scheduleRounds(steps: Step[]): Command[][] {
     const split: Cell[] = [];
     for (const cell of cells.values()) {
       if (MERGEABLE.has(cell.tool)) split.push(cell);
-      else
-        for (const c of cell.commands) split.push({ ...cell, commands: [c], touched: touchedNamespaces(c) });
+      else for (const c of cell.commands) split.push({ ...cell, commands: [c], touched: touchedNamespaces(c) });
     }
     for (const cell of split) {
       let round = next;

@@ -118,9 +118,9 @@ export function registerLink(program: Command): void {
     )
     .action(async (labArg, endpointArg, state, o) => {
       if (state !== undefined && state !== 'up' && state !== 'down') throw new UsageError(`state must be up or down (got "${state}")`);
+      const overrides = overridesOf(o);
       const lab = await labNameOf(labArg);
       const ep = await resolveEndpoint(lab, endpointArg);
-      const overrides = overridesOf(o);
       const changesConditions = Boolean(o.clear) || Object.keys(overrides).length > 0;
       const driver = new RealDriver();
       const mode = ep.record.scope.find((q) => q.ns === ep.ns)?.mode ?? (ep.ns.startsWith(`${lab}-`) ? 'created' : 'shared');

@@ -19,6 +19,7 @@ import { registerGen } from './gen.js';
 import { registerWorkCommands } from './work.js';
 import { registerLink } from './link.js';
 import { registerCapture } from './capture.js';
+import { registerLogs } from './logs.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -383,6 +384,7 @@ export function buildProgram() {
   registerWatch(program);
   registerLink(program);
   registerCapture(program);
+  registerLogs(program);
   registerWorkCommands(program);
   return program;
 }

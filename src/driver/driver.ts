@@ -103,6 +103,6 @@ export interface Driver {
   setSpawnListener?(listener: ((pid: number) => void) | null): void;
   /** Which labs mark a namespace: the lab that created it (lo's alias) and labs with altnames in it. */
   labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }>;
-  /** Pids of processes inside a namespace (for destroy's report). */
-  netnsPids(ns: string): Promise<number[]>;
+  /** Pids of processes inside a namespace (for destroy's report); with `lab`, not those of the lab's own processes. */
+  netnsPids(ns: string, lab?: string): Promise<number[]>;
 }

@@ -131,7 +131,12 @@ export class FakeDriver implements Driver {
     for (const o of [...this.kernel.values()]) {
       if (
         o.ns === gone.ns &&
-        (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'route' || o.kind === 'qdisc' || o.kind === 'neigh') &&
+        (o.kind === 'addr' ||
+          o.kind === 'fdb' ||
+          o.kind === 'portvlan' ||
+          o.kind === 'route' ||
+          o.kind === 'qdisc' ||
+          o.kind === 'neigh') &&
         o.dev === gone.ifname
       )
         this.kernel.delete(o.id);

@@ -277,14 +277,27 @@ async function start(p: ProcessObj): Promise<void> {
   const st = procStat(pid);
   // Recorded before anything else can fail, so destroy and rollback find it.
   await updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)]);
+  // Watched for a moment (this timer keeps netlab alive meanwhile), then let go: it outlives netlab.
+  const early = await Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
   child.unref();
-  const early = await Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS).unref())]);
   if (early !== null)
     throw fail(p, undefined, `exited at once (status ${early.code ?? early.error}); the end of ${log}:\n${await tail(log)}`);
 }
 
 function entryOf(p: ProcessObj, pid: number, start: string, netns: string): ProcessEntry {
-  return { ns: p.ns, host: p.host, name: p.name, mode: p.mode, command: p.command, pid, start, netns, seq: p.seq, timeout: p.timeout, at: new Date().toISOString() };
+  return {
+    ns: p.ns,
+    host: p.host,
+    name: p.name,
+    mode: p.mode,
+    command: p.command,
+    pid,
+    start,
+    netns,
+    seq: p.seq,
+    timeout: p.timeout,
+    at: new Date().toISOString(),
+  };
 }
 
 async function exec(p: ProcessObj, onSpawn: ((pid: number) => void) | null): Promise<void> {

@@ -15,14 +15,14 @@ import { ids, type Obj, type State } from '../model/objects.js';
 import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
 import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
 import { parseNeigh, type RawNeigh } from '../model/neigh.js';
-import { parseRoute, routeDevs, type RawRoute } from '../model/route.js';
+import { parseRoute, type RawRoute } from '../model/route.js';
 import { parseRule, type RawRule } from '../model/rule.js';
 import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
 import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
 import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
-import { runJobs, type Job, type JobResult } from './runner.js';
+import { commandPath, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { profile } from '../apply/profile.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -72,8 +72,7 @@ function change(cmd: string, args: string[], input: string) {
 // /proc/sys/net reflects that namespace. perl-base is Essential on Debian, so always present.
 const SYSCTL_PERL = String.raw`
 use strict; use warnings;
-my %SYS = (x86_64 => 308, aarch64 => 268, i686 => 346, armv7l => 375, riscv64 => 268, ppc64le => 350, s390x => 339);
-my $nr = $SYS{(POSIX::uname())[4]} // die "setns: unknown architecture\n";
+my $nr = shift @ARGV;
 open(my $self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
 my $cur = '';
 my $i = -1;
@@ -104,7 +103,8 @@ async function runSysctl(lines: { op: 'r' | 'w'; ns: string; key: string; value?
   const order = lines.map((l, i) => ({ l, i })).sort((a, b) => (a.l.ns < b.l.ns ? -1 : a.l.ns > b.l.ns ? 1 : a.i - b.i));
   const input = order.map(({ l }) => [l.op, l.ns, sysctlPath(l.key), l.value ?? ''].join('\t')).join('\n') + '\n';
   profile.count('processes');
-  const r = await change('perl', ['-MPOSIX', '-e', SYSCTL_PERL], input);
+  // No modules: perl starts in a millisecond (POSIX alone costs 15); node knows the setns number.
+  const r = await change(commandPath('perl'), ['-e', SYSCTL_PERL, String(setnsSyscall())], input);
   const out: (string | null)[] = new Array(lines.length).fill(null);
   for (const row of r.stdout.split('\n')) {
     const [status, idx, value] = row.split('\t');
@@ -153,7 +153,21 @@ function run(jobs: Job[], record: boolean): Promise<JobResult[]> {
 }
 
 function emptyRaw(q: NsQuery): RawNs {
-  return { q, links: [], addrs: [], routes: [], routes6: [], nsids: [], vlans: [], fdb: [], nft: [], qdiscs: [], neigh: [], rules: [], rules6: [] };
+  return {
+    q,
+    links: [],
+    addrs: [],
+    routes: [],
+    routes6: [],
+    nsids: [],
+    vlans: [],
+    fdb: [],
+    nft: [],
+    qdiscs: [],
+    neigh: [],
+    rules: [],
+    rules6: [],
+  };
 }
 
 /**
@@ -458,7 +472,7 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
     for (const { c, i } of [...g].sort((a, b) => (a.c.tool === 'proc' && b.c.tool === 'proc' ? a.c.proc.seq - b.c.proc.seq : 0))) {
       if (c.tool !== 'proc') continue;
       try {
-        await runProcCommand(c, spawnListener);
+        await runProcCommand(c, spawnListeners.getStore() ?? null);
       } catch (e) {
         if (e instanceof KernelError) throw new KernelError({ ...e.detail, line: i });
         throw e;
@@ -583,6 +597,7 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
       }
     }
     const vxlans = new Set(links.filter((l) => l.obj.type === 'vxlan').map((l) => l.obj.ifname));
+    const ports = new Set(links.filter((l) => l.obj.master !== null).map((l) => l.obj.ifname));
     const groups = new Map(
       links.flatMap((l) => (l.obj.type === 'vxlan' && l.obj.attrs.group ? [[l.obj.ifname, String(l.obj.attrs.group)]] : [])),
     );
@@ -612,4 +627,11 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
     add({ kind: 'sysctl', id: ids.sysctl(s.ns, s.key), ns: s.ns, key: s.key, value: s.value });
   }
   return { state, foreignLinks, foreignNetns };
+}
+
+/** Adds the lab's processes (from its process record) in the namespaces observed as the lab's. */
+async function withProcesses(req: ObserveRequest, o: Observation): Promise<Observation> {
+  const namespaces = new Set(req.namespaces.map((q) => q.ns).filter((ns) => !o.foreignNetns.has(ns)));
+  for (const p of await observeProcesses(req.lab, namespaces)) o.state.set(p.id, p);
+  return o;
 }

@@ -5,24 +5,25 @@
 // each, no matter the concurrency), and `ip -n NS` itself unshares a mount namespace and remounts
 // /sys, which copies every mount, including one per /run/netns entry: the cost of each call grows
 // with the number of namespaces. The helper is a perl process (perl-base is Essential on Debian,
-// as for the sysctl helper): it forks cheaply, enters the namespace with setns(2) alone, and execs
-// the command with stdin, stdout and stderr on files of a private temporary directory. The
-// commands and their output are exactly those of `ip -n NS -batch -`, `nft -f -`, and so on.
+// as for the sysctl helper; no modules, so it starts in about a millisecond): it forks cheaply,
+// enters the namespace with setns(2) alone, and execs the command with stdin, stdout and stderr on
+// files of a private temporary directory. The commands and their output are exactly those of
+// `ip -n NS -batch -`, `nft -f -`, and so on.
 //
 // If netlab dies, the helper starts no further command, waits for the running ones and exits;
 // every pid (the helper's and each command's) is reported as it starts, so crash recovery can
 // wait for them (see children in src/apply/store.ts).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 import { profile } from '../apply/profile.js';
 
 export interface Job {
   /** Namespace name in `netnsDir` ('' = the namespace netlab runs in). */
   ns: string;
-  /** Command and arguments (no tabs or newlines). */
+  /** Command and arguments. */
   argv: string[];
   /** Written to the command's stdin. */
   input?: string;
@@ -42,18 +43,23 @@ export interface RunOptions {
   onSpawn?: ((pid: number) => void) | null;
 }
 
-const SYSCALLS = '(x86_64 => 308, aarch64 => 268, i686 => 346, armv7l => 375, riscv64 => 268, ppc64le => 350, s390x => 339)';
+/** setns(2) by architecture, for the perl helpers (perl's syscall() takes the number). */
+const SETNS: Record<string, number> = { x64: 308, arm64: 268, ia32: 346, arm: 375, riscv64: 268, ppc64: 350, s390x: 339 };
 
-// Input: one job a line, `ID \t NS \t ARGV...`. Output: `S \t ID \t PID` when a job starts,
-// `E \t ID \t EXIT` when it ends (128+signal when killed).
+export function setnsSyscall(): number {
+  const nr = SETNS[process.arch];
+  if (nr === undefined) throw new Error(`setns: unsupported architecture ${process.arch}`);
+  return nr;
+}
+
+// Input: one job a line, `ID \t NS \t ARGV...`, each field with %, tab and newline %-escaped.
+// Output: `S \t ID \t PID` when a job starts, `E \t ID \t EXIT` when it ends (128+signal if killed).
 const RUNNER_PERL = String.raw`
-use strict; use warnings; use POSIX ();
-my %SYS = ${SYSCALLS};
-my $nr = $SYS{(POSIX::uname())[4]} // die "setns: unknown architecture\n";
-my ($dir, $max, $nsdir) = @ARGV;
+use strict; use warnings;
+my ($nr, $dir, $max, $nsdir) = @ARGV;
 my $parent = getppid();
 my @jobs;
-while (my $l = <STDIN>) { chomp $l; push @jobs, [split /\t/, $l, -1]; }
+while (my $l = <STDIN>) { chomp $l; push @jobs, [map { s/%([0-9A-F]{2})/chr(hex($1))/ger } split /\t/, $l, -1]; }
 $| = 1;
 my %running;
 sub reap {
@@ -71,23 +77,47 @@ for my $j (@jobs) {
   my $pid = fork() // die "fork: $!\n";
   if ($pid == 0) {
     my $in = -e "$dir/$id.in" ? "$dir/$id.in" : '/dev/null';
-    open(STDIN, '<', $in) or POSIX::_exit(125);
-    open(STDOUT, '>', "$dir/$id.out") or POSIX::_exit(125);
-    open(STDERR, '>', "$dir/$id.err") or POSIX::_exit(125);
+    open(STDIN, '<', $in) or exit 125;
+    open(STDOUT, '>', "$dir/$id.out") or exit 125;
+    open(STDERR, '>', "$dir/$id.err") or exit 125;
     if ($ns ne '') {
-      open(my $fh, '<', "$nsdir/$ns") or do { print STDERR "Cannot open network namespace \"$ns\": $!\n"; POSIX::_exit(126) };
-      syscall($nr, fileno($fh), 0x40000000) == 0 or do { print STDERR "setns to \"$ns\" failed: $!\n"; POSIX::_exit(126) };
+      open(my $fh, '<', "$nsdir/$ns") or do { print STDERR "Cannot open network namespace \"$ns\": $!\n"; exit 126 };
+      syscall($nr, fileno($fh), 0x40000000) == 0 or do { print STDERR "setns to \"$ns\" failed: $!\n"; exit 126 };
       close($fh);
     }
     { no warnings 'exec'; exec { $argv[0] } @argv; }
     print STDERR "$argv[0]: $!\n";
-    POSIX::_exit(127);
+    exit 127;
   }
   $running{$pid} = $id;
   print "S\t$id\t$pid\n";
 }
 reap() while %running;
 `;
+
+const escape = (s: string) => s.replace(/[%\t\n]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+
+const resolved = new Map<string, string>();
+
+/** The absolute path of a command, looked up in PATH once (the helper then execs it directly). */
+export function commandPath(cmd: string): string {
+  if (isAbsolute(cmd)) return cmd;
+  let found = resolved.get(cmd);
+  if (found) return found;
+  found = cmd;
+  for (const dir of (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter)) {
+    if (!dir) continue;
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      found = join(dir, cmd);
+      break;
+    } catch {
+      /* not here */
+    }
+  }
+  resolved.set(cmd, found);
+  return found;
+}
 
 function scratchRoot(): string {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -96,18 +126,14 @@ function scratchRoot(): string {
 /** Runs every job (at most `concurrency` at once) and returns their results in order. */
 export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[]> {
   if (!jobs.length) return [];
-  for (const j of jobs)
-    for (const a of [j.ns, ...j.argv])
-      if (/[\t\n]/.test(a)) throw new Error(`internal: runner argument with a tab or newline: ${JSON.stringify(a)}`);
   profile.count('processes', jobs.length + 1);
   const dir = await mkdtemp(join(scratchRoot(), 'netlab-run-'));
   try {
     await Promise.all(jobs.map((j, i) => (j.input ? writeFile(join(dir, `${i}.in`), j.input) : undefined)));
     const codes: (number | null)[] = new Array(jobs.length).fill(null);
     const stderr = await new Promise<string>((resolve, reject) => {
-      const child = spawn('perl', ['-e', RUNNER_PERL, dir, String(Math.max(1, opts.concurrency)), opts.netnsDir], {
-        stdio: ['pipe', 'pipe', 'pipe'],
-      });
+      const args = ['-e', RUNNER_PERL, String(setnsSyscall()), dir, String(Math.max(1, opts.concurrency)), opts.netnsDir];
+      const child = spawn(commandPath('perl'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
       if (child.pid !== undefined) opts.onSpawn?.(child.pid);
       let buf = '';
       let err = '';
@@ -127,7 +153,8 @@ export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[
       child.on('error', reject);
       child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`command runner (perl) failed: ${err || `exit ${code}`}`))));
       child.stdin.on('error', () => undefined);
-      child.stdin.end(jobs.map((j, i) => [String(i), j.ns, ...j.argv].join('\t')).join('\n') + '\n');
+      const lines = jobs.map((j, i) => [String(i), j.ns, commandPath(j.argv[0]!), ...j.argv.slice(1)].map(escape).join('\t'));
+      child.stdin.end(`${lines.join('\n')}\n`);
     });
     return await Promise.all(
       jobs.map(async (j, i) => {

@@ -20,7 +20,15 @@ export function desiredFdb(lab: Lab): FdbObj[] {
       for (const f of i.fdb ?? []) {
         const vlan = f.vlan ?? undefined;
         const dst = f.dst ?? '';
-        out.push({ kind: 'fdb', id: fdbId(h.ns, i.ifname, f.mac, dst, vlan), ns: h.ns, dev: i.ifname, mac: f.mac, dst, ...(vlan !== undefined ? { vlan } : {}) });
+        out.push({
+          kind: 'fdb',
+          id: fdbId(h.ns, i.ifname, f.mac, dst, vlan),
+          ns: h.ns,
+          dev: i.ifname,
+          mac: f.mac,
+          dst,
+          ...(vlan !== undefined ? { vlan } : {}),
+        });
       }
   return out;
 }
@@ -56,7 +64,15 @@ export function parseFdb(
   if (r.state === 'static' && r.master !== undefined && !r.dst && ports?.has(r.ifname)) {
     const mac = r.mac.toLowerCase();
     const vlan = r.vlan;
-    return { kind: 'fdb', id: fdbId(ns, r.ifname, mac, '', vlan), ns, dev: r.ifname, mac, dst: '', ...(vlan !== undefined ? { vlan } : {}) };
+    return {
+      kind: 'fdb',
+      id: fdbId(ns, r.ifname, mac, '', vlan),
+      ns,
+      dev: r.ifname,
+      mac,
+      dst: '',
+      ...(vlan !== undefined ? { vlan } : {}),
+    };
   }
   if (!r.dst || !vxlanDevs.has(r.ifname)) return null;
   if (r.state !== undefined && r.state !== 'permanent') return null;

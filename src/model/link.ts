@@ -236,13 +236,13 @@ export function issuingNs(o: LinkObj, peer: LinkObj | undefined): string {
 
 /** The state of a link right after `ip link add`: down and not yet enslaved. */
 export function justCreated(o: LinkObj): LinkObj {
-  return { ...o, up: false, master: null, hairpin: false, alias: null, altname: o.altname, mtu: creationMtu(o) };
+  return { ...o, up: false, master: null, hairpin: false, alias: null, altname: o.altname };
 }
 
 /**
  * A bridge's MTU given at creation does not count as set by the user, so the kernel would lower
  * it to its smallest port's; and setting the value it already has is a no-op. So a bridge is
- * created one byte below its MTU and raised to it by the configure step, which pins it.
+ * created one byte below its MTU and raised to it right after, in the same batch, which pins it.
  */
 function creationMtu(o: LinkObj): number {
   return o.type === 'bridge' ? Math.max(68, o.mtu - 1) : o.mtu;
@@ -320,6 +320,9 @@ export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number)
   const name = moved ? temporaryName(o) : o.ifname;
   const line = `link add ${parent}name ${name}${netnsArg(o.ns, from)}${addr} mtu ${creationMtu(o)} ${typeArgs(o)}`;
   const cmds = [ip(from, line, [created])];
+  // Pinned in the creating batch, before any port or device stacked on the bridge (a VLAN on it
+  // may not exceed its MTU) is made.
+  if (creationMtu(o) !== o.mtu) cmds.push(ip(from, `link set dev ${name} mtu ${o.mtu}`, []));
   if (moved) cmds.push({ ...ip(o.ns, `link set dev ${name} name ${o.ifname}`, []), phase: PHASE.linkSet });
   for (const l of altnameLine(o)) cmds.push({ ...ip(o.ns, l, []), phase: moved ? PHASE.linkSet : phase });
   return cmds;

@@ -165,7 +165,8 @@ export interface QdiscObj extends Base {
   limit: number | null;
 }
 
-export type Obj = NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj | NeighObj | RuleObj | ProcessObj;
+export type Obj =
+  NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj | NeighObj | RuleObj | ProcessObj;
 
 /** A whole state: objects by id. */
 export type State = Map<string, Obj>;

@@ -45,7 +45,8 @@ export function createProcess(o: ProcessObj, restore = false): Command[] {
 /** A stopped or changed `run` process is stopped (its leftovers too) and started again; a changed exec runs again. */
 export function modifyProcess(live: ProcessObj, desired: ProcessObj, restore = false): Command[] {
   if (desired.mode === 'run' && live.mode === 'run') return [proc('stop', live, {}), ...createProcess(desired)];
-  if (desired.mode === 'exec' && live.mode === 'run') return [proc('stop', live, { remove: [live.id] }), ...createProcess(desired, restore)];
+  if (desired.mode === 'exec' && live.mode === 'run')
+    return [proc('stop', live, { remove: [live.id] }), ...createProcess(desired, restore)];
   if (desired.mode === 'run' && live.mode === 'exec') return [proc('forget', live, { remove: [live.id] }), ...createProcess(desired)];
   return createProcess(desired, restore);
 }

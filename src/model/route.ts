@@ -36,7 +36,11 @@ export function desiredRoutes(lab: Lab): RouteObj[] {
         onlink: r.onlink,
         table: r.table,
         ...(r.nexthops
-          ? { nexthops: sortHops(r.nexthops.map((n) => ({ via: n.via, dev: n.dev ?? deviceFor(h, n.via), weight: n.weight, onlink: n.onlink }))) }
+          ? {
+              nexthops: sortHops(
+                r.nexthops.map((n) => ({ via: n.via, dev: n.dev ?? deviceFor(h, n.via), weight: n.weight, onlink: n.onlink })),
+              ),
+            }
           : {}),
       });
     }
@@ -95,7 +99,12 @@ export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | n
     ...(r.nexthops
       ? {
           nexthops: sortHops(
-            r.nexthops.map((n) => ({ via: n.gateway ?? '', dev: n.dev ?? null, weight: n.weight ?? 1, onlink: (n.flags ?? []).includes('onlink') })),
+            r.nexthops.map((n) => ({
+              via: n.gateway ?? '',
+              dev: n.dev ?? null,
+              weight: n.weight ?? 1,
+              onlink: (n.flags ?? []).includes('onlink'),
+            })),
           ),
         }
       : {}),

@@ -12,7 +12,16 @@ export function desiredRules(lab: Lab): RuleObj[] {
   const out: RuleObj[] = [];
   for (const h of lab.hosts)
     for (const r of h.rules ?? []) {
-      const body = { family: r.family, priority: r.priority, from: r.from, to: r.to, iif: r.iif, oif: r.oif, fwmark: r.fwmark, table: r.table };
+      const body = {
+        family: r.family,
+        priority: r.priority,
+        from: r.from,
+        to: r.to,
+        iif: r.iif,
+        oif: r.oif,
+        fwmark: r.fwmark,
+        table: r.table,
+      };
       out.push({ kind: 'rule', id: ids.rule(h.ns, body), ns: h.ns, ...body });
     }
   return out;
@@ -41,7 +50,12 @@ function prefix(addr: string | undefined, len: number | undefined, family: 4 | 6
 /** The kernel's own rules in every namespace. */
 function isDefault(r: RawRule): boolean {
   const plain = r.src === 'all' && r.dst === undefined && r.iif === undefined && r.oif === undefined && r.fwmark === undefined;
-  return plain && ((r.priority === 0 && r.table === 'local') || (r.priority === 32766 && r.table === 'main') || (r.priority === 32767 && r.table === 'default'));
+  return (
+    plain &&
+    ((r.priority === 0 && r.table === 'local') ||
+      (r.priority === 32766 && r.table === 'main') ||
+      (r.priority === 32767 && r.table === 'default'))
+  );
 }
 
 export function parseRule(ns: string, family: 4 | 6, r: RawRule): RuleObj | null {

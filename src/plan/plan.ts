@@ -264,11 +264,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     }
     if (l && sameObject(l, d)) continue;
     // A flushed route may also have survived (another address kept the subnet): replace is exact either way.
-    const commands = l
-      ? modifyCommands(l, d, opts)
-      : d.kind === 'route' && flushed.has(d.id)
-        ? modifyRoute(d, d)
-        : createCommands(d, opts);
+    const commands = l ? modifyCommands(l, d, opts) : d.kind === 'route' && flushed.has(d.id) ? modifyRoute(d, d) : createCommands(d, opts);
     steps.push({
       op: l ? 'modify' : 'create',
       objects: [d.id],
@@ -368,9 +364,6 @@ function order(steps: Step[], rank: (s: Step) => number = () => 0): Step[] {
   };
   return steps
     .map((s, i) => ({ s, i, k: key(s), r: rank(s) }))
-    .sort(
-      (a, b) =>
-        a.k - b.k || a.r - b.r || (a.s.objects[0]! < b.s.objects[0]! ? -1 : a.s.objects[0]! > b.s.objects[0]! ? 1 : a.i - b.i),
-    )
+    .sort((a, b) => a.k - b.k || a.r - b.r || (a.s.objects[0]! < b.s.objects[0]! ? -1 : a.s.objects[0]! > b.s.objects[0]! ? 1 : a.i - b.i))
     .map((x) => x.s);
 }

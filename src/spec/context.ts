@@ -213,7 +213,13 @@ function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string,
     [b, a],
   ] as const) {
     const name = names[self.end];
-    const link: LinkEnd = { index: src.index, label: src.label, end: self.end, peer: { host: other.host.name, name: names[other.end] }, mtu };
+    const link: LinkEnd = {
+      index: src.index,
+      label: src.label,
+      end: self.end,
+      peer: { host: other.host.name, name: names[other.end] },
+      mtu,
+    };
     const existing = self.host.ifaces.get(name);
     if (existing) existing.link = link;
     else {

@@ -122,7 +122,9 @@ function hashOf(host: string, name: string): bigint {
 
 /** Whether an interface takes pool addresses: on the segment, not a bridge or port, and no `addresses` written. */
 function takesFromPool(e: IfaceEntry): boolean {
-  return e.kind !== 'bridge' && e.portOf === null && e.raw.bridge === undefined && e.raw.addresses === undefined && e.raw.pool === undefined;
+  return (
+    e.kind !== 'bridge' && e.portOf === null && e.raw.bridge === undefined && e.raw.addresses === undefined && e.raw.pool === undefined
+  );
 }
 
 /**
@@ -156,7 +158,9 @@ export function assignPools(ctx: LabContext): void {
     const templated = members
       .map((e) => ({ e, t: ctx.locator.templateOf(e.host) }))
       .filter((x): x is { e: IfaceEntry; t: { template: string; index: number; start: number } } => x.t !== undefined)
-      .sort((a, b) => (a.t.template < b.t.template ? -1 : a.t.template > b.t.template ? 1 : a.t.index - b.t.index || cmp(a.e.name, b.e.name)));
+      .sort((a, b) =>
+        a.t.template < b.t.template ? -1 : a.t.template > b.t.template ? 1 : a.t.index - b.t.index || cmp(a.e.name, b.e.name),
+      );
     for (const { e, t } of templated) {
       let k = BigInt(t.index - t.start);
       while (taken.has(k) && k < pool.free) k++;

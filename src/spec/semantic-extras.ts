@@ -24,7 +24,8 @@ function checkProcesses(ctx: LabContext, host: HostEntry): void {
   const seen = new Map<string, string>();
   const claim = (name: string, path: Path, where: string) => {
     const first = seen.get(name);
-    if (first) ctx.report(path, `process name "${name}" is already used by ${first} in host "${host.name}": run and exec names are unique per host`);
+    if (first)
+      ctx.report(path, `process name "${name}" is already used by ${first} in host "${host.name}": run and exec names are unique per host`);
     else seen.set(name, where);
   };
   for (const [i, x] of execEntries(host).entries()) claim(x.name, [...host.path, 'exec', i], `exec[${i}]`);
@@ -37,7 +38,7 @@ function checkRules(ctx: LabContext, host: HostEntry): void {
     const path: Path = [...host.path, 'routing_policy', i];
     if (r.iif !== undefined) ctx.iface(host, r.iif, [...path, 'iif']);
     if (r.oif !== undefined) ctx.iface(host, r.oif, [...path, 'oif']);
-    if (r.table === 255) ctx.report([...path, 'table'], 'table 255 is the kernel\'s local table: route into another table');
+    if (r.table === 255) ctx.report([...path, 'table'], "table 255 is the kernel's local table: route into another table");
     const from = rulePrefix(r.from);
     const to = rulePrefix(r.to);
     if (from && to && from.family !== to.family)
@@ -134,7 +135,8 @@ function checkFdb(ctx: LabContext, host: HostEntry, e: IfaceEntry): void {
     checkMacRef(ctx, f.mac, [...path, 'mac']);
     if (e.kind === 'vxlan') {
       if (f.dst === undefined) ctx.report(path, 'an fdb entry of a VXLAN needs dst: the remote VTEP for this MAC', 'key');
-      if (f.vlan !== undefined) ctx.report([...path, 'vlan'], 'vlan belongs to entries on a port of a VLAN-filtering bridge, not on a VXLAN', 'key');
+      if (f.vlan !== undefined)
+        ctx.report([...path, 'vlan'], 'vlan belongs to entries on a port of a VLAN-filtering bridge, not on a VXLAN', 'key');
       const dst = f.dst === undefined ? null : parseIp(f.dst);
       if (dst && local && familyOf(dst) !== familyOf(local))
         ctx.report([...path, 'dst'], `dst ${f.dst} is IPv${familyOf(dst)} but local ${e.raw.local} is IPv${familyOf(local)}`);

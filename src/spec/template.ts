@@ -8,8 +8,9 @@
 //         eth0: { link: hub:br0, addresses: ["10.10.{i/250}.{i%250+2}/16"] }
 //
 // `{i}` is the index; `{i+1}`, `{i*2}`, `{i/256}` (integer division), `{i%256}` and chains of
-// them (`{i/250%250+2}`, left to right) compute from it. Every string of the template (values and
-// keys) is expanded; a string that is one placeholder alone (`"{i}"`) becomes a number.
+// them (`{i/250%250+2}`, left to right) compute from it; a format after a colon pads (`{i:03}` is
+// 007) or writes hex (`{i%256:02x}`, for MACs). Every string of the template (values and keys) is
+// expanded; a string that is one unformatted placeholder alone (`"{i}"`) becomes a number.
 //
 // Expansion runs on the parsed data before the schema, so every later rule sees ordinary hosts.
 // The Locator maps each instance's paths back to the template's text, so an issue in `h17` points
@@ -21,8 +22,18 @@ import type { Locator } from './locate.js';
 export const MAX_TEMPLATE_COUNT = 65536;
 
 const PLACEHOLDER = /\{([^{}]*)\}/g;
-const EXPRESSION = /^\s*i((?:\s*[-+*/%]\s*\d+)*)\s*$/;
+const EXPRESSION = /^\s*i((?:\s*[-+*/%]\s*\d+)*)\s*(?::(0?)(\d{0,2})(x?))?$/;
 const OPERATION = /([-+*/%])\s*(\d+)/g;
+
+/** A placeholder's text for index `i` (formatted as it asks), or null when it is not one. */
+export function render(expr: string, i: number): string | null {
+  const m = EXPRESSION.exec(expr);
+  const v = evaluate(expr, i);
+  if (!m || v === null) return null;
+  const [, , zero, width, hex] = m;
+  const text = hex === 'x' ? v.toString(16) : String(v);
+  return width ? text.padStart(Number(width), zero === '0' ? '0' : ' ') : text;
+}
 
 /** Evaluates a placeholder's expression for index `i`, or null when it is not one. */
 export function evaluate(expr: string, i: number): number | null {
@@ -50,15 +61,12 @@ function badPlaceholders(text: string): string[] {
 }
 
 function expandString(text: string, i: number): string | number {
-  const whole = /^\{([^{}]*)\}$/.exec(text);
+  const whole = /^\{([^{}:]*)\}$/.exec(text);
   if (whole) {
     const v = evaluate(whole[1]!, i);
     if (v !== null) return v;
   }
-  return text.replace(PLACEHOLDER, (all, expr: string) => {
-    const v = evaluate(expr, i);
-    return v === null ? all : String(v);
-  });
+  return text.replace(PLACEHOLDER, (all, expr: string) => render(expr, i) ?? all);
 }
 
 function expandValue(v: unknown, i: number): unknown {
@@ -117,7 +125,11 @@ export function expandTemplates(data: unknown, locator: Locator): SpecIssue[] {
     }
     const bad = badPlaceholders(key);
     if (bad.length) {
-      at([], `${bad.join(', ')} is not a placeholder: write {i}, or {i+N}, {i-N}, {i*N}, {i/N}, {i%N} and chains of them`, 'key');
+      at(
+        [],
+        `${bad.join(', ')} is not a placeholder: write {i}, or {i+N}, {i-N}, {i*N}, {i/N}, {i%N}, chains of them, and :03 or :02x to pad or write hex`,
+        'key',
+      );
       continue;
     }
     if (!isObject(value)) {
@@ -139,7 +151,10 @@ export function expandTemplates(data: unknown, locator: Locator): SpecIssue[] {
     }
     let broken = false;
     for (const b of badStrings(template, [])) {
-      at(b.path, `${b.bad.join(', ')} is not a placeholder: write {i}, or {i+N}, {i-N}, {i*N}, {i/N}, {i%N} and chains of them`);
+      at(
+        b.path,
+        `${b.bad.join(', ')} is not a placeholder: write {i}, or {i+N}, {i-N}, {i*N}, {i/N}, {i%N}, chains of them, and :03 or :02x to pad or write hex`,
+      );
       broken = true;
     }
     if (broken) continue;

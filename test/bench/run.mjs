@@ -256,11 +256,45 @@ async function measureNft() {
     hosts,
     dnat: 500,
     backends: 100,
-    nftStepMs: spans['execute:nft'] ?? null,
+    nftStepMs: Object.entries(spans).filter(([k]) => /^round \d+: nft$/.test(k)).reduce((n, [, v]) => n + v, 0) || null,
     applyMs: Math.round(apply.ms),
     reapplyMs: Math.round(reapply.ms),
     destroyMs: Math.round(destroy.ms),
     peakRssKb: peak(apply, reapply, destroy),
+  };
+}
+
+/**
+ * Link conditions: a rate limit on every link of a star (both ends, so one tc batch per namespace,
+ * the hub's with one line per link), applied from nothing beside the same apply without them.
+ */
+async function measureConditions() {
+  const links = opts.quick ? 50 : 500;
+  const name = 'bcond';
+  const file = join(work, `${name}.yaml`);
+  const plain = starLabYaml({ name, hosts: links });
+  const shaped = plain.replace(/^( {2}- \{ a: h\d+:eth0, b: hub:br0) \}$/gm, '$1, conditions: { rate: 100mbit, limit: 100 } }');
+  if (shaped === plain) throw new Error('bench: cannot find the links of the generated lab');
+  writeFileSync(file, plain);
+  log(`bench: conditions: ${links} links, apply without them`);
+  const without = await netlab(['apply', '--yes', file]);
+  await netlab(['destroy', '--yes', file]);
+  writeFileSync(file, shaped);
+  log(`bench: conditions: ${links} links with a rate limit and a queue limit on both ends`);
+  const apply = await netlab(['apply', '--yes', file]);
+  const reapply = await netlab(['apply', '--yes', '--json', file]);
+  const reapplySteps = JSON.parse(reapply.stdout).labs[0].steps.length;
+  if (reapplySteps !== 0) throw new Error(`bench: re-applying the conditions took ${reapplySteps} steps`);
+  const destroy = await netlab(['destroy', '--yes', file]);
+  const tcRounds = Object.entries(apply.profile?.spans ?? {}).filter(([k]) => /^round \d+: tc$/.test(k));
+  return {
+    links,
+    qdiscs: 2 * links,
+    applyWithoutMs: Math.round(without.ms),
+    applyMs: Math.round(apply.ms),
+    tcStepMs: tcRounds.reduce((n, [, v]) => n + v, 0) || null,
+    reapplyMs: Math.round(reapply.ms),
+    destroyMs: Math.round(destroy.ms),
   };
 }
 
@@ -286,7 +320,7 @@ function machine() {
 const sec = (ms) => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(2));
 const mb = (kb) => (kb ? `${Math.round(kb / 1024)}` : '-');
 
-function table(results, nft, m) {
+function table(results, nft, m, conditions) {
   const out = [];
   out.push(
     `netlab bench: ${m.cpus} cores, Linux ${m.kernel}${m.debian ? `, Debian ${m.debian}` : ''}, node ${m.node}, ${m.iproute2}`,
@@ -316,6 +350,11 @@ function table(results, nft, m) {
       '',
       `nft: ${nft.hosts} hosts, ${nft.dnat} DNAT rules and a ${nft.backends}-backend service: nft step ${nft.nftStepMs === null ? '-' : `${Math.round(nft.nftStepMs)} ms`}, apply ${sec(nft.applyMs)} s, re-apply ${sec(nft.reapplyMs)} s, destroy ${sec(nft.destroyMs)} s, peak RSS ${mb(nft.peakRssKb)} MB`,
     );
+  if (conditions)
+    out.push(
+      '',
+      `conditions on ${conditions.links} links (${conditions.qdiscs} tbf + pfifo trees, one tc batch per namespace): apply ${sec(conditions.applyMs)} s (without conditions ${sec(conditions.applyWithoutMs)} s; tc step ${conditions.tcStepMs === null ? '-' : `${Math.round(conditions.tcStepMs)} ms`}), re-apply ${sec(conditions.reapplyMs)} s (0 steps), destroy ${sec(conditions.destroyMs)} s`,
+    );
   return out.join('\n');
 }
 
@@ -324,8 +363,9 @@ try {
   const results = [];
   for (const n of opts.sizes) results.push(await measureSize(n));
   const nft = await measureNft();
-  if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft }, null, 2)}\n`);
-  else process.stdout.write(`${table(results, nft, m)}\n`);
+  const conditions = await measureConditions();
+  if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft, conditions }, null, 2)}\n`);
+  else process.stdout.write(`${table(results, nft, m, conditions)}\n`);
 } catch (e) {
   log(e instanceof Error ? e.message : String(e));
   process.exitCode = 1;

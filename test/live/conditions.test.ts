@@ -229,7 +229,9 @@ describe.skipIf(sandboxSkipReason !== null)('link conditions on the real kernel'
     }
     expect(probe.stderr).toContain('Specified qdisc kind is unknown');
     expect(r.code, r.all).toBe(1);
-    expect(r.stderr).toMatch(/netem: not supported by this kernel \(tc qdisc add netem: Error: Specified qdisc kind is unknown\.\); needed by a:eth0 \(delay, loss\)/);
+    expect(r.stderr).toMatch(
+      /netem: not supported by this kernel \(tc qdisc add netem: Error: Specified qdisc kind is unknown\.\); needed by a:eth0 \(delay, loss\)/,
+    );
     expect(r.stderr).toContain('modprobe sch_netem');
     // One message, for netem only: the rate on the same lab needs tbf, which this kernel has.
     expect(r.stderr).not.toMatch(/^error: tbf/m);

@@ -25,15 +25,7 @@ import {
 } from '../../src/model/qdisc.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
-import {
-  formatDuration,
-  formatRate,
-  formatSize,
-  parseDuration,
-  parsePercent,
-  parseRate,
-  parseSize,
-} from '../../src/spec/units.js';
+import { formatDuration, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../../src/spec/units.js';
 
 function load(text: string) {
   return loadLabText('lab.yaml', text);
@@ -104,7 +96,7 @@ describe('units', () => {
 });
 
 describe('conditions in the lab language', () => {
-  it('puts a link\'s conditions on both ends, an end\'s own conditions winning key by key', () => {
+  it("puts a link's conditions on both ends, an end's own conditions winning key by key", () => {
     const l = lab(twoHosts(', conditions: { rate: 5mbit, loss: 0% }', ', conditions: { rate: 10mbit, delay: 50ms, jitter: 5ms }'));
     const a = l.hosts.find((h) => h.name === 'a')!.interfaces[0]!;
     const b = l.hosts.find((h) => h.name === 'b')!.interfaces[0]!;
@@ -149,7 +141,13 @@ describe('conditions in the lab language', () => {
 // What `tc -raw -j qdisc show` printed on this machine (tbf) and in the VM (netem, Debian 6.1).
 const TBF_10MBIT: RawQdisc[] = [
   { kind: 'noqueue', handle: '0:', dev: 'lo', root: true, options: {} },
-  { kind: 'tbf', handle: '1:', dev: 'eth0', root: true, options: { rate: 1250000, burst: 32767, burst_raw: '64000', lat: 53786, limit: 100000 } },
+  {
+    kind: 'tbf',
+    handle: '1:',
+    dev: 'eth0',
+    root: true,
+    options: { rate: 1250000, burst: 32767, burst_raw: '64000', lat: 53786, limit: 100000 },
+  },
 ];
 const TBF_PFIFO: RawQdisc[] = [
   { kind: 'tbf', handle: '1:', dev: 'eth0', root: true, options: { rate: 125000000, burst: 1048500, lat: 50000, limit: 7298576 } },
@@ -180,7 +178,12 @@ const NETEM_ODD: RawQdisc[] = [
     handle: '8001:',
     dev: 'eth0',
     root: true,
-    options: { limit: 500, delay: { delay: 0.001499, jitter: 9.9e-5 }, 'loss-random': { loss: 1.00001e-6 }, duplicate: { duplicate: 0.999999 } },
+    options: {
+      limit: 500,
+      delay: { delay: 0.001499, jitter: 9.9e-5 },
+      'loss-random': { loss: 1.00001e-6 },
+      duplicate: { duplicate: 0.999999 },
+    },
   },
 ];
 
@@ -200,7 +203,7 @@ describe('qdisc model: desired and observed agree after a round trip through the
     expect(sameObject(o!, desired({ rate: 1e9, burst: 1048576, limit: 100 }))).toBe(true);
   });
 
-  it('netem with a token bucket under it: seconds and fractions back to the lab\'s units', () => {
+  it("netem with a token bucket under it: seconds and fractions back to the lab's units", () => {
     const [o] = observed(NETEM_TBF);
     expect(o).toMatchObject({
       delay: '50ms',

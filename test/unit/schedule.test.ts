@@ -91,7 +91,9 @@ describe('schedule', () => {
       const lines = rounds[2]!.filter((c) => c.ns === `star-h${i}`).map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
       expect(lines).toEqual(['link add', 'link set', 'link set', 'link set', 'addr add', 'route add']);
     }
-    expect(rounds[2]!.filter((c) => c.ns === 'star-hub').map((c) => c.tool === 'ip' && c.line.split(' ')[1])).toEqual(['add']);
+    const hub = rounds[2]!.filter((c) => c.ns === 'star-hub');
+    expect(hub.length).toBeGreaterThan(0);
+    expect(hub.every((c) => c.phase === 2 && c.tool === 'ip' && / br0\b/.test(c.line))).toBe(true);
     // The hub's ports exist only once the hosts' batches ran.
     expect(rounds[3]!.every((c) => c.ns === 'star-hub')).toBe(true);
     // Processes: one root batch, one sysctl helper, 21 batches, one hub batch.
@@ -120,6 +122,28 @@ describe('schedule', () => {
     const p = await planLab(d, changed);
     expect(p.plan.steps.map((s) => s.op)).toEqual(expect.arrayContaining(['create', 'modify', 'delete']));
     checkSchedule(p.plan.steps);
+  });
+
+  it('verifies only the namespaces a run changed: a one-host change reads that host and its veth peer', async () => {
+    const observed: string[][] = [];
+    class Recording extends FakeDriver {
+      override observe(req: Parameters<FakeDriver['observe']>[0]) {
+        observed.push(req.namespaces.map((q) => q.ns));
+        return super.observe(req);
+      }
+    }
+    const d = new Recording();
+    const text = starLabYaml({ name: 'star', hosts: 20 });
+    await applyLab(d, load('star.yaml', text));
+    observed.length = 0;
+    const changed = text.replace('  h5:\n    interfaces: { eth0: { addresses: [10.10.0.6/16] } }', '  h5:\n    interfaces: { eth0: { addresses: [10.10.0.99/16] } }');
+    expect(changed).not.toBe(text);
+    const r = await applyLab(d, load('star.yaml', changed));
+    expect(new Set(r.steps.flatMap((s) => s.objects.map((id) => id.split(':')[1]!.split('/')[0])))).toEqual(new Set(['star-h5']));
+    // Planning reads the whole lab; verify only star-h5 and the hub, where its veth peer is.
+    expect(observed).toHaveLength(2);
+    expect(observed[0]).toHaveLength(21);
+    expect([...observed[1]!].sort()).toEqual(['star-h5', 'star-hub']);
   });
 
   it('applies a star through the schedule to exactly the desired state, and re-applies with no steps', async () => {

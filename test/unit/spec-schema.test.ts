@@ -159,7 +159,9 @@ describe('schema errors', () => {
   it('lists the allowed keys when no key is close to an unknown one', () => {
     const { issues } = loadLabText('t.yaml', 'name: t\nhosts: { a: { zzzzzz: 1 } }\n');
     expect(issues).toHaveLength(1);
-    expect(issues[0]!.message).toBe('unknown key "zzzzzz"; allowed keys: netns, ipv6, sysctls, interfaces, routes, nat, firewall');
+    expect(issues[0]!.message).toBe(
+      'unknown key "zzzzzz"; allowed keys: netns, ipv6, sysctls, interfaces, routes, nat, firewall, routing_policy, run, exec, count, start',
+    );
   });
 
   it('reports the formatted example from the docs', () => {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs the vm scenarios inside the netlab VM (see vm.ts): every test/vm/scenarios/*.sh, or only
 # those named (space- or comma-separated, without .sh) in $NETLAB_VM_SCENARIOS. Each runs with
-# `sh`, under a timeout of $NETLAB_VM_SCENARIO_TIMEOUT seconds (default 120).
+# `sh`, under a timeout of $NETLAB_VM_SCENARIO_TIMEOUT seconds (default 300: under TCG on a busy
+# machine one netlab command can take 10-20 s).
 #
 # Writes into $NETLAB_RESULTS: uname (the kernel release), scenarios (the names run, one a line),
 # and per scenario <name>.rc (exit code; 124 = timed out), <name>.log (its output) and
@@ -10,7 +11,7 @@ set -u
 [ "${NETLAB_IN_VM:-}" = 1 ] || { echo "refusing to run outside the netlab VM (NETLAB_IN_VM is not 1)"; exit 2; }
 out=${NETLAB_RESULTS:?NETLAB_RESULTS is not set}
 here=$(cd "$(dirname "$0")" && pwd)
-limit=${NETLAB_VM_SCENARIO_TIMEOUT:-120}
+limit=${NETLAB_VM_SCENARIO_TIMEOUT:-300}
 
 uname -r > "$out/uname"
 if [ -n "${NETLAB_VM_SCENARIOS:-}" ]; then

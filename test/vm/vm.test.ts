@@ -27,7 +27,8 @@ describe.skipIf(why !== null)(`vm tier${why ? ` (skipped: ${why})` : ''}`, () =>
   beforeAll(async () => {
     const env: Record<string, string> = { NETLAB_VM_SCENARIOS: scenarios.join(' ') };
     if (process.env.NETLAB_VM_SCENARIO_TIMEOUT) env.NETLAB_VM_SCENARIO_TIMEOUT = process.env.NETLAB_VM_SCENARIO_TIMEOUT;
-    run = await runInVm('exec sh test/vm/suite.sh\n', { env, timeoutMs: 600_000 });
+    // netlab labs under TCG: 10-30 s per netlab command on a busy 2-core machine.
+    run = await runInVm('exec sh test/vm/suite.sh\n', { env, timeoutMs: 1_080_000 });
   });
 
   afterAll(() => {

@@ -31,6 +31,7 @@ mod=/tmp/bvf-mod.yaml
 sed 's|p3: { bridge: br0, vlans: { pvid: 20 } }|p3: { bridge: br0, vlans: { pvid: 10 } }|' "$LAB" > "$mod"
 idx=$(ifindex bvf-sw p3)
 apply "$mod"
+echo "$APPLIED" | grep -q '1 to create, 0 to change, 1 to delete' || fail "p3's VLAN change was not one delete + one create of port VLANs: $APPLIED"
 [ "$(ifindex bvf-sw p3)" = "$idx" ] || fail "p3 was recreated"
 bridge -n bvf-sw vlan show dev p3 | grep -q '10 PVID Egress Untagged' || fail "p3 is not PVID 10 now"
 can_ping bvf-h3 10.30.0.1 "h3 now in VLAN 10"

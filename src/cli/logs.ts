@@ -1,0 +1,91 @@
+// `netlab logs LAB HOST [NAME] [-f]`: the output of a host's processes (`run` and `exec`), which
+// netlab appends to /run/netlab/<lab>/logs/<host>-<name>.log. Without NAME every process of the
+// host is shown, each line prefixed with its name; -f keeps printing what they write next.
+import type { Command } from '@commander-js/extra-typings';
+import { open, stat } from 'node:fs/promises';
+import { store } from '../apply/store.js';
+import { logPath, readProcessRecord } from '../driver/processes.js';
+import { UsageError } from '../errors.js';
+
+/** The process names of a host: from the last apply's desired state and the process record. */
+async function processNames(lab: string, host: string): Promise<string[]> {
+  const record = await store.readRecord(lab);
+  const names = new Set<string>();
+  for (const o of record?.desired ?? []) if (o.kind === 'process' && o.host === host) names.add(o.name);
+  for (const e of await readProcessRecord(lab)) if (e.host === host) names.add(e.name);
+  if (!record && !names.size) {
+    const known = await store.labs();
+    throw new UsageError(`no lab "${lab}" on this machine${known.length ? ` (labs: ${known.join(', ')})` : ''}`);
+  }
+  return [...names].sort();
+}
+
+/** Reads a file from `offset`; returns the new text and the next offset (a truncated file starts over). */
+async function readFrom(path: string, offset: number): Promise<{ text: string; offset: number }> {
+  const st = await stat(path).catch(() => null);
+  if (!st) return { text: '', offset: 0 };
+  const from = st.size < offset ? 0 : offset;
+  if (st.size === from) return { text: '', offset: from };
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(st.size - from);
+    await fh.read(buf, 0, buf.length, from);
+    return { text: buf.toString('utf8'), offset: st.size };
+  } finally {
+    await fh.close();
+  }
+}
+
+export function registerLogs(program: Command): void {
+  program
+    .command('logs')
+    .description("print the output of a host's processes (run and exec)")
+    .argument('<lab>', 'lab name')
+    .argument('<host>', 'host name')
+    .argument('[name]', 'process name (default: every process of the host)')
+    .option('-f, --follow', 'keep printing new output until interrupted')
+    .addHelpText(
+      'after',
+      '\nLogs live in /run/netlab/<lab>/logs/<host>-<name>.log until the lab is destroyed.\nExit codes: 0 printed, 1 unknown lab, host or process.',
+    )
+    .action(async (lab, host, name, o) => {
+      const names = await processNames(lab, host);
+      if (name !== undefined && !names.includes(name))
+        throw new UsageError(
+          `host "${host}" of lab "${lab}" has no process "${name}"${names.length ? ` (it has: ${names.join(', ')})` : ''}`,
+        );
+      const chosen = name !== undefined ? [name] : names;
+      if (!chosen.length) throw new UsageError(`host "${host}" of lab "${lab}" has no processes`);
+      const prefix = chosen.length > 1;
+      const offsets = new Map(chosen.map((n) => [n, 0]));
+      const partial = new Map(chosen.map((n) => [n, '']));
+      const print = async () => {
+        for (const n of chosen) {
+          const r = await readFrom(logPath(lab, host, n), offsets.get(n)!);
+          offsets.set(n, r.offset);
+          if (!r.text) continue;
+          if (!prefix) {
+            process.stdout.write(r.text);
+            continue;
+          }
+          // Whole lines only, each with its process's name.
+          const lines = (partial.get(n)! + r.text).split('\n');
+          partial.set(n, lines.pop()!);
+          for (const l of lines) process.stdout.write(`[${n}] ${l}\n`);
+        }
+      };
+      await print();
+      if (!o.follow) {
+        for (const [n, rest] of partial) if (rest) process.stdout.write(`[${n}] ${rest}\n`);
+        return;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => void print(), 250);
+        const stop = () => {
+          clearInterval(timer);
+          resolve();
+        };
+        process.once('SIGINT', stop).once('SIGTERM', stop);
+      });
+    });
+}
