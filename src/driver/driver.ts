@@ -94,9 +94,9 @@ export interface Driver {
   /** Names in /run/netns. */
   listNetns(): Promise<string[]>;
   /**
-   * Runs one phase's commands; commands of different namespaces may run concurrently, those of
-   * one namespace run in order. Throws a KernelError whose `line` is the index in `commands` of
-   * the command that failed.
+   * Runs one round's commands (see src/apply/schedule.ts); commands of different namespaces may
+   * run concurrently, those of one namespace and tool run in order, as one batch. Throws a
+   * KernelError whose `line` is the index in `commands` of the command that failed.
    */
   execute(commands: Command[]): Promise<void>;
   /** Calls `listener` with the pid of every child process started from now on (null stops). */

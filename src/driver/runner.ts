@@ -127,7 +127,7 @@ function scratchRoot(): string {
 export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[]> {
   if (!jobs.length) return [];
   profile.count('processes', jobs.length + 1);
-  const dir = await mkdtemp(join(scratchRoot(), 'netlab-run-'));
+  const dir = await mkdtemp(join(scratchRoot(), 'netlab-run-')).catch(() => mkdtemp(join(tmpdir(), 'netlab-run-')));
   try {
     await Promise.all(jobs.map((j, i) => (j.input ? writeFile(join(dir, `${i}.in`), j.input) : undefined)));
     const codes: (number | null)[] = new Array(jobs.length).fill(null);
@@ -151,7 +151,9 @@ export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[
       });
       child.stderr.on('data', (chunk: string) => (err += chunk));
       child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(err) : reject(new Error(`command runner (perl) failed: ${err || `exit ${code}`}`))));
+      child.on('close', (code) =>
+        code === 0 ? resolve(err) : reject(new Error(`command runner (perl) failed: ${err || `exit ${code}`}`)),
+      );
       child.stdin.on('error', () => undefined);
       const lines = jobs.map((j, i) => [String(i), j.ns, commandPath(j.argv[0]!), ...j.argv.slice(1)].map(escape).join('\t'));
       child.stdin.end(`${lines.join('\n')}\n`);

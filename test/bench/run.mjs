@@ -256,7 +256,10 @@ async function measureNft() {
     hosts,
     dnat: 500,
     backends: 100,
-    nftStepMs: Object.entries(spans).filter(([k]) => /^round \d+: nft$/.test(k)).reduce((n, [, v]) => n + v, 0) || null,
+    nftStepMs:
+      Object.entries(spans)
+        .filter(([k]) => /^round \d+: nft$/.test(k))
+        .reduce((n, [, v]) => n + v, 0) || null,
     applyMs: Math.round(apply.ms),
     reapplyMs: Math.round(reapply.ms),
     destroyMs: Math.round(destroy.ms),
@@ -333,7 +336,10 @@ function table(results, nft, m, conditions) {
       `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${r.ratios ? `${r.ratios.build}x` : '-'} | ${sec(r.reapplyMs)} s | ${sec(r.changeMs)} s | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${r.ratios ? `${r.ratios.teardown}x` : '-'} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
     );
   out.push('', 'Where the time goes (ms; load = starting node and loading netlab, observe includes verify):', '');
-  out.push('| N | command | total | load | spec | preflight | observe | plan | execute | processes |', '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push(
+    '| N | command | total | load | spec | preflight | observe | plan | execute | processes |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  );
   for (const r of results)
     for (const [op, p] of Object.entries(r.profiles)) {
       if (!p) continue;

@@ -24,31 +24,35 @@ async function unreachableHosts(hosts: string[]): Promise<string[]> {
 }
 
 describe.skipIf(sandboxSkipReason !== null)(`a star of ${HOSTS} hosts`, () => {
-  it('applies and verifies, every host pings the bridge, re-applies with no change, destroys to nothing', { timeout: 300_000 }, async () => {
-    const gen = await netlab(['gen', '--hosts', String(HOSTS), '--name', LAB]);
-    expect(gen.code, gen.all).toBe(0);
-    const file = labFile(LAB, gen.stdout);
-    expect((await netlab(['validate', file])).code).toBe(0);
-    try {
-      const applied = await netlab(['apply', '--yes', file]);
-      expect(applied.code, applied.all).toBe(0);
-      expect(applied.stdout).toMatch(/applied \d+ steps .* and verified/);
-      expect(labNamespaces()).toHaveLength(HOSTS + 1);
+  it(
+    'applies and verifies, every host pings the bridge, re-applies with no change, destroys to nothing',
+    { timeout: 300_000 },
+    async () => {
+      const gen = await netlab(['gen', '--hosts', String(HOSTS), '--name', LAB]);
+      expect(gen.code, gen.all).toBe(0);
+      const file = labFile(LAB, gen.stdout);
+      expect((await netlab(['validate', file])).code).toBe(0);
+      try {
+        const applied = await netlab(['apply', '--yes', file]);
+        expect(applied.code, applied.all).toBe(0);
+        expect(applied.stdout).toMatch(/applied \d+ steps .* and verified/);
+        expect(labNamespaces()).toHaveLength(HOSTS + 1);
 
-      const hosts = Array.from({ length: HOSTS }, (_, i) => `h${i + 1}`);
-      // A first ping may lose its ARP race on a busy machine: ask the ones that failed once more.
-      let failed = await unreachableHosts(hosts);
-      if (failed.length) failed = await unreachableHosts(failed);
-      expect(failed).toEqual([]);
+        const hosts = Array.from({ length: HOSTS }, (_, i) => `h${i + 1}`);
+        // A first ping may lose its ARP race on a busy machine: ask the ones that failed once more.
+        let failed = await unreachableHosts(hosts);
+        if (failed.length) failed = await unreachableHosts(failed);
+        expect(failed).toEqual([]);
 
-      const again = await netlab(['apply', '--yes', file]);
-      expect(again.code, again.all).toBe(0);
-      expect(again.stdout).toContain('no changes');
-    } finally {
-      const gone = await netlab(['destroy', '--yes', file]);
-      expect(gone.code, gone.all).toBe(0);
-    }
-    expect(labNamespaces()).toEqual([]);
-    expect(existsSync(`/run/netlab/${LAB}`)).toBe(false);
-  });
+        const again = await netlab(['apply', '--yes', file]);
+        expect(again.code, again.all).toBe(0);
+        expect(again.stdout).toContain('no changes');
+      } finally {
+        const gone = await netlab(['destroy', '--yes', file]);
+        expect(gone.code, gone.all).toBe(0);
+      }
+      expect(labNamespaces()).toEqual([]);
+      expect(existsSync(`/run/netlab/${LAB}`)).toBe(false);
+    },
+  );
 });

@@ -88,7 +88,9 @@ describe('schedule', () => {
     expect(rounds[1]!.every((c) => c.tool === 'sysctl')).toBe(true);
     // Each host's veth, links up, address and route in one batch; the hub only creates its bridge.
     for (let i = 1; i <= 20; i++) {
-      const lines = rounds[2]!.filter((c) => c.ns === `star-h${i}`).map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
+      const lines = rounds[2]!
+        .filter((c) => c.ns === `star-h${i}`)
+        .map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
       expect(lines).toEqual(['link add', 'link set', 'link set', 'link set', 'addr add', 'route add']);
     }
     const hub = rounds[2]!.filter((c) => c.ns === 'star-hub');
@@ -136,7 +138,10 @@ describe('schedule', () => {
     const text = starLabYaml({ name: 'star', hosts: 20 });
     await applyLab(d, load('star.yaml', text));
     observed.length = 0;
-    const changed = text.replace('  h5:\n    interfaces: { eth0: { addresses: [10.10.0.6/16] } }', '  h5:\n    interfaces: { eth0: { addresses: [10.10.0.99/16] } }');
+    const changed = text.replace(
+      '  h5:\n    interfaces: { eth0: { addresses: [10.10.0.6/16] } }',
+      '  h5:\n    interfaces: { eth0: { addresses: [10.10.0.99/16] } }',
+    );
     expect(changed).not.toBe(text);
     const r = await applyLab(d, load('star.yaml', changed));
     expect(new Set(r.steps.flatMap((s) => s.objects.map((id) => id.split(':')[1]!.split('/')[0])))).toEqual(new Set(['star-h5']));
