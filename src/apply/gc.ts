@@ -38,8 +38,11 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
     if (q) list.push(q);
     orphans.set(lab, list);
   };
-  for (const ns of [ROOT_NS, ...(await driver.listNetns())]) {
-    const marks = await driver.labMarks(ns);
+  // Asked all at once: the real driver reads every namespace through one runner.
+  const names = [ROOT_NS, ...(await driver.listNetns())];
+  const allMarks = await Promise.all(names.map((ns) => driver.labMarks(ns)));
+  for (const [k, ns] of names.entries()) {
+    const marks = allMarks[k]!;
     if (marks.created) seen(marks.created);
     for (const lab of marks.altnameLabs)
       seen(lab, { ns, mode: 'shared', sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false });

@@ -347,9 +347,24 @@ export class RealDriver implements Driver {
   }
 
   private procScan: Promise<Map<string, number[]>> | null = null;
+  private marksQueue: { ns: string; resolve: (r: JobResult) => void; reject: (e: unknown) => void }[] = [];
 
   async labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }> {
-    const r = await execa('ip', [...nsArgs(ns), '-j', 'link', 'show'], { reject: false });
+    // Calls made in the same tick share one runner (gc asks for every namespace at once).
+    const r = await new Promise<JobResult>((resolve, reject) => {
+      if (!this.marksQueue.length)
+        setImmediate(() => {
+          const queue = this.marksQueue.splice(0);
+          run(
+            queue.map((q) => ({ ns: q.ns, argv: ['ip', '-j', 'link', 'show'] })),
+            false,
+          ).then(
+            (rs) => queue.forEach((q, i) => q.resolve(rs[i]!)),
+            (e: unknown) => queue.forEach((q) => q.reject(e)),
+          );
+        });
+      this.marksQueue.push({ ns, resolve, reject });
+    });
     if (r.exitCode !== 0) return { created: null, altnameLabs: [] };
     const links = JSON.parse(r.stdout || '[]') as RawLink[];
     const lo = links.find((l) => l.ifname === 'lo');

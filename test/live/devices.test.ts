@@ -730,8 +730,16 @@ async function snapshot(namespaces: string[]): Promise<unknown> {
       }))
       .sort((a, b) => (a.ifname < b.ifname ? -1 : 1));
     const addrs = JSON.parse((await sh('ip', ['-n', ns, '-j', 'addr', 'show'])).stdout) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
-    out[`${ns} addresses`] = addrs.flatMap((a) => a.addr_info.map((i) => `${a.ifname} ${i.local}/${i.prefixlen}`)).sort();
-    out[`${ns} routes`] = (await sh('ip', ['-n', ns, 'route', 'show', 'table', 'all'])).stdout.split('\n').sort();
+    // IPv6 link-local addresses (attached namespaces keep IPv6 on) finish DAD on their own time.
+    const linkLocal = (l: string) => /fe80:|ff00::\/8/.test(l);
+    out[`${ns} addresses`] = addrs
+      .flatMap((a) => a.addr_info.map((i) => `${a.ifname} ${i.local}/${i.prefixlen}`))
+      .filter((l) => !linkLocal(l))
+      .sort();
+    out[`${ns} routes`] = (await sh('ip', ['-n', ns, 'route', 'show', 'table', 'all'])).stdout
+      .split('\n')
+      .filter((l) => !linkLocal(l))
+      .sort();
     out[`${ns} fdb`] = (await sh('bridge', ['-n', ns, 'fdb', 'show'])).stdout
       .split('\n')
       .filter((l) => l.includes('permanent') && l.includes('dst'))

@@ -1,0 +1,56 @@
+// The lab catalogue (docs/labs/): every lab this kernel can build passes validate, apply, its own
+// `expect:` assertions, re-apply with no changes, and destroy with nothing left. Labs that need
+// what this kernel lacks (802.1Q VLANs, IPVLAN) are refused by preflight and run in the vm tier.
+import { readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { netlab } from './cli.js';
+import { sandboxSkipReason, sh } from './sandbox.js';
+
+/** Built in the vm tier (test/vm/scenarios), refused here by preflight. */
+const VM_TIER = new Set(['vlan-trunk.yaml', 'macvlan-ipvlan.yaml']);
+/** Covered by test/live/scale.test.ts. */
+const ELSEWHERE = new Set(['scale.yaml']);
+
+const labs = readdirSync('labs')
+  .filter((f) => f.endsWith('.yaml') && !ELSEWHERE.has(f))
+  .sort();
+
+async function labNamespaces(lab: string): Promise<string[]> {
+  const all = JSON.parse((await sh('ip', ['-j', 'netns', 'list'])).stdout || '[]') as { name: string }[];
+  return all.map((n) => n.name).filter((n) => n.startsWith(`${lab}-`));
+}
+
+describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
+  for (const file of labs) {
+    const path = `labs/${file}`;
+    if (VM_TIER.has(file)) {
+      it(`${file}: preflight refuses it on this kernel before anything changes`, async () => {
+        const r = await netlab(['apply', path]);
+        if (r.code === 0) {
+          // A kernel with VLAN and IPVLAN support: then it must pass like any other lab.
+          expect((await netlab(['test', path])).code).toBe(0);
+          expect((await netlab(['destroy', path])).code).toBe(0);
+          return;
+        }
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(/not supported by this kernel|Unknown device type/);
+        expect(await sh('ip', ['netns', 'list']).then((x) => x.stdout)).toBe('');
+      });
+      continue;
+    }
+    it(`${file}: validate, apply, test, re-apply (no changes), destroy (nothing left)`, async () => {
+      expect((await netlab(['validate', path])).code).toBe(0);
+      const applied = await netlab(['apply', path]);
+      expect(applied.code, applied.all).toBe(0);
+      const tested = await netlab(['test', path]);
+      expect(tested.code, tested.all).toBe(0);
+      expect(tested.stdout).toMatch(/\d+ passed, 0 failed/);
+      const again = await netlab(['apply', path]);
+      expect(again.stdout, again.all).toContain('no changes');
+      const name = (JSON.parse((await netlab(['validate', '--json', path])).stdout) as { labs: { name: string }[] }).labs[0]!.name;
+      const destroyed = await netlab(['destroy', path]);
+      expect(destroyed.code, destroyed.all).toBe(0);
+      expect(await labNamespaces(name)).toEqual([]);
+    });
+  }
+});
