@@ -42,7 +42,7 @@ describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
       expect((await netlab(['validate', path])).code).toBe(0);
       const applied = await netlab(['apply', path]);
       expect(applied.code, applied.all).toBe(0);
-      const tested = await netlab(['test', path]);
+      const tested = await netlab(['test', '--timeout', '3s', path]);
       expect(tested.code, tested.all).toBe(0);
       expect(tested.stdout).toMatch(/\d+ passed, 0 failed/);
       const again = await netlab(['apply', path]);
