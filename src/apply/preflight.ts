@@ -33,7 +33,10 @@ export const FEATURES: Record<string, FeatureInfo> = {
   'vlan-802.1ad': { label: 'vlan (802.1ad)', fix: `modprobe 8021q (CONFIG_VLAN_8021Q, Linux >= 3.10 for 802.1ad), ${ON_STOCK}` },
   macvlan: { label: 'macvlan', fix: `modprobe macvlan (CONFIG_MACVLAN), ${ON_STOCK}` },
   macvtap: { label: 'macvtap', fix: `modprobe macvtap (CONFIG_MACVTAP), ${ON_STOCK}` },
-  ipvlan: { label: 'ipvlan', fix: `modprobe ipvlan (CONFIG_IPVLAN), ${ON_STOCK}; or use macvlan where one MAC per interface is acceptable` },
+  ipvlan: {
+    label: 'ipvlan',
+    fix: `modprobe ipvlan (CONFIG_IPVLAN), ${ON_STOCK}; or use macvlan where one MAC per interface is acceptable`,
+  },
   'ipvlan-l3s': { label: 'ipvlan mode l3s', fix: 'use a kernel with CONFIG_IPVLAN_L3S (it needs netfilter), or mode l3' },
   tap: { label: 'tap', fix: `modprobe tun (CONFIG_TUN) and check that /dev/net/tun exists, ${ON_STOCK}` },
   vxlan: { label: 'vxlan', fix: `modprobe vxlan (CONFIG_VXLAN), ${ON_STOCK}` },
@@ -163,7 +166,9 @@ export function missingOf(needs: LabNeeds, results: ProbeResult[]): PreflightErr
       const notFound = /not found/.test(r.message);
       out.push({
         feature: 'nftables',
-        detail: notFound ? `"nft" is not installed${by}` : `the lab's table does not load in a new namespace (${r.command}: ${r.message})${by}`,
+        detail: notFound
+          ? `"nft" is not installed${by}`
+          : `the lab's table does not load in a new namespace (${r.command}: ${r.message})${by}`,
         fix: notFound
           ? 'install nftables (apt-get install nftables)'
           : 'modprobe nf_tables and the nft_* modules the rules use (nft_nat, nft_ct, nft_numgen, ...), or a kernel with CONFIG_NF_TABLES',

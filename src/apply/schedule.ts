@@ -18,8 +18,13 @@
 import type { Command } from '../model/command.js';
 import type { Step } from '../plan/plan.js';
 
-/** Tools whose consecutive commands in one namespace can share one process. */
-const MERGEABLE = new Set<Command['tool']>(['ip', 'bridge', 'tc', 'sysctl']);
+/** Batches whose consecutive commands in one namespace can share one process. */
+const MERGEABLE = new Set<string>(['ip', 'ip6', 'bridge', 'tc', 'sysctl']);
+
+/** The process a command runs in, per namespace: its tool, `ip6` for `ip -6` lines (a batch of their own). */
+function batchKind(c: Command): string {
+  return c.tool === 'ip' && c.line.startsWith('-6 ') ? 'ip6' : c.tool;
+}
 
 /** The level of a command: the order executePlan has always used. */
 function levelKey(op: Step['op'], phase: number): string {
@@ -45,7 +50,8 @@ export function touchedNamespaces(c: Command): Set<string> {
 }
 
 interface Cell {
-  tool: Command['tool'];
+  /** See batchKind. */
+  tool: string;
   ns: string;
   commands: Command[];
   touched: Set<string>;
@@ -104,9 +110,10 @@ export function scheduleRounds(steps: Step[]): Command[][] {
     // Cells of this level, one per tool and namespace, in first-command order.
     const cells = new Map<string, Cell>();
     for (const c of commands) {
-      const owner = `${c.tool}:${c.ns}`;
+      const kind = batchKind(c);
+      const owner = `${kind}:${c.ns}`;
       let cell = cells.get(owner);
-      if (!cell) cells.set(owner, (cell = { tool: c.tool, ns: c.ns, commands: [], touched: new Set(), round: 0 }));
+      if (!cell) cells.set(owner, (cell = { tool: kind, ns: c.ns, commands: [], touched: new Set(), round: 0 }));
       cell.commands.push(c);
       for (const ns of touchedNamespaces(c)) cell.touched.add(ns);
     }

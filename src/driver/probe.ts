@@ -19,7 +19,10 @@ export const PROBES = {
     show: 'ip link add type bridge vlan_filtering 1',
     argv: ['link', 'add', 'name', 'pb1', 'type', 'bridge', 'vlan_filtering', '1'],
   },
-  vlan: { show: 'ip link add type vlan', argv: ['link', 'add', 'link', 'pv0', 'name', 'pq0', 'type', 'vlan', 'protocol', '802.1Q', 'id', '10'] },
+  vlan: {
+    show: 'ip link add type vlan',
+    argv: ['link', 'add', 'link', 'pv0', 'name', 'pq0', 'type', 'vlan', 'protocol', '802.1Q', 'id', '10'],
+  },
   'vlan-802.1ad': {
     show: 'ip link add type vlan protocol 802.1ad',
     argv: ['link', 'add', 'link', 'pv0', 'name', 'pq1', 'type', 'vlan', 'protocol', '802.1ad', 'id', '20'],
@@ -28,7 +31,10 @@ export const PROBES = {
   macvtap: { show: 'ip link add type macvtap', argv: ['link', 'add', 'link', 'pv0', 'name', 'pt0', 'type', 'macvtap', 'mode', 'bridge'] },
   // IPVLAN cannot share a parent with MACVLAN, and its mode is per parent: one veth end each.
   ipvlan: { show: 'ip link add type ipvlan', argv: ['link', 'add', 'link', 'pv1', 'name', 'pi0', 'type', 'ipvlan', 'mode', 'l2'] },
-  'ipvlan-l3s': { show: 'ip link add type ipvlan mode l3s', argv: ['link', 'add', 'link', 'pv3', 'name', 'pi1', 'type', 'ipvlan', 'mode', 'l3s'] },
+  'ipvlan-l3s': {
+    show: 'ip link add type ipvlan mode l3s',
+    argv: ['link', 'add', 'link', 'pv3', 'name', 'pi1', 'type', 'ipvlan', 'mode', 'l3s'],
+  },
   tap: { show: 'ip tuntap add mode tap', argv: ['tuntap', 'add', 'dev', 'pp0', 'mode', 'tap'] },
   vxlan: { show: 'ip link add type vxlan', argv: ['link', 'add', 'name', 'px0', 'type', 'vxlan', 'id', '1', 'dstport', '4789'] },
   altname: { show: 'ip link property add altname', argv: ['link', 'property', 'add', 'dev', 'pv0', 'altname', 'netlab.probe.altname'] },
@@ -37,6 +43,12 @@ export const PROBES = {
 } as const;
 
 export type Feature = keyof typeof PROBES | 'iproute2' | 'bridge-tool' | 'netns';
+
+/** Qdisc probes, run with `tc` (one root qdisc per device, so each on its own veth end). */
+const TC_PROBES: Record<string, string[]> = {
+  netem: ['qdisc', 'add', 'dev', 'pv0', 'root', 'netem', 'delay', '1ms'],
+  tbf: ['qdisc', 'add', 'dev', 'pv2', 'root', 'tbf', 'rate', '1mbit', 'burst', '32kbit', 'latency', '400ms'],
+};
 
 /** Probes that need the veth pair pv0/pv1 (and pv2/pv3) as parents. */
 const NEEDS_VETH = new Set<string>(['vlan', 'vlan-802.1ad', 'macvlan', 'macvtap', 'ipvlan', 'ipvlan-l3s', 'altname', 'netem', 'tbf']);
@@ -60,7 +72,8 @@ async function loadBootCache(): Promise<void> {
   try {
     const c = JSON.parse(await readFile(BOOT_CACHE(), 'utf8')) as { boot: string; kernel: string; ok: string[] };
     if (c.boot !== (await bootId()) || c.kernel !== release() || !c.boot) return;
-    for (const check of c.ok) if (!cache.has(check)) cache.set(check, { check, ok: true, command: '(passed earlier this boot)', message: '' });
+    for (const check of c.ok)
+      if (!cache.has(check)) cache.set(check, { check, ok: true, command: '(passed earlier this boot)', message: '' });
   } catch {
     // no cache yet, or unreadable: probe
   }
@@ -92,13 +105,15 @@ async function run(cmd: string, args: readonly string[], input?: string): Promis
   const r = await execa(cmd, [...args], { reject: false, input: input ?? '' });
   if (r.exitCode === 0 && !r.failed) return { ok: true, message: '' };
   const notFound = r.code === 'ENOENT' || /ENOENT/.test(String(r.shortMessage ?? ''));
-  const message = notFound ? `"${cmd}" not found` : firstLine(String(r.stderr ?? '')) || firstLine(String(r.stdout ?? '')) || String(r.shortMessage ?? `exit ${r.exitCode}`);
+  const message = notFound
+    ? `"${cmd}" not found`
+    : firstLine(String(r.stderr ?? '')) || firstLine(String(r.stdout ?? '')) || String(r.shortMessage ?? `exit ${r.exitCode}`);
   return { ok: false, message };
 }
 
 /** Removes probe namespaces of netlab processes that died mid-probe. */
 async function removeStale(): Promise<void> {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = await readdir('/run/netns');
   } catch {
@@ -130,7 +145,8 @@ async function checkTarget(t: ProbeRequest['targets'][number]): Promise<ProbeRes
     return { check, ok: true, command, message: '' };
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    const message = t.kind === 'pid' && code === 'ENOENT' ? `no process ${t.value}` : `${path}: ${code === 'ENOENT' ? 'does not exist' : String(code)}`;
+    const message =
+      t.kind === 'pid' && code === 'ENOENT' ? `no process ${t.value}` : `${path}: ${code === 'ENOENT' ? 'does not exist' : String(code)}`;
     return { check, ok: false, command, message };
   }
 }
@@ -180,7 +196,7 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
   }
   try {
     // Every device probe in one `ip -force -batch`: one process, each line answered on its own.
-    const ipChecks = kernelChecks.filter((f) => f !== 'netem');
+    const ipChecks = kernelChecks.filter((f) => !(f in TC_PROBES));
     const needsVeth = kernelChecks.some((f) => f === 'veth' || NEEDS_VETH.has(f));
     const lines: { check: string | null; line: string }[] = [];
     if (needsVeth) {
@@ -190,7 +206,10 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
     for (const f of ipChecks) if (f !== 'veth') lines.push({ check: f, line: PROBES[f as keyof typeof PROBES].argv.join(' ') });
     let errors = new Map<number, string>();
     if (lines.length) {
-      const r = await execa('ip', ['-n', ns, '-force', '-batch', '-'], { reject: false, input: lines.map((l) => l.line).join('\n') + '\n' });
+      const r = await execa('ip', ['-n', ns, '-force', '-batch', '-'], {
+        reject: false,
+        input: lines.map((l) => l.line).join('\n') + '\n',
+      });
       errors = batchErrors(String(r.stderr ?? ''));
       if (r.exitCode !== 0 && !errors.size) errors.set(1, firstLine(String(r.stderr ?? '')) || `exit ${r.exitCode}`);
     }
@@ -202,12 +221,11 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
         out.push({ check: l.check, ok: false, command: p.show, message: `not probed: veth failed (${vethError})` });
       else out.push({ check: l.check, ok: !errors.has(i + 1), command: p.show, message: errors.get(i + 1) ?? '' });
     });
-    if (kernelChecks.includes('netem')) {
+    for (const [f, args] of Object.entries(TC_PROBES)) {
+      if (!kernelChecks.includes(f)) continue;
       const r =
-        vethError === undefined
-          ? await run('tc', ['-n', ns, 'qdisc', 'add', 'dev', 'pv0', 'root', 'netem', 'delay', '1ms'])
-          : { ok: false, message: `not probed: veth failed (${vethError})` };
-      out.push({ check: 'netem', ok: r.ok, command: PROBES.netem.show, message: r.message });
+        vethError === undefined ? await run('tc', ['-n', ns, ...args]) : { ok: false, message: `not probed: veth failed (${vethError})` };
+      out.push({ check: f, ok: r.ok, command: PROBES[f as keyof typeof PROBES].show, message: r.message });
     }
 
     if (todo.sysctls.length) {
@@ -216,7 +234,11 @@ async function probeUncached(todo: { features: string[]; sysctls: string[]; nft:
       const r = await execa('ip', ['netns', 'exec', ns, 'sh', '-c', 'for p; do [ -e "$p" ] || echo "$p"; done', 'sh', ...paths], {
         reject: false,
       });
-      const missing = new Set(String(r.stdout ?? '').split('\n').filter(Boolean));
+      const missing = new Set(
+        String(r.stdout ?? '')
+          .split('\n')
+          .filter(Boolean),
+      );
       todo.sysctls.forEach((k, i) => {
         const absent = r.exitCode !== 0 || missing.has(paths[i]!);
         out.push({

@@ -141,17 +141,29 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
 /** VXLAN encapsulation overhead the kernel subtracts from the underlay's MTU (IPv4, IPv6). */
 export const VXLAN_HEADROOM = { 4: 50, 6: 70 } as const;
 
-function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
+/** The highest MTU the kernel allows a device stacked on another: the parent's, or the underlay's minus VXLAN's headroom. */
+export function mtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): { limit: number; of: IfaceEntry } | null {
+  if (depth >= 8) return null;
+  if (e.kind === 'vxlan') {
+    const under = e.raw.dev === undefined ? undefined : host.ifaces.get(e.raw.dev);
+    if (!under) return null;
+    const v6 = [e.raw.local, typeof e.raw.group === 'string' ? e.raw.group : undefined].some((a) => a?.includes(':'));
+    return { limit: Math.max(68, mtuOf(ctx, host, under, depth + 1) - VXLAN_HEADROOM[v6 ? 6 : 4]), of: under };
+  }
+  if (e.raw.parent === undefined || e.kind === 'veth' || e.kind === 'bridge' || e.kind === 'tap') return null;
+  const colon = e.raw.parent.indexOf(':');
+  const owner = colon < 0 ? host : ctx.hosts.get(e.raw.parent.slice(0, colon));
+  const parent = owner?.ifaces.get(colon < 0 ? e.raw.parent : e.raw.parent.slice(colon + 1));
+  return owner && parent ? { limit: mtuOf(ctx, owner, parent, depth + 1), of: parent } : null;
+}
+
+export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
   // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
   const written = e.raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu;
   if (written !== undefined) return written;
-  // A VXLAN on an underlay device gets (and cannot exceed) the underlay's MTU minus the headroom.
-  const under = e.kind === 'vxlan' && e.raw.dev !== undefined ? host.ifaces.get(e.raw.dev) : undefined;
-  if (under && depth < 8) {
-    const v6 = [e.raw.local, typeof e.raw.group === 'string' ? e.raw.group : undefined].some((a) => a?.includes(':'));
-    return Math.max(68, mtuOf(ctx, host, under, depth + 1) - VXLAN_HEADROOM[v6 ? 6 : 4]);
-  }
-  return DEFAULT_MTU;
+  // A device stacked on another gets its parent's MTU (a VXLAN: the underlay's minus the
+  // headroom), as the kernel gives it, and could not exceed it.
+  return mtuLimit(ctx, host, e, depth)?.limit ?? DEFAULT_MTU;
 }
 
 function deterministicMacOf(ctx: LabContext, e: IfaceEntry): string {

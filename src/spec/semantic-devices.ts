@@ -3,12 +3,81 @@
 import { familyOf, isMulticast, parseIp, type IP } from './addr.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import type { Path } from './locate.js';
+import { mtuLimit } from './normalise.js';
 
 export function checkDevices(ctx: LabContext): void {
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
       if (e.raw.vlans !== undefined) checkPortVlans(ctx, host, e);
       if (e.kind === 'vxlan') checkVxlan(ctx, e);
+      if (e.raw.mtu !== undefined) checkMtuLimit(ctx, host, e);
+    }
+  }
+  checkSharedParents(ctx);
+}
+
+const name = (e: IfaceEntry) => `${e.host}:${e.name}`;
+
+/** A stacked device cannot exceed its parent's MTU, nor a VXLAN its underlay's minus the headroom (the kernel refuses or clamps). */
+function checkMtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry): void {
+  const l = mtuLimit(ctx, host, e);
+  if (!l || e.raw.mtu! <= l.limit) return;
+  const why =
+    e.kind === 'vxlan'
+      ? `the underlay "${l.of.name}" allows (its MTU minus the VXLAN encapsulation)`
+      : `its parent "${name(l.of)}" has (a ${e.kind} cannot exceed its parent)`;
+  ctx.report([...e.path, 'mtu'], `mtu ${e.raw.mtu} is above the ${l.limit} ${why}`);
+}
+
+/**
+ * What the kernel refuses when devices share a parent: MACVLAN/MACVTAP and IPVLAN on one parent,
+ * a passthru MACVLAN with siblings, IPVLANs in different modes (the mode is the parent's), and
+ * either on a bridge port (the bridge holds the port's receive hook: use the bridge as parent).
+ */
+function checkSharedParents(ctx: LabContext): void {
+  const children = new Map<IfaceEntry, IfaceEntry[]>();
+  for (const host of ctx.hosts.values()) {
+    for (const e of host.ifaces.values()) {
+      if ((e.kind !== 'macvlan' && e.kind !== 'macvtap' && e.kind !== 'ipvlan') || e.raw.parent === undefined) continue;
+      const ref = e.raw.parent;
+      const colon = ref.indexOf(':');
+      const parent = (colon < 0 ? host : ctx.hosts.get(ref.slice(0, colon)))?.ifaces.get(colon < 0 ? ref : ref.slice(colon + 1));
+      if (parent) children.set(parent, [...(children.get(parent) ?? []), e]);
+    }
+  }
+  for (const [parent, kids] of children) {
+    const macs = kids.filter((k) => k.kind !== 'ipvlan');
+    const ips = kids.filter((k) => k.kind === 'ipvlan');
+    if (macs.length && ips.length) {
+      ctx.report(
+        [...ips[0]!.path, 'parent'],
+        `"${name(parent)}" is already the parent of ${macs.map((k) => `${k.kind} ${name(k)}`).join(', ')}: an interface carries MACVLAN/MACVTAP or IPVLAN devices, not both`,
+      );
+    }
+    const passthru = macs.find((k) => k.raw.mode === 'passthru');
+    if (passthru && macs.length > 1) {
+      ctx.report(
+        [...passthru.path, 'mode'],
+        `a passthru ${passthru.kind} takes its parent over and must be its only macvlan/macvtap; "${name(parent)}" also carries ${macs
+          .filter((k) => k !== passthru)
+          .map(name)
+          .join(', ')}`,
+      );
+    }
+    const modes = [...new Set(ips.map((k) => k.raw.mode ?? 'l2'))];
+    if (modes.length > 1) {
+      const odd = ips.find((k) => (k.raw.mode ?? 'l2') !== (ips[0]!.raw.mode ?? 'l2'))!;
+      ctx.report(
+        [...odd.path, 'mode'],
+        `IPVLAN devices on one parent share its mode: "${name(parent)}" has ${ips.map((k) => `${name(k)} in ${k.raw.mode ?? 'l2'}`).join(', ')}`,
+      );
+    }
+    const bridge = parent.portOf ?? parent.raw.bridge;
+    if (bridge !== undefined && bridge !== null) {
+      ctx.report(
+        [...kids[0]!.path, 'parent'],
+        `"${name(parent)}" is a port of bridge "${bridge}", which holds its receive path: make the bridge the parent instead`,
+      );
     }
   }
 }

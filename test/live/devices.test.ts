@@ -65,10 +65,14 @@ async function planSteps(file: string): Promise<PlanStep[]> {
 /** Pings from a command prefix (`ip netns exec NS` or `nsenter -t PID -n`). */
 async function pingFrom(prefix: string[], addr: string, opts: { count?: number; extra?: string[] } = {}) {
   const count = opts.count ?? 3;
-  const r = await execa(prefix[0]!, [...prefix.slice(1), 'ping', '-c', String(count), '-i', '0.2', '-W', '2', '-q', ...(opts.extra ?? []), addr], {
-    reject: false,
-    all: true,
-  });
+  const r = await execa(
+    prefix[0]!,
+    [...prefix.slice(1), 'ping', '-c', String(count), '-i', '0.2', '-W', '2', '-q', ...(opts.extra ?? []), addr],
+    {
+      reject: false,
+      all: true,
+    },
+  );
   const out = r.all ?? '';
   return { count, received: Number(/(\d+) received/.exec(out)?.[1] ?? 0), avg: Number(/= [\d.]+\/([\d.]+)\//.exec(out)?.[1] ?? NaN), out };
 }
@@ -116,10 +120,16 @@ async function addresses(ns: string, dev: string): Promise<string[]> {
   const [l] = JSON.parse(r.stdout) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
   return l!.addr_info.filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`);
 }
-async function tapio(ns: string, kind: 'tap' | 'macvtap', dev: string, mac: string, ip: string, to: string, asUser?: { uid: number; gid: number }) {
-  const cmd = asUser
-    ? ['setpriv', `--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', PYTHON, TAPIO]
-    : [PYTHON, TAPIO];
+async function tapio(
+  ns: string,
+  kind: 'tap' | 'macvtap',
+  dev: string,
+  mac: string,
+  ip: string,
+  to: string,
+  asUser?: { uid: number; gid: number },
+) {
+  const cmd = asUser ? ['setpriv', `--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', PYTHON, TAPIO] : [PYTHON, TAPIO];
   const r = await inNs(ns, cmd[0]!, [...cmd.slice(1), kind, dev, '--mac', mac, '--ip', ip, '--to', to]);
   return JSON.parse(r.stdout) as { ok: boolean; mac?: string; replies?: number; rtt_ms?: number[]; error?: string };
 }
@@ -152,10 +162,8 @@ hosts:
       - { to: 10.205.0.0/24, via: 10.1.0.1, metric: 77 }
       - { to: 10.200.0.0/24, dev: eth0 }
   h2:
-    sysctls:
-      net.ipv4.conf.eth0.rp_filter: 1
     interfaces:
-      eth0: { addresses: [10.1.0.3/24, "fd00:1::3/64"], mac: "02:00:00:00:0b:03" }
+      eth0: { addresses: [10.1.0.3/24, "fd00:1::3/64"], mac: "02:00:00:00:0b:03", sysctls: { ipv4.rp_filter: 1 } }
   h3:
     interfaces:
       eth0: { addresses: [10.1.0.4/24] }
@@ -253,16 +261,27 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     const file = labFile('dvb', VETH_BRIDGE);
     // Each veth is one command, its peer created directly in the other namespace: never moved.
     const planned = (await planSteps(file)).flatMap((s) => s.commands);
-    expect(planned).toContainEqual(expect.stringMatching(/^ip -n dvb-h1 link add name eth0 .*type veth peer name veth[0-9a-f]{7} netns dvb-sw /));
+    expect(planned).toContainEqual(
+      expect.stringMatching(/^ip -n dvb-h1 link add name eth0 .*type veth peer name veth[0-9a-f]{7} netns dvb-sw /),
+    );
     expect(planned.filter((c) => / link set dev \S+ netns /.test(c))).toEqual([]);
     await apply(file, 'veth+bridge lab (5 namespaces)');
     expect((await netnsList()).filter((n) => n.startsWith('dvb-'))).toEqual(['dvb-h1', 'dvb-h2', 'dvb-h3', 'dvb-r2', 'dvb-sw']);
 
     const br0 = await link('dvb-sw', 'br0');
-    expect([br0.mtu, br0.address, br0.linkinfo?.info_data?.ageing_time, br0.linkinfo?.info_data?.stp_state]).toEqual([1400, '02:00:00:00:0b:01', 12000, 0]);
+    expect([br0.mtu, br0.address, br0.linkinfo?.info_data?.ageing_time, br0.linkinfo?.info_data?.stp_state]).toEqual([
+      1400,
+      '02:00:00:00:0b:01',
+      12000,
+      0,
+    ]);
     expect((await link('dvb-sw', 'br1')).linkinfo?.info_data?.stp_state).toBe(1);
     const ports = (await links('dvb-sw')).filter((l) => l.master === 'br0');
-    expect(ports.map((p) => [p.linkinfo?.info_kind, p.mtu])).toEqual([['veth', 1400], ['veth', 1400], ['veth', 1400]]);
+    expect(ports.map((p) => [p.linkinfo?.info_kind, p.mtu])).toEqual([
+      ['veth', 1400],
+      ['veth', 1400],
+      ['veth', 1400],
+    ]);
     expect((await link('dvb-h1', 'eth0')).mtu).toBe(1400);
 
     await pings('dvb-h1', '10.1.0.3', 'veth/bridge IPv4 h1 -> h2');
@@ -309,7 +328,12 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     await reapplyUnchanged(file);
 
     // Change in place: a veth pair's MTU, addresses added and removed, bridge ageing and STP, a metric.
-    const idx = { h1: (await link('dvb-h1', 'eth0')).ifindex, h2: (await link('dvb-h2', 'eth0')).ifindex, br0: br0.ifindex, br1: (await link('dvb-sw', 'br1')).ifindex };
+    const idx = {
+      h1: (await link('dvb-h1', 'eth0')).ifindex,
+      h2: (await link('dvb-h2', 'eth0')).ifindex,
+      br0: br0.ifindex,
+      br1: (await link('dvb-sw', 'br1')).ifindex,
+    };
     writeFileSync(
       file,
       VETH_BRIDGE.replace('{ a: h2:eth0, b: sw:br0, mtu: 1400 }', '{ a: h2:eth0, b: sw:br0, mtu: 1300 }')
@@ -336,9 +360,19 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     );
     expect(titles.filter((t) => /^modify veth dvb-sw\/veth[0-9a-f]{7}$/.test(t))).toHaveLength(1);
     await apply(file, 'veth+bridge change in place');
-    expect({ h1: (await link('dvb-h1', 'eth0')).ifindex, h2: (await link('dvb-h2', 'eth0')).ifindex, br0: (await link('dvb-sw', 'br0')).ifindex, br1: (await link('dvb-sw', 'br1')).ifindex }).toEqual(idx);
+    expect({
+      h1: (await link('dvb-h1', 'eth0')).ifindex,
+      h2: (await link('dvb-h2', 'eth0')).ifindex,
+      br0: (await link('dvb-sw', 'br0')).ifindex,
+      br1: (await link('dvb-sw', 'br1')).ifindex,
+    }).toEqual(idx);
     expect((await link('dvb-h2', 'eth0')).mtu).toBe(1300);
-    expect((await links('dvb-sw')).filter((l) => l.master === 'br0').map((l) => l.mtu).sort()).toEqual([1300, 1400, 1400]);
+    expect(
+      (await links('dvb-sw'))
+        .filter((l) => l.master === 'br0')
+        .map((l) => l.mtu)
+        .sort(),
+    ).toEqual([1300, 1400, 1400]);
     expect((await link('dvb-sw', 'br0')).linkinfo?.info_data?.ageing_time).toBe(6000);
     expect((await link('dvb-sw', 'br1')).linkinfo?.info_data?.stp_state).toBe(0);
     expect((await addresses('dvb-h1', 'eth0')).sort()).toEqual(['10.1.0.12/24', '10.1.0.2/24', '10.1.1.2/24', 'fd00:1::2/64']);
@@ -352,14 +386,9 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     const file = labFile('dmv', MACVLAN);
     await apply(file, 'macvlan lab (10 namespaces)');
     const mode = async (ns: string, dev = 'eth0') => (await link(ns, dev)).linkinfo?.info_data?.mode;
-    expect(await Promise.all([mode('dmv-b1'), mode('dmv-b2'), mode('dmv-p1'), mode('dmv-v1'), mode('dmv-t1'), mode('dmv-par', 'b0')])).toEqual([
-      'bridge',
-      'bridge',
-      'private',
-      'vepa',
-      'passthru',
-      'bridge',
-    ]);
+    expect(
+      await Promise.all([mode('dmv-b1'), mode('dmv-b2'), mode('dmv-p1'), mode('dmv-v1'), mode('dmv-t1'), mode('dmv-par', 'b0')]),
+    ).toEqual(['bridge', 'bridge', 'private', 'vepa', 'passthru', 'bridge']);
     const parentMac = (await link('dmv-par', 'pt')).address;
     expect((await link('dmv-t1', 'eth0')).address).toBe(parentMac);
     expect((await link('dmv-b1', 'eth0')).address).not.toBe((await link('dmv-par', 'pb')).address);
@@ -376,7 +405,7 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     await reapplyUnchanged(file);
 
     const idx = (await link('dmv-b1', 'eth0')).ifindex;
-    writeFileSync(file, MACVLAN.replace("mode: bridge, addresses: [10.2.1.1/24]", 'mode: bridge, mtu: 1400, addresses: [10.2.1.1/24]'));
+    writeFileSync(file, MACVLAN.replace('mode: bridge, addresses: [10.2.1.1/24]', 'mode: bridge, mtu: 1400, addresses: [10.2.1.1/24]'));
     const steps = await planSteps(file);
     expect(steps.map((s) => `${s.op} ${s.title}`)).toEqual(['modify macvlan dmv-b1/eth0']);
     await apply(file, 'macvlan MTU change');
@@ -425,9 +454,15 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
 
     // A new owner recreates the tap (only it); a macvtap MTU changes in place.
     const mvtIdx = (await link('dtp-sw', 'mvt0')).ifindex;
-    writeFileSync(file, TAPS.replace('user: 1000, group: 1000', 'user: 1001, group: 1001').replace('parent: par, mac', 'parent: par, mtu: 1400, mac'));
+    writeFileSync(
+      file,
+      TAPS.replace('user: 1000, group: 1000', 'user: 1001, group: 1001').replace('parent: par, mac', 'parent: par, mtu: 1400, mac'),
+    );
     const steps = await planSteps(file);
-    expect(steps.filter((s) => s.op !== 'modify').map((s) => `${s.op} ${s.title}`)).toEqual(['delete tap dtp-sw/tap0', 'create tap dtp-sw/tap0']);
+    expect(steps.filter((s) => s.op !== 'modify').map((s) => `${s.op} ${s.title}`)).toEqual([
+      'delete tap dtp-sw/tap0',
+      'create tap dtp-sw/tap0',
+    ]);
     await apply(file, 'tap owner + macvtap MTU change');
     expect((await link('dtp-sw', 'mvt0')).ifindex).toBe(mvtIdx);
     expect((await link('dtp-sw', 'mvt0')).mtu).toBe(1400);
@@ -446,7 +481,13 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     expect(vx.master).toBe('cbr0');
     expect(vx.linkinfo?.info_data).toMatchObject({ id: 100, port: 4789, local: '192.0.2.1', link: 'eth0', learning: true });
     const fdb = async () =>
-      (JSON.parse((await sh('bridge', ['-n', 'vxflat-node1', '-j', 'fdb', 'show', 'dev', 'vx100'])).stdout) as { mac: string; dst?: string; state?: string }[])
+      (
+        JSON.parse((await sh('bridge', ['-n', 'vxflat-node1', '-j', 'fdb', 'show', 'dev', 'vx100'])).stdout) as {
+          mac: string;
+          dst?: string;
+          state?: string;
+        }[]
+      )
         .filter((f) => f.mac === '00:00:00:00:00:00')
         .map((f) => `${f.dst} ${f.state}`)
         .sort();
@@ -498,7 +539,10 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
 describe.skipIf(sandboxSkipReason !== null)('attaching to existing namespaces', () => {
   it('by name, by path and by pid (like nsenter -t PID -n); destroy leaves them as they were', async () => {
     await sh('ip', ['netns', 'add', 'dext']);
-    const sleepers = [execa('unshare', ['--net', 'sleep', '60'], { reject: false }), execa('unshare', ['--net', 'sleep', '60'], { reject: false })];
+    const sleepers = [
+      execa('unshare', ['--net', 'sleep', '60'], { reject: false }),
+      execa('unshare', ['--net', 'sleep', '60'], { reject: false }),
+    ];
     const [p1, p2] = sleepers.map((s) => s.pid!);
     try {
       // unshare has exec'd sleep once its namespace differs from ours.
@@ -536,7 +580,9 @@ describe.skipIf(sandboxSkipReason !== null)('attaching to existing namespaces', 
       const nsenter = (pid: number) => ['nsenter', '-t', String(pid), '-n'];
       // In shared namespaces the kernel name is nl + 8 hex and the altname is netlab's mark.
       const shown = async (prefix: string[]) =>
-        (JSON.parse((await execa(prefix[0]!, [...prefix.slice(1), 'ip', '-j', 'link', 'show'])).stdout) as RawLinkJson[]).filter((l) => l.ifname !== 'lo');
+        (JSON.parse((await execa(prefix[0]!, [...prefix.slice(1), 'ip', '-j', 'link', 'show'])).stdout) as RawLinkJson[]).filter(
+          (l) => l.ifname !== 'lo',
+        );
       for (const [prefix, host] of [
         [inNsPrefix('dext'), 'byname'],
         [nsenter(p1!), 'bypath'],
@@ -551,7 +597,8 @@ describe.skipIf(sandboxSkipReason !== null)('attaching to existing namespaces', 
       await pings(nsenter(p2!), '10.60.0.2', 'attached by pid -> attached by name');
       await reapplyUnchanged(file);
 
-      const r = await netlab(['destroy', file]);
+      // By name only: the record says which namespaces are handles and where they point.
+      const r = await netlab(['destroy', '--lab', 'dat']);
       expect(r.code, r.all).toBe(0);
       expect(await netnsList()).toEqual(expect.arrayContaining(['dext']));
       expect((await netnsList()).filter((n) => n.startsWith('dat-'))).toEqual([]);
@@ -612,11 +659,20 @@ links:
     measured.push(`preflight failing apply: ${Date.now() - t0} ms wall`);
     expect(r.code, r.all).toBe(1);
     if (missing.ipvlan)
-      expect(r.stderr).toContain(`ipvlan: not supported by this kernel (ip link add type ipvlan: ${missing.ipvlan}); needed by sw:iv0\n  fix: modprobe ipvlan`);
-    if (missing.vlan) expect(r.stderr).toContain(`vlan (802.1Q): not supported by this kernel (ip link add type vlan: ${missing.vlan}); needed by sw:trunk.10`);
+      expect(r.stderr).toContain(
+        `ipvlan: not supported by this kernel (ip link add type ipvlan: ${missing.ipvlan}); needed by sw:iv0\n  fix: modprobe ipvlan`,
+      );
+    if (missing.vlan)
+      expect(r.stderr).toContain(
+        `vlan (802.1Q): not supported by this kernel (ip link add type vlan: ${missing.vlan}); needed by sw:trunk.10`,
+      );
     if (missing.filtering)
-      expect(r.stderr).toContain(`bridge vlan_filtering: not supported by this kernel (ip link add type bridge vlan_filtering 1: ${missing.filtering}); needed by sw:br0`);
-    expect(r.stderr).toContain('netns { pid: 999999 }: no process 999999; needed by host gone\n  fix: start the process first, or fix the pid');
+      expect(r.stderr).toContain(
+        `bridge vlan_filtering: not supported by this kernel (ip link add type bridge vlan_filtering 1: ${missing.filtering}); needed by sw:br0`,
+      );
+    expect(r.stderr).toContain(
+      'netns { pid: 999999 }: no process 999999; needed by host gone\n  fix: start the process first, or fix the pid',
+    );
     expect(r.stderr).toContain('nothing was changed');
     expect(r.stderr).not.toContain('veth:');
     measured.push(`preflight says:\n    ${r.stderr.trim().split('\n').join('\n    ')}`);
@@ -691,7 +747,22 @@ links:
       writeFileSync(file, changed);
       const steps = await planSteps(file);
       const kinds = new Set(steps.map((s) => `${s.op} ${s.title.split(' ')[0]}`));
-      for (const k of ['modify bridge', 'delete tap', 'create tap', 'delete vxlan', 'create vxlan', 'create fdb', 'delete macvtap', 'create macvtap', 'delete macvlan', 'create macvlan', 'modify veth', 'modify sysctl', 'delete netns', 'create route'])
+      for (const k of [
+        'modify bridge',
+        'delete tap',
+        'create tap',
+        'delete vxlan',
+        'create vxlan',
+        'create fdb',
+        'delete macvtap',
+        'create macvtap',
+        'delete macvlan',
+        'create macvlan',
+        'modify veth',
+        'modify sysctl',
+        'delete netns',
+        'create route',
+      ])
         expect([...kinds]).toContain(k);
       const r = await netlab(['apply', file]);
       expect(r.code, r.all).toBe(1);
@@ -729,7 +800,10 @@ async function snapshot(namespaces: string[]): Promise<unknown> {
         data: Object.fromEntries(Object.entries(l.linkinfo?.info_data ?? {}).filter(([k]) => keep.includes(k))),
       }))
       .sort((a, b) => (a.ifname < b.ifname ? -1 : 1));
-    const addrs = JSON.parse((await sh('ip', ['-n', ns, '-j', 'addr', 'show'])).stdout) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[];
+    const addrs = JSON.parse((await sh('ip', ['-n', ns, '-j', 'addr', 'show'])).stdout) as {
+      ifname: string;
+      addr_info: { local: string; prefixlen: number }[];
+    }[];
     // IPv6 link-local addresses (attached namespaces keep IPv6 on) finish DAD on their own time.
     const linkLocal = (l: string) => /fe80:|ff00::\/8/.test(l);
     out[`${ns} addresses`] = addrs

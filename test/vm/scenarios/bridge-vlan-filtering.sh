@@ -12,6 +12,7 @@ LAB=test/vm/labs/bridge-vlan-filtering.yaml
 lab_cleanup bvf
 
 apply "$LAB"
+grep -q '"bridge-vlan-filtering"' /run/netlab/preflight.json || fail "preflight did not find bridge vlan_filtering"
 [ "$(inns bvf-sw cat /sys/class/net/br0/bridge/vlan_filtering)" = 1 ] || fail "br0 has no VLAN filtering"
 table=$(bridge -n bvf-sw vlan show | tr -s ' \t' ' ')
 echo "$table"

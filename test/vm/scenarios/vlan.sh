@@ -15,6 +15,10 @@ LAB=labs/vlan-trunk.yaml
 lab_cleanup trunk
 
 apply "$LAB"
+for f in '"vlan"' '"vlan-802.1ad"' '"bridge"' '"veth"'; do
+  grep -q "$f" /run/netlab/preflight.json || fail "preflight did not find $f on this kernel: $(cat /run/netlab/preflight.json)"
+done
+ok "preflight found 802.1Q and 802.1ad on this kernel (8021q loads on demand)"
 inns trunk-sw ip -d link show trunk.10 | grep -q 'vlan protocol 802.1Q id 10' || fail "sw trunk.10 is not 802.1Q id 10"
 inns trunk-tor ip -d link show core.20 | grep -q 'vlan protocol 802.1Q id 20' || fail "tor core.20 is not 802.1Q id 20"
 inns trunk-tor ip -d link show core.20 | grep -q 'master br20' || fail "tor core.20 is not a port of br20"
