@@ -425,7 +425,38 @@ export class RealDriver implements Driver {
     const failures = errors.filter((e) => e !== null);
     const line = (e: unknown) => (e instanceof KernelError ? (e.detail.line ?? -1) : -1);
     if (failures.length) throw failures.sort((a, b) => line(a) - line(b))[0];
+    await portsForwarding(commands);
   }
+}
+
+/**
+ * Waits (at most ~1.5 s) until the ports just put into STP-less bridges forward. The kernel
+ * enables a port on its carrier/operstate event, which linkwatch may hold back for up to a second
+ * (when a veth's ifindex equals its peer's, in another namespace, the event is not "urgent"):
+ * without this, the first packets right after apply are dropped.
+ */
+async function portsForwarding(commands: Command[]): Promise<void> {
+  const namespaces = new Set(commands.filter((c) => c.tool === 'ip' && / master \S+/.test(c.line)).map((c) => c.ns));
+  await pool([...namespaces], CONCURRENCY, async (ns) => {
+    for (const deadline = Date.now() + 1500; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+      const r = await execa('ip', [...nsArgs(ns), '-d', '-j', 'link', 'show'], { reject: false });
+      if (r.exitCode !== 0) return;
+      const links = JSON.parse(r.stdout || '[]') as (RawLink & { linkinfo?: { info_slave_data?: { state?: string } } })[];
+      const byName = new Map(links.map((l) => [l.ifname, l]));
+      const pending = links.some((l) => {
+        const br = l.master ? byName.get(l.master) : undefined;
+        return (
+          br?.linkinfo?.info_kind === 'bridge' &&
+          Number(br.linkinfo.info_data?.stp_state ?? 0) === 0 &&
+          br.flags.includes('UP') &&
+          l.flags.includes('UP') &&
+          l.flags.includes('LOWER_UP') &&
+          l.linkinfo?.info_slave_data?.state === 'disabled'
+        );
+      });
+      if (!pending) return;
+    }
+  });
 }
 
 const BATCHED = new Set<Command['tool']>(['ip', 'bridge', 'tc', 'nft']);

@@ -33,6 +33,12 @@ unchanged() {
   echo "$out" | grep -q 'no changes' || fail "re-apply of $1 changed something: $out"
   ok "re-apply of $1: no changes ($(secs "$t0") s)"
 }
+# tested FILE: the lab's own `expect:` assertions all pass (netlab test).
+tested() {
+  t0=$(now)
+  out=$(netlab test "$1" 2>&1) || fail "netlab test $1 failed: $out"
+  ok "netlab test $1 in $(secs "$t0") s: $(echo "$out" | tail -1)"
+}
 # destroyed NAME FILE: destroy, then no namespace of the lab and no state remain.
 destroyed() {
   out=$(netlab destroy "$2" 2>&1) || fail "destroy $2 failed: $out"

@@ -6,7 +6,8 @@
 # containers share their parent's MAC, macvlan children have their own); IPVLAN l2 siblings reach
 # each other and the LAN; IPVLAN l3 siblings reach each other and the LAN router reaches them
 # routed through the parent's host; a MACVLAN container reaches an IPVLAN l3 one through the
-# router; MACVLAN bridge siblings reach each other, the private one reaches only the LAN;
+# router; MACVLAN bridge siblings reach each other, the private one reaches only the LAN; the
+# lab's expect: assertions pass (netlab test);
 # re-apply = no changes; modify: the l3 containers switch to mode l3s (recreated) and still work,
 # an l2 container's MTU changes in place; destroy leaves nothing.
 set -eu
@@ -39,6 +40,7 @@ can_ping mvip-c1 192.168.1.21 "macvlan to ipvlan l2 through the LAN bridge"
 can_ping mvip-c3 192.168.1.1 "macvlan private to the LAN"
 cannot_ping mvip-c3 192.168.1.11 "macvlan private to a sibling"
 cannot_ping mvip-c1 192.168.1.13 "macvlan bridge to a private sibling"
+tested "$LAB"
 unchanged "$LAB"
 
 mod=/tmp/macvlan-ipvlan-mod.yaml

@@ -3,11 +3,11 @@
 # switches sw (sub-interfaces on the trunk veth) and tor (sub-interfaces on a bridge the trunk is a
 # port of), and 802.1ad QinQ between pe1 and pe2. See the lab's header for the topology.
 #
-# Checks: apply; the devices are 802.1Q/802.1ad links with the right ids; VLAN 10 hosts reach
+# Checks: apply (preflight found 8021q); the devices are 802.1Q/802.1ad links with the right ids; VLAN 10 hosts reach
 # each other across the trunk (and the tagged sub-interface counted the packets), VLAN 20 too,
 # VLAN 10 never reaches VLAN 20; QinQ: customer VLAN 10 in S-VLAN 100 reaches across, and the same
 # ids with an 802.1Q outer tag at one end do not (the S-tag's ethertype is on the wire);
-# re-apply = no changes; modify: move h2 from VLAN 10 to VLAN 20 (its bridge port changes master
+# the lab's expect: assertions pass (netlab test); re-apply = no changes; modify: move h2 from VLAN 10 to VLAN 20 (its bridge port changes master
 # in place: one change, nothing recreated); destroy leaves nothing.
 set -eu
 . "$(dirname "$0")/../lib.sh"
@@ -37,6 +37,7 @@ cannot_ping trunk-h1 10.10.0.4 "VLAN 10 to VLAN 20, across the trunk"
 cannot_ping trunk-h4 10.10.0.2 "VLAN 20 to VLAN 10"
 can_ping trunk-pe1 10.20.0.2 "QinQ: C-VLAN 10 in S-VLAN 100 (802.1ad)"
 cannot_ping trunk-pe1 10.20.2.2 "S-VLAN 200 802.1ad at pe1, 802.1Q at pe2"
+tested "$LAB"
 
 unchanged "$LAB"
 
