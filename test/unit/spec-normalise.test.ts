@@ -118,21 +118,23 @@ describe('k8s-flat', () => {
   it("resolves service backends to the pods' addresses and shares aliased sysctls", () => {
     for (const n of ['node1', 'node2']) {
       const h = host(l, n);
-      expect(h.policy!.services[0]).toMatchObject(
-        {
-          name: 'web',
-          vip: '10.96.0.10',
-          proto: 'tcp',
-          port: 80,
-          mode: 'round-robin',
-          backends: [
-            { address: '10.244.1.2', port: 8080 },
-            { address: '10.244.2.2', port: 8080 },
-          ],
-        },
-      );
+      expect(h.policy!.services[0]).toMatchObject({
+        name: 'web',
+        vip: '10.96.0.10',
+        proto: 'tcp',
+        port: 80,
+        mode: 'round-robin',
+        backends: [
+          { address: '10.244.1.2', port: 8080 },
+          { address: '10.244.2.2', port: 8080 },
+        ],
+      });
       // The NodePort: the same backends behind the node's own address.
-      expect(h.policy!.services[1]).toMatchObject({ name: 'web-nodeport', port: 30080, vip: n === 'node1' ? '198.51.100.1' : '198.51.100.2' });
+      expect(h.policy!.services[1]).toMatchObject({
+        name: 'web-nodeport',
+        port: 30080,
+        vip: n === 'node1' ? '198.51.100.1' : '198.51.100.2',
+      });
       expect(h.sysctls).toEqual({ 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' });
     }
   });
