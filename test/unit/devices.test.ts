@@ -1,10 +1,7 @@
 // Device kinds without a kernel: what observation reads back from `ip -d -j link` / `bridge -j fdb`
 // (so a re-apply finds no change), how devices are created and ordered, defaults the kernel would
 // otherwise impose (VXLAN MTU), and preflight's needs and messages (with a stub prober).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
 import { labNeeds, missingOf, preflight } from '../../src/apply/preflight.js';
 import { mergeScopes } from '../../src/apply/scope.js';
@@ -20,11 +17,10 @@ import type { LinkObj } from '../../src/model/objects.js';
 import { plan } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
+import { labOf, useTempStateDir } from './helpers.js';
 
 function lab(text: string): Lab {
-  const r = loadLabText('test.yaml', text);
-  if (!r.lab) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
-  return r.lab;
+  return labOf('test.yaml', text);
 }
 
 const raw = (over: Partial<RawLink>): RawLink => ({
@@ -36,15 +32,7 @@ const raw = (over: Partial<RawLink>): RawLink => ({
   ...over,
 });
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
-  process.env.NETLAB_STATE_DIR = dir;
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.NETLAB_STATE_DIR;
-});
+useTempStateDir();
 
 describe('observation reads back what netlab writes', () => {
   it('a parent in the same namespace is printed by name (no link_index)', () => {

@@ -1,46 +1,23 @@
 // The engine against the fake kernel: plans, idempotency, changes, fault injection at every
 // command with rollback to the exact earlier state, crash recovery from the journal.
-import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLab, destroyLab, planLab } from '../../src/apply/engine.js';
 import { store } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
-import { commandText } from '../../src/model/command.js';
 import { diffStates } from '../../src/model/objects.js';
-import type { Step } from '../../src/plan/plan.js';
-import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
+import { labOf, planText, useTempStateDir } from './helpers.js';
 
 async function lab(file: string, edit: (text: string) => string = (t) => t): Promise<Lab> {
   let text = edit(await readFile(file, 'utf8'));
   // An edit that removes a host also removes the assertions naming it.
   if (!/^ {2}db:$/m.test(text)) text = text.replace(/^ {2}- .*\bdb\b.*\n/gm, '');
-  const r = loadLabText(file, text);
-  if (!r.lab) throw new Error(r.issues.map((i) => i.message).join('\n'));
-  return r.lab;
+  return labOf(file, text);
 }
 
-function planText(steps: Step[]): string {
-  return (
-    steps
-      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n'))
-      .join('\n') + '\n'
-  );
-}
-
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
-  process.env.NETLAB_STATE_DIR = dir;
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.NETLAB_STATE_DIR;
-});
+useTempStateDir();
 
 describe('plan (golden)', () => {
   it('creates the docker-bridge lab from nothing', async () => {

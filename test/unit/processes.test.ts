@@ -1,10 +1,7 @@
 // Processes (run/exec) and the remaining kernel objects (ECMP routes, policy rules, neighbours,
 // static fdb entries, per-interface sysctls) through the engine with the fake kernel: plan,
 // idempotency, restart of a dead process, changes, destroy order, and rollback at every command.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLab, destroyLab, planLab } from '../../src/apply/engine.js';
 import { scheduleRounds } from '../../src/apply/schedule.js';
 import { store } from '../../src/apply/store.js';
@@ -12,9 +9,8 @@ import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError } from '../../src/errors.js';
 import { commandText, type Command } from '../../src/model/command.js';
 import { diffStates, type ProcessObj } from '../../src/model/objects.js';
-import type { Step } from '../../src/plan/plan.js';
-import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
+import { labOf, planText, useTempStateDir } from './helpers.js';
 
 const LAB = `name: ex
 hosts:
@@ -54,26 +50,12 @@ hosts:
 `;
 
 function lab(edit: (t: string) => string = (t) => t): Lab {
-  const r = loadLabText('ex.yaml', edit(LAB));
-  if (!r.lab) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
-  return r.lab;
-}
-
-function planText(steps: Step[]): string {
-  return `${steps.map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n')).join('\n')}\n`;
+  return labOf('ex.yaml', edit(LAB));
 }
 
 const procCommands = (cs: Command[]) => cs.filter((c): c is Extract<Command, { tool: 'proc' }> => c.tool === 'proc');
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
-  process.env.NETLAB_STATE_DIR = dir;
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.NETLAB_STATE_DIR;
-});
+useTempStateDir();
 
 describe('processes and the remaining kernel objects (fake kernel)', () => {
   it('plans every kind from nothing (golden), processes last and in a round of their own', async () => {

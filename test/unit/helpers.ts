@@ -1,0 +1,39 @@
+// Shared by the engine-level unit tests: loading a lab from text, a plan as golden text, and a
+// private state directory per test.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
+import { commandText } from '../../src/model/command.js';
+import type { Step } from '../../src/plan/plan.js';
+import { loadLabText } from '../../src/spec/index.js';
+import type { Lab } from '../../src/spec/types.js';
+
+/** A valid lab from text, or a thrown error listing its issues. */
+export function labOf(file: string, text: string): Lab {
+  const r = loadLabText(file, text);
+  if (!r.lab) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('\n'));
+  return r.lab;
+}
+
+/** A plan as golden text: each step with its reason, then its commands with their phase. */
+export function planText(steps: Step[]): string {
+  return (
+    steps
+      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n'))
+      .join('\n') + '\n'
+  );
+}
+
+/** Gives every test of the file its own NETLAB_STATE_DIR, removed afterwards. */
+export function useTempStateDir(): void {
+  let dir = '';
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
+    process.env.NETLAB_STATE_DIR = dir;
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+    delete process.env.NETLAB_STATE_DIR;
+  });
+}
