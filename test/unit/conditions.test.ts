@@ -1,10 +1,7 @@
 // Link conditions: units, the lab language (merging, rules, positions), the qdisc model against
 // real `tc -raw -j qdisc show` output (so a re-apply is 0 steps), the plan's in-place changes, and
 // the engine with the fake kernel, with a fault injected at every command.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
 import { store } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
@@ -24,6 +21,7 @@ import {
   type RawQdisc,
 } from '../../src/model/qdisc.js';
 import { loadLabText } from '../../src/spec/index.js';
+import { useTempStateDir } from './helpers.js';
 import type { Lab } from '../../src/spec/types.js';
 import { formatDuration, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../../src/spec/units.js';
 
@@ -296,15 +294,7 @@ describe('qdisc commands', () => {
 });
 
 describe('conditions through the engine (fake kernel)', () => {
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
-    process.env.NETLAB_STATE_DIR = dir;
-  });
-  afterEach(() => {
-    rmSync(dir, { recursive: true, force: true });
-    delete process.env.NETLAB_STATE_DIR;
-  });
+  useTempStateDir();
 
   it('creates conditions after the links, re-applies as 0 steps, changes a rate in one modify step', async () => {
     const d = new FakeDriver();
