@@ -8,9 +8,9 @@
 // namespace only when the two touch a common namespace (its own, or one its effect reaches, such
 // as the far end of a veth it creates or the namespace a netns line adds). So the kernel sees,
 // per namespace, the same commands in the same order as level by level, and every command that
-// could depend on another namespace's earlier command still runs after it. A star becomes four
-// rounds: the root batch of `netns add`, the sysctls, one batch per host (veth, up, address, route)
-// with the hub's bridge, then the hub's batch (ports, address).
+// could depend on another namespace's earlier command still runs after it. A star becomes five
+// rounds: the root batch of `netns add`, the sysctls, the hub's bridge, one batch per host (veth,
+// up, address, route), then the hub's batch (ports, address).
 //
 // Deletion levels keep one round each: deleting a link or a namespace reaches namespaces the
 // command does not name (the kernel takes the veth peer along, and tears a namespace down
@@ -139,7 +139,19 @@ export function scheduleRounds(steps: Step[]): Command[][] {
       }
       cell.round = round;
     }
-    // Record this level's cells only now: cells of one level never wait for each other.
+    // Within a level, a namespace's own devices come before those other namespaces create in it
+    // (a hub's bridge before the veth ends its hosts put there): the bridge then has the hub's
+    // first free ifindex, never a port, and a port whose ifindex equals its peer's (both 2) would
+    // have its carrier event held back by linkwatch for up to a second.
+    const selfRound = new Map<string, number>();
+    for (const cell of split)
+      if (cell.touched.size === 1 && cell.touched.has(cell.ns)) selfRound.set(cell.ns, Math.max(selfRound.get(cell.ns) ?? -1, cell.round));
+    for (const cell of split)
+      for (const ns of cell.touched) {
+        const own = ns === cell.ns ? undefined : selfRound.get(ns);
+        if (own !== undefined) cell.round = Math.max(cell.round, own + 1);
+      }
+    // Record this level's cells only now: cells of one level never wait for each other otherwise.
     const perNs = new Map<string, Cell[]>();
     for (const cell of split) perNs.set(cell.ns, [...(perNs.get(cell.ns) ?? []), cell]);
     for (const [ns, list] of perNs) {

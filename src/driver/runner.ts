@@ -15,7 +15,7 @@
 // wait for them (see children in src/apply/store.ts).
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { profile } from '../apply/profile.js';
@@ -123,11 +123,31 @@ function scratchRoot(): string {
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 }
 
+let swept = false;
+
+/** Removes scratch directories of netlab processes that were killed before they could (once per process). */
+async function sweepScratch(root: string): Promise<void> {
+  if (swept) return;
+  swept = true;
+  const names = await readdir(root).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (n) => {
+      const pid = /^netlab-run-(\d+)-/.exec(n)?.[1];
+      if (!pid || Number(pid) === process.pid || existsSync(`/proc/${pid}`)) return;
+      await rm(join(root, n), { recursive: true, force: true });
+    }),
+  );
+}
+
 /** Runs every job (at most `concurrency` at once) and returns their results in order. */
 export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[]> {
   if (!jobs.length) return [];
   profile.count('processes', jobs.length + 1);
-  const dir = await mkdtemp(join(scratchRoot(), 'netlab-run-')).catch(() => mkdtemp(join(tmpdir(), 'netlab-run-')));
+  // Named with the pid: a killed netlab leaves its directory, which a later one sweeps away.
+  const prefix = `netlab-run-${process.pid}-`;
+  const root = scratchRoot();
+  await sweepScratch(root);
+  const dir = await mkdtemp(join(root, prefix)).catch(() => mkdtemp(join(tmpdir(), prefix)));
   try {
     await Promise.all(jobs.map((j, i) => (j.input ? writeFile(join(dir, `${i}.in`), j.input) : undefined)));
     const codes: (number | null)[] = new Array(jobs.length).fill(null);

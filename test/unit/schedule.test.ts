@@ -87,26 +87,27 @@ afterEach(() => {
 });
 
 describe('schedule', () => {
-  it('runs a star in four rounds: namespaces, sysctls, one batch per host (and the bridge), the hub', async () => {
+  it('runs a star in five rounds: namespaces, sysctls, the bridge, one batch per host, the hub', async () => {
     const lab = load('star.yaml', starLabYaml({ name: 'star', hosts: 20 }));
     const p = await planLab(new FakeDriver(), lab);
     const rounds = checkSchedule(p.plan.steps);
-    expect(rounds).toHaveLength(4);
+    expect(rounds).toHaveLength(5);
     expect(rounds[0]!.every((c) => c.tool === 'ip' && c.ns === '' && c.line.startsWith('netns add'))).toBe(true);
     expect(rounds[1]!.every((c) => c.tool === 'sysctl')).toBe(true);
-    // Each host's veth, links up, address and route in one batch; the hub only creates its bridge.
+    // The hub's own bridge first: it takes the hub's first free ifindex, before any port lands there.
+    expect(rounds[2]!.length).toBeGreaterThan(0);
+    expect(rounds[2]!.every((c) => c.ns === 'star-hub' && c.phase === 2 && c.tool === 'ip' && / br0\b/.test(c.line))).toBe(true);
+    // Each host's veth, links up, address and route in one batch.
     for (let i = 1; i <= 20; i++) {
-      const lines = rounds[2]!
+      const lines = rounds[3]!
         .filter((c) => c.ns === `star-h${i}`)
         .map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
       expect(lines).toEqual(['link add', 'link set', 'link set', 'link set', 'addr add', 'route add']);
     }
-    const hub = rounds[2]!.filter((c) => c.ns === 'star-hub');
-    expect(hub.length).toBeGreaterThan(0);
-    expect(hub.every((c) => c.phase === 2 && c.tool === 'ip' && / br0\b/.test(c.line))).toBe(true);
+    expect(rounds[3]!.every((c) => c.ns !== 'star-hub')).toBe(true);
     // The hub's ports exist only once the hosts' batches ran.
-    expect(rounds[3]!.every((c) => c.ns === 'star-hub')).toBe(true);
-    // Processes: one root batch, one sysctl helper, 21 batches, one hub batch.
+    expect(rounds[4]!.every((c) => c.ns === 'star-hub')).toBe(true);
+    // Processes: one root batch, one sysctl helper, the bridge, 20 host batches, one hub batch.
     const processes = rounds.reduce((n, r) => n + new Set(r.map((c) => (c.tool === 'sysctl' ? 'sysctl' : `${c.tool}:${c.ns}`))).size, 0);
     expect(processes).toBe(24);
   });
