@@ -23,6 +23,7 @@ import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, P
 import { probeKernel } from './probe.js';
 import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
 import { commandPath, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
+import { dumpNamespaces, nsidsOf } from './netlink.js';
 import { profile } from '../apply/profile.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -141,12 +142,6 @@ interface RawNs {
   rules6: RawRule[];
 }
 
-function parseJsonLines(stdout: string, expected: number, what: string): unknown[] {
-  const docs = stdout.split('\n').filter((l) => l.trim() !== '');
-  if (docs.length < expected) throw new Error(`${what}: expected ${expected} JSON documents, got ${docs.length}`);
-  return docs.map((d) => JSON.parse(d) as unknown);
-}
-
 /** Runs jobs through the command runner (see runner.ts); `record` tells the spawn listener their pids. */
 function run(jobs: Job[], record: boolean): Promise<JobResult[]> {
   return runJobs(jobs, { concurrency: CONCURRENCY, netnsDir: NETNS_DIR, onSpawn: record ? (spawnListeners.getStore() ?? null) : null });
@@ -171,9 +166,10 @@ function emptyRaw(q: NsQuery): RawNs {
 }
 
 /**
- * Reads every namespace: one `ip -d -j -batch` each (links, addresses, routes), plus IPv6 routes,
- * bridge VLANs, qdiscs and nft tables where the query asks, all through one runner; then fdb
- * where there are VXLANs, and nsid names where links point into other namespaces.
+ * Reads every namespace: links, addresses and routes of all of them from one netlink reader
+ * (netlink.ts); bridge VLANs, qdiscs, permanent neighbours, rules and nft tables where the query
+ * asks, through one runner beside it; then fdb where there are VXLANs, and the names of the
+ * namespaces links point into.
  */
 async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
   const raws = qs.map(emptyRaw);
@@ -187,19 +183,6 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
   for (const raw of raws) {
     const { q } = raw;
     const ns = q.ns;
-    add({ ns, argv: ['ip', '-d', '-j', '-batch', '-'], input: 'link show\naddr show\nroute show table all\n' }, (r) => {
-      if (r.exitCode !== 0) throw new KernelError({ ns, command: `ip ${nsArgs(ns).join(' ')} -d -j -batch - (observe)`, stderr: r.stderr });
-      [raw.links, raw.addrs, raw.routes] = parseJsonLines(r.stdout, 3, `observe ${ns || '(root)'}`) as [
-        RawLink[],
-        RawNs['addrs'],
-        RawRoute[],
-      ];
-    });
-    if (q.ipv6Routes)
-      add({ ns, argv: ['ip', '-6', '-j', 'route', 'show', 'table', 'all'] }, (r) => {
-        if (r.exitCode !== 0) throw new KernelError({ ns, command: 'ip -6 -j route show table all (observe)', stderr: r.stderr });
-        raw.routes6 = json<RawRoute[]>(r.stdout);
-      });
     if (q.bridgeVlans)
       add({ ns, argv: ['bridge', '-j', 'vlan', 'show'] }, (r) => (raw.vlans = r.exitCode === 0 ? json<RawPortVlans[]>(r.stdout) : []));
     // -raw: tbf's queue limit is printed only then.
@@ -227,7 +210,21 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
           throw new KernelError({ ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
       });
   }
-  const results = await profile.time('observe:read', () => run(jobs, false));
+  const [dumps, results] = await Promise.all([
+    profile.time('observe:netlink', () =>
+      dumpNamespaces(
+        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes })),
+        NETNS_DIR,
+      ),
+    ),
+    profile.time('observe:read', () => run(jobs, false)),
+  ]);
+  dumps.forEach((d, i) => {
+    const raw = raws[i]!;
+    if (d instanceof Error)
+      throw new KernelError({ ns: raw.q.ns, command: 'netlink dump of links, addresses and routes (observe)', stderr: d.message });
+    Object.assign(raw, d);
+  });
   profile.timeSync('observe:parse', () => results.forEach((r, i) => handlers[i]!(r)));
 
   const fdbOf = raws.filter((raw) => raw.q.fdb || raw.links.some((l) => l.linkinfo?.info_kind === 'vxlan'));
@@ -242,59 +239,58 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
 }
 
 /**
- * Names the namespaces behind the nsids links refer to. `ip netns list-id` answers for one
- * namespace at the cost of asking the kernel about every name in /run/netns, so asking it in each
- * of N namespaces costs N^2. A veth pair answers for both ends: once one end's namespace is named
- * from the other end's `list-id`, the peer's nsid for the first namespace is known too. So
- * `list-id` runs first where links point into two or more namespaces (a hub, a router), then only
- * where an nsid is still unnamed; every namespace ends with the names `list-id` would give it.
+ * Names the namespaces behind the nsids links refer to, as `ip netns list-id` would, without
+ * asking every namespace about every other (N^2 at scale): a veth's peer is usually found by
+ * its shape (a veth whose ifindex is this one's link_index and whose link_index is this one's
+ * ifindex), so each namespace is first asked its nsid only for those candidates and the root
+ * namespace; an nsid still unnamed is then looked up among every namespace in /run/netns.
  */
 async function resolveNsids(raws: RawNs[]): Promise<void> {
-  const byName = new Map(raws.map((r) => [r.q.ns, r]));
   const refs = new Map(
     raws.map((r) => [
       r,
       new Set(r.links.flatMap((l) => (l.link_netnsid !== undefined && l.link_index !== undefined ? [l.link_netnsid] : []))),
     ]),
   );
-  const byIndex = new Map(raws.map((r) => [r, new Map(r.links.map((l) => [l.ifindex, l]))]));
-  const learned = new Map<RawNs, Map<number, string>>();
-  const listed = new Set<RawNs>();
-  const learnFrom = (x: RawNs) => {
-    // Only named nsids: an unnamed one is not known to be any namespace observed here.
-    const names = new Map(x.nsids.flatMap((n) => (n.name ? [[n.nsid, n.name] as const] : [])));
-    for (const a of x.links) {
-      if (a.linkinfo?.info_kind !== 'veth' || a.link_netnsid === undefined || a.link_index === undefined) continue;
-      const name = names.get(a.link_netnsid);
-      const y = name === undefined ? undefined : byName.get(name);
-      if (!y || y === x) continue;
-      const b = byIndex.get(y)!.get(a.link_index);
-      // b is a's peer: veth peers point at each other, so b's nsid names x.
-      if (b?.linkinfo?.info_kind !== 'veth' || b.link_index !== a.ifindex || b.link_netnsid === undefined) continue;
-      const m = learned.get(y) ?? new Map<number, string>();
-      m.set(b.link_netnsid, x.q.ns);
-      learned.set(y, m);
-    }
-  };
-  const list = async (targets: RawNs[]) => {
-    const rs = await run(
-      // The nsid dump answers with one buffer and no continuation; after a large dump in the same
-      // process the buffer is 32 KiB (about 1150 nsids) instead of 4 KiB (134): list links first.
-      targets.map((t) => ({ ns: t.q.ns, argv: ['ip', '-d', '-j', '-batch', '-'], input: 'link show\nnetns list-id\n' })),
-      false,
+  const byPeerShape = new Map<string, Set<string>>();
+  for (const r of raws)
+    for (const l of r.links)
+      if (l.link_netnsid !== undefined && l.link_index !== undefined) {
+        const key = `${l.ifindex}>${l.link_index}`;
+        byPeerShape.set(key, (byPeerShape.get(key) ?? new Set()).add(r.q.ns));
+      }
+  const ask = async (targets: { raw: RawNs; others: string[] }[]) => {
+    const answers = await nsidsOf(
+      targets.map((t) => ({ ns: t.raw.q.ns, others: t.others })),
+      NETNS_DIR,
     );
-    rs.forEach((r, i) => {
-      const t = targets[i]!;
-      if (r.exitCode !== 0) throw new KernelError({ ns: t.q.ns, command: 'ip -j netns list-id (observe)', stderr: r.stderr });
-      t.nsids = parseJsonLines(r.stdout, 2, `observe ${t.q.ns || '(root)'}`)[1] as RawNs['nsids'];
-      listed.add(t);
+    targets.forEach((t, i) => {
+      const wanted = refs.get(t.raw)!;
+      const found = new Map(t.raw.nsids.map((n) => [n.nsid, n.name]));
+      (answers[i] ?? []).forEach((nsid, k) => {
+        if (wanted.has(nsid) && !found.has(nsid)) found.set(nsid, t.others[k]);
+      });
+      // The root namespace has no name: its nsid stays unnamed, as in `ip netns list-id`.
+      t.raw.nsids = [...found].map(([nsid, name]) => (name ? { nsid, name } : { nsid }));
     });
-    targets.forEach(learnFrom);
   };
-  await list(raws.filter((r) => refs.get(r)!.size >= 2));
-  const named = (r: RawNs) => listed.has(r) || [...refs.get(r)!].every((n) => learned.get(r)?.has(n));
-  await list(raws.filter((r) => !named(r)));
-  for (const r of raws) if (!listed.has(r)) r.nsids = [...(learned.get(r) ?? [])].map(([nsid, name]) => ({ nsid, name }));
+  const unresolved = (r: RawNs) => [...refs.get(r)!].filter((n) => !r.nsids.some((x) => x.nsid === n));
+  await ask(
+    raws
+      .filter((r) => refs.get(r)!.size > 0)
+      .map((r) => {
+        const candidates = new Set<string>(r.q.ns === '' ? [] : ['']);
+        for (const l of r.links)
+          if (l.link_netnsid !== undefined && l.link_index !== undefined)
+            for (const ns of byPeerShape.get(`${l.link_index}>${l.ifindex}`) ?? []) if (ns !== r.q.ns) candidates.add(ns);
+        return { raw: r, others: [...candidates] };
+      }),
+  );
+  const rest = raws.filter((r) => unresolved(r).length > 0);
+  if (rest.length) {
+    const all = await readdir(NETNS_DIR).catch(() => [] as string[]);
+    await ask(rest.map((r) => ({ raw: r, others: all.filter((n) => n !== r.q.ns) })));
+  }
 }
 
 // One process per namespace: legacy rule count, nft tables, and the br_netfilter switch.

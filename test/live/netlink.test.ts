@@ -1,0 +1,198 @@
+// The netlink reader (src/driver/netlink.ts) against iproute2: for a lab with every device kind
+// this kernel has, IPv4 and IPv6 addresses, and routes of every shape netlab manages, what the
+// model parses from the reader equals what it parses from `ip -d -j`, link by link, address by
+// address, route by route; and the nsids it resolves equal `ip netns list-id`'s.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAddr, type RawAddrInfo } from '../../src/model/addr.js';
+import { parseLink, type RawLink } from '../../src/model/link.js';
+import { parseRoute, type RawRoute } from '../../src/model/route.js';
+import { dumpNamespaces, nsidsOf, type NetlinkDump } from '../../src/driver/netlink.js';
+import { labFile, netlab } from './cli.js';
+import { sandboxSkipReason, sh } from './sandbox.js';
+
+const LAB = `
+name: nlr
+hosts:
+  sw:
+    interfaces:
+      br0: { kind: bridge, stp: true, ageing: 120, addresses: [10.4.0.1/24, "fd00:4::1/64"] }
+      tap0: { kind: tap, user: 1000, group: 1000, bridge: br0 }
+      tap1: { kind: tap }
+      par: {}
+      mvt0: { kind: macvtap, parent: par, mode: bridge }
+      mv0: { kind: macvlan, parent: par, mode: private, addresses: [10.3.0.9/24] }
+      under: { addresses: [10.9.0.1/24, "fd00:9::1/64"] }
+      vx0: { kind: vxlan, vni: 42, dev: under, local: 10.9.0.1, remotes: [10.9.0.2], bridge: br0 }
+      vx1: { kind: vxlan, vni: 43, dev: under, group: 239.1.1.1, learning: false }
+      vx6: { kind: vxlan, vni: 44, port: 4790, local: "fd00:9::1", remotes: ["fd00:9::2"] }
+    routes:
+      - { to: 10.50.0.0/16, via: 10.4.0.2, metric: 100 }
+      - { to: 10.51.0.0/16, via: 10.4.0.2, table: 100 }
+      - { to: 10.52.0.1/32, dev: under }
+      - { to: 10.53.0.0/24, via: 192.0.2.1, dev: under, onlink: true }
+      - { to: 10.54.0.0/24, nexthops: [{ via: 10.4.0.2 }, { via: 10.9.0.2, weight: 3 }] }
+      - { to: "fd00:50::/48", via: "fd00:4::2" }
+      - { to: "fd00:51::/48", nexthops: [{ via: "fd00:4::2" }, { via: "fd00:9::2" }] }
+  h1:
+    interfaces:
+      eth0: { addresses: [10.4.0.2/24, "fd00:4::2/64"], mtu: 1400 }
+    routes:
+      - { to: default, via: 10.4.0.1 }
+      - { to: default, via: "fd00:4::1" }
+  peer:
+    interfaces:
+      eth0: { addresses: [10.9.0.2/24, "fd00:9::2/64"] }
+  up:
+    interfaces:
+      eth0: { addresses: [10.3.0.254/24] }
+  vm:
+    interfaces:
+      mvt1: { kind: macvtap, parent: "sw:par", mode: vepa }
+links:
+  - { a: h1:eth0, b: sw:br0 }
+  - { a: up:eth0, b: sw:par }
+  - { a: peer:eth0, b: sw:under }
+`;
+
+type IpAddrs = (RawLink & { addr_info?: RawAddrInfo[] })[];
+
+async function ipJson<T>(ns: string, args: string[]): Promise<T> {
+  return JSON.parse((await sh('ip', ['-n', ns, ...args])).stdout || '[]') as T;
+}
+
+const byName = <T extends { ifname: string }>(list: T[]) => new Map(list.map((l) => [l.ifname, l]));
+
+let namespaces: string[] = [];
+let dumps: NetlinkDump[] = [];
+let file = '';
+
+describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
+  beforeAll(async () => {
+    file = labFile('nlr', LAB);
+    const r = await netlab(['apply', file]);
+    expect(r.code, r.all).toBe(0);
+    namespaces = (JSON.parse((await sh('ip', ['-j', 'netns', 'list'])).stdout) as { name: string }[])
+      .map((n) => n.name)
+      .filter((n) => n.startsWith('nlr-'))
+      .sort();
+    const read = await dumpNamespaces(
+      namespaces.map((ns) => ({ ns, ipv6Routes: true })),
+      '/run/netns',
+    );
+    dumps = read.map((d) => {
+      if (d instanceof Error) throw d;
+      return d;
+    });
+  });
+  afterAll(async () => {
+    if (file) await netlab(['destroy', file]);
+  });
+
+  it('reads every namespace of the lab', () => {
+    expect(namespaces).toEqual(['nlr-h1', 'nlr-peer', 'nlr-sw', 'nlr-up', 'nlr-vm']);
+    expect(dumps.map((d) => d.links.length)).toEqual([2, 2, 12, 2, 2]); // sw: lo, its 10 devices and the veth end h1 plugs into br0
+  });
+
+  it('links: the model sees the same link from both sources, and the same raw identity', async () => {
+    for (const [i, ns] of namespaces.entries()) {
+      const ip = byName(await ipJson<RawLink[]>(ns, ['-d', '-j', 'link', 'show']));
+      const nl = byName(dumps[i]!.links);
+      expect([...nl.keys()].sort()).toEqual([...ip.keys()].sort());
+      for (const [name, l] of ip) {
+        const mine = nl.get(name)!;
+        expect(parseLink(ns, mine), `${ns}/${name}`).toEqual(parseLink(ns, l));
+        expect(
+          {
+            ifindex: mine.ifindex,
+            link_index: mine.link_index,
+            link_netnsid: mine.link_netnsid,
+            link: mine.link,
+            kind: mine.linkinfo?.info_kind,
+            state: mine.linkinfo?.info_slave_data?.state,
+          },
+          `${ns}/${name}`,
+        ).toEqual({
+          ifindex: l.ifindex,
+          link_index: l.link_index,
+          link_netnsid: l.link_netnsid,
+          link: l.link,
+          kind: l.linkinfo?.info_kind,
+          state: l.linkinfo?.info_slave_data?.state,
+        });
+      }
+    }
+    // What the comparison covered: every kind netlab reads on this kernel.
+    const kinds = new Set(dumps.flatMap((d) => d.links.map((l) => l.linkinfo?.info_kind ?? l.link_type)));
+    for (const k of ['bridge', 'veth', 'tun', 'macvlan', 'macvtap', 'vxlan', 'loopback']) expect(kinds).toContain(k);
+  });
+
+  it('addresses: IPv4 and IPv6, global and link scope, on the same devices', async () => {
+    let count = 0;
+    for (const [i, ns] of namespaces.entries()) {
+      const fromIp = (await ipJson<IpAddrs>(ns, ['-j', 'addr', 'show'])).flatMap((l) =>
+        (l.addr_info ?? []).map((a) => [l.ifname, a.local, a.prefixlen, a.scope ?? 'global', parseAddr(ns, l.ifname, a)?.id ?? null]),
+      );
+      const fromNl = dumps[i]!.addrs.flatMap((l) =>
+        l.addr_info.map((a) => [l.ifname, a.local, a.prefixlen, a.scope ?? 'global', parseAddr(ns, l.ifname, a)?.id ?? null]),
+      );
+      const key = (x: unknown[]) => JSON.stringify(x);
+      expect(fromNl.map(key).sort(), ns).toEqual(fromIp.map(key).sort());
+      count += fromIp.length;
+    }
+    expect(count).toBeGreaterThan(20);
+  });
+
+  it('routes: via, dev, metric, table, onlink, ECMP, IPv6; kernel and local ones read and left out alike', async () => {
+    const managed: string[] = [];
+    for (const [i, ns] of namespaces.entries()) {
+      for (const [family, dump] of [
+        [4, dumps[i]!.routes],
+        [6, dumps[i]!.routes6],
+      ] as const) {
+        const ip = await ipJson<RawRoute[]>(ns, [`-${family}`, '-j', 'route', 'show', 'table', 'all']);
+        const parse = (list: RawRoute[]) =>
+          list
+            .map((r) => parseRoute(ns, family, r))
+            .filter((r) => r !== null)
+            .sort((a, b) => (a.id < b.id ? -1 : 1));
+        expect(parse(dump), `${ns} IPv${family}`).toEqual(parse(ip));
+        // Every route, managed or not, seen by both (the kernel's own ones included).
+        expect(dump.length, `${ns} IPv${family} count`).toBe(ip.length);
+        managed.push(...parse(dump).map((r) => r.id));
+      }
+    }
+    expect(managed.filter((id) => id.includes('nlr-sw')).length).toBe(7);
+    expect(managed.filter((id) => id.includes('nlr-h1')).length).toBe(2);
+  });
+
+  it('nsids: the names `ip netns list-id` gives, asked only of the namespaces asked about', async () => {
+    const answers = await nsidsOf(
+      namespaces.map((ns) => ({ ns, others: namespaces.filter((o) => o !== ns) })),
+      '/run/netns',
+    );
+    for (const [i, ns] of namespaces.entries()) {
+      const listed = await ipJson<{ nsid: number; name?: string }[]>(ns, ['-j', 'netns', 'list-id']);
+      const others = namespaces.filter((o) => o !== ns);
+      const mine = others.flatMap((o, k) => (answers[i]![k]! >= 0 ? [{ nsid: answers[i]![k]!, name: o }] : []));
+      expect(
+        mine.sort((a, b) => a.nsid - b.nsid),
+        ns,
+      ).toEqual(listed.filter((n) => n.name?.startsWith('nlr-')).sort((a, b) => a.nsid - b.nsid));
+    }
+    // A namespace that does not exist is reported as unreadable, not as "no nsid".
+    expect(await nsidsOf([{ ns: 'nlr-absent', others: [] }], '/run/netns')).toEqual([null]);
+  });
+
+  it('a namespace that cannot be read is an error for it alone', async () => {
+    const [bad, good] = await dumpNamespaces(
+      [
+        { ns: 'nlr-absent', ipv6Routes: false },
+        { ns: 'nlr-h1', ipv6Routes: false },
+      ],
+      '/run/netns',
+    );
+    expect(bad).toBeInstanceOf(Error);
+    expect(String(bad)).toMatch(/cannot open network namespace "nlr-absent"/);
+    expect(good).not.toBeInstanceOf(Error);
+  });
+});
