@@ -53,8 +53,21 @@ export interface LabPlan {
 }
 
 /** Observe everything the lab owns or will own, and plan the way to the desired state. */
-export async function planLab(driver: Driver, lab: Lab): Promise<LabPlan> {
-  await preflight(driver, lab);
+export async function planLab(driver: Driver, lab: Lab, checked: Promise<void> = preflight(driver, lab)): Promise<LabPlan> {
+  // Preflight probes the kernel while the lab is observed (both only read); its verdict comes
+  // first, so nothing is done on a kernel it refuses and its message wins over any later failure.
+  checked.catch(() => undefined);
+  try {
+    const lp = await observeAndPlan(driver, lab);
+    await checked;
+    return lp;
+  } catch (e) {
+    await checked;
+    throw e;
+  }
+}
+
+async function observeAndPlan(driver: Driver, lab: Lab): Promise<LabPlan> {
   const desired = profile.timeSync('desired', () => desiredState(lab));
   const record = await store.readRecord(lab.name);
   const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
@@ -213,11 +226,15 @@ export interface ApplyResult {
 export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}): Promise<ApplyResult> {
   const unlock = await lockLab(lab.name);
   try {
-    // Before anything changes (even the undo of an interrupted run); cached, so planLab's is free.
-    await preflight(driver, lab);
-    await recoverIfNeeded(driver, lab.name, opts);
+    // Before anything changes, even the undo of an interrupted run.
+    const checked = preflight(driver, lab);
+    checked.catch(() => undefined);
+    if (await store.readJournal(lab.name)) {
+      await checked;
+      await recoverIfNeeded(driver, lab.name, opts);
+    }
     opts.events?.stage?.(lab.name, 'observe');
-    const lp = await planLab(driver, lab);
+    const lp = await planLab(driver, lab, checked);
     for (const a of lp.advice) opts.events?.warn?.(lab.name, a);
     if (lp.plan.conflicts.length) {
       const err = new ConflictError(`lab "${lab.name}" conflicts with objects netlab does not own:\n  ${lp.plan.conflicts.join('\n  ')}`);

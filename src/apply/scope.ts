@@ -75,5 +75,6 @@ export function scopeOfLab(lab: Lab, desired: State): NsQuery[] {
 
 /** Namespaces in /run/netns named like the lab's own (`<lab>-...`): observed as created so leftovers are found. */
 export function discoveredScope(lab: string, netnsNames: string[]): NsQuery[] {
-  return netnsNames.filter((n) => n.startsWith(`${lab}-`)).map((n) => emptyQuery(n, 'created'));
+  // Preflight's throwaway namespace (netlab-probe-PID) may exist meanwhile: never a lab's.
+  return netnsNames.filter((n) => n.startsWith(`${lab}-`) && !/^netlab-probe-\d+$/.test(n)).map((n) => emptyQuery(n, 'created'));
 }

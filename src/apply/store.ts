@@ -11,6 +11,11 @@ export function stateDir(): string {
   return process.env.NETLAB_STATE_DIR ?? '/run/netlab';
 }
 
+/** Where checked labs are cached (see src/spec/cache.ts). */
+export function specCacheDir(): string {
+  return join(stateDir(), '.spec-cache');
+}
+
 function labDir(lab: string): string {
   return join(stateDir(), lab);
 }
@@ -80,10 +85,13 @@ export const store = {
   removeLab: (lab: string) => rm(labDir(lab), { recursive: true, force: true }),
   async labs(): Promise<string[]> {
     try {
-      return (await readdir(stateDir(), { withFileTypes: true }))
-        .filter((d) => d.isDirectory())
-        .map((d) => d.name)
-        .sort();
+      return (
+        (await readdir(stateDir(), { withFileTypes: true }))
+          // Dot directories are netlab's own (the spec cache), never labs.
+          .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+          .map((d) => d.name)
+          .sort()
+      );
     } catch {
       return [];
     }

@@ -1,6 +1,7 @@
 // Runs a lab's `expect:` assertions against the kernel: responders at the destinations (our own
 // processes, stopped by pid afterwards), ping for ICMP, the agent's probe for TCP/UDP.
-import { execa, type ResultPromise } from 'execa';
+import type { ResultPromise } from 'execa';
+import { lazyExeca } from '../driver/exec.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Expectation, Lab } from '../spec/types.js';
@@ -28,6 +29,7 @@ interface Responder {
 }
 
 async function startResponder(host: string, ns: string, tcp: number[], udp: number[], warn: (m: string) => void): Promise<Responder> {
+  const execa = await lazyExeca();
   const args = [
     process.execPath,
     AGENT,
@@ -86,6 +88,7 @@ const ERRORS: Record<string, string> = {
 const words = (e: string) => (ERRORS[e] ? `${ERRORS[e]} (${e})` : e);
 
 async function probe(ns: string, e: Expectation, count: number, timeoutMs: number): Promise<Probe[]> {
+  const execa = await lazyExeca();
   const [cmd, argv] = inNs(ns, [
     process.execPath,
     AGENT,
@@ -107,6 +110,7 @@ async function probe(ns: string, e: Expectation, count: number, timeoutMs: numbe
 }
 
 async function ping(ns: string, address: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
+  const execa = await lazyExeca();
   const wait = String(Math.max(1, Math.round(timeoutMs / 1000)));
   const [cmd, argv] = inNs(ns, ['ping', '-n', '-c', '1', '-W', wait, address]);
   const r = await execa(cmd, argv, { reject: false, all: true });

@@ -1,7 +1,7 @@
 // `netlab graph FILE`: the lab's topology as Mermaid, Graphviz DOT, SVG (through Graphviz) or JSON.
 import { Option, type Command, type OptionValues } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { lazyExeca } from '../driver/exec.js';
 import { UsageError } from '../errors.js';
 import { buildTopology, toDot, toMermaid } from '../graph/topology.js';
 import { loadValidLabs } from './labs.js';
@@ -10,6 +10,7 @@ export const GRAPHVIZ_INSTALL = 'apt-get install graphviz';
 
 /** Runs `dot -Tsvg`; a missing Graphviz is a clear error with the install command. */
 export async function dotToSvg(dot: string, dotCommand = 'dot'): Promise<string> {
+  const execa = await lazyExeca();
   const r = await execa(dotCommand, ['-Tsvg'], { input: dot, reject: false });
   if ((r as { code?: string }).code === 'ENOENT' || (r.failed && r.exitCode === undefined)) {
     const err = new UsageError(`--format svg needs Graphviz, and "${dotCommand}" is not installed (not found on PATH)`);

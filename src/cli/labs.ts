@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { SpecError, UsageError } from '../errors.js';
 import { loadLabs } from '../spec/index.js';
 import { profile } from '../apply/profile.js';
+import { specCacheDir } from '../apply/store.js';
 import type { Lab } from '../spec/types.js';
 
 /** FILES may name directories: their *.yaml / *.yml files are taken, sorted. */
@@ -22,7 +23,7 @@ export async function expandInputs(inputs: string[]): Promise<string[]> {
 
 export async function loadValidLabs(inputs: string[]): Promise<Lab[]> {
   const files = await expandInputs(inputs);
-  const { labs, issues } = await profile.time('spec', () => loadLabs(files));
+  const { labs, issues } = await profile.time('spec', () => loadLabs(files, { cacheDir: specCacheDir() }));
   if (issues.length) throw new SpecError(issues);
   return labs;
 }

@@ -7,12 +7,11 @@
 // the kernel's answers unchanged, framed by namespace, and the decoding happens here, into the
 // same shapes `ip -d -j` prints, so the model's parsers (parseLink, parseAddr, parseRoute) read
 // either source.
-import { spawn } from 'node:child_process';
 import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
 import type { RawRoute } from '../model/route.js';
 import { profile } from '../apply/profile.js';
-import { commandPath, setnsSyscall } from './runner.js';
+import { runCollect, setnsSyscall } from './runner.js';
 
 export interface NetlinkQuery {
   ns: string;
@@ -108,24 +107,11 @@ while (my $l = <STDIN>) {
 }
 `;
 
-function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): Promise<Buffer> {
+async function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): Promise<Buffer> {
   profile.count('processes');
-  return new Promise((resolve, reject) => {
-    const child = spawn(commandPath('perl'), ['-e', NETLINK_PERL, String(setnsSyscall()), netnsDir, mode], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (s: string) => (err += s));
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`netlink reader (perl) failed: ${err || `exit ${code}`}`)),
-    );
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+  const r = await runCollect('perl', ['-e', NETLINK_PERL, String(setnsSyscall()), netnsDir, mode], input);
+  if (r.exitCode !== 0) throw new Error(`netlink reader (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
+  return r.stdout;
 }
 
 /** Links, addresses and routes of each namespace (an Error where the namespace could not be read). */

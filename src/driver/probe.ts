@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
+import { lazyExeca } from './exec.js';
 import { stateDir } from '../apply/store.js';
 import { sysctlPath } from '../model/sysctl.js';
 import type { ProbeRequest, ProbeResult } from './driver.js';
@@ -102,6 +102,7 @@ function firstLine(text: string): string {
 }
 
 async function run(cmd: string, args: readonly string[], input?: string): Promise<{ ok: boolean; message: string }> {
+  const execa = await lazyExeca();
   const r = await execa(cmd, [...args], { reject: false, input: input ?? '' });
   if (r.exitCode === 0 && !r.failed) return { ok: true, message: '' };
   const notFound = r.code === 'ENOENT' || /ENOENT/.test(String(r.shortMessage ?? ''));
@@ -113,6 +114,7 @@ async function run(cmd: string, args: readonly string[], input?: string): Promis
 
 /** Removes probe namespaces of netlab processes that died mid-probe. */
 async function removeStale(): Promise<void> {
+  const execa = await lazyExeca();
   let names: string[];
   try {
     names = await readdir('/run/netns');
@@ -131,6 +133,7 @@ async function removeStale(): Promise<void> {
 }
 
 async function checkTarget(t: ProbeRequest['targets'][number]): Promise<ProbeResult> {
+  const execa = await lazyExeca();
   const check = `target:${t.kind}:${t.value}`;
   const path = t.kind === 'name' ? `/run/netns/${t.value}` : t.kind === 'pid' ? `/proc/${t.value}/ns/net` : t.value;
   const command = `stat ${path}`;
@@ -166,6 +169,7 @@ export function batchErrors(stderr: string): Map<number, string> {
 }
 
 async function probeUncached(todo: { features: string[]; sysctls: string[]; nft: string[] }): Promise<ProbeResult[]> {
+  const execa = await lazyExeca();
   const out: ProbeResult[] = [];
   const ip = await run('ip', ['-V']);
   out.push({ check: 'iproute2', ok: ip.ok, command: 'ip -V', message: ip.message });

@@ -4,7 +4,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { statSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { lazyExeca } from './exec.js';
 import { KernelError } from '../errors.js';
 import type { Command } from '../model/command.js';
 import { parseAddr, type RawAddrInfo } from '../model/addr.js';
@@ -22,12 +22,15 @@ import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../s
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
 import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
-import { commandPath, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
+import { runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf } from './netlink.js';
+import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
 import { profile } from '../apply/profile.js';
 
 export const NETNS_DIR = '/run/netns';
 const CONCURRENCY = Number(process.env.NETLAB_CONCURRENCY ?? 8);
+/** NETLAB_NETLINK=0 sends every batch through `ip` (to compare, or to rule the writer out). */
+const NETLINK_WRITES = process.env.NETLAB_NETLINK !== '0';
 
 /** Runs `fn` over items with at most `limit` at once; waits for all, then throws the first error. */
 export async function pool<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -60,14 +63,6 @@ function inNs(ns: string, cmd: string[]): [string, string[]] {
 
 // Per async context, so labs applied concurrently each record their own child processes.
 const spawnListeners = new AsyncLocalStorage<((pid: number) => void) | null>();
-
-/** Starts a command that changes the kernel, telling the spawn listener its pid at once. */
-function change(cmd: string, args: string[], input: string) {
-  const spawnListener = spawnListeners.getStore() ?? null;
-  const child = execa(cmd, args, { input, reject: false });
-  if (spawnListener && child.pid !== undefined) spawnListener(child.pid);
-  return child;
-}
 
 // Reads and writes sysctls of many namespaces from one process: setns(2) per namespace, then
 // /proc/sys/net reflects that namespace. perl-base is Essential on Debian, so always present.
@@ -105,9 +100,10 @@ async function runSysctl(lines: { op: 'r' | 'w'; ns: string; key: string; value?
   const input = order.map(({ l }) => [l.op, l.ns, sysctlPath(l.key), l.value ?? ''].join('\t')).join('\n') + '\n';
   profile.count('processes');
   // No modules: perl starts in a millisecond (POSIX alone costs 15); node knows the setns number.
-  const r = await change(commandPath('perl'), ['-e', SYSCTL_PERL, String(setnsSyscall())], input);
+  const r = await runCollect('perl', ['-e', SYSCTL_PERL, String(setnsSyscall())], input, spawnListeners.getStore() ?? null);
+  const stdout = r.stdout.toString('utf8');
   const out: (string | null)[] = new Array(lines.length).fill(null);
-  for (const row of r.stdout.split('\n')) {
+  for (const row of stdout.split('\n')) {
     const [status, idx, value] = row.split('\t');
     if (status === undefined || idx === undefined) continue;
     const original = order[Number(idx)]!;
@@ -304,6 +300,7 @@ const POLICY_ENV_SCRIPT = [
 
 export class RealDriver implements Driver {
   async policyEnvironment(ns: string): Promise<PolicyEnvironment> {
+    const execa = await lazyExeca();
     // A namespace the lab has yet to create starts with br_netfilter's defaults (on when loaded).
     const exists = ns === '' || (await this.listNetns()).includes(ns);
     const [cmd, args] = inNs(exists ? ns : '', ['sh', '-c', POLICY_ENV_SCRIPT]);
@@ -402,11 +399,28 @@ export class RealDriver implements Driver {
       g.push({ c, i });
       groups.set(key, g);
     });
-    // Batches and nft transactions go through one runner; sysctls and handles run beside it.
+    // `ip` batches made only of lines the netlink writer knows go through it, all in one process;
+    // the other batches and nft transactions through one runner; sysctls and handles beside them.
     const all = [...groups.values()];
-    const batched = all.filter((g) => BATCHED.has(g[0]!.c.tool));
+    const encoded = new Map<{ c: Command; i: number }[], Encoded[]>();
+    if (NETLINK_WRITES)
+      for (const g of all) {
+        if (g[0]!.c.tool !== 'ip' || g[0]!.c.line.startsWith('-6 ')) continue;
+        const requests = g.map(({ c }) => (c.tool === 'ip' ? encodeIpLine(c.line) : null));
+        if (requests.every((r) => r !== null)) encoded.set(g, requests as Encoded[]);
+      }
+    const written = [...encoded.keys()];
+    const batched = all.filter((g) => BATCHED.has(g[0]!.c.tool) && !encoded.has(g));
     const errors: unknown[] = [];
     await Promise.all([
+      writeGroups(
+        written.map((g) => ({ ns: g[0]!.c.ns, requests: encoded.get(g)! })),
+        NETNS_DIR,
+        spawnListeners.getStore() ?? null,
+      ).then(
+        (rs) => rs.forEach((r, k) => errors.push(r && writeError(written[k]!, r))),
+        (e: unknown) => errors.push(e),
+      ),
       run(batched.map(batchJob), true).then(
         (rs) => rs.forEach((r, k) => errors.push(batchError(batched[k]!, r))),
         (e: unknown) => errors.push(e),
@@ -432,14 +446,17 @@ export class RealDriver implements Driver {
  * without this, the first packets right after apply are dropped.
  */
 async function portsForwarding(commands: Command[]): Promise<void> {
-  const namespaces = new Set(commands.filter((c) => c.tool === 'ip' && / master \S+/.test(c.line)).map((c) => c.ns));
-  await pool([...namespaces], CONCURRENCY, async (ns) => {
-    for (const deadline = Date.now() + 1500; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
-      const r = await execa('ip', [...nsArgs(ns), '-d', '-j', 'link', 'show'], { reject: false });
-      if (r.exitCode !== 0) return;
-      const links = JSON.parse(r.stdout || '[]') as (RawLink & { linkinfo?: { info_slave_data?: { state?: string } } })[];
-      const byName = new Map(links.map((l) => [l.ifname, l]));
-      const pending = links.some((l) => {
+  let pending = [...new Set(commands.filter((c) => c.tool === 'ip' && / master \S+/.test(c.line)).map((c) => c.ns))];
+  for (const deadline = Date.now() + 1500; pending.length && Date.now() < deadline;) {
+    const dumps = await dumpNamespaces(
+      pending.map((ns) => ({ ns, ipv6Routes: false })),
+      NETNS_DIR,
+    );
+    pending = pending.filter((_, i) => {
+      const d = dumps[i]!;
+      if (d instanceof Error) return false;
+      const byName = new Map(d.links.map((l) => [l.ifname, l]));
+      return d.links.some((l) => {
         const br = l.master ? byName.get(l.master) : undefined;
         return (
           br?.linkinfo?.info_kind === 'bridge' &&
@@ -450,9 +467,9 @@ async function portsForwarding(commands: Command[]): Promise<void> {
           l.linkinfo?.info_slave_data?.state === 'disabled'
         );
       });
-      if (!pending) return;
-    }
-  });
+    });
+    if (pending.length) await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 const BATCHED = new Set<Command['tool']>(['ip', 'bridge', 'tc', 'nft']);
@@ -467,6 +484,17 @@ function batchJob(g: { c: Command; i: number }[]): Job {
   if (first.tool === 'nft') return { ns: first.ns, argv: ['nft', '-f', '-'], input: first.script };
   const v6 = first.tool === 'ip' && first.line.startsWith('-6 ') ? ['-6'] : [];
   return { ns: first.ns, argv: [first.tool, ...v6, '-batch', '-'], input: g.map(({ c }) => batchLine(c)).join('\n') + '\n' };
+}
+
+/** The KernelError of a batch the netlink writer stopped at line `index`, worded as `ip` words it. */
+function writeError(g: { c: Command; i: number }[], r: { index: number; stderr: string }): KernelError {
+  const { c, i } = g[r.index]!;
+  return new KernelError({
+    ns: c.ns,
+    command: `ip ${nsArgs(c.ns).join(' ')} ${batchLine(c)}`.replace(/\s+/g, ' '),
+    stderr: r.stderr,
+    line: i,
+  });
 }
 
 /** The KernelError of a failed batch (naming the failing line), or null. */
@@ -523,6 +551,7 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
     return;
   }
   if (first.tool === 'handle') {
+    const execa = await lazyExeca();
     const path = `${NETNS_DIR}/${first.ns}`;
     const fail = (stderr: string, command: string) => new KernelError({ ns: first.ns, command, stderr, line: g[0]!.i });
     if (first.action === 'mount') {

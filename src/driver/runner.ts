@@ -16,7 +16,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { profile } from '../apply/profile.js';
 
@@ -137,6 +137,33 @@ async function sweepScratch(root: string): Promise<void> {
       await rm(join(root, n), { recursive: true, force: true });
     }),
   );
+}
+
+/**
+ * Runs one command to its end with `input` on stdin, telling `onSpawn` its pid at once. For the
+ * perl helpers: node's own spawn, since loading execa would cost more than the command.
+ */
+export function runCollect(
+  cmd: string,
+  args: string[],
+  input: string,
+  onSpawn?: ((pid: number) => void) | null,
+): Promise<{ exitCode: number; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(commandPath(cmd), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    if (child.pid !== undefined) onSpawn?.(child.pid);
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (t: string) => (err += t));
+    child.on('error', reject);
+    child.on('close', (code, signal) =>
+      resolve({ exitCode: code ?? 128 + (signal ? osConstants.signals[signal] : 0), stdout: Buffer.concat(out), stderr: err }),
+    );
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(input);
+  });
 }
 
 /** Runs every job (at most `concurrency` at once) and returns their results in order. */

@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SpecIssue } from '../errors.js';
 import { checkAcrossLabs } from './across.js';
+import { cachedLab, cacheKey, storeLab } from './cache.js';
 import { buildContext } from './context.js';
 import { normalise } from './normalise.js';
 import { assignPools } from './pool.js';
@@ -83,8 +84,12 @@ async function readLabFile(file: string): Promise<{ text: string | null; issues:
   }
 }
 
-/** Reads, parses, validates and normalises each file, then checks across labs. Never throws for bad input. */
-export async function loadLabs(files: string[]): Promise<LoadResult> {
+/**
+ * Reads, parses, validates and normalises each file, then checks across labs. Never throws for
+ * bad input. With `cacheDir`, a file checked before with the same name and text is taken from
+ * the cache (see cache.ts).
+ */
+export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}): Promise<LoadResult> {
   const labs: Lab[] = [];
   const issues: SpecIssue[] = [];
   // The same file named twice is one lab, not two labs with the same name.
@@ -95,9 +100,16 @@ export async function loadLabs(files: string[]): Promise<LoadResult> {
     const read = await readLabFile(file);
     issues.push(...read.issues);
     if (read.text === null) continue;
+    const key = opts.cacheDir === undefined ? '' : cacheKey(file, read.text);
+    const cached = opts.cacheDir === undefined ? null : await cachedLab(opts.cacheDir, key);
+    if (cached) {
+      labs.push(cached);
+      continue;
+    }
     const result = loadLabText(file, read.text);
     issues.push(...result.issues);
     if (result.lab) labs.push(result.lab);
+    if (result.lab && !result.issues.length && opts.cacheDir !== undefined) await storeLab(opts.cacheDir, key, result.lab);
   }
   issues.push(...checkAcrossLabs(labs));
   return { labs, issues };

@@ -1,50 +1,35 @@
-// The JSON Schema (schemas/lab.schema.json) and its compiled validator. The schema file is the
-// reference for editors and for `netlab schema`; the formats it names are implemented here
-// with the same parsers the semantic layer uses, so the two can never disagree.
+// The JSON Schema (schemas/lab.schema.json) and its validator. The schema file is the reference
+// for editors and for `netlab schema`; the formats it names are in formats.ts. The validator is
+// the one precompiled at build time (schema-compile.ts) when it was made from this schema text,
+// else compiled now.
 import { readFileSync } from 'node:fs';
-import Ajv2020Module from 'ajv/dist/2020.js';
 import type { SpecIssue } from '../errors.js';
-import { isUnicastMac, parseCidr, parseEndpoint, parseIp, parseMatch, parsePortRange } from './addr.js';
 import type { Locator } from './locate.js';
-import { parseDuration, parsePercent, parseRate, parseSize } from './units.js';
 import type { RawLab } from './raw.js';
+import { PRECOMPILED_URL, SCHEMA_URL, schemaHash } from './schema-source.js';
 import { schemaIssues } from './schema-messages.js';
+import type { ErrorObject } from 'ajv/dist/2020.js';
 
-// src/spec/schema.ts and dist/spec/schema.js both sit two levels below the package root.
-const SCHEMA_URL = new URL('../../schemas/lab.schema.json', import.meta.url);
+export { FORMATS } from './formats.js';
+
+const schemaText = readFileSync(SCHEMA_URL, 'utf8');
 
 /** The schema object (for `netlab schema`). */
-export const labSchema: object = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as object;
+export const labSchema: object = JSON.parse(schemaText) as object;
 
-/** Custom formats: annotations for editors, enforced here. */
-export const FORMATS: Record<string, (value: string) => boolean> = {
-  'ip-address': (v) => parseIp(v) !== null,
-  cidr: (v) => parseCidr(v) !== null,
-  'route-to': (v) => v === 'default' || parseCidr(v) !== null,
-  mac: isUnicastMac,
-  'port-range': (v) => parsePortRange(v) !== null,
-  endpoint: (v) => parseEndpoint(v) !== null,
-  'host-or-cidr': (v) => parseMatch(v) !== null,
-  'address-or-cidr': (v) => parseCidr(v) !== null || parseIp(v) !== null,
-  'mac-ref': (v) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(v) || /^[a-z][a-z0-9-]{0,31}:[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(v),
-  rate: (v) => parseRate(v) !== null,
-  size: (v) => parseSize(v) !== null,
-  duration: (v) => parseDuration(v) !== null,
-  percent: (v) => parsePercent(v) !== null,
-};
+interface Validator {
+  (data: unknown): data is RawLab;
+  errors?: ErrorObject[] | null;
+}
 
-// ajv is CommonJS; under NodeNext its default export arrives as the module object.
-const Ajv2020 = Ajv2020Module.default;
-const ajv = new Ajv2020({
-  allErrors: true,
-  // parentSchema/data on each error: needed to suggest key names and describe bad values.
-  verbose: true,
-  allowUnionTypes: true,
-  // dependentSchemas/if sub-schemas constrain an object without repeating `type: object`.
-  strictTypes: false,
-});
-for (const [name, validate] of Object.entries(FORMATS)) ajv.addFormat(name, { type: 'string', validate });
-const validator = ajv.compile<RawLab>(labSchema);
+async function loadValidator(): Promise<Validator> {
+  const pre = (await import(PRECOMPILED_URL.href).catch(() => null)) as { default: Validator; schemaHash: string } | null;
+  if (pre && pre.schemaHash === schemaHash(schemaText)) return pre.default;
+  const { compileValidator } = await import('./schema-compile.js');
+  return compileValidator(labSchema) as Validator;
+}
+
+const validator = await loadValidator();
 
 /** Validates parsed YAML data against the schema; issues carry positions from the locator. */
 export function validateSchema(data: unknown, locator: Locator): { lab: RawLab | null; issues: SpecIssue[] } {

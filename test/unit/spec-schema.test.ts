@@ -1,10 +1,13 @@
 // The JSON Schema itself (editor help, strictness) and the schema-level errors, with positions
 // and human messages.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { labSchema, loadLabs, loadLabText } from '../../src/spec/index.js';
 import { IFNAME_PATTERN } from '../../src/spec/names.js';
 import { FORMATS } from '../../src/spec/schema.js';
+import { compileValidator } from '../../src/spec/schema-compile.js';
+import { schemaHash } from '../../src/spec/schema-source.js';
 import { FORMAT_WORDS, PATTERN_WORDS } from '../../src/spec/schema-messages.js';
 
 const BAD = 'test/fixtures/bad';
@@ -21,6 +24,35 @@ function walk(node: unknown, at: string, visit: (s: Json, at: string) => void): 
 
 describe('lab.schema.json', () => {
   const schema = labSchema as Json;
+
+  it("the validator precompiled by `npm run build` is this schema's and judges every fixture as a fresh compile does", async () => {
+    // dist/ is built by `npm test` before the tiers run.
+    const pre = (await import(new URL('../../dist/spec/lab-validator.js', import.meta.url).href)) as {
+      default: ((d: unknown) => boolean) & { errors?: unknown[] | null };
+      schemaHash: string;
+    };
+    expect(pre.schemaHash).toBe(schemaHash(readFileSync('schemas/lab.schema.json', 'utf8')));
+    const fresh = compileValidator(labSchema);
+    const files = ['test/fixtures/good', BAD, 'labs'].flatMap((d) =>
+      readdirSync(d)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => `${d}/${f}`),
+    );
+    let invalid = 0;
+    for (const f of files) {
+      let data: unknown;
+      try {
+        data = parseYaml(readFileSync(f, 'utf8'));
+      } catch {
+        continue; // not YAML: the schema never sees it
+      }
+      const ok = pre.default(data);
+      expect(ok, f).toBe(fresh(data));
+      expect(JSON.stringify(pre.default.errors ?? null), f).toBe(JSON.stringify(fresh.errors ?? null));
+      if (!ok) invalid++;
+    }
+    expect(invalid).toBeGreaterThan(10);
+  });
 
   it('is a titled JSON Schema 2020-12 with an $id', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');

@@ -1,0 +1,9 @@
+// execa, loaded on first use: loading it takes ~50 ms, a fifth of netlab's start-up, and most
+// runs reach the kernel only through the runner and the netlink reader, which spawn directly.
+import type * as Execa from 'execa';
+
+let loading: Promise<typeof Execa> | undefined;
+
+export async function lazyExeca(): Promise<typeof Execa.execa> {
+  return (await (loading ??= import('execa'))).execa;
+}

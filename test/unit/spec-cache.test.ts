@@ -1,0 +1,87 @@
+// The cache of checked labs (src/spec/cache.ts): an unchanged file is taken from it, any change
+// to the text or the file name is checked from scratch, bad labs are never kept, and a damaged
+// entry is ignored.
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { cacheKey, storeLab } from '../../src/spec/cache.js';
+import { loadLabs } from '../../src/spec/index.js';
+import type { Lab } from '../../src/spec/types.js';
+
+const LAB = `name: cache\nhosts:\n  a:\n    interfaces:\n      eth0: { addresses: [10.0.0.1/24] }\n  b:\n    interfaces:\n      eth0: { addresses: [10.0.0.2/24] }\nlinks:\n  - { a: a:eth0, b: b:eth0 }\n`;
+
+let dir = '';
+let cacheDir = '';
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'netlab-cache-'));
+  cacheDir = join(dir, 'cache');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+const entries = () => readdirSync(cacheDir).filter((n) => n.endsWith('.json'));
+
+describe('spec cache', () => {
+  it('takes an unchanged file from the cache, and checks a changed one from scratch', async () => {
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, LAB);
+    const first = await loadLabs([file], { cacheDir });
+    expect(first.issues).toEqual([]);
+    expect(entries()).toHaveLength(1);
+    // Proof that the entry is what the next load returns: alter it, and the alteration comes back.
+    const entry = join(cacheDir, entries()[0]!);
+    const kept = JSON.parse(readFileSync(entry, 'utf8')) as Lab;
+    expect(kept).toEqual(first.labs[0]);
+    writeFileSync(entry, JSON.stringify({ ...kept, name: 'from-cache' }));
+    expect((await loadLabs([file], { cacheDir })).labs[0]!.name).toBe('from-cache');
+    // One character changed in the file: a new key, checked again.
+    writeFileSync(file, LAB.replace('10.0.0.2/24', '10.0.0.3/24'));
+    const changed = await loadLabs([file], { cacheDir });
+    expect(changed.labs[0]!.name).toBe('cache');
+    expect(changed.labs[0]!.hosts.find((h) => h.name === 'b')!.interfaces[0]!.addresses).toEqual(['10.0.0.3/24']);
+    expect(entries()).toHaveLength(2);
+  });
+
+  it('keys on the file name as given (positions in messages name it) as well as the text', () => {
+    expect(cacheKey('a.yaml', LAB)).not.toBe(cacheKey('./a.yaml', LAB));
+    expect(cacheKey('a.yaml', LAB)).not.toBe(cacheKey('a.yaml', `${LAB}\n`));
+    expect(cacheKey('a.yaml', LAB)).toBe(cacheKey('a.yaml', LAB));
+  });
+
+  it('never keeps a lab with issues, and reports them every time', async () => {
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, LAB.replace('a:eth0, b: b:eth0', 'a:eth0, b: c:eth0'));
+    for (let i = 0; i < 2; i++) {
+      const r = await loadLabs([file], { cacheDir });
+      expect(r.labs).toEqual([]);
+      expect(r.issues.length).toBeGreaterThan(0);
+    }
+    expect(readdirSync(dir)).not.toContain('cache');
+  });
+
+  it('ignores a damaged entry and an unwritable cache directory', async () => {
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, LAB);
+    await loadLabs([file], { cacheDir });
+    writeFileSync(join(cacheDir, entries()[0]!), '{"truncated');
+    expect((await loadLabs([file], { cacheDir })).labs[0]!.name).toBe('cache');
+    const blocked = join(dir, 'not-a-dir');
+    writeFileSync(blocked, '');
+    const r = await loadLabs([file], { cacheDir: join(blocked, 'cache') });
+    expect(r.issues).toEqual([]);
+    expect(r.labs[0]!.name).toBe('cache');
+  });
+
+  it('keeps at most 64 entries, removing the oldest', async () => {
+    const lab = (await loadLabs([(writeFileSync(join(dir, 'l.yaml'), LAB), join(dir, 'l.yaml'))])).labs[0]!;
+    for (let i = 0; i < 64; i++) {
+      await storeLab(cacheDir, `k${i}`, lab);
+      utimesSync(join(cacheDir, `k${i}.json`), 1000 + i, 1000 + i);
+    }
+    await storeLab(cacheDir, 'newest', lab);
+    expect(entries()).toHaveLength(64);
+    expect(entries()).not.toContain('k0.json');
+    expect(entries()).toContain('k1.json');
+    expect(entries()).toContain('newest.json');
+  });
+});
