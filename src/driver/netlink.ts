@@ -17,6 +17,8 @@ export interface NetlinkQuery {
   ns: string;
   /** Also dump IPv6 routes. */
   ipv6Routes: boolean;
+  /** Files under /proc/sys/net to read there (sysctls; /proc/sys/net shows the namespace entered). */
+  sysctlPaths?: string[];
 }
 
 export interface NetlinkDump {
@@ -24,10 +26,13 @@ export interface NetlinkDump {
   addrs: (RawLink & { addr_info: RawAddrInfo[] })[];
   routes: RawRoute[];
   routes6: RawRoute[];
+  /** The value of each of the query's sysctl paths (whitespace collapsed), null where missing. */
+  sysctls: (string | null)[];
 }
 
-// Input: one namespace a line (`NS \t 6?`). Output frames: u32 line number, one letter (L links,
-// A addresses, R routes, S IPv6 routes, E error text), u32 length, bytes.
+// Input: one namespace a line (`NS \t 6? \t SYSCTL-PATH...`). Output frames: u32 line number, one
+// letter (L links, A addresses, R routes, S IPv6 routes, Y sysctl values a line each, `=VALUE` or
+// `-` when missing, E error text), u32 length, bytes.
 // Nsid queries (argument `nsid`): lines `NS \t OTHER...`; answers `LINE \t NSID...` (-1 = none).
 const NETLINK_PERL = String.raw`
 use strict; use warnings;
@@ -98,12 +103,21 @@ while (my $l = <STDIN>) {
   # RTM_GETLINK with IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS; RTM_GETADDR; RTM_GETROUTE per family.
   my @dumps = (['L', 18, pack('CxSlLL', 0, 0, 0, 0, 0) . pack('SSL', 8, 29, 8)], ['A', 22, pack('CCCCL', 0, 0, 0, 0, 0)],
     ['R', 26, pack('CCCCCCCCL', 2, 0, 0, 0, 0, 0, 0, 0, 0)]);
-  push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if ($rest[0] // '') eq '6';
+  my ($v6, @sysctls) = @rest;
+  push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if ($v6 // '') eq '6';
+  my $ok = 1;
   for my $d (@dumps) {
     my ($out, $e) = talk($s, $d->[1], 0x301, $d->[2], 1);
-    if (defined $out) { frame($id, $d->[0], $out) } else { frame($id, 'E', "dump $d->[0]: $e"); last }
+    if (defined $out) { frame($id, $d->[0], $out) } else { frame($id, 'E', "dump $d->[0]: $e"); $ok = 0; last }
   }
   close($s);
+  next unless $ok;
+  my $values = '';
+  for my $p (@sysctls) {
+    if (open(my $r, '<', $p)) { local $/; my $v = <$r>; $v = '' unless defined $v; $v =~ s/\s+/ /g; $v =~ s/^ | $//g; $values .= "=$v\n" }
+    else { $values .= "-\n" }
+  }
+  frame($id, 'Y', $values);
 }
 `;
 
@@ -117,7 +131,11 @@ async function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): 
 /** Links, addresses and routes of each namespace (an Error where the namespace could not be read). */
 export async function dumpNamespaces(qs: NetlinkQuery[], netnsDir: string): Promise<(NetlinkDump | Error)[]> {
   if (!qs.length) return [];
-  const out = await runPerl('dump', netnsDir, qs.map((q) => `${q.ns}${q.ipv6Routes ? '\t6' : ''}\n`).join(''));
+  const out = await runPerl(
+    'dump',
+    netnsDir,
+    qs.map((q) => [q.ns, q.ipv6Routes ? '6' : '', ...(q.sysctlPaths ?? [])].join('\t') + '\n').join(''),
+  );
   const frames = qs.map(() => new Map<string, Buffer>());
   for (let off = 0; off + 9 <= out.length;) {
     const id = out.readUInt32BE(off);
@@ -139,6 +157,10 @@ export async function dumpNamespaces(qs: NetlinkQuery[], netnsDir: string): Prom
       addrs: decodeAddrs(f.get('A')!, names),
       routes: decodeRoutes(f.get('R')!, names),
       routes6: f.has('S') ? decodeRoutes(f.get('S')!, names) : [],
+      sysctls: (qs[i]!.sysctlPaths ?? []).map((_, k) => {
+        const line = (f.get('Y')?.toString('utf8') ?? '').split('\n')[k];
+        return line?.startsWith('=') ? line.slice(1) : null;
+      }),
     };
   });
 }

@@ -64,62 +64,50 @@ function inNs(ns: string, cmd: string[]): [string, string[]] {
 // Per async context, so labs applied concurrently each record their own child processes.
 const spawnListeners = new AsyncLocalStorage<((pid: number) => void) | null>();
 
-// Reads and writes sysctls of many namespaces from one process: setns(2) per namespace, then
-// /proc/sys/net reflects that namespace. perl-base is Essential on Debian, so always present.
+// Writes sysctls of many namespaces from one process: setns(2) per namespace, then /proc/sys/net
+// reflects that namespace. perl-base is Essential on Debian, so always present. (They are read
+// by the netlink reader, in the same pass as links and routes.)
 const SYSCTL_PERL = String.raw`
 use strict; use warnings;
-my $nr = shift @ARGV;
+my ($nr, $nsdir) = @ARGV;
 open(my $self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
 my $cur = '';
 my $i = -1;
 while (my $l = <STDIN>) {
   chomp $l; $i++;
-  my ($op, $ns, $path, $val) = split /\t/, $l, 4;
+  my ($ns, $path, $val) = split /\t/, $l, 3;
   if ($ns ne $cur) {
     my $fh;
-    if ($ns eq '') { $fh = $self } else { open($fh, '<', "/run/netns/$ns") or do { print "ERR\t$i\tnamespace $ns: $!\n"; exit 1 } }
+    if ($ns eq '') { $fh = $self } else { open($fh, '<', "$nsdir/$ns") or do { print "ERR\t$i\tnamespace $ns: $!\n"; exit 1 } }
     syscall($nr, fileno($fh), 0x40000000) == 0 or do { print "ERR\t$i\tsetns $ns: $!\n"; exit 1 };
     $cur = $ns;
   }
-  if ($op eq 'r') {
-    if (open(my $r, '<', $path)) { local $/; my $v = <$r>; $v = '' unless defined $v; $v =~ s/\s+/ /g; $v =~ s/^ | $//g; print "OK\t$i\t$v\n" }
-    else { print "NONE\t$i\n" }
-  } else {
-    open(my $w, '>', $path) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
-    print $w "$val\n";
-    close($w) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
-    print "OK\t$i\n";
-  }
+  open(my $w, '>', $path) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
+  print $w "$val\n";
+  close($w) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
 }
 `;
 
-async function runSysctl(lines: { op: 'r' | 'w'; ns: string; key: string; value?: string }[]): Promise<(string | null)[]> {
-  if (!lines.length) return [];
+async function writeSysctls(lines: { ns: string; key: string; value: string }[]): Promise<void> {
+  if (!lines.length) return;
   // Grouping by namespace keeps setns calls to one per namespace.
   const order = lines.map((l, i) => ({ l, i })).sort((a, b) => (a.l.ns < b.l.ns ? -1 : a.l.ns > b.l.ns ? 1 : a.i - b.i));
-  const input = order.map(({ l }) => [l.op, l.ns, sysctlPath(l.key), l.value ?? ''].join('\t')).join('\n') + '\n';
+  const input = order.map(({ l }) => [l.ns, sysctlPath(l.key), l.value].join('\t')).join('\n') + '\n';
   profile.count('processes');
   // No modules: perl starts in a millisecond (POSIX alone costs 15); node knows the setns number.
-  const r = await runCollect('perl', ['-e', SYSCTL_PERL, String(setnsSyscall())], input, spawnListeners.getStore() ?? null);
-  const stdout = r.stdout.toString('utf8');
-  const out: (string | null)[] = new Array(lines.length).fill(null);
-  for (const row of stdout.split('\n')) {
-    const [status, idx, value] = row.split('\t');
-    if (status === undefined || idx === undefined) continue;
+  const r = await runCollect('perl', ['-e', SYSCTL_PERL, String(setnsSyscall()), NETNS_DIR], input, spawnListeners.getStore() ?? null);
+  for (const row of r.stdout.toString('utf8').split('\n')) {
+    const [status, idx, message] = row.split('\t');
+    if (status !== 'ERR' || idx === undefined) continue;
     const original = order[Number(idx)]!;
-    if (status === 'ERR') {
-      const e = new KernelError({
-        ns: original.l.ns,
-        command: `sysctl -w ${original.l.key}=${original.l.value ?? ''}`,
-        stderr: value ?? r.stderr,
-        line: original.i,
-      });
-      throw e;
-    }
-    if (status === 'OK') out[original.i] = original.l.op === 'r' ? normaliseSysctlValue(value ?? '') : 'ok';
+    throw new KernelError({
+      ns: original.l.ns,
+      command: `sysctl -w ${original.l.key}=${original.l.value}`,
+      stderr: message ?? r.stderr,
+      line: original.i,
+    });
   }
   if (r.exitCode !== 0) throw new KernelError({ ns: '', command: 'sysctl helper (perl)', stderr: r.stderr || `exit ${r.exitCode}` });
-  return out;
 }
 
 interface RawNs {
@@ -136,6 +124,7 @@ interface RawNs {
   neigh: RawNeigh[];
   rules: RawRule[];
   rules6: RawRule[];
+  sysctls: (string | null)[];
 }
 
 /** Runs jobs through the command runner (see runner.ts); `record` tells the spawn listener their pids. */
@@ -158,6 +147,7 @@ function emptyRaw(q: NsQuery): RawNs {
     neigh: [],
     rules: [],
     rules6: [],
+    sysctls: [],
   };
 }
 
@@ -209,7 +199,7 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
   const [dumps, results] = await Promise.all([
     profile.time('observe:netlink', () =>
       dumpNamespaces(
-        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes })),
+        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes, sysctlPaths: q.sysctls.map(sysctlPath) })),
         NETNS_DIR,
       ),
     ),
@@ -377,15 +367,14 @@ export class RealDriver implements Driver {
   private async observeNow(req: ObserveRequest): Promise<Observation> {
     const existing = new Set(await this.listNetns());
     const present = req.namespaces.filter((q) => q.ns === '' || existing.has(q.ns));
-    const sysctlReads = present.flatMap((q) => q.sysctls.map((key) => ({ op: 'r' as const, ns: q.ns, key })));
-    const [raws, sysctlValues] = await Promise.all([readAll(present), profile.time('observe:sysctl', () => runSysctl(sysctlReads))]);
-    return profile.timeSync('observe:assemble', () =>
-      assemble(
-        req.lab,
-        raws,
-        sysctlReads.map((r, i) => ({ ...r, value: sysctlValues[i] ?? null })),
-      ),
+    const raws = await readAll(present);
+    const sysctls = raws.flatMap((raw) =>
+      raw.q.sysctls.map((key, k) => {
+        const value = raw.sysctls[k] ?? null;
+        return { ns: raw.q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
+      }),
     );
+    return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls));
   }
 
   async execute(commands: Command[]): Promise<void> {
@@ -524,12 +513,8 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
   const first = g[0]!.c;
   if (first.tool === 'sysctl') {
     try {
-      await runSysctl(
-        g.map(({ c }) =>
-          c.tool === 'sysctl'
-            ? { op: 'w' as const, ns: c.ns, key: c.key, value: c.value }
-            : { op: 'w' as const, ns: '', key: '', value: '' },
-        ),
+      await writeSysctls(
+        g.map(({ c }) => (c.tool === 'sysctl' ? { ns: c.ns, key: c.key, value: c.value } : { ns: '', key: '', value: '' })),
       );
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) throw new KernelError({ ...e.detail, line: g[e.detail.line]!.i });
