@@ -234,18 +234,41 @@ export function comparable(o: Obj): unknown {
   return o;
 }
 
-/** Stable JSON with sorted keys, so equal objects give equal text. */
+/** Stable JSON with sorted keys, so equal objects give equal text (what JSON.stringify gives, keys sorted). */
 export function canonicalJson(v: unknown): string {
-  return JSON.stringify(v, (_k, val: unknown) => {
-    if (val && typeof val === 'object' && !Array.isArray(val)) {
-      return Object.fromEntries(Object.entries(val as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    }
-    return val;
-  });
+  return canon(v) ?? 'null';
+}
+
+function canon(v: unknown): string | undefined {
+  if (v === undefined || typeof v === 'function') return undefined;
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map((x) => canon(x) ?? 'null').join(',')}]`;
+  const o = v as Record<string, unknown>;
+  const parts: string[] = [];
+  for (const k of Object.keys(o).sort()) {
+    const s = canon(o[k]);
+    if (s !== undefined) parts.push(`${JSON.stringify(k)}:${s}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+/** Equal as canonicalJson sees it (absent and undefined members alike), without building the text. */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    return a.every((x, i) => same(x ?? null, b[i] ?? null));
+  }
+  const x = a as Record<string, unknown>;
+  const y = b as Record<string, unknown>;
+  const kx = Object.keys(x).filter((k) => x[k] !== undefined);
+  const ky = Object.keys(y).filter((k) => y[k] !== undefined);
+  return kx.length === ky.length && kx.every((k) => k in y && same(x[k], y[k]));
 }
 
 export function sameObject(a: Obj, b: Obj): boolean {
-  return canonicalJson(comparable(a)) === canonicalJson(comparable(b));
+  return same(comparable(a), comparable(b));
 }
 
 /** Fields that differ between two objects of the same id (for plan reasons and verify reports). */

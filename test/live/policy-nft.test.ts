@@ -9,7 +9,12 @@ import {
   rulesFromListing,
   type RenderedPolicy,
 } from '../../src/model/policy.js';
-import type { BridgeInterface, FilterRule, Host, Policy, Service, SourcePos, VethInterface } from '../../src/spec/types.js';
+import type { Host, Policy, Service } from '../../src/spec/types.js';
+import { bridge, mkHost as attachedHost, pos, veth } from '../fixtures/hosts.js';
+
+/** A host attached to a namespace the test made by hand. */
+const mkHost = (name: string, ns: string, interfaces: Host['interfaces'], p: Policy, ipv6 = false) =>
+  attachedHost(name, interfaces, p, { ns, ipv6 });
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
 import { addressOf, connect, reply, servers, startServer, type Result } from './tcp.js';
 
@@ -17,55 +22,6 @@ const LAB = 'pol';
 const TABLE = 'netlab_pol';
 const DOCKER = ['pol-host', 'pol-web', 'pol-db', 'pol-inet'];
 const K8S = ['pol-node1', 'pol-node2', 'pol-pa1', 'pol-pa2', 'pol-pb1'];
-
-// ---- Host values, built by hand as src/spec would (see src/spec/types.ts) ----
-
-const pos = (path: string): SourcePos => ({ file: 'policy-nft.test.ts', line: 1, col: 1, path });
-function bridge(host: string, ifname: string, addresses: string[]): BridgeInterface {
-  return {
-    kind: 'bridge',
-    host,
-    name: ifname,
-    ifname,
-    altname: null,
-    mtu: 1500,
-    mac: '02:00:00:00:01:01',
-    addresses,
-    master: null,
-    vlans: null,
-    up: true,
-    pos: pos(`hosts.${host}.interfaces.${ifname}`),
-    stp: false,
-    ageing: 300,
-    vlanFiltering: false,
-  };
-}
-function veth(
-  host: string,
-  ifname: string,
-  addresses: string[],
-  peer: { host: string; ifname: string },
-  master: string | null = null,
-): VethInterface {
-  return {
-    kind: 'veth',
-    host,
-    name: ifname,
-    ifname,
-    altname: null,
-    mtu: 1500,
-    mac: '02:00:00:00:01:02',
-    addresses,
-    master,
-    vlans: null,
-    up: true,
-    pos: pos(`hosts.${host}.interfaces.${ifname}`),
-    peer,
-  };
-}
-function mkHost(name: string, ns: string, interfaces: Host['interfaces'], policy: Policy, ipv6 = false): Host {
-  return { name, netns: { kind: 'named', name: ns }, ns, ipv6, sysctls: {}, interfaces, routes: [], policy, pos: pos(`hosts.${name}`) };
-}
 
 function dockerHost(extra: Partial<Policy> = {}, publish81 = false): Host {
   return mkHost(

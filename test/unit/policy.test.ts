@@ -3,72 +3,10 @@
 import { describe, expect, it } from 'vitest';
 import { SpecError } from '../../src/errors.js';
 import { bridgesNeedingHairpin, deleteTableScript, renderPolicy, replaceTableScript, rulesFromListing } from '../../src/model/policy.js';
-import type { BridgeInterface, FilterRule, Host, Policy, Service, SourcePos, VethInterface } from '../../src/spec/types.js';
+import type { Host, Policy, Service } from '../../src/spec/types.js';
+import { bridge, mkHost as labHost, policy, pos, rule, veth } from '../fixtures/hosts.js';
 
-// ---- Host values, built by hand following src/spec/types.ts ----
-
-const pos = (path: string): SourcePos => ({ file: 'lab.yaml', line: 3, col: 5, path });
-function bridge(host: string, ifname: string, addresses: string[]): BridgeInterface {
-  return {
-    kind: 'bridge',
-    host,
-    name: ifname,
-    ifname,
-    altname: null,
-    mtu: 1500,
-    mac: '02:00:00:00:00:01',
-    addresses,
-    master: null,
-    vlans: null,
-    up: true,
-    pos: pos(`hosts.${host}.interfaces.${ifname}`),
-    stp: false,
-    ageing: 300,
-    vlanFiltering: false,
-  };
-}
-function veth(
-  host: string,
-  ifname: string,
-  addresses: string[],
-  peer: { host: string; ifname: string },
-  master: string | null = null,
-): VethInterface {
-  return {
-    kind: 'veth',
-    host,
-    name: ifname,
-    ifname,
-    altname: null,
-    mtu: 1500,
-    mac: '02:00:00:00:00:02',
-    addresses,
-    master,
-    vlans: null,
-    up: true,
-    pos: pos(`hosts.${host}.interfaces.${ifname}`),
-    peer,
-  };
-}
-function mkHost(name: string, interfaces: Host['interfaces'], policy: Policy | null, ipv6 = false): Host {
-  return {
-    name,
-    netns: { kind: 'lab', name: `lab-${name}` },
-    ns: `lab-${name}`,
-    ipv6,
-    sysctls: {},
-    interfaces,
-    routes: [],
-    policy,
-    pos: pos(`hosts.${name}`),
-  };
-}
-function policy(p: Partial<Policy>): Policy {
-  return { snat: [], dnat: [], services: [], defaultAction: 'allow', rules: [], ...p };
-}
-function rule(r: Partial<FilterRule> & Pick<FilterRule, 'action'>): FilterRule {
-  return { from: [], to: [], proto: null, port: null, pos: pos('firewall.rules[0]'), ...r };
-}
+const mkHost = (name: string, interfaces: Host['interfaces'], p: Policy | null, ipv6 = false) => labHost(name, interfaces, p, { ipv6 });
 
 /** labs/docker-bridge.yaml, host "host", as src/spec normalises it. */
 function dockerBridgeHost(p: Partial<Policy> = {}): Host {

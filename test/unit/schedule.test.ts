@@ -1,10 +1,8 @@
 // The execution schedule (src/apply/schedule.ts): levels packed into rounds without changing
 // what each namespace sees or letting a command overtake one it may depend on.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
 import { scheduleRounds, touchedNamespaces } from '../../src/apply/schedule.js';
 import { starLabYaml } from '../../src/cli/gen.js';
@@ -13,6 +11,7 @@ import { commandText, type Command } from '../../src/model/command.js';
 import { plan, type Step } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
+import { useTempStateDir } from './helpers.js';
 
 function load(file: string, text: string): Lab {
   const r = loadLabText(file, text);
@@ -76,15 +75,7 @@ function checkSchedule(steps: Step[]): Command[][] {
   return rounds;
 }
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'netlab-state-'));
-  process.env.NETLAB_STATE_DIR = dir;
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-  delete process.env.NETLAB_STATE_DIR;
-});
+useTempStateDir();
 
 describe('schedule', () => {
   it('runs a star in five rounds: namespaces, sysctls, the bridge, one batch per host, the hub', async () => {
