@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { store, stateDir, type LabRecord } from '../apply/store.js';
 import { UsageError } from '../errors.js';
-import { loadLabs } from '../spec/index.js';
+import { loadLabs } from '../spec/load.js';
 import { parseOwnerAltname } from '../spec/names.js';
 import { didYouMean } from '../spec/suggest.js';
 import { loadValidLabs } from './labs.js';

@@ -2,7 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpecError, UsageError } from '../errors.js';
-import { loadLabs } from '../spec/index.js';
+import { loadLabs } from '../spec/load.js';
 import { profile } from '../apply/profile.js';
 import { specCacheDir } from '../apply/store.js';
 import type { Lab } from '../spec/types.js';

@@ -8,7 +8,8 @@ import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, SpecError, UsageError } from '../errors.js';
 import { diffStates, stateOf } from '../model/objects.js';
-import { labSchema, loadLabs } from '../spec/index.js';
+import { loadLabs } from '../spec/load.js';
+import { readLabSchema } from '../spec/schema-source.js';
 import type { Lab } from '../spec/types.js';
 import { gc } from '../apply/gc.js';
 import { expandInputs, loadValidLabs } from './labs.js';
@@ -130,7 +131,7 @@ export function buildProgram() {
   program
     .command('schema')
     .description('print the JSON Schema of lab files')
-    .action(() => out.json(labSchema));
+    .action(() => out.json(readLabSchema()));
 
   program
     .command('plan')

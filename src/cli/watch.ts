@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { applyLab, planLab } from '../apply/engine.js';
 import { RealDriver } from '../driver/real.js';
 import { formatSpecIssue, UsageError } from '../errors.js';
-import { loadLabs } from '../spec/index.js';
+import { loadLabs } from '../spec/load.js';
 import type { Lab } from '../spec/types.js';
 import { expandInputs } from './labs.js';
 

@@ -453,6 +453,8 @@ const ROUTE_TYPES: Record<number, string> = {
 };
 const PROTOCOLS: Record<number, string> = { 2: 'kernel', 3: 'boot', 4: 'static' };
 const RTNH_F_ONLINK = 4;
+/** rtm_flags of a route cache entry (an exception such as a redirect or PMTU); never a lab route. */
+const RTM_F_CLONED = 0x200;
 
 function decodeRoutes(buf: Buffer, names: Map<number, string>): RawRoute[] {
   const out: RawRoute[] = [];
@@ -463,6 +465,8 @@ function decodeRoutes(buf: Buffer, names: Map<number, string>): RawRoute[] {
     const dstLen = m.readUInt8(1);
     const type = m.readUInt8(7);
     const flags = m.readUInt32LE(8);
+    // Without strict checking some kernels (Debian's 6.1) dump cached exceptions too; `ip route` skips them.
+    if (flags & RTM_F_CLONED) continue;
     const a = attrs(m, 12);
     const table = u32(a.get(15)) ?? m.readUInt8(4);
     const dstAddr = a.get(1);

@@ -228,8 +228,9 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
  * Names the namespaces behind the nsids links refer to, as `ip netns list-id` would, without
  * asking every namespace about every other (N^2 at scale): a veth's peer is usually found by
  * its shape (a veth whose ifindex is this one's link_index and whose link_index is this one's
- * ifindex), so each namespace is first asked its nsid only for those candidates and the root
- * namespace; an nsid still unnamed is then looked up among every namespace in /run/netns.
+ * ifindex), so a namespace is asked its nsid only for those candidates and the root namespace,
+ * or not at all when a veth pair already told; an nsid still unnamed is then looked up among
+ * every namespace in /run/netns.
  */
 async function resolveNsids(raws: RawNs[]): Promise<void> {
   const refs = new Map(
@@ -261,17 +262,37 @@ async function resolveNsids(raws: RawNs[]): Promise<void> {
     });
   };
   const unresolved = (r: RawNs) => [...refs.get(r)!].filter((n) => !r.nsids.some((x) => x.nsid === n));
-  await ask(
-    raws
-      .filter((r) => refs.get(r)!.size > 0)
-      .map((r) => {
-        const candidates = new Set<string>(r.q.ns === '' ? [] : ['']);
-        for (const l of r.links)
-          if (l.link_netnsid !== undefined && l.link_index !== undefined)
-            for (const ns of byPeerShape.get(`${l.link_index}>${l.ifindex}`) ?? []) if (ns !== r.q.ns) candidates.add(ns);
-        return { raw: r, others: [...candidates] };
-      }),
-  );
+  const candidates = (r: RawNs) => {
+    const out = new Set<string>(r.q.ns === '' ? [] : ['']);
+    for (const l of r.links)
+      if (l.link_netnsid !== undefined && l.link_index !== undefined)
+        for (const ns of byPeerShape.get(`${l.link_index}>${l.ifindex}`) ?? []) if (ns !== r.q.ns) out.add(ns);
+    return { raw: r, others: [...out] };
+  };
+  // A veth pair answers for both ends: once x names the namespace y of its veth's peer, the
+  // peer's nsid (in y) names x. So namespaces with links into several others (hubs, routers)
+  // are asked first, and most of the rest need not be asked at all.
+  const byName = new Map(raws.map((r) => [r.q.ns, r]));
+  const byIndex = new Map(raws.map((r) => [r, new Map(r.links.map((l) => [l.ifindex, l]))]));
+  const learnFrom = (x: RawNs) => {
+    const names = new Map(x.nsids.map((n) => [n.nsid, n.name ?? '']));
+    for (const a of x.links) {
+      if (a.linkinfo?.info_kind !== 'veth' || a.link_netnsid === undefined || a.link_index === undefined) continue;
+      const name = names.get(a.link_netnsid);
+      const y = name === undefined ? undefined : byName.get(name);
+      if (!y || y === x) continue;
+      const b = byIndex.get(y)!.get(a.link_index);
+      if (b?.linkinfo?.info_kind !== 'veth' || b.link_index !== a.ifindex || b.link_netnsid === undefined) continue;
+      const nsid = b.link_netnsid;
+      if (!y.nsids.some((n) => n.nsid === nsid)) y.nsids.push(x.q.ns ? { nsid, name: x.q.ns } : { nsid });
+    }
+  };
+  const hubs = raws.filter((r) => refs.get(r)!.size >= 2);
+  await ask(hubs.map(candidates));
+  hubs.forEach(learnFrom);
+  const others = raws.filter((r) => refs.get(r)!.size > 0 && !hubs.includes(r) && unresolved(r).length > 0);
+  await ask(others.map(candidates));
+  others.forEach(learnFrom);
   const rest = raws.filter((r) => unresolved(r).length > 0);
   if (rest.length) {
     const all = await readdir(NETNS_DIR).catch(() => [] as string[]);

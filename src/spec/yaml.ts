@@ -4,33 +4,16 @@
 import { isScalar, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import type { SpecIssue } from '../errors.js';
 import { Locator } from './locate.js';
+import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
 
-/** Lab files are hand-written; anything bigger is a mistake (or an attack on the parser). */
-export const MAX_LAB_BYTES = 4 * 1024 * 1024;
+export { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
+
 /** Limit on alias expansion when converting to data (the "billion laughs" guard). */
 export const MAX_ALIAS_COUNT = 100;
 
 export interface ParsedYaml {
   data: unknown;
   locator: Locator;
-}
-
-function at(file: string, message: string, line = 1, col = 1): SpecIssue {
-  return { file, line, col, path: '', message };
-}
-
-export function tooBig(file: string, bytes: number): SpecIssue {
-  return at(file, `file is ${bytes} bytes; lab files are limited to ${MAX_LAB_BYTES / (1024 * 1024)} MiB (${MAX_LAB_BYTES} bytes)`);
-}
-
-/** Decodes file bytes as UTF-8 text, or reports why they are not a lab file. */
-export function decodeLabBytes(file: string, bytes: Uint8Array): { text: string | null; issues: SpecIssue[] } {
-  if (bytes.length > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, bytes.length)] };
-  try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), issues: [] };
-  } catch {
-    return { text: null, issues: [at(file, 'file is not valid UTF-8 text')] };
-  }
 }
 
 /** Binary files are refused before the YAML parser sees them: its errors would be noise. */

@@ -1,0 +1,42 @@
+// The pipeline for one lab text: YAML -> schema -> semantic rules -> normalised Lab. Bad input
+// of any kind comes back as issues, never as an exception. Loaded only when a file is not in the
+// cache of checked labs (see load.ts): the YAML parser and the schema validator take ~40 ms to load.
+import type { SpecIssue } from '../errors.js';
+import { buildContext } from './context.js';
+import { normalise } from './normalise.js';
+import { assignPools } from './pool.js';
+import { validateSchema } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import { collapseTemplateIssues, expandTemplates } from './template.js';
+import type { Lab } from './types.js';
+import { parseLabYaml } from './yaml.js';
+
+function byPosition(a: SpecIssue, b: SpecIssue): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col;
+}
+
+/** Parses, validates and normalises one in-memory lab text (`file` is used in messages). */
+export function loadLabText(file: string, text: string): { lab: Lab | null; issues: SpecIssue[] } {
+  try {
+    const { parsed, issues } = parseLabYaml(file, text);
+    if (!parsed) return { lab: null, issues };
+    // Host templates (`h{i}` with count) become ordinary hosts first; see template.ts.
+    const expanded = expandTemplates(parsed.data, parsed.locator);
+    const collapse = (list: SpecIssue[]) => collapseTemplateIssues(list, parsed.locator).sort(byPosition);
+    const schema = validateSchema(parsed.data, parsed.locator);
+    if (!schema.lab || expanded.length) return { lab: null, issues: collapse([...expanded, ...schema.issues]) };
+    const ctx = buildContext(schema.lab, parsed.locator);
+    // Pool addresses are written into the lab before any rule looks at addresses; see pool.ts.
+    assignPools(ctx);
+    checkSemantics(ctx);
+    if (ctx.issues.length > 0) return { lab: null, issues: collapse(ctx.issues) };
+    return { lab: normalise(ctx), issues: [] };
+  } catch (err) {
+    // A bug in netlab, not in the lab; still an issue, so callers never see a stack trace.
+    const why = err instanceof Error ? err.message : String(err);
+    return {
+      lab: null,
+      issues: [{ file, line: 1, col: 1, path: '', message: `internal error while checking this lab (please report): ${why}` }],
+    };
+  }
+}

@@ -1,0 +1,25 @@
+// Lab file bytes to text, with the limits every lab file is held to; no YAML library here, so
+// loading a cached lab (see cache.ts) never loads the parser.
+import type { SpecIssue } from '../errors.js';
+
+/** Lab files are hand-written; anything bigger is a mistake (or an attack on the parser). */
+export const MAX_LAB_BYTES = 4 * 1024 * 1024;
+
+/** An issue about the file as a whole (or at a position computed without the parser). */
+export function issueAt(file: string, message: string, line = 1, col = 1): SpecIssue {
+  return { file, line, col, path: '', message };
+}
+
+export function tooBig(file: string, bytes: number): SpecIssue {
+  return issueAt(file, `file is ${bytes} bytes; lab files are limited to ${MAX_LAB_BYTES / (1024 * 1024)} MiB (${MAX_LAB_BYTES} bytes)`);
+}
+
+/** Decodes file bytes as UTF-8 text, or reports why they are not a lab file. */
+export function decodeLabBytes(file: string, bytes: Uint8Array): { text: string | null; issues: SpecIssue[] } {
+  if (bytes.length > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, bytes.length)] };
+  try {
+    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), issues: [] };
+  } catch {
+    return { text: null, issues: [issueAt(file, 'file is not valid UTF-8 text')] };
+  }
+}
