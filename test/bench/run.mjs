@@ -80,7 +80,8 @@ if (process.env.NETLAB_BENCH_INNER !== '1') {
       cwd: ROOT,
       encoding: 'utf8',
     });
-    const b = tsc.status === 0 ? spawnSync(process.execPath, [join(ROOT, 'dist/spec/schema-compile.js')], { cwd: ROOT, encoding: 'utf8' }) : tsc;
+    const b =
+      tsc.status === 0 ? spawnSync(process.execPath, [join(ROOT, 'dist/spec/schema-compile.js')], { cwd: ROOT, encoding: 'utf8' }) : tsc;
     if (b.status !== 0) {
       log(`${b.stdout}${b.stderr}\nbench: the build failed; fix it, or run with --no-build to measure the existing dist/`);
       process.exit(1);
@@ -197,6 +198,11 @@ function namespacesOf(steps) {
   return [...out].sort();
 }
 
+/** Empties netlab's cache of checked labs (src/spec/cache.ts) in the sandbox's state directory. */
+function forgetCheckedLabs() {
+  rmSync('/run/netlab/.spec-cache', { recursive: true, force: true });
+}
+
 const peak = (...ps) => Math.max(...ps.map((p) => p?.profile?.maxRssKb ?? 0));
 
 async function measureSize(n) {
@@ -205,6 +211,9 @@ async function measureSize(n) {
   const text = starLabYaml({ name, hosts: n });
   writeFileSync(file, text);
   log(`bench: N=${n}: apply`);
+  // Apply and the change are measured with a cold spec cache (a new file is checked in full);
+  // re-apply and destroy of the file just applied find it there, as users' runs do.
+  forgetCheckedLabs();
   const apply = await netlab(['apply', '--yes', file]);
   log(`bench: N=${n}: re-apply (no change)`);
   const reapply = await netlab(['apply', '--yes', file]);
@@ -214,6 +223,7 @@ async function measureSize(n) {
   if (!text.includes(before)) throw new Error(`bench: cannot find host h${k} in the generated lab`);
   writeFileSync(file, text.replace(before, `  h${k}:\n    interfaces: { eth0: { addresses: [${starAddress(n + 1)}/16] } }`));
   log(`bench: N=${n}: one-host change`);
+  forgetCheckedLabs();
   const change = await netlab(['apply', '--yes', '--json', file]);
   const steps = JSON.parse(change.stdout).labs[0].steps;
   log(`bench: N=${n}: destroy`);
