@@ -40,6 +40,8 @@ export interface ProcessEntry {
   netns: string;
   seq: number;
   timeout: number | null;
+  /** Where it was started (absent in records written before netlab kept it: then /). */
+  dir?: string;
   at: string;
 }
 
@@ -206,6 +208,7 @@ export async function observeProcesses(lab: string, namespaces: Set<string>): Pr
       state,
       seq: e.seq,
       timeout: e.timeout,
+      ...(e.dir ? { dir: e.dir } : {}),
     });
   }
   return out;
@@ -243,8 +246,8 @@ async function launch(p: ProcessObj) {
   const child = spawn(cmd, args, {
     detached: true,
     stdio: ['ignore', fd, fd],
-    cwd: '/',
-    env: { ...process.env, NETLAB_LAB: p.lab, NETLAB_HOST: p.host, NETLAB_PROCESS: p.name },
+    cwd: p.dir ?? '/',
+    env: { ...process.env, NETLAB_LAB: p.lab, NETLAB_HOST: p.host, NETLAB_PROCESS: p.name, NETLAB_LAB_DIR: p.dir ?? '/' },
   });
   closeSync(fd);
   const exit = new Promise<{ code: number | null; error?: string }>((resolve) => {
@@ -296,6 +299,7 @@ function entryOf(p: ProcessObj, pid: number, start: string, netns: string): Proc
     netns,
     seq: p.seq,
     timeout: p.timeout,
+    ...(p.dir ? { dir: p.dir } : {}),
     at: new Date().toISOString(),
   };
 }

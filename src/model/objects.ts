@@ -130,6 +130,8 @@ export interface ProcessObj extends Base {
   seq: number;
   /** exec: seconds before it is killed; not compared. */
   timeout: number | null;
+  /** The directory it runs in (the lab file's); not compared: moving a lab restarts nothing. */
+  dir?: string;
 }
 
 export interface PortVlanObj extends Base {
@@ -228,7 +230,7 @@ export function comparable(o: Obj): unknown {
     return rest;
   }
   if (o.kind === 'process') {
-    const { seq: _seq, timeout: _timeout, ...rest } = o;
+    const { seq: _seq, timeout: _timeout, dir: _dir, ...rest } = o;
     return rest;
   }
   return o;

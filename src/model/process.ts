@@ -8,12 +8,15 @@
 //   namespace runs it again, as does a changed command. Rollback records instead of running.
 // - deleting stops a `run` process (SIGTERM, SIGKILL after a grace period; never a process the
 //   record does not prove netlab started) and forgets an `exec`.
+import { dirname, resolve } from 'node:path';
 import type { Lab } from '../spec/types.js';
 import { PHASE, type Command, type ProcAction } from './command.js';
 import { ids, type ProcessObj } from './objects.js';
 
 export function desiredProcesses(lab: Lab): ProcessObj[] {
   const out: ProcessObj[] = [];
+  // Commands run where the lab file is, so a lab can name files next to it (like compose files).
+  const dir = dirname(resolve(lab.file));
   for (const h of lab.hosts)
     for (const p of h.processes ?? [])
       out.push({
@@ -28,6 +31,7 @@ export function desiredProcesses(lab: Lab): ProcessObj[] {
         state: p.mode === 'run' ? 'running' : 'done',
         seq: p.seq,
         timeout: p.timeout,
+        dir,
       });
   return out;
 }

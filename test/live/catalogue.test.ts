@@ -1,7 +1,8 @@
 // The lab catalogue (docs/labs/): every lab this kernel can build passes validate, apply, its own
-// `expect:` assertions, re-apply with no changes, and destroy with nothing left. Labs that need
-// what this kernel lacks (802.1Q VLANs, IPVLAN) are refused by preflight and run in the vm tier.
-import { readdirSync } from 'node:fs';
+// `expect:` assertions, re-apply with no changes, and destroy with nothing left (no namespace, no
+// `run:` process). Labs that need what this kernel lacks (802.1Q VLANs, IPVLAN) are refused by
+// preflight and run in the vm tier.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { netlab } from './cli.js';
 import { sandboxSkipReason, sh } from './sandbox.js';
@@ -18,6 +19,30 @@ const labs = readdirSync('labs')
 async function labNamespaces(lab: string): Promise<string[]> {
   const all = JSON.parse((await sh('ip', ['-j', 'netns', 'list'])).stdout || '[]') as { name: string }[];
   return all.map((n) => n.name).filter((n) => n.startsWith(`${lab}-`));
+}
+
+/** The lab's recorded `run` processes: pid and start time (field 22 of /proc/PID/stat). */
+function runProcesses(lab: string): { pid: number; start: string }[] {
+  const file = `/run/netlab/${lab}/processes.json`;
+  if (!existsSync(file)) return [];
+  const record = JSON.parse(readFileSync(file, 'utf8')) as { entries: { mode: string; pid: number; start: string }[] };
+  return record.entries.filter((e) => e.mode === 'run').map(({ pid, start }) => ({ pid, start }));
+}
+
+/** Those of `procs` still alive (same pid and start time, not a zombie). */
+function alive(procs: { pid: number; start: string }[]): number[] {
+  return procs
+    .filter(({ pid, start }) => {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      } catch {
+        return false;
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return fields[0] !== 'Z' && fields[19] === start;
+    })
+    .map((p) => p.pid);
 }
 
 describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
@@ -48,9 +73,12 @@ describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
       const again = await netlab(['apply', path]);
       expect(again.stdout, again.all).toContain('no changes');
       const name = (JSON.parse((await netlab(['validate', '--json', path])).stdout) as { labs: { name: string }[] }).labs[0]!.name;
+      const procs = runProcesses(name);
+      expect(alive(procs), 'run processes are up before destroy').toEqual(procs.map((p) => p.pid));
       const destroyed = await netlab(['destroy', path]);
       expect(destroyed.code, destroyed.all).toBe(0);
       expect(await labNamespaces(name)).toEqual([]);
+      expect(alive(procs), 'run processes left after destroy').toEqual([]);
     });
   }
 });

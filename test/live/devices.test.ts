@@ -11,7 +11,8 @@ import { labFile, netlab } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
 import { addressOf, connect, startServer, stopServers } from './tcp.js';
 
-const TAPIO = fileURLToPath(new URL('./tools/tapio.py', import.meta.url));
+/** The VM's side of a tap or macvtap: the same tool labs/macvtap-tap.yaml runs as its "VMs". */
+const VM_NIC = fileURLToPath(new URL('../../labs/tools/vm-nic.py', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 
 /** Measurements reported at the end (ping RTTs, counts, apply times). */
@@ -120,7 +121,7 @@ async function addresses(ns: string, dev: string): Promise<string[]> {
   const [l] = JSON.parse(r.stdout) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
   return l!.addr_info.filter((a) => a.scope !== 'link').map((a) => `${a.local}/${a.prefixlen}`);
 }
-async function tapio(
+async function vmNicPing(
   ns: string,
   kind: 'tap' | 'macvtap',
   dev: string,
@@ -129,8 +130,8 @@ async function tapio(
   to: string,
   asUser?: { uid: number; gid: number },
 ) {
-  const cmd = asUser ? ['setpriv', `--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', PYTHON, TAPIO] : [PYTHON, TAPIO];
-  const r = await inNs(ns, cmd[0]!, [...cmd.slice(1), kind, dev, '--mac', mac, '--ip', ip, '--to', to]);
+  const cmd = asUser ? ['setpriv', `--reuid=${asUser.uid}`, `--regid=${asUser.gid}`, '--clear-groups', PYTHON, VM_NIC] : [PYTHON, VM_NIC];
+  const r = await inNs(ns, cmd[0]!, [...cmd.slice(1), kind, dev, '--mac', mac, '--ip', ip, '--ping', to]);
   return JSON.parse(r.stdout) as { ok: boolean; mac?: string; replies?: number; rtt_ms?: number[]; error?: string };
 }
 
@@ -429,13 +430,13 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
 
     // A "VM" attached to the tap: as root, as the owner with the group; not with another group
     // (with both set, the kernel wants both), not as a stranger.
-    const asRoot = await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2');
+    const asRoot = await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2');
     expect(asRoot, JSON.stringify(asRoot)).toMatchObject({ ok: true, replies: 3, mac: (await link('dtp-h1', 'eth0')).address });
     measured.push(`tap: ARP + 3 ICMP echo through /dev/net/tun, rtt ${asRoot.rtt_ms?.join('/')} ms`);
-    expect((await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1000 })).ok).toBe(true);
-    const otherGroup = await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1001 });
+    expect((await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1000 })).ok).toBe(true);
+    const otherGroup = await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1001 });
     expect(otherGroup).toMatchObject({ ok: false, error: expect.stringContaining('Operation not permitted') });
-    const stranger = await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1001, gid: 1001 });
+    const stranger = await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1001, gid: 1001 });
     expect(stranger).toMatchObject({ ok: false, error: expect.stringContaining('Operation not permitted') });
     // h1 learnt the "VM" behind the tap.
     expect((await neighbour('dtp-h1', '10.4.0.9')).lladdr).toBe('02:00:00:00:04:09');
@@ -445,7 +446,7 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
       ['dtp-sw', 'mvt0', '02:00:00:00:03:01', '10.3.0.1'],
       ['dtp-vm', 'mvt1', '02:00:00:00:03:02', '10.3.0.2'],
     ] as const) {
-      const r = await tapio(ns, 'macvtap', dev, mac, ip, '10.3.0.254');
+      const r = await vmNicPing(ns, 'macvtap', dev, mac, ip, '10.3.0.254');
       expect(r, JSON.stringify(r)).toMatchObject({ ok: true, replies: 3, mac: (await link('dtp-up', 'eth0')).address });
       measured.push(`macvtap ${ns}/${dev}: ARP + 3 ICMP echo through /dev/tapN, rtt ${r.rtt_ms?.join('/')} ms`);
       expect((await neighbour('dtp-up', ip)).lladdr).toBe(mac);
@@ -466,8 +467,10 @@ describe.skipIf(sandboxSkipReason !== null)('device kinds on the real kernel', (
     await apply(file, 'tap owner + macvtap MTU change');
     expect((await link('dtp-sw', 'mvt0')).ifindex).toBe(mvtIdx);
     expect((await link('dtp-sw', 'mvt0')).mtu).toBe(1400);
-    expect((await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1001, gid: 1001 })).ok).toBe(true);
-    expect((await tapio('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1000 })).ok).toBe(false);
+    expect((await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1001, gid: 1001 })).ok).toBe(true);
+    expect((await vmNicPing('dtp-sw', 'tap', 'tap0', '02:00:00:00:04:09', '10.4.0.9', '10.4.0.2', { uid: 1000, gid: 1000 })).ok).toBe(
+      false,
+    );
     await reapplyUnchanged(file);
     await destroyClean(file, 'dtp');
   });

@@ -2,12 +2,12 @@
 // another host, killed and restarted by re-apply (1 step in plan), a one-shot `exec:` that runs
 // once, `netlab logs`, destroy stopping only what netlab started, and a failing exec rolling back.
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { labFile, netlab } from './cli.js';
+import { labFile, NETLAB, netlab } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
 
 const HTTPD = fileURLToPath(new URL('./tools/httpd.mjs', import.meta.url));
@@ -174,6 +174,26 @@ hosts:
     // The run process comes after the exec, so it never started.
     expect(existsSync('/run/netlab/procfail/processes.json') ? record('procfail').filter((e) => e.mode === 'run') : []).toEqual([]);
     expect((await netlab(['destroy', '--lab', 'procfail'])).code).toBe(0);
+  });
+
+  it("commands run in the lab file's directory, told it in NETLAB_LAB_DIR, and find files next to the lab", async () => {
+    const file = labFile(
+      'procdir',
+      `name: procdir
+hosts:
+  a:
+    exec:
+      - { name: where, command: "pwd; echo $NETLAB_LAB_DIR; cat ./marker.txt" }
+`,
+    );
+    const dir = dirname(file);
+    writeFileSync(join(dir, 'marker.txt'), 'next to the lab\n');
+    // From another working directory: the lab's own directory counts, not netlab's.
+    const r = await execa('node', [NETLAB, 'apply', file], { cwd: tmpdir(), reject: false });
+    expect(r.exitCode, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const log = readFileSync('/run/netlab/procdir/logs/a-where.log', 'utf8').trim().split('\n').slice(-3);
+    expect(log).toEqual([dir, dir, 'next to the lab']);
+    expect((await netlab(['destroy', file])).code).toBe(0);
   });
 
   it('a process in an attached namespace is tracked and stopped the same way', async () => {

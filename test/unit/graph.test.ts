@@ -1,7 +1,7 @@
 // `netlab graph`: golden Mermaid and DOT output for the example labs and a lab with every device
 // kind, the README's diagrams kept in sync, and SVG through Graphviz (or a clear message without it).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { dotToSvg, GRAPHVIZ_INSTALL } from '../../src/cli/graph.js';
 import { UsageError } from '../../src/errors.js';
@@ -57,6 +57,29 @@ describe('README', () => {
       expect(readme, `README.md is missing the current diagram of ${file}`).toContain(`\`\`\`mermaid\n${mermaid}\`\`\``);
     }
   });
+});
+
+describe('docs/labs', () => {
+  const pages = readdirSync('docs/labs').filter((f) => f.endsWith('.md') && f !== 'README.md');
+
+  it('the catalogue links a page for each of its labs, and each page a lab file', () => {
+    const index = readFileSync('docs/labs/README.md', 'utf8');
+    const linked = [...index.matchAll(/\]\(([a-z0-9-]+)\.md\)/g)].map((m) => `${m[1]}.md`);
+    expect(linked.length).toBeGreaterThan(0);
+    for (const page of linked) expect(pages, `docs/labs/README.md links ${page}`).toContain(page);
+    for (const page of pages) expect(existsSync(`labs/${page.replace(/\.md$/, '.yaml')}`), `docs/labs/${page} has no lab`).toBe(true);
+  });
+
+  for (const page of pages) {
+    it(`${page}: its diagram is what \`netlab graph\` draws now`, async () => {
+      const text = readFileSync(`docs/labs/${page}`, 'utf8');
+      const blocks = [...text.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]);
+      if (blocks.length === 0) return; // a page that points at another lab's diagram
+      const mermaid = toMermaid(buildTopology(await lab(`labs/${page.replace(/\.md$/, '.yaml')}`)));
+      const drawn = mermaid.replace(/^%%.*\n/, '');
+      expect(blocks, `docs/labs/${page} is missing the current diagram (netlab graph, without its %% line)`).toContain(drawn);
+    });
+  }
 });
 
 const hasDot = spawnSync('dot', ['-V']).status === 0;
