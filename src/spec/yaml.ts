@@ -56,15 +56,17 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
     return at(file, yamlMessage(err, text), line, col);
   });
   // `? [a, b]: x` would be stringified by toJS (with a process warning); no lab key is a collection.
-  visit(doc, {
-    Pair(_, pair) {
-      const key = pair.key as { range?: [number, number, number] } | null;
-      if (key && !isScalar(key)) {
-        const { line, col } = locator.offsetPos(key.range?.[0] ?? 0);
-        issues.push(at(file, 'keys must be plain names, not lists or mappings', line, col));
-      }
-    },
-  });
+  // A collection key needs `?`, an alias or a flow collection before `:`; without any, no walk.
+  if (/[?*]|[\]}]\s*:/.test(text))
+    visit(doc, {
+      Pair(_, pair) {
+        const key = pair.key as { range?: [number, number, number] } | null;
+        if (key && !isScalar(key)) {
+          const { line, col } = locator.offsetPos(key.range?.[0] ?? 0);
+          issues.push(at(file, 'keys must be plain names, not lists or mappings', line, col));
+        }
+      },
+    });
   if (issues.length > 0) return { parsed: null, issues };
 
   const contents = doc.contents;

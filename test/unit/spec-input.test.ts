@@ -82,6 +82,16 @@ describe('bad input', () => {
       col: 3,
       message: 'keys must be plain names, not lists or mappings',
     });
+    // Without `?`: a flow collection, or an alias of one, as an implicit key.
+    expect(only('name: x\nhosts: {a: {}}\n[1, 2]: 3\n')).toMatchObject({
+      line: 3,
+      col: 1,
+      message: 'keys must be plain names, not lists or mappings',
+    });
+    expect(only('name: x\nhosts: {a: {}}\nk: &k {b: 1}\n*k : 3\n')).toMatchObject({
+      line: 4,
+      message: 'keys must be plain names, not lists or mappings',
+    });
   });
 
   it('odd scalars: NaN, binary', () => {
