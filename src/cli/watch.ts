@@ -65,15 +65,14 @@ export function registerWatch(program: Command): void {
           const lab = lastGood.get(file);
           if (!lab) continue;
           try {
-            const p = await planLab(driver, lab);
-            if (!p.plan.steps.length) {
+            // Applying plans under the lab's lock: one observation, and no other run in between.
+            const steps = o.dryRun ? (await planLab(driver, lab)).plan.steps : (await applyLab(driver, lab, { stop })).steps;
+            if (!steps.length) {
               if (trigger !== 'interval') log({ lab: lab.name, event: 'in-sync', trigger, steps: 0 });
               continue;
             }
-            log({ lab: lab.name, event: 'changes', trigger, steps: p.plan.steps.length });
-            if (o.dryRun) continue;
-            const r = await applyLab(driver, lab, { stop });
-            log({ lab: lab.name, event: 'applied', trigger, steps: r.steps.length, result: 'ok' });
+            log({ lab: lab.name, event: 'changes', trigger, steps: steps.length });
+            if (!o.dryRun) log({ lab: lab.name, event: 'applied', trigger, steps: steps.length, result: 'ok' });
           } catch (e) {
             log({ lab: lab.name, event: 'failed', trigger, result: (e as Error).message.split('\n').join(' | ') });
           }
