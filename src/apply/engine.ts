@@ -13,7 +13,7 @@ import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
 import { describe, diffStates, stateOf, type State } from '../model/objects.js';
 import type { Command } from '../model/command.js';
-import { plan, type Plan, type Step } from '../plan/plan.js';
+import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
 import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
@@ -122,17 +122,19 @@ async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOpti
 export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = {}): Promise<void> {
   opts.events?.stage?.(j.lab, 'rollback');
   await children.settle(j.lab);
-  const checkpoint = stateOf(j.checkpoint);
+  const skip = unrestorable(stateOf(j.checkpoint));
+  const without = (state: State) => new Map([...state].filter(([id]) => !skip.has(id)));
+  const checkpoint = without(stateOf(j.checkpoint));
   const creates = new Set(j.creates);
   const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns())).map((q) =>
     creates.has(q.ns) ? { ...q, adopt: true } : q,
   );
   const live = await driver.observe({ lab: j.lab, namespaces: scope });
   // restore: an exec of the checkpoint is recorded as done, never run again by a rollback.
-  const back = plan(checkpoint, live.state, { sysctlOriginals: j.sysctlOriginals, restore: true });
+  const back = plan(checkpoint, without(live.state), { sysctlOriginals: j.sysctlOriginals, restore: true });
   await executePlan(driver, back, j.lab, { events: opts.events });
   await settle(opts.verifyRetries ?? 4, async () =>
-    diffStates(checkpoint, (await driver.observe({ lab: j.lab, namespaces: scope })).state),
+    diffStates(checkpoint, without((await driver.observe({ lab: j.lab, namespaces: scope })).state)),
   );
 }
 

@@ -139,18 +139,24 @@ export function scheduleRounds(steps: Step[]): Command[][] {
       }
       cell.round = round;
     }
-    // Within a level, a namespace's own devices come before those other namespaces create in it
-    // (a hub's bridge before the veth ends its hosts put there): the bridge then has the hub's
-    // first free ifindex, never a port, and a port whose ifindex equals its peer's (both 2) would
-    // have its carrier event held back by linkwatch for up to a second.
-    const selfRound = new Map<string, number>();
-    for (const cell of split)
-      if (cell.touched.size === 1 && cell.touched.has(cell.ns)) selfRound.set(cell.ns, Math.max(selfRound.get(cell.ns) ?? -1, cell.round));
-    for (const cell of split)
-      for (const ns of cell.touched) {
-        const own = ns === cell.ns ? undefined : selfRound.get(ns);
-        if (own !== undefined) cell.round = Math.max(cell.round, own + 1);
-      }
+    // Within a level, a namespace's own batch comes before the batches of other namespaces that
+    // put devices in it (a hub's bridge before the veth ends its hosts put there; a Docker host's
+    // bridge and uplink before a container's veth end): in a new namespace the first device gets
+    // ifindex 2, and a veth end whose ifindex equals its peer's (both 2) has its carrier event
+    // held back by linkwatch for up to a second. Two namespaces that put devices in each other
+    // keep their order; chains are followed to the end.
+    for (let changed = true, pass = 0; changed && pass < split.length; pass++) {
+      changed = false;
+      const own = new Map<string, Cell>();
+      for (const cell of split) if ((own.get(cell.ns)?.round ?? -1) < cell.round) own.set(cell.ns, cell);
+      for (const cell of split)
+        for (const ns of cell.touched) {
+          const first = ns === cell.ns ? undefined : own.get(ns);
+          if (!first || first.touched.has(cell.ns) || first.round < cell.round) continue;
+          cell.round = first.round + 1;
+          changed = true;
+        }
+    }
     // Record this level's cells only now: cells of one level never wait for each other otherwise.
     const perNs = new Map<string, Cell[]>();
     for (const cell of split) perNs.set(cell.ns, [...(perNs.get(cell.ns) ?? []), cell]);

@@ -8,7 +8,17 @@ import { createFdb, deleteFdb } from '../model/fdb.js';
 import { createLink, deleteLink, justCreated, loopback, modifyLink } from '../model/link.js';
 import { createNetns, deleteNetns } from '../model/netns.js';
 import { deleteNft, writeNft } from '../model/nft.js';
-import { canonicalJson, comparable, describe, differingFields, sameObject, type LinkObj, type Obj, type State } from '../model/objects.js';
+import {
+  canonicalJson,
+  comparable,
+  describe,
+  differingFields,
+  ids,
+  sameObject,
+  type LinkObj,
+  type Obj,
+  type State,
+} from '../model/objects.js';
 import { createPortVlan, deletePortVlan } from '../model/portvlan.js';
 import { createQdisc, deleteQdisc, modifyQdisc } from '../model/qdisc.js';
 import { createProcess, deleteProcess, modifyProcess } from '../model/process.js';
@@ -99,6 +109,31 @@ function dependsOnLink(o: Obj, link: LinkObj): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Objects of a checkpoint no plan can create again: a veth end whose peer is not in it (observed
+ * while the kernel was tearing the pair down, e.g. a namespace deleted by hand mid-run), and what
+ * lives on such a link. Rollback leaves them out of both sides, so it restores everything else
+ * instead of failing on them, and never deletes them either.
+ */
+export function unrestorable(checkpoint: State): Set<string> {
+  const out = new Set<string>();
+  const gone: LinkObj[] = [];
+  for (const o of checkpoint.values())
+    if (o.kind === 'link' && o.type === 'veth' && (!o.peer || !checkpoint.has(ids.link(o.peer.ns, o.peer.ifname)))) {
+      out.add(o.id);
+      gone.push(o);
+    }
+  while (gone.length) {
+    const link = gone.pop()!;
+    for (const o of checkpoint.values())
+      if (!out.has(o.id) && dependsOnLink(o, link)) {
+        out.add(o.id);
+        if (o.kind === 'link') gone.push(o);
+      }
+  }
+  return out;
 }
 
 export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan {

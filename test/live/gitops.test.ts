@@ -82,6 +82,9 @@ describe.skipIf(sandboxSkipReason !== null)('gitops', () => {
       const r = await child;
       expect(r.exitCode, log).toBe(0);
       expect(log).toContain('"event":"stop"');
+    } catch (e) {
+      // What the loop said is the first thing to read when a wait above timed out.
+      throw new Error(`${(e as Error).message}\nwatch log:\n${log}`);
     } finally {
       child.kill('SIGKILL');
       await child;

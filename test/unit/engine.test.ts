@@ -136,6 +136,36 @@ describe('fault injection: failing at every command rolls back to the exact earl
     expect(await store.readJournal('docker')).toBeNull();
   });
 
+  it('a checkpoint taken while the kernel tore a veth pair down (one end seen) does not block recovery', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await before());
+    const snapshot = d.snapshot();
+    const record = (await store.readRecord('docker'))!;
+    // db's namespace was deleted by hand while a run observed: it saw db's eth0, not its peer.
+    const dbEth0 = snapshot.get('link:docker-db/eth0');
+    expect(dbEth0?.kind === 'link' && dbEth0.peer).toBeTruthy();
+    const peerId = dbEth0?.kind === 'link' && dbEth0.peer ? `link:${dbEth0.peer.ns}/${dbEth0.peer.ifname}` : '';
+    const torn = [...snapshot.values()].filter((o) => o.id !== peerId);
+    await store.writeJournal({
+      lab: 'docker',
+      operation: 'apply',
+      pid: 999999,
+      startedAt: new Date().toISOString(),
+      scope: record.scope,
+      checkpoint: torn,
+      sysctlOriginals: record.sysctlOriginals,
+      creates: [],
+      steps: [],
+    });
+    // Then the kernel finished: the namespace and both veth ends are gone.
+    for (const [id, o] of d.kernel) if (o.ns === 'docker-db' || id === peerId) d.kernel.delete(id);
+    // The next apply recovers (restoring what can be restored) and then builds the lab again.
+    const r = await applyLab(d, await before());
+    expect(r.steps.length).toBeGreaterThan(0);
+    expect(diffStates(snapshot, d.snapshot())).toEqual([]);
+    expect(await store.readJournal('docker')).toBeNull();
+  });
+
   it('a run killed mid-way (journal left, kernel half-changed) is undone by the next destroy', async () => {
     const d = new FakeDriver();
     d.injectFault({ failAtCommand: 25 });

@@ -1,6 +1,6 @@
 // The execution schedule (src/apply/schedule.ts): levels packed into rounds without changing
 // what each namespace sees or letting a command overtake one it may depend on.
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
@@ -101,6 +101,16 @@ describe('schedule', () => {
     // Processes: one root batch, one sysctl helper, the bridge, 20 host batches, one hub batch.
     const processes = rounds.reduce((n, r) => n + new Set(r.map((c) => (c.tool === 'sysctl' ? 'sysctl' : `${c.tool}:${c.ns}`))).size, 0);
     expect(processes).toBe(24);
+  });
+
+  it("puts a namespace's own devices before the veth ends other namespaces create in it (no ifindex equal to its peer's)", async () => {
+    const lab = load('docker.yaml', readFileSync('labs/docker-bridge.yaml', 'utf8'));
+    const rounds = checkSchedule((await planLab(new FakeDriver(), lab)).plan.steps);
+    const roundOf = (ns: string, re: RegExp) => rounds.findIndex((r) => r.some((c) => c.tool === 'ip' && c.ns === ns && re.test(c.line)));
+    const bridge = roundOf('docker-host', /^link add name docker0 /);
+    const dbVeth = roundOf('docker-db', /^link add name eth0 .* netns docker-host /);
+    expect(bridge).toBeGreaterThanOrEqual(0);
+    expect(dbVeth).toBeGreaterThan(bridge);
   });
 
   it('keeps the order constraints of the example labs, their changes and their removal', async () => {
