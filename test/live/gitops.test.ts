@@ -84,7 +84,7 @@ describe.skipIf(sandboxSkipReason !== null)('gitops', () => {
       expect(log).toContain('"event":"stop"');
     } catch (e) {
       // What the loop said is the first thing to read when a wait above timed out.
-      throw new Error(`${(e as Error).message}\nwatch log:\n${log}`);
+      throw new Error(`${(e as Error).message}\nwatch log:\n${log}`, { cause: e });
     } finally {
       child.kill('SIGKILL');
       await child;
