@@ -12,6 +12,7 @@
 // up in the namespace at the moment of use) and the fd of a namespace a veth end goes to.
 // Failures are reported as `ip` reports them: the kernel's extended-ack message
 // (`Error: ...`) or `RTNETLINK answers: <errno text>`.
+import { endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { profile } from '../apply/profile.js';
 import { runCollect, setnsSyscall } from './runner.js';
@@ -419,6 +420,9 @@ export async function writeGroups(
   onSpawn: ((pid: number) => void) | null,
 ): Promise<({ index: number; stderr: string } | null)[]> {
   if (!groups.length) return [];
+  // The requests are encoded little-endian, rtnetlink's byte order on every machine netlab supports.
+  if (endianness() !== 'LE')
+    throw new Error('netlab writes rtnetlink as little-endian; this machine is big-endian, which it does not support');
   profile.count('processes');
   const lines: string[] = [];
   const where: [number, number][] = [];

@@ -7,7 +7,7 @@
 // the kernel's answers unchanged, framed by namespace, and the decoding happens here, into the
 // same shapes `ip -d -j` prints, so the model's parsers (parseLink, parseAddr, parseRoute) read
 // either source.
-import { availableParallelism } from 'node:os';
+import { availableParallelism, endianness } from 'node:os';
 import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
 import type { RawRoute } from '../model/route.js';
@@ -123,6 +123,10 @@ while (my $l = <STDIN>) {
 `;
 
 async function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): Promise<Buffer> {
+  // rtnetlink is in the host's byte order and the decoders below read little-endian (x86, arm64,
+  // riscv64, ppc64le): say so rather than misread a big-endian kernel's answers.
+  if (endianness() !== 'LE')
+    throw new Error('netlab reads rtnetlink as little-endian; this machine is big-endian, which it does not support');
   profile.count('processes');
   const r = await runCollect('perl', ['-e', NETLINK_PERL, String(setnsSyscall()), netnsDir, mode], input);
   if (r.exitCode !== 0) throw new Error(`netlink reader (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
