@@ -351,26 +351,25 @@ export class RealDriver implements Driver {
   }
 
   private procScan: Promise<Map<string, number[]>> | null = null;
-  private marksQueue: { ns: string; resolve: (r: JobResult) => void; reject: (e: unknown) => void }[] = [];
+  private marksQueue: { ns: string; resolve: (r: RawLink[] | null) => void; reject: (e: unknown) => void }[] = [];
 
   async labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }> {
-    // Calls made in the same tick share one runner (gc asks for every namespace at once).
-    const r = await new Promise<JobResult>((resolve, reject) => {
+    // Calls made in the same tick share one netlink read (gc asks for every namespace at once).
+    const links = await new Promise<RawLink[] | null>((resolve, reject) => {
       if (!this.marksQueue.length)
         setImmediate(() => {
           const queue = this.marksQueue.splice(0);
-          run(
-            queue.map((q) => ({ ns: q.ns, argv: ['ip', '-j', 'link', 'show'] })),
-            false,
+          dumpNamespaces(
+            queue.map((q) => ({ ns: q.ns, ipv6Routes: false })),
+            NETNS_DIR,
           ).then(
-            (rs) => queue.forEach((q, i) => q.resolve(rs[i]!)),
+            (ds) => queue.forEach((q, i) => q.resolve(ds[i] instanceof Error ? null : (ds[i]?.links ?? null))),
             (e: unknown) => queue.forEach((q) => q.reject(e)),
           );
         });
       this.marksQueue.push({ ns, resolve, reject });
     });
-    if (r.exitCode !== 0) return { created: null, altnameLabs: [] };
-    const links = JSON.parse(r.stdout || '[]') as RawLink[];
+    if (!links) return { created: null, altnameLabs: [] };
     const lo = links.find((l) => l.ifname === 'lo');
     const labs = new Set<string>();
     for (const l of links)
