@@ -11,7 +11,9 @@
 import { availableParallelism, endianness } from 'node:os';
 import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
+import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
+import { readFileSync } from 'node:fs';
 import { profile } from '../apply/profile.js';
 import { runCollect, setnsSyscall } from './runner.js';
 
@@ -21,6 +23,8 @@ export interface NetlinkQuery {
   ipv6Routes: boolean;
   /** Files under /proc/sys/net to read there (sysctls; /proc/sys/net shows the namespace entered). */
   sysctlPaths?: string[];
+  /** Also dump qdiscs. */
+  qdiscs?: boolean;
 }
 
 export interface NetlinkDump {
@@ -30,6 +34,8 @@ export interface NetlinkDump {
   routes6: RawRoute[];
   /** The value of each of the query's sysctl paths (whitespace collapsed), null where missing. */
   sysctls: (string | null)[];
+  /** Qdiscs as `tc -raw -j qdisc show` prints them; null when one of a kind not decoded here (netem) is present. */
+  qdiscs: RawQdisc[] | null;
 }
 
 // Input: one namespace a line (`NS \t 6? \t SYSCTL-PATH...`). Output frames: u32 line number, one
@@ -105,8 +111,11 @@ while (my $l = <STDIN>) {
   # RTM_GETLINK with IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS; RTM_GETADDR; RTM_GETROUTE per family.
   my @dumps = (['L', 18, pack('CxSlLL', 0, 0, 0, 0, 0) . pack('SSL', 8, 29, 8)], ['A', 22, pack('CCCCL', 0, 0, 0, 0, 0)],
     ['R', 26, pack('CCCCCCCCL', 2, 0, 0, 0, 0, 0, 0, 0, 0)]);
-  my ($v6, @sysctls) = @rest;
-  push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if ($v6 // '') eq '6';
+  my ($flags, @sysctls) = @rest;
+  $flags //= '';
+  push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if $flags =~ /6/;
+  # RTM_GETQDISC: struct tcmsg, all zero (every device).
+  push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
   my $ok = 1;
   for my $d (@dumps) {
     my ($out, $e) = talk($s, $d->[1], 0x301, $d->[2], 1);
@@ -152,7 +161,7 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
   const out = await runPerl(
     'dump',
     netnsDir,
-    qs.map((q) => [q.ns, q.ipv6Routes ? '6' : '', ...(q.sysctlPaths ?? [])].join('\t') + '\n').join(''),
+    qs.map((q) => [q.ns, `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}`, ...(q.sysctlPaths ?? [])].join('\t') + '\n').join(''),
   );
   const frames = qs.map(() => new Map<string, Buffer>());
   for (let off = 0; off + 9 <= out.length;) {
@@ -175,6 +184,7 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
       addrs: decodeAddrs(f.get('A')!, names),
       routes: decodeRoutes(f.get('R')!, names),
       routes6: f.has('S') ? decodeRoutes(f.get('S')!, names) : [],
+      qdiscs: f.has('Q') ? decodeQdiscs(f.get('Q')!, names) : [],
       sysctls: (qs[i]!.sysctlPaths ?? []).map((_, k) => {
         const line = (f.get('Y')?.toString('utf8') ?? '').split('\n')[k];
         return line?.startsWith('=') ? line.slice(1) : null;
@@ -507,6 +517,71 @@ function decodeRoutes(buf: Buffer, names: Map<number, string>): RawRoute[] {
       }
     }
     out.push(r);
+  }
+  return out;
+}
+
+// ---- qdiscs ----------------------------------------------------------------------------------
+
+let tickInUsec: number | undefined;
+
+/** Scheduler ticks per microsecond, from /proc/net/psched, as tc computes it (tc_core_init). */
+function ticksPerUsec(): number {
+  if (tickInUsec === undefined) {
+    const [t2us = 1000, us2t = 64, clockRes = 1_000_000] = readFileSync('/proc/net/psched', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map((h) => parseInt(h, 16));
+    // tc's compatibility rule: a kernel with nanosecond resolution advertises t2us 1000 meaning 1.
+    tickInUsec = ((clockRes === 1_000_000_000 ? us2t : t2us) / us2t) * (clockRes / 1_000_000);
+  }
+  return tickInUsec;
+}
+
+/** A qdisc handle or parent as tc prints it: `1:`, `1:1`, `:1`. */
+function classid(h: number): string {
+  const major = h >>> 16;
+  const minor = h & 0xffff;
+  if (major === 0) return `:${minor.toString(16)}`;
+  return minor === 0 ? `${major.toString(16)}:` : `${major.toString(16)}:${minor.toString(16)}`;
+}
+
+/** tbf and pfifo options with the keys and values `tc -raw -j` prints; null for a kind left to tc. */
+function qdiscOptions(kind: string, opts: Buffer | undefined): Record<string, unknown> | null {
+  if (kind === 'pfifo' || kind === 'bfifo') return opts && opts.length >= 4 ? { limit: opts.readUInt32LE(0) } : {};
+  if (kind === 'tbf') {
+    const a = opts ? attrs(opts) : new Map<number, Buffer>();
+    const parms = a.get(1); // TCA_TBF_PARMS: struct tc_tbf_qopt
+    if (!parms || parms.length < 36) return {};
+    const rate64 = a.get(4); // TCA_TBF_RATE64
+    const rate = rate64 && rate64.length >= 8 ? Number(rate64.readBigUInt64LE(0)) : parms.readUInt32LE(8);
+    const buffer = parms.readUInt32LE(28);
+    // tc_calc_xmitsize: bytes sent at the rate in the bucket's time (ticks), truncated.
+    const burst = Math.trunc((rate * (buffer / ticksPerUsec())) / 1_000_000);
+    return { rate, burst };
+  }
+  // Kinds netlab never manages but finds on every device (noqueue, pfifo_fast, fq_codel...).
+  if (!['netem'].includes(kind)) return {};
+  return null;
+}
+
+function decodeQdiscs(buf: Buffer, names: Map<number, string>): RawQdisc[] | null {
+  const out: RawQdisc[] = [];
+  for (const m of messages(buf)) {
+    const ifindex = m.readInt32LE(4);
+    const handle = m.readUInt32LE(8);
+    const parent = m.readUInt32LE(12);
+    const a = attrs(m, 20);
+    const kind = str(a.get(1)) ?? '';
+    const options = qdiscOptions(kind, a.get(2));
+    if (options === null) return null;
+    out.push({
+      kind,
+      handle: `${(handle >>> 16).toString(16)}:`,
+      ...(names.has(ifindex) ? { dev: names.get(ifindex)! } : {}),
+      ...(parent === 0xffffffff ? { root: true } : parent ? { parent: classid(parent) } : {}),
+      options,
+    });
   }
   return out;
 }

@@ -23,7 +23,7 @@ import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, P
 import { probeKernel } from './probe.js';
 import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
 import { runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
-import { dumpNamespaces, nsidsOf } from './netlink.js';
+import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
 import { profile } from '../apply/profile.js';
 
@@ -171,12 +171,6 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
     const ns = q.ns;
     if (q.bridgeVlans)
       add({ ns, argv: ['bridge', '-j', 'vlan', 'show'] }, (r) => (raw.vlans = r.exitCode === 0 ? json<RawPortVlans[]>(r.stdout) : []));
-    // -raw: tbf's queue limit is printed only then.
-    if (q.qdiscs)
-      add({ ns, argv: ['tc', '-raw', '-j', 'qdisc', 'show'] }, (r) => {
-        if (r.exitCode !== 0) throw new KernelError({ ns, command: 'tc -raw -j qdisc show (observe)', stderr: r.stderr });
-        raw.qdiscs = json<RawQdisc[]>(r.stdout);
-      });
     if (q.neighbours)
       add({ ns, argv: ['ip', '-j', 'neigh', 'show', 'nud', 'permanent'] }, (r) => {
         if (r.exitCode !== 0) throw new KernelError({ ns, command: 'ip -j neigh show nud permanent (observe)', stderr: r.stderr });
@@ -199,7 +193,7 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
   const [dumps, results] = await Promise.all([
     profile.time('observe:netlink', () =>
       dumpNamespaces(
-        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes, sysctlPaths: q.sysctls.map(sysctlPath) })),
+        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes, sysctlPaths: q.sysctls.map(sysctlPath), qdiscs: q.qdiscs })),
         NETNS_DIR,
       ),
     ),
@@ -209,7 +203,21 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
     const raw = raws[i]!;
     if (d instanceof Error)
       throw new KernelError({ ns: raw.q.ns, command: 'netlink dump of links, addresses and routes (observe)', stderr: d.message });
-    Object.assign(raw, d);
+    const { qdiscs, ...rest } = d;
+    Object.assign(raw, rest);
+    if (qdiscs) raw.qdiscs = qdiscs;
+  });
+  // Qdiscs of a kind the reader leaves to tc (netem): that namespace's are read with `tc` (-raw:
+  // tbf's queue limit is printed only then).
+  const qdiscsByTc = raws.filter((raw, i) => raw.q.qdiscs && (dumps[i] as NetlinkDump).qdiscs === null);
+  const tcResults = await run(
+    qdiscsByTc.map((raw) => ({ ns: raw.q.ns, argv: ['tc', '-raw', '-j', 'qdisc', 'show'] })),
+    false,
+  );
+  tcResults.forEach((r, i) => {
+    const raw = qdiscsByTc[i]!;
+    if (r.exitCode !== 0) throw new KernelError({ ns: raw.q.ns, command: 'tc -raw -j qdisc show (observe)', stderr: r.stderr });
+    raw.qdiscs = json<RawQdisc[]>(r.stdout);
   });
   profile.timeSync('observe:parse', () => results.forEach((r, i) => handlers[i]!(r)));
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAddr, type RawAddrInfo } from '../../src/model/addr.js';
 import { parseLink, type RawLink } from '../../src/model/link.js';
+import { parseQdiscs, type RawQdisc } from '../../src/model/qdisc.js';
 import { parseRoute, type RawRoute } from '../../src/model/route.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from '../../src/driver/netlink.js';
 import { labFile, netlab } from './cli.js';
@@ -44,14 +45,14 @@ hosts:
       eth0: { addresses: [10.9.0.2/24, "fd00:9::2/64"] }
   up:
     interfaces:
-      eth0: { addresses: [10.3.0.254/24] }
+      eth0: { addresses: [10.3.0.254/24], conditions: { rate: 3mbit, limit: 50 } }
   vm:
     interfaces:
       mvt1: { kind: macvtap, parent: "sw:par", mode: vepa }
 links:
   - { a: h1:eth0, b: sw:br0 }
   - { a: up:eth0, b: sw:par }
-  - { a: peer:eth0, b: sw:under }
+  - { a: peer:eth0, b: sw:under, conditions: { rate: 1gbit, burst: 64kb } }
 `;
 
 type IpAddrs = (RawLink & { addr_info?: RawAddrInfo[] })[];
@@ -201,6 +202,25 @@ describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
     // The lab has IPv6 on sw and h1 only: the values differ between namespaces, so each was read in its own.
     const ipv6Off = read.map((d) => (d instanceof Error ? null : d.sysctls[1]));
     expect(new Set(ipv6Off)).toEqual(new Set(['0', '1']));
+  });
+
+  it('qdiscs: tbf (rate, burst) and its pfifo child as `tc -raw -j` shows them, with the kernel defaults beside', async () => {
+    const read = await dumpNamespaces(
+      namespaces.map((ns) => ({ ns, ipv6Routes: false, qdiscs: true })),
+      '/run/netns',
+    );
+    let managed = 0;
+    for (const [i, ns] of namespaces.entries()) {
+      const d = read[i]!;
+      if (d instanceof Error) throw d;
+      const tc = JSON.parse((await sh('tc', ['-n', ns, '-raw', '-j', 'qdisc', 'show'])).stdout) as RawQdisc[];
+      const shape = (q: RawQdisc) => `${q.dev} ${q.kind} ${q.handle} ${q.root ? 'root' : (q.parent ?? '')}`;
+      expect(d.qdiscs!.map(shape).sort(), ns).toEqual(tc.map(shape).sort());
+      expect(parseQdiscs(ns, d.qdiscs!), ns).toEqual(parseQdiscs(ns, tc));
+      managed += parseQdiscs(ns, tc).length;
+    }
+    // up's eth0 (3mbit + a queue limit), both ends of peer <-> sw:under (1gbit, 64kb).
+    expect(managed).toBe(3);
   });
 
   it('a namespace that cannot be read is an error for it alone', async () => {
