@@ -5,8 +5,9 @@
 // For each size N, a star lab (netlab gen: N hosts, each with a veth to one hub bridge, an address
 // and a default route) is applied from nothing, re-applied with no change, changed in one host
 // (its address) and destroyed, each with the CLI as users run it (wall time includes starting
-// node). Beside it, a baseline builds and tears down the same topology with one `ip` process per
-// operation (netns add, link add, addr add, route add, ...; per-veth deletion for teardown).
+// node). Beside it, a baseline builds, reads back, changes and tears down the same topology with
+// one `ip` process per operation (netns add, link add, addr add, route add, ...; one `ip -batch`
+// read per namespace; the changed address deleted and added; per-veth deletion for teardown).
 // Then the nft case: 500 DNAT rules and a 100-backend service on the hub.
 //
 // Everything runs inside a private sandbox (unshare --net --mount, tmpfs on /run/netns and
@@ -168,6 +169,18 @@ function baselineBuild(n) {
   return `${lines.join('\n')}\n`;
 }
 
+/** Reading the state back as a script would: one `ip -d -j -batch` per namespace (links, addresses, routes). */
+function baselineRead(n) {
+  const read = (ns) => `printf 'link show\\naddr show\\nroute show table all\\n' | ip -n ${ns} -d -j -batch - > /dev/null`;
+  return `${['bl-hub', ...Array.from({ length: n }, (_, i) => `bl-h${i + 1}`)].map(read).join('\n')}\n`;
+}
+
+/** The one-host change by hand: the old address out, the new one in. */
+function baselineChange(n) {
+  const k = Math.ceil(n / 2);
+  return `ip -n bl-h${k} addr del ${starAddress(k)}/16 dev eth0\nip -n bl-h${k} addr add ${starAddress(n + 1)}/16 dev eth0\n`;
+}
+
 /** Teardown one process per operation: each veth, then each namespace. */
 function baselineTeardown(n) {
   const lines = [];
@@ -233,9 +246,11 @@ async function measureSize(n) {
   if (opts.baseline) {
     log(`bench: N=${n}: baseline (one ip process per operation)`);
     const build = await sh(baselineBuild(n), 'baseline build');
+    const read = await sh(baselineRead(n), 'baseline read');
+    const change = await sh(baselineChange(n), 'baseline change');
     const teardown = await sh(baselineTeardown(n), 'baseline teardown');
     if (netnsCount() !== 0) throw new Error('bench: baseline left namespaces behind');
-    baseline = { buildMs: build, teardownMs: teardown };
+    baseline = { buildMs: build, readMs: read, changeMs: change, teardownMs: teardown };
   }
   const ms = (r) => Math.round(r.ms);
   return {
@@ -254,11 +269,13 @@ async function measureSize(n) {
       destroy: destroy.profile?.counts?.processes ?? null,
     },
     profiles: { apply: apply.profile, reapply: reapply.profile, change: change.profile, destroy: destroy.profile },
-    baseline: baseline && { buildMs: Math.round(baseline.buildMs), teardownMs: Math.round(baseline.teardownMs) },
-    ratios: baseline && {
-      build: +(baseline.buildMs / apply.ms).toFixed(1),
-      teardown: +(baseline.teardownMs / destroy.ms).toFixed(1),
+    baseline: baseline && {
+      buildMs: Math.round(baseline.buildMs),
+      readMs: Math.round(baseline.readMs),
+      changeMs: Math.round(baseline.changeMs),
+      teardownMs: Math.round(baseline.teardownMs),
     },
+    ratios: baseline && ratiosOf(baseline, { applyMs: apply.ms, reapplyMs: reapply.ms, changeMs: change.ms, destroyMs: destroy.ms }),
   };
 }
 
@@ -334,13 +351,21 @@ function fastest(runs) {
     out.profiles = { ...out.profiles, [op]: quickest };
   }
   if (best.baseline) {
-    out.baseline = { buildMs: min((r) => r.baseline.buildMs), teardownMs: min((r) => r.baseline.teardownMs) };
-    out.ratios = {
-      build: +(out.baseline.buildMs / out.applyMs).toFixed(1),
-      teardown: +(out.baseline.teardownMs / out.destroyMs).toFixed(1),
-    };
+    out.baseline = Object.fromEntries(['buildMs', 'readMs', 'changeMs', 'teardownMs'].map((k) => [k, min((r) => r.baseline[k])]));
+    out.ratios = ratiosOf(out.baseline, out);
   }
   return out;
+}
+
+/** How many times faster netlab is than the baseline, per operation. */
+function ratiosOf(baseline, netlab) {
+  const r = (b, n) => (b / n >= 1 ? +(b / n).toFixed(1) : +(b / n).toPrecision(2));
+  return {
+    build: r(baseline.buildMs, netlab.applyMs),
+    read: r(baseline.readMs, netlab.reapplyMs),
+    change: r(baseline.changeMs, netlab.changeMs),
+    teardown: r(baseline.teardownMs, netlab.destroyMs),
+  };
 }
 
 function machine() {
@@ -372,12 +397,13 @@ function table(results, nft, m, conditions) {
       opts.repeat > 1 ? ` (fastest of ${opts.repeat} runs)` : ''
     }`,
     '',
-    '| N | apply | baseline build | ratio | re-apply | one-host change | destroy | baseline teardown | ratio | peak RSS MB | processes (apply) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| N | apply | baseline build | ratio | re-apply | baseline read | ratio | one-host change | baseline change | ratio | destroy | baseline teardown | ratio | peak RSS MB | processes (apply) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
+  const x = (r, k) => (r.ratios ? `${r.ratios[k]}x` : '-');
   for (const r of results)
     out.push(
-      `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${r.ratios ? `${r.ratios.build}x` : '-'} | ${sec(r.reapplyMs)} s | ${sec(r.changeMs)} s | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${r.ratios ? `${r.ratios.teardown}x` : '-'} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
+      `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${x(r, 'build')} | ${sec(r.reapplyMs)} s | ${sec(r.baseline?.readMs)} s | ${x(r, 'read')} | ${sec(r.changeMs)} s | ${sec(r.baseline?.changeMs)} s | ${x(r, 'change')} | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${x(r, 'teardown')} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
     );
   out.push('', 'Where the time goes (ms; load = starting node and loading netlab, observe includes verify):', '');
   out.push(
