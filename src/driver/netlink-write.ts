@@ -15,7 +15,8 @@
 import { endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { profile } from '../apply/profile.js';
-import { runCollect, setnsSyscall } from './runner.js';
+import { PERL_RTNETLINK } from './netlink.js';
+import { PERL_NETNS, runCollect, setnsSyscall } from './runner.js';
 
 export interface Fixup {
   offset: number;
@@ -317,72 +318,33 @@ export function encodeIpLine(line: string): Encoded | null {
 const WRITER_PERL = String.raw`
 use strict; use warnings;
 my ($nr, $nsdir) = @ARGV;
+${PERL_NETNS}
+${PERL_RTNETLINK}
 my $parent = getppid();
-open(my $self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
 $| = 1;
-my ($s, $skip, $seq) = (undef, 0, 0);
-sub sock {
-  socket(my $fh, 16, 3, 0) or return undef;
-  setsockopt($fh, 270, 11, pack('l', 1)); # NETLINK_EXT_ACK
-  setsockopt($fh, 270, 10, pack('l', 1)); # NETLINK_CAP_ACK
-  return $fh;
-}
+my ($s, $skip) = (undef, 0);
 # Sends one request; returns '' on success, else the error as ip prints it.
 sub talk {
-  my ($msg) = @_;
-  $seq++;
-  substr($msg, 8, 4) = pack('L', $seq);
-  send($s, $msg, 0) // return "send: $!";
-  while (1) {
-    my $buf = '';
-    defined(recv($s, $buf, 65536, 0)) or return "recv: $!";
-    my $off = 0;
-    while ($off + 16 <= length $buf) {
-      my ($len, $type, $flags, $sq) = unpack('LSSL', substr($buf, $off, 12));
-      last if $len < 16;
-      if ($sq == $seq && $type == 2) {
-        my $err = unpack('l', substr($buf, $off + 16, 4));
-        return '' unless $err;
-        my $text = '';
-        if ($flags & 0x200) { # NLM_F_ACK_TLVS: extended ack after the echoed header
-          my $a = $off + 16 + 4 + 16;
-          while ($a + 4 <= $off + $len) {
-            my ($alen, $atype) = unpack('SS', substr($buf, $a, 4));
-            last if $alen < 4;
-            if ($atype == 1) { $text = substr($buf, $a + 4, $alen - 4); $text =~ s/\0.*//s; last }
-            $a += ($alen + 3) & ~3;
-          }
-        }
-        return $text ne '' ? "Error: $text" . ($text =~ /\.$/ ? '' : '.') : do { local $! = -$err; "RTNETLINK answers: $!" };
-      }
-      return '' if $sq == $seq && $type != 2 && !($flags & 2);
-      $off += ($len + 3) & ~3;
-    }
-  }
+  my ($out, $errno, $text) = nl_send($s, $_[0]);
+  return '' if defined $out;
+  return $text unless $errno;
+  return $text ne '' ? "Error: $text" . ($text =~ /\.$/ ? '' : '.') : do { local $! = $errno; "RTNETLINK answers: $!" };
 }
+# The ifindex of device NAME here (RTM_GETLINK by IFLA_IFNAME), or undef.
 sub ifindex {
-  my ($name) = @_;
-  $seq++;
-  my $ifn = $name . "\0";
+  my $ifn = $_[0] . "\0";
   my $attr = pack('SS', 4 + length $ifn, 3) . $ifn . ("\0" x ((4 - (4 + length $ifn) % 4) % 4));
-  my $body = pack('CxSlLL', 0, 0, 0, 0, 0) . $attr . pack('SSL', 8, 29, 8);
-  send($s, pack('LSSLL', 16 + length $body, 18, 1, $seq, 0) . $body, 0) // return undef;
-  my $buf = '';
-  defined(recv($s, $buf, 65536, 0)) or return undef;
-  my ($len, $type) = unpack('LS', substr($buf, 0, 6));
-  return undef unless $type == 16;
-  return unpack('l', substr($buf, 20, 4));
+  my ($m) = nl_request($s, 18, 1, pack('CxSlLL', 0, 0, 0, 0, 0) . $attr . pack('SSL', 8, 29, 8));
+  return undef unless defined $m && length($m) >= 24 && unpack('S', substr($m, 4, 2)) == 16;
+  return unpack('l', substr($m, 20, 4));
 }
 while (my $l = <STDIN>) {
   last if getppid() != $parent;
   chomp $l;
   my @f = split /\t/, $l, -1;
   if ($f[0] eq 'N') {
-    $skip = 0;
-    my $fh;
-    if ($f[1] eq '') { $fh = $self } elsif (!open($fh, '<', "$nsdir/$f[1]")) { $skip = "Cannot open network namespace \"$f[1]\": $!" }
-    if (!$skip && syscall($nr, fileno($fh), 0x40000000) != 0) { $skip = "setns to \"$f[1]\" failed: $!" }
-    $s = $skip ? undef : sock();
+    $skip = enter_netns($nr, $nsdir, $f[1]);
+    $s = $skip ? undef : nl_socket();
     $skip ||= "netlink socket: $!" unless $s;
     next;
   }
@@ -397,7 +359,7 @@ while (my $l = <STDIN>) {
       if (!defined $i) { $err = "Cannot find device \"$name\""; last }
       substr($msg, $off, 4) = pack('l', $i);
     } else {
-      open(my $nfh, '<', "$nsdir/$name") or do { $err = "Cannot open network namespace \"$name\": $!"; last };
+      my $nfh = netns_fh($nsdir, $name) // do { $err = "Cannot open network namespace \"$name\": $!"; last };
       push @keep, $nfh;
       substr($msg, $off, 4) = pack('l', fileno($nfh));
     }

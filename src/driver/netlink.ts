@@ -15,7 +15,7 @@ import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
 import { readFileSync } from 'node:fs';
 import { profile } from '../apply/profile.js';
-import { runCollect, setnsSyscall } from './runner.js';
+import { PERL_NETNS, runCollect, setnsSyscall } from './runner.js';
 
 export interface NetlinkQuery {
   ns: string;
@@ -38,6 +38,65 @@ export interface NetlinkDump {
   qdiscs: RawQdisc[] | null;
 }
 
+/**
+ * Perl for the helpers that speak rtnetlink: `nl_socket()` opens a route socket asking for
+ * extended acks; `nl_send(SOCK, MSG)` sends a request (its sequence number set here) and returns
+ * the answer: every message of a dump up to NLMSG_DONE, the one reply of a get, '' for an ack;
+ * on failure (undef, ERRNO, TEXT): the kernel's errno and extended-ack message, or errno 0 and
+ * what failed locally. `nl_request(SOCK, TYPE, FLAGS, BODY)` builds the header first.
+ */
+export const PERL_RTNETLINK = String.raw`
+my $nl_seq = 0;
+sub nl_socket {
+  socket(my $fh, 16, 3, 0) or return undef;
+  setsockopt($fh, 270, 11, pack('l', 1)); # NETLINK_EXT_ACK
+  setsockopt($fh, 270, 10, pack('l', 1)); # NETLINK_CAP_ACK
+  return $fh;
+}
+sub nl_send {
+  my ($s, $msg) = @_;
+  $nl_seq++;
+  substr($msg, 8, 4) = pack('L', $nl_seq);
+  my $dump = (unpack('S', substr($msg, 6, 2)) & 0x300) == 0x300;
+  send($s, $msg, 0) // return (undef, 0, "send: $!");
+  my $out = '';
+  while (1) {
+    my $buf = '';
+    defined(recv($s, $buf, 1 << 20, 0)) or return (undef, 0, "recv: $!");
+    my $off = 0;
+    while ($off + 16 <= length $buf) {
+      my ($len, $type, $flags, $sq) = unpack('LSSL', substr($buf, $off, 12));
+      last if $len < 16;
+      if ($sq == $nl_seq) {
+        return ($out) if $type == 3; # NLMSG_DONE
+        if ($type == 2) { # NLMSG_ERROR: an ack when the error is 0
+          my $err = unpack('l', substr($buf, $off + 16, 4));
+          return ($out) unless $err;
+          my $text = '';
+          if ($flags & 0x200) { # NLM_F_ACK_TLVS: extended ack after the echoed header
+            my $a = $off + 16 + 4 + 16;
+            while ($a + 4 <= $off + $len) {
+              my ($alen, $atype) = unpack('SS', substr($buf, $a, 4));
+              last if $alen < 4;
+              if ($atype == 1) { $text = substr($buf, $a + 4, $alen - 4); $text =~ s/\0.*//s; last }
+              $a += ($alen + 3) & ~3;
+            }
+          }
+          return (undef, -$err, $text);
+        }
+        $out .= substr($buf, $off, $len);
+        return ($out) unless $dump;
+      }
+      $off += ($len + 3) & ~3;
+    }
+  }
+}
+sub nl_request {
+  my ($s, $type, $flags, $body) = @_;
+  return nl_send($s, pack('LSSLL', 16 + length($body), $type, $flags, 0, 0) . $body);
+}
+`;
+
 // Input: one namespace a line (`NS \t 6? \t SYSCTL-PATH...`). Output frames: u32 line number, one
 // letter (L links, A addresses, R routes, S IPv6 routes, Y sysctl values a line each, `=VALUE` or
 // `-` when missing, E error text), u32 length, bytes.
@@ -45,54 +104,24 @@ export interface NetlinkDump {
 const NETLINK_PERL = String.raw`
 use strict; use warnings;
 my ($nr, $nsdir, $mode) = @ARGV;
-open(my $self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
+${PERL_NETNS}
+${PERL_RTNETLINK}
 binmode STDOUT;
 $| = 0;
-my $seq = 0;
 sub frame { my ($id, $what, $data) = @_; print pack('NAN', $id, $what, length $data), $data; }
-sub talk {
-  my ($s, $type, $flags, $body, $all) = @_;
-  $seq++;
-  send($s, pack('LSSLL', 16 + length($body), $type, $flags, $seq, 0) . $body, 0) // return (undef, "send: $!");
-  my $out = '';
-  while (1) {
-    my $buf = '';
-    defined(recv($s, $buf, 1 << 20, 0)) or return (undef, "recv: $!");
-    my $off = 0;
-    while ($off + 16 <= length $buf) {
-      my ($len, $t, $f, $sq) = unpack('LSSL', substr($buf, $off, 12));
-      last if $len < 16;
-      if ($sq == $seq) {
-        return ($out) if $t == 3;
-        if ($t == 2) { my $e = unpack('l', substr($buf, $off + 16, 4)); return $e ? (undef, "netlink error " . -$e) : ($out) }
-        $out .= substr($buf, $off, $len);
-        return ($out) unless $all;
-      }
-      $off += ($len + 3) & ~3;
-    }
-  }
-}
-sub enter {
-  my ($ns) = @_;
-  my $fh;
-  if ($ns eq '') { $fh = $self } else { open($fh, '<', "$nsdir/$ns") or return "cannot open network namespace \"$ns\": $!" }
-  syscall($nr, fileno($fh), 0x40000000) == 0 or return "setns to \"$ns\" failed: $!";
-  return '';
-}
 my $id = -1;
 while (my $l = <STDIN>) {
   chomp $l; $id++;
   my ($ns, @rest) = split /\t/, $l, -1;
-  my $err = enter($ns);
+  my $err = enter_netns($nr, $nsdir, $ns);
   if ($err) { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', $err); next }
-  socket(my $s, 16, 3, 0) or do { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', "netlink socket: $!"); next };
+  my $s = nl_socket() // do { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', "netlink socket: $!"); next };
   if ($mode eq 'nsid') {
     my @ids;
     for my $other (@rest) {
-      my $fh;
-      if ($other eq '') { $fh = $self } elsif (!open($fh, '<', "$nsdir/$other")) { push @ids, -1; next }
+      my $fh = netns_fh($nsdir, $other) // do { push @ids, -1; next };
       # RTM_GETNSID with NETNSA_FD: this namespace's id for the other one (-1 if it has none).
-      my ($r) = talk($s, 90, 1, pack('CxxxSSL', 0, 8, 3, fileno($fh)), 0);
+      my ($r) = nl_request($s, 90, 1, pack('CxxxSSL', 0, 8, 3, fileno($fh)));
       my $nsid = -1;
       if (defined $r && length($r) >= 20) {
         my $off = 20;
@@ -118,8 +147,9 @@ while (my $l = <STDIN>) {
   push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
   my $ok = 1;
   for my $d (@dumps) {
-    my ($out, $e) = talk($s, $d->[1], 0x301, $d->[2], 1);
-    if (defined $out) { frame($id, $d->[0], $out) } else { frame($id, 'E', "dump $d->[0]: $e"); $ok = 0; last }
+    my ($out, $errno, $text) = nl_request($s, $d->[1], 0x301, $d->[2]);
+    if (defined $out) { frame($id, $d->[0], $out) }
+    else { frame($id, 'E', "dump $d->[0]: " . ($errno ? "netlink error $errno" : $text)); $ok = 0; last }
   }
   close($s);
   next unless $ok;

@@ -22,7 +22,7 @@ import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../s
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
 import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
-import { runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
+import { PERL_NETNS, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
 import { profile } from '../apply/profile.js';
@@ -70,16 +70,15 @@ const spawnListeners = new AsyncLocalStorage<((pid: number) => void) | null>();
 const SYSCTL_PERL = String.raw`
 use strict; use warnings;
 my ($nr, $nsdir) = @ARGV;
-open(my $self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
-my $cur = '';
+${PERL_NETNS}
+my $cur;
 my $i = -1;
 while (my $l = <STDIN>) {
   chomp $l; $i++;
   my ($ns, $path, $val) = split /\t/, $l, 3;
-  if ($ns ne $cur) {
-    my $fh;
-    if ($ns eq '') { $fh = $self } else { open($fh, '<', "$nsdir/$ns") or do { print "ERR\t$i\tnamespace $ns: $!\n"; exit 1 } }
-    syscall($nr, fileno($fh), 0x40000000) == 0 or do { print "ERR\t$i\tsetns $ns: $!\n"; exit 1 };
+  if (!defined $cur || $ns ne $cur) {
+    my $err = enter_netns($nr, $nsdir, $ns);
+    if ($err) { print "ERR\t$i\t$err\n"; exit 1 }
     $cur = $ns;
   }
   open(my $w, '>', $path) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };

@@ -52,11 +52,33 @@ export function setnsSyscall(): number {
   return nr;
 }
 
+/**
+ * Perl for every helper that enters namespaces: `netns_fh(NSDIR, NS)` opens a namespace ('' is the
+ * one the helper started in; undef with $! when it cannot), `enter_netns(SETNS_NR, NSDIR, NS)`
+ * enters it with setns(2) and returns '' or the error as `ip -n NS` words it.
+ */
+export const PERL_NETNS = String.raw`
+open(my $netlab_self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
+sub netns_fh {
+  my ($nsdir, $ns) = @_;
+  return $netlab_self if $ns eq '';
+  open(my $fh, '<', "$nsdir/$ns") or return undef;
+  return $fh;
+}
+sub enter_netns {
+  my ($nr, $nsdir, $ns) = @_;
+  my $fh = netns_fh($nsdir, $ns) // return "Cannot open network namespace \"$ns\": $!";
+  syscall($nr, fileno($fh), 0x40000000) == 0 or return "setns to \"$ns\" failed: $!";
+  return '';
+}
+`;
+
 // Input: one job a line, `ID \t NS \t ARGV...`, each field with %, tab and newline %-escaped.
 // Output: `S \t ID \t PID` when a job starts, `E \t ID \t EXIT` when it ends (128+signal if killed).
 const RUNNER_PERL = String.raw`
 use strict; use warnings;
 my ($nr, $dir, $max, $nsdir) = @ARGV;
+${PERL_NETNS}
 my $parent = getppid();
 my @jobs;
 while (my $l = <STDIN>) { chomp $l; push @jobs, [map { s/%([0-9A-F]{2})/chr(hex($1))/ger } split /\t/, $l, -1]; }
@@ -81,9 +103,8 @@ for my $j (@jobs) {
     open(STDOUT, '>', "$dir/$id.out") or exit 125;
     open(STDERR, '>', "$dir/$id.err") or exit 125;
     if ($ns ne '') {
-      open(my $fh, '<', "$nsdir/$ns") or do { print STDERR "Cannot open network namespace \"$ns\": $!\n"; exit 126 };
-      syscall($nr, fileno($fh), 0x40000000) == 0 or do { print STDERR "setns to \"$ns\" failed: $!\n"; exit 126 };
-      close($fh);
+      my $err = enter_netns($nr, $nsdir, $ns);
+      if ($err) { print STDERR "$err\n"; exit 126 }
     }
     { no warnings 'exec'; exec { $argv[0] } @argv; }
     print STDERR "$argv[0]: $!\n";

@@ -232,7 +232,7 @@ describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
       '/run/netns',
     );
     expect(bad).toBeInstanceOf(Error);
-    expect(String(bad)).toMatch(/cannot open network namespace "nlr-absent"/);
+    expect(String(bad)).toMatch(/Cannot open network namespace "nlr-absent"/);
     expect(good).not.toBeInstanceOf(Error);
   });
 });
