@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { RawQdisc } from '../../src/model/qdisc.js';
 import { labFile, netlab } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
 
@@ -16,21 +17,12 @@ async function netnsList(): Promise<string[]> {
   return (JSON.parse(r.stdout || '[]') as { name: string }[]).map((n) => n.name).sort();
 }
 
-interface Qdisc {
-  kind: string;
-  handle: string;
-  dev?: string;
-  root?: boolean;
-  parent?: string;
-  options?: Record<string, unknown>;
-}
-
-async function qdiscs(ns: string): Promise<Qdisc[]> {
+async function qdiscs(ns: string): Promise<RawQdisc[]> {
   const r = await sh('tc', [...(ns ? ['-n', ns] : []), '-raw', '-j', 'qdisc', 'show']);
-  return JSON.parse(r.stdout || '[]') as Qdisc[];
+  return JSON.parse(r.stdout || '[]') as RawQdisc[];
 }
 
-async function rootQdisc(ns: string, dev: string): Promise<Qdisc | undefined> {
+async function rootQdisc(ns: string, dev: string): Promise<RawQdisc | undefined> {
   return (await qdiscs(ns)).find((q) => q.dev === dev && q.root);
 }
 
