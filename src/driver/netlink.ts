@@ -9,6 +9,7 @@
 // same shapes `ip -d -j` prints, so the model's parsers (parseLink, parseAddr, parseRoute) read
 // either source.
 import { availableParallelism, endianness } from 'node:os';
+import ipaddr from 'ipaddr.js';
 import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
 import type { RawQdisc } from '../model/qdisc.js';
@@ -280,28 +281,9 @@ const s32 = (b: Buffer | undefined) => (b && b.length >= 4 ? b.readInt32LE(0) : 
 const be16 = (b: Buffer | undefined) => (b && b.length >= 2 ? b.readUInt16BE(0) : undefined);
 const mac = (b: Buffer) => [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 
+/** An address as iproute2 prints it (inet_ntop: dotted quad, or RFC 5952 for IPv6). */
 function ip(b: Buffer): string {
-  if (b.length === 4) return [...b].join('.');
-  // RFC 5952 form, as iproute2 prints it (inet_ntop).
-  const groups = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) {
-    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return `::ffff:${[...b.subarray(12)].join('.')}`;
-    return hex.join(':');
-  }
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return ipaddr.fromByteArray([...b]).toString();
 }
 
 const isAny = (b: Buffer) => b.every((x) => x === 0);
