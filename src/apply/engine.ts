@@ -39,6 +39,41 @@ export interface RunOptions {
   /** Plan must have been computed from a live state with this fingerprint. */
   expectFingerprint?: string;
   verifyRetries?: number;
+  /** An observation begun before the lab was checked (see observeEarly); used if it still fits. */
+  early?: EarlyObservation | null;
+}
+
+/**
+ * The lab's namespaces as its last apply recorded them, observed under the lab's lock while its
+ * file is still being checked: most of a re-apply or a small change is that check and this
+ * read, and they need not wait for each other.
+ */
+export interface EarlyObservation {
+  lab: string;
+  unlock: () => Promise<void>;
+  record: LabRecord;
+  scope: NsQuery[];
+  live: Promise<Observation>;
+}
+
+/**
+ * Takes the lock of the lab a file most likely holds and starts observing what its record
+ * names. Null when there is nothing to gain or it cannot be done quietly: no record, a journal
+ * to recover first (that needs the checked lab), or the lock held elsewhere (the run itself
+ * then says so).
+ */
+export async function observeEarly(driver: Driver, labName: string): Promise<EarlyObservation | null> {
+  const unlock = await lockLab(labName).catch(() => null);
+  if (!unlock) return null;
+  const [journal, record] = await Promise.all([store.readJournal(labName), store.readRecord(labName)]);
+  if (journal || !record) {
+    await unlock();
+    return null;
+  }
+  const scope = mergeScopes(record.scope, discoveredScope(labName, await driver.listNetns()));
+  const live = driver.observe({ lab: labName, namespaces: scope });
+  live.catch(() => undefined);
+  return { lab: labName, unlock, record, scope, live };
 }
 
 export interface LabPlan {
@@ -53,12 +88,17 @@ export interface LabPlan {
 }
 
 /** Observe everything the lab owns or will own, and plan the way to the desired state. */
-export async function planLab(driver: Driver, lab: Lab, checked: Promise<void> = preflight(driver, lab)): Promise<LabPlan> {
+export async function planLab(
+  driver: Driver,
+  lab: Lab,
+  checked: Promise<void> = preflight(driver, lab),
+  early: EarlyObservation | null = null,
+): Promise<LabPlan> {
   // Preflight probes the kernel while the lab is observed (both only read); its verdict comes
   // first, so nothing is done on a kernel it refuses and its message wins over any later failure.
   checked.catch(() => undefined);
   try {
-    const lp = await observeAndPlan(driver, lab);
+    const lp = await observeAndPlan(driver, lab, early);
     await checked;
     return lp;
   } catch (e) {
@@ -67,11 +107,16 @@ export async function planLab(driver: Driver, lab: Lab, checked: Promise<void> =
   }
 }
 
-async function observeAndPlan(driver: Driver, lab: Lab): Promise<LabPlan> {
+async function observeAndPlan(driver: Driver, lab: Lab, early: EarlyObservation | null): Promise<LabPlan> {
   const desired = profile.timeSync('desired', () => desiredState(lab));
-  const record = await store.readRecord(lab.name);
+  const record = early ? early.record : await store.readRecord(lab.name);
   const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
-  const live = await driver.observe({ lab: lab.name, namespaces: scope });
+  // The early read serves if it read exactly this scope (the lab asks nothing its record did not).
+  const fits = early !== null && JSON.stringify(early.scope) === JSON.stringify(scope);
+  if (early) profile.count(fits ? 'early observation used' : 'early observation unused');
+  const live = fits
+    ? await profile.time('observe (early, waited)', () => early.live)
+    : await driver.observe({ lab: lab.name, namespaces: scope });
   const p = profile.timeSync('plan', () =>
     plan(desired, live.state, {
       sysctlOriginals: record?.sysctlOriginals ?? {},
@@ -226,17 +271,19 @@ export interface ApplyResult {
  * record. On failure the kernel is put back as it was before the run.
  */
 export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}): Promise<ApplyResult> {
-  const unlock = await lockLab(lab.name);
+  const early = opts.early?.lab === lab.name ? opts.early : null;
+  const unlock = early ? early.unlock : await lockLab(lab.name);
   try {
     // Before anything changes, even the undo of an interrupted run.
     const checked = preflight(driver, lab);
     checked.catch(() => undefined);
-    if (await store.readJournal(lab.name)) {
+    // (An early observation was only begun without a journal, under this lock.)
+    if (!early && (await store.readJournal(lab.name))) {
       await checked;
       await recoverIfNeeded(driver, lab.name, opts);
     }
     opts.events?.stage?.(lab.name, 'observe');
-    const lp = await planLab(driver, lab, checked);
+    const lp = await planLab(driver, lab, checked, early);
     for (const a of lp.advice) opts.events?.warn?.(lab.name, a);
     if (lp.plan.conflicts.length) {
       const err = new ConflictError(`lab "${lab.name}" conflicts with objects netlab does not own:\n  ${lp.plan.conflicts.join('\n  ')}`);

@@ -1,8 +1,11 @@
 // Loading labs for a command: expands directories, validates, and turns issues into one SpecError.
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SpecError, UsageError } from '../errors.js';
 import { loadLabs } from '../spec/load.js';
+import { declaredName } from '../spec/read.js';
+import { observeEarly, type EarlyObservation } from '../apply/engine.js';
+import type { Driver } from '../driver/driver.js';
 import { profile } from '../apply/profile.js';
 import { specCacheDir } from '../apply/store.js';
 import type { Lab } from '../spec/types.js';
@@ -21,9 +24,20 @@ export async function expandInputs(inputs: string[]): Promise<string[]> {
   return files;
 }
 
+/**
+ * Early observations (see observeEarly) of the labs the files declare, started before they are
+ * checked. Each holds its lab's lock: hand it to applyLab, or release it.
+ */
+export async function observeDeclaredLabs(driver: Driver, files: string[]): Promise<EarlyObservation[]> {
+  const names = await Promise.all(files.map(async (f) => declaredName(await readFile(f, 'utf8').catch(() => ''))));
+  const unique = [...new Set(names.filter((n): n is string => n !== null))];
+  return (await Promise.all(unique.map((name) => observeEarly(driver, name)))).filter((e): e is EarlyObservation => e !== null);
+}
+
 export async function loadValidLabs(inputs: string[]): Promise<Lab[]> {
   const files = await expandInputs(inputs);
-  const { labs, issues } = await profile.time('spec', () => loadLabs(files, { cacheDir: specCacheDir() }));
+  const { labs, issues, checked } = await profile.time('spec', () => loadLabs(files, { cacheDir: specCacheDir() }));
+  for (const [how, n] of Object.entries(checked)) if (n) profile.count(`spec ${how}`, n);
   if (issues.length) throw new SpecError(issues);
   return labs;
 }

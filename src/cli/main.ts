@@ -3,7 +3,16 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline/promises';
 import pc from 'picocolors';
-import { applyLab, destroyLab, planDestroy, planLab, recoverIfNeeded, type ApplyResult, type EngineEvents } from '../apply/engine.js';
+import {
+  applyLab,
+  destroyLab,
+  planDestroy,
+  planLab,
+  recoverIfNeeded,
+  type ApplyResult,
+  type EarlyObservation,
+  type EngineEvents,
+} from '../apply/engine.js';
 import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, SpecError, UsageError } from '../errors.js';
@@ -12,7 +21,7 @@ import { loadLabs } from '../spec/load.js';
 import { readLabSchema } from '../spec/schema-source.js';
 import type { Lab } from '../spec/types.js';
 import { gc } from '../apply/gc.js';
-import { expandInputs, loadValidLabs } from './labs.js';
+import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
 import { formatSteps, issuesJson, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
 import { registerWatch } from './watch.js';
@@ -167,97 +176,117 @@ export function buildProgram() {
     .option('--owner <name>', 'owner of these labs (overrides `owner:` in the files; needed by --prune)')
     .addHelpText('after', EXIT_CODES_HELP)
     .action(async (files, o) => {
-      const labs = (await loadValidLabs(files)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
-      const prune = o.prune ? await pruneCandidates(labs, o.owner) : [];
-      let fingerprints = new Map<string, string>();
-      if (o.plan) {
-        const doc = JSON.parse(await readFile(o.plan, 'utf8')) as { labs: { lab: string; fingerprint: string }[] };
-        fingerprints = new Map(doc.labs.map((l) => [l.lab, l.fingerprint]));
-        for (const l of labs) if (!fingerprints.has(l.name)) throw new UsageError(`plan ${o.plan} has no lab "${l.name}"`);
-      }
-      if (o.dryRun || (process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json)) {
-        const d0 = driver();
-        const plans = [...(await planAll(labs)), ...(await Promise.all(prune.map((name) => planDestroy(d0, name, null))))];
-        if (o.json && o.dryRun) out.json(planDocument(plans));
-        else printPlans(plans, out.verbose);
-        const pending = plans.some((p) => p.plan.steps.length);
-        if (o.dryRun) {
-          exitCode = plans.some((p) => p.plan.conflicts.length) ? EXIT_ERROR : pending ? EXIT_PENDING : EXIT_OK;
-          return;
-        }
-        if (!pending) return;
-        if (!(await confirm('Apply these changes?', false))) {
-          out.info('nothing was changed');
-          exitCode = EXIT_ERROR;
-          return;
-        }
-      }
-      const stop = { requested: null as string | null };
-      const onSignal = (sig: string) => () => {
-        stop.requested = sig;
-        out.warn(`${sig}: stopping at the next step boundary, then rolling back`);
-      };
-      const sigint = onSignal('SIGINT');
-      const sigterm = onSignal('SIGTERM');
-      process.on('SIGINT', sigint).on('SIGTERM', sigterm);
       const d = driver();
-      const started = Date.now();
-      const results = await runJobs<ApplyResult>(
-        [
-          ...labs.map((lab) => ({
-            lab: lab.name,
-            run: (events: EngineEvents) =>
-              applyLab(d, lab, { events, keepFailed: o.keepFailed, stop, expectFingerprint: fingerprints.get(lab.name) }),
-          })),
-          ...prune.map((name) => ({
-            lab: name,
-            run: async (events: EngineEvents): Promise<ApplyResult> => {
-              const r = await destroyLab(d, name, null, { events, stop });
-              return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
-            },
-          })),
-        ],
-        { json: Boolean(o.json) },
-      );
-      process.off('SIGINT', sigint).off('SIGTERM', sigterm);
-      const seconds = ((Date.now() - started) / 1000).toFixed(2);
-      if (o.json) {
-        out.json({
-          seconds: Number(seconds),
-          labs: results.map((r) =>
-            r.ok
-              ? { lab: r.lab, ok: true, steps: r.value.steps.map(stepJson) }
-              : { lab: r.lab, ok: false, error: (r.error as Error).message, exitCode: exitCodeOf(r.error) },
-          ),
-        });
-      }
-      for (const r of results) {
-        if (r.ok) {
-          const v = r.value;
-          if (!o.json) {
-            if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
-            else if (v.changed)
-              out.line(`${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s`);
-            else out.line(`${pc.bold(r.lab)}: no changes`);
-          }
-          if (out.verbose) for (const l of formatSteps(v.steps, true)) out.line(l);
-        } else {
-          if (!o.json) printError(r.error);
-          exitCode = Math.max(exitCode, exitCodeOf(r.error));
+      // Straight to apply (no plan shown first): the labs the files declare are observed while
+      // the files are checked. Each early observation holds its lab's lock until handed over.
+      const direct = !o.dryRun && !(process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json);
+      const early = direct ? await observeDeclaredLabs(d, await expandInputs(files)) : [];
+      const handed = new Set<EarlyObservation>();
+      const hand = (name: string) => {
+        const e = early.find((x) => x.lab === name) ?? null;
+        if (e) handed.add(e);
+        return e;
+      };
+      try {
+        const labs = (await loadValidLabs(files)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
+        const prune = o.prune ? await pruneCandidates(labs, o.owner) : [];
+        let fingerprints = new Map<string, string>();
+        if (o.plan) {
+          const doc = JSON.parse(await readFile(o.plan, 'utf8')) as { labs: { lab: string; fingerprint: string }[] };
+          fingerprints = new Map(doc.labs.map((l) => [l.lab, l.fingerprint]));
+          for (const l of labs) if (!fingerprints.has(l.name)) throw new UsageError(`plan ${o.plan} has no lab "${l.name}"`);
         }
-      }
-      if (results.length > 1 && results.some((r) => !r.ok) && !o.json) {
-        out.line(
-          `summary: ${
-            results
-              .filter((r) => r.ok)
-              .map((r) => r.lab)
-              .join(', ') || 'none'
-          } applied; ${results
-            .filter((r) => !r.ok)
-            .map((r) => r.lab)
-            .join(', ')} failed`,
+        if (o.dryRun || (process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json)) {
+          const d0 = driver();
+          const plans = [...(await planAll(labs)), ...(await Promise.all(prune.map((name) => planDestroy(d0, name, null))))];
+          if (o.json && o.dryRun) out.json(planDocument(plans));
+          else printPlans(plans, out.verbose);
+          const pending = plans.some((p) => p.plan.steps.length);
+          if (o.dryRun) {
+            exitCode = plans.some((p) => p.plan.conflicts.length) ? EXIT_ERROR : pending ? EXIT_PENDING : EXIT_OK;
+            return;
+          }
+          if (!pending) return;
+          if (!(await confirm('Apply these changes?', false))) {
+            out.info('nothing was changed');
+            exitCode = EXIT_ERROR;
+            return;
+          }
+        }
+        const stop = { requested: null as string | null };
+        const onSignal = (sig: string) => () => {
+          stop.requested = sig;
+          out.warn(`${sig}: stopping at the next step boundary, then rolling back`);
+        };
+        const sigint = onSignal('SIGINT');
+        const sigterm = onSignal('SIGTERM');
+        process.on('SIGINT', sigint).on('SIGTERM', sigterm);
+        const started = Date.now();
+        const results = await runJobs<ApplyResult>(
+          [
+            ...labs.map((lab) => ({
+              lab: lab.name,
+              run: (events: EngineEvents) =>
+                applyLab(d, lab, {
+                  events,
+                  keepFailed: o.keepFailed,
+                  stop,
+                  expectFingerprint: fingerprints.get(lab.name),
+                  early: hand(lab.name),
+                }),
+            })),
+            ...prune.map((name) => ({
+              lab: name,
+              run: async (events: EngineEvents): Promise<ApplyResult> => {
+                const r = await destroyLab(d, name, null, { events, stop });
+                return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
+              },
+            })),
+          ],
+          { json: Boolean(o.json) },
         );
+        process.off('SIGINT', sigint).off('SIGTERM', sigterm);
+        const seconds = ((Date.now() - started) / 1000).toFixed(2);
+        if (o.json) {
+          out.json({
+            seconds: Number(seconds),
+            labs: results.map((r) =>
+              r.ok
+                ? { lab: r.lab, ok: true, steps: r.value.steps.map(stepJson) }
+                : { lab: r.lab, ok: false, error: (r.error as Error).message, exitCode: exitCodeOf(r.error) },
+            ),
+          });
+        }
+        for (const r of results) {
+          if (r.ok) {
+            const v = r.value;
+            if (!o.json) {
+              if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
+              else if (v.changed)
+                out.line(`${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s`);
+              else out.line(`${pc.bold(r.lab)}: no changes`);
+            }
+            if (out.verbose) for (const l of formatSteps(v.steps, true)) out.line(l);
+          } else {
+            if (!o.json) printError(r.error);
+            exitCode = Math.max(exitCode, exitCodeOf(r.error));
+          }
+        }
+        if (results.length > 1 && results.some((r) => !r.ok) && !o.json) {
+          out.line(
+            `summary: ${
+              results
+                .filter((r) => r.ok)
+                .map((r) => r.lab)
+                .join(', ') || 'none'
+            } applied; ${results
+              .filter((r) => !r.ok)
+              .map((r) => r.lab)
+              .join(', ')} failed`,
+          );
+        }
+      } finally {
+        for (const e of early) if (!handed.has(e)) await e.unlock();
       }
     });
 

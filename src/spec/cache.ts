@@ -2,12 +2,15 @@
 // its text and netlab's spec code, and applying, re-applying or destroying an unchanged file is
 // the common case in CI and GitOps, where parsing and checking a 500-host lab costs ~200 ms of a
 // ~600 ms run. So a lab that passed every check is kept as JSON under a key made of all three;
-// any change to any of them is a different key, and the lab is checked from scratch.
+// any change to any of them is a different key. Beside it, the memory of each file's last check
+// (its text, data and outline) lets an edit be re-checked by parsing only the entries it touched
+// (recheck.ts).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import type { Memory } from './recheck.js';
 import type { Lab } from './types.js';
 
 /** Entries kept; the least recently written beyond this are removed. */
@@ -43,22 +46,48 @@ export async function cachedLab(dir: string, key: string): Promise<Lab | null> {
   }
 }
 
-/** Keeps a checked lab; best effort (a read-only or missing state directory just means no cache). */
-export async function storeLab(dir: string, key: string, lab: Lab): Promise<void> {
-  const json = JSON.stringify(lab);
-  // Only what JSON gives back exactly (no undefined members, no special numbers) is kept.
-  if (!isDeepStrictEqual(JSON.parse(json), lab)) return;
+/** Writes `name` in the cache directory, keeping at most MAX_ENTRIES files ending like it. Best effort. */
+async function keep(dir: string, name: string, text: string): Promise<void> {
+  const suffix = name.slice(name.lastIndexOf('.'));
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.${key}.${process.pid}.tmp`);
-    await writeFile(tmp, json);
-    await rename(tmp, join(dir, `${key}.json`));
-    const names = (await readdir(dir)).filter((n) => n.endsWith('.json'));
+    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
+    await writeFile(tmp, text);
+    await rename(tmp, join(dir, name));
+    const names = (await readdir(dir)).filter((n) => n.endsWith(suffix) && !n.startsWith('.'));
     if (names.length <= MAX_ENTRIES) return;
     const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
     aged.sort((a, b) => a.t - b.t);
     await Promise.all(aged.slice(0, aged.length - MAX_ENTRIES).map((a) => rm(join(dir, a.n), { force: true })));
   } catch {
-    // no cache this time
+    // no cache this time (a read-only or missing state directory)
   }
+}
+
+/** Keeps a checked lab, if JSON gives it back exactly (no undefined members, no special numbers). */
+export async function storeLab(dir: string, key: string, lab: Lab): Promise<boolean> {
+  const json = JSON.stringify(lab);
+  if (!isDeepStrictEqual(JSON.parse(json), lab)) return false;
+  await keep(dir, `${key}.json`, json);
+  return true;
+}
+
+// The memory of the last check of each file (see recheck.ts): what an edit is re-checked from.
+// Keyed by the file's name and netlab's spec code, not by its text.
+function memoryName(file: string): string {
+  return `${createHash('sha256')
+    .update(`${specCodeId()}\0${file}\0${resolve(file)}`)
+    .digest('hex')}.memory`;
+}
+
+export async function readMemory(dir: string, file: string): Promise<Memory | null> {
+  try {
+    return JSON.parse(await readFile(join(dir, memoryName(file)), 'utf8')) as Memory;
+  } catch {
+    return null;
+  }
+}
+
+export async function storeMemory(dir: string, file: string, json: string): Promise<void> {
+  await keep(dir, memoryName(file), json);
 }

@@ -23,3 +23,13 @@ export function decodeLabBytes(file: string, bytes: Uint8Array): { text: string 
     return { text: null, issues: [issueAt(file, 'file is not valid UTF-8 text')] };
   }
 }
+
+/**
+ * The lab name a file declares on a plain top-level `name:` line, read without the YAML parser
+ * so work for that lab can start while the file is checked; null when not written plainly. Only
+ * a hint: the checked lab's own name decides.
+ */
+export function declaredName(text: string): string | null {
+  const m = /^name:[ \t]*(["']?)([a-z][a-z0-9-]{0,23})\1[ \t\r]*(?:#.*)?$/m.exec(text);
+  return m ? m[2]! : null;
+}

@@ -1,9 +1,10 @@
 // Turns bytes or text into plain data plus a Locator, refusing anything that is not one
 // reasonable YAML document: too big, binary, not UTF-8, syntax errors, duplicate keys,
 // several documents, alias bombs. Never throws.
-import { isScalar, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { SpecIssue } from '../errors.js';
 import { Locator } from './locate.js';
+import { entryStarts, isPlain, outlineOf, type Outline } from './outline.js';
 import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
 
 export { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
@@ -14,6 +15,8 @@ export const MAX_ALIAS_COUNT = 100;
 export interface ParsedYaml {
   data: unknown;
   locator: Locator;
+  /** Where the entries of the top-level collections start, when an edit can be re-checked alone (see outline.ts). */
+  outline: () => Outline | null;
 }
 
 /** Binary files are refused before the YAML parser sees them: its errors would be noise. */
@@ -37,18 +40,18 @@ function yamlMessage(err: YAMLError, text: string): string {
   }
 }
 
-export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml | null; issues: SpecIssue[] } {
-  const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > MAX_LAB_BYTES) return { parsed: null, issues: [tooBig(file, bytes)] };
-  const binary = nulIssue(file, text);
-  if (binary) return { parsed: null, issues: [binary] };
+/** A parsed YAML text, or the issues that make it unusable (errors, warnings, collection keys). */
+function parseYaml(
+  file: string,
+  text: string,
+): { doc: Document.Parsed; lines: LineCounter; locator: Locator; issues: SpecIssue[] } | SpecIssue {
   const lines = new LineCounter();
   let doc;
   try {
     doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   } catch (err) {
     // The parser reports bad YAML as errors; a throw means input it cannot cope with (e.g. stack depth).
-    return { parsed: null, issues: [at(file, `YAML: cannot parse: ${err instanceof Error ? err.message : String(err)}`)] };
+    return at(file, `YAML: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
   }
   const locator = new Locator(file, doc, lines);
   const issues: SpecIssue[] = [...doc.errors, ...doc.warnings].map((err) => {
@@ -67,6 +70,17 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
         }
       },
     });
+  return { doc, lines, locator, issues };
+}
+
+export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml | null; issues: SpecIssue[] } {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_LAB_BYTES) return { parsed: null, issues: [tooBig(file, bytes)] };
+  const binary = nulIssue(file, text);
+  if (binary) return { parsed: null, issues: [binary] };
+  const yaml = parseYaml(file, text);
+  if (!('doc' in yaml)) return { parsed: null, issues: [yaml] };
+  const { doc, lines, locator, issues } = yaml;
   if (issues.length > 0) return { parsed: null, issues };
 
   const contents = doc.contents;
@@ -89,5 +103,41 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
     const what = Array.isArray(data) ? 'a list' : data === null ? 'null' : `a ${typeof data}`;
     return { parsed: null, issues: [at(file, `top level must be a mapping (name:, hosts:, links:), not ${what}`, line, col)] };
   }
-  return { parsed: { data, locator }, issues: [] };
+  return { parsed: { data, locator, outline: () => outlineOf(doc, text, lines) }, issues: [] };
+}
+
+/** Some entries of one top-level collection, parsed alone (see recheck.ts). */
+export interface Fragment {
+  locator: Locator;
+  /** Null when the text holds no entry (only comments or blank lines). */
+  kind: 'map' | 'seq' | null;
+  /** The mapping's entries in order, or the list's items. */
+  entries: [string, unknown][];
+  items: unknown[];
+  /** Where each entry starts in the fragment (0-based line, column). */
+  starts: { line: number; col: number }[];
+}
+
+/**
+ * A piece of a lab file as data, or null when anything about it needs the whole file: a YAML
+ * issue, an anchor, alias or tag, an entry it cannot place, anything but one block collection.
+ */
+export function parseFragment(file: string, text: string): Fragment | null {
+  if (text.includes('\0')) return null;
+  const yaml = parseYaml(file, text);
+  if (!('doc' in yaml) || yaml.issues.length > 0 || !isPlain(yaml.doc, text)) return null;
+  const { doc, lines, locator } = yaml;
+  const contents = doc.contents;
+  if (contents === null) return { locator, kind: null, entries: [], items: [], starts: [] };
+  if (!(isMap(contents) || isSeq(contents)) || contents.flow) return null;
+  const starts = entryStarts(contents, text, lines);
+  if (!starts) return null;
+  const data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
+  if (isSeq(contents)) return { locator, kind: 'seq', entries: [], items: data as unknown[], starts };
+  const values = data as Record<string, unknown>;
+  const entries = contents.items.map((p): [string, unknown] => {
+    const key = String((p.key as { value: unknown }).value);
+    return [key, values[key]];
+  });
+  return { locator, kind: 'map', entries, items: [], starts };
 }

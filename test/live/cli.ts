@@ -6,8 +6,8 @@ import { join } from 'node:path';
 
 export const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
 
-export async function netlab(args: string[], opts: { input?: string } = {}) {
-  const r = await execa('node', [NETLAB, ...args], { reject: false, input: opts.input ?? '', env: { NO_COLOR: '1' } });
+export async function netlab(args: string[], opts: { input?: string; env?: Record<string, string> } = {}) {
+  const r = await execa('node', [NETLAB, ...args], { reject: false, input: opts.input ?? '', env: { NO_COLOR: '1', ...opts.env } });
   return { code: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr, all: `${r.stdout}\n${r.stderr}` };
 }
 
