@@ -5,6 +5,7 @@ import type { Command } from '@commander-js/extra-typings';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { applyLab, planLab } from '../apply/engine.js';
+import { specCacheDir } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { formatSpecIssue, UsageError } from '../errors.js';
 import { loadLabs } from '../spec/load.js';
@@ -58,7 +59,7 @@ export function registerWatch(program: Command): void {
         const files = await expandInputs(inputs).catch(() => [] as string[]);
         for (const file of files) {
           if (stop.requested) return;
-          const { labs, issues } = await loadLabs([file]);
+          const { labs, issues } = await loadLabs([file], { cacheDir: specCacheDir() });
           if (issues.length) {
             log({ lab: lastGood.get(file)?.name ?? file, event: 'invalid', trigger, result: issues.map(formatSpecIssue).join('; ') });
           } else if (labs[0]) lastGood.set(file, labs[0]);
