@@ -3,7 +3,6 @@
 // stdout is not a terminal (`netlab capture lab web:eth0 | wireshark -k -i -`); as summary lines
 // on a terminal. SIGINT/SIGTERM end it cleanly (tcpdump writes out what it has) and the number
 // of packets captured is reported on stderr.
-import type { Command } from '@commander-js/extra-typings';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
@@ -34,87 +33,77 @@ export async function findTcpdump(path = process.env.PATH ?? ''): Promise<string
 /** Waits this long before passing a signal on: from a terminal tcpdump has it already. */
 const FORWARD_DELAY_MS = 300;
 
-export function registerCapture(program: Command): void {
-  program
-    .command('capture')
-    .description('capture packets on an interface of an applied lab (tcpdump in its namespace)')
-    .argument('<lab>', 'lab name (or lab file)')
-    .argument('<endpoint>', 'HOST:IF, the interface as written in the lab')
-    .argument('[filter...]', 'tcpdump filter, after --, e.g. -- icmp or -- tcp port 80')
-    .option('-w, --write <file>', 'write a pcap file; "-" writes pcap to stdout (the default when stdout is not a terminal)')
-    .option('-c, --count <n>', 'stop after this many packets')
-    .addHelpText(
-      'after',
-      '\nExamples:\n  netlab capture docker web:eth0 -w web.pcap -c 100 -- tcp port 80\n  netlab capture docker web:eth0 | wireshark -k -i -\n' +
-        'Ctrl-C ends the capture; the number of packets captured goes to stderr. Exit codes: 0 done, 1 error.',
-    )
-    .action(async (labArg, endpointArg, filter, o) => {
-      let count: number | null = null;
-      if (o.count !== undefined) {
-        if (!/^\d+$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`--count must be a number of packets (got "${o.count}")`);
-        count = Number(o.count);
-      }
-      const tcpdump = await findTcpdump();
-      if (!tcpdump) {
-        const err = new PreflightError([
-          { feature: 'tcpdump', detail: 'is not installed (netlab capture runs it inside the namespace)', fix: 'apt-get install tcpdump' },
-        ]);
-        err.hints.push('nothing was captured');
-        throw err;
-      }
-      const lab = await labNameOf(labArg);
-      const ep = await resolveEndpoint(lab, endpointArg);
-      // Not a terminal: a pcap stream for the program reading it (wireshark -k -i -, tshark -r -).
-      const write = o.write ?? (process.stdout.isTTY ? null : '-');
-      const argv = [
-        '-i',
-        ep.ifname,
-        '-n',
-        // Each packet as it comes (not in 1 s blocks): a live stream, and nothing left behind at Ctrl-C.
-        '--immediate-mode',
-        // As root tcpdump would drop to its own user and then fail to write FILE in root's directories.
-        ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []),
-        ...(count !== null ? ['-c', String(count)] : []),
-        ...(write !== null ? ['-w', write, '-U'] : ['-l']),
-        ...filter,
-      ];
-      const [cmd, args] = ep.ns === '' ? [tcpdump, argv] : ['ip', ['netns', 'exec', ep.ns, tcpdump, ...argv]];
-      const label = endpointLabel(ep);
-      out.info(`capturing on ${lab} ${label}${write === '-' ? ' (pcap on stdout)' : write ? ` to ${write}` : ''}; Ctrl-C ends it`);
+export interface CaptureOptions {
+  write?: string;
+  count?: string;
+}
 
-      const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'pipe'] });
-      let stderr = '';
-      child.stderr.setEncoding('utf8');
-      child.stderr.on('data', (chunk: string) => {
-        stderr += chunk;
-        // tcpdump's own lines (listening on ..., its counts) go through as they come.
-        if (!out.quiet) process.stderr.write(chunk);
-      });
-      const forward = (signal: NodeJS.Signals) => () => {
-        setTimeout(() => {
-          if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill(signal);
-        }, FORWARD_DELAY_MS).unref();
-      };
-      const onInt = forward('SIGINT');
-      const onTerm = forward('SIGTERM');
-      process.on('SIGINT', onInt).on('SIGTERM', onTerm);
-      const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
-        child.on('error', (error) => resolve({ code: null, signal: null, error }));
-        child.on('close', (code, signal) => resolve({ code, signal }));
-      });
-      process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+export async function capture(labArg: string, endpointArg: string, filter: string[], o: CaptureOptions): Promise<void> {
+  let count: number | null = null;
+  if (o.count !== undefined) {
+    if (!/^\d+$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`--count must be a number of packets (got "${o.count}")`);
+    count = Number(o.count);
+  }
+  const tcpdump = await findTcpdump();
+  if (!tcpdump) {
+    const err = new PreflightError([
+      { feature: 'tcpdump', detail: 'is not installed (netlab capture runs it inside the namespace)', fix: 'apt-get install tcpdump' },
+    ]);
+    err.hints.push('nothing was captured');
+    throw err;
+  }
+  const lab = await labNameOf(labArg);
+  const ep = await resolveEndpoint(lab, endpointArg);
+  // Not a terminal: a pcap stream for the program reading it (wireshark -k -i -, tshark -r -).
+  const write = o.write ?? (process.stdout.isTTY ? null : '-');
+  const argv = [
+    '-i',
+    ep.ifname,
+    '-n',
+    // Each packet as it comes (not in 1 s blocks): a live stream, and nothing left behind at Ctrl-C.
+    '--immediate-mode',
+    // As root tcpdump would drop to its own user and then fail to write FILE in root's directories.
+    ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []),
+    ...(count !== null ? ['-c', String(count)] : []),
+    ...(write !== null ? ['-w', write, '-U'] : ['-l']),
+    ...filter,
+  ];
+  const [cmd, args] = ep.ns === '' ? [tcpdump, argv] : ['ip', ['netns', 'exec', ep.ns, tcpdump, ...argv]];
+  const label = endpointLabel(ep);
+  out.info(`capturing on ${lab} ${label}${write === '-' ? ' (pcap on stdout)' : write ? ` to ${write}` : ''}; Ctrl-C ends it`);
 
-      const captured = /(\d+) packets? captured/.exec(stderr)?.[1];
-      // SIGPIPE: whatever read the stream (wireshark, head) went away; the capture simply ended.
-      if (status.code === 0 || status.signal === 'SIGPIPE') {
-        const where = write && write !== '-' ? ` to ${write}` : '';
-        out.info(`${lab}: ${captured !== undefined ? `${captured} packets captured` : 'capture ended'} on ${label}${where}`);
-        return;
-      }
-      throw new KernelError({
-        ns: ep.ns,
-        command: `tcpdump ${argv.join(' ')}`,
-        stderr: status.error?.message ?? (stderr.trim().split('\n').slice(-3).join('\n') || `exit ${status.code ?? status.signal}`),
-      });
-    });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+    // tcpdump's own lines (listening on ..., its counts) go through as they come.
+    if (!out.quiet) process.stderr.write(chunk);
+  });
+  const forward = (signal: NodeJS.Signals) => () => {
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill(signal);
+    }, FORWARD_DELAY_MS).unref();
+  };
+  const onInt = forward('SIGINT');
+  const onTerm = forward('SIGTERM');
+  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  const status = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>((resolve) => {
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+    child.on('close', (code, signal) => resolve({ code, signal }));
+  });
+  process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+
+  const captured = /(\d+) packets? captured/.exec(stderr)?.[1];
+  // SIGPIPE: whatever read the stream (wireshark, head) went away; the capture simply ended.
+  if (status.code === 0 || status.signal === 'SIGPIPE') {
+    const where = write && write !== '-' ? ` to ${write}` : '';
+    out.info(`${lab}: ${captured !== undefined ? `${captured} packets captured` : 'capture ended'} on ${label}${where}`);
+    return;
+  }
+  throw new KernelError({
+    ns: ep.ns,
+    command: `tcpdump ${argv.join(' ')}`,
+    stderr: status.error?.message ?? (stderr.trim().split('\n').slice(-3).join('\n') || `exit ${status.code ?? status.signal}`),
+  });
 }

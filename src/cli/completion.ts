@@ -1,7 +1,7 @@
 // `netlab completion bash|zsh`: a completion script generated from the program itself (so new
 // commands and options complete without editing this file). Lab names come from the state
 // directory, host names from the lab's state record, files from the shell.
-import { Argument, type Command, type OptionValues } from '@commander-js/extra-typings';
+import type { Argument } from '@commander-js/extra-typings';
 
 interface CmdInfo {
   name: string;
@@ -167,19 +167,8 @@ autoload -U +X bashcompinit && bashcompinit
 ${bashScript(program).replace(/^# .*\n/gm, '')}`;
 }
 
-export function registerCompletion<A extends unknown[], O extends OptionValues, G extends OptionValues>(program: Command<A, O, G>): void {
-  program
-    .command('completion')
-    .description('print a shell completion script (commands, options, lab and host names)')
-    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh'] as const))
-    .addHelpText(
-      'after',
-      '\nbash: source <(netlab completion bash)   (or save it to /etc/bash_completion.d/netlab)\n' +
-        'zsh:  source <(netlab completion zsh)    (after compinit)\n' +
-        'Exit codes: 0 printed, 1 unknown shell.',
-    )
-    .action((shell) => {
-      const p = program as unknown as AnyCommand;
-      process.stdout.write(shell === 'bash' ? bashScript(p) : zshScript(p));
-    });
+/** Prints the script for `shell`, generated from the program the command belongs to. */
+export function completion(shell: 'bash' | 'zsh', _o: object, cmd: { parent: unknown }): void {
+  const program = cmd.parent as AnyCommand;
+  process.stdout.write(shell === 'bash' ? bashScript(program) : zshScript(program));
 }

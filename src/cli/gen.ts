@@ -1,7 +1,6 @@
 // `netlab gen`: generates scale labs for benchmarks and tests. A star: N hosts, each with eth0 on
 // a veth to one bridge in a `hub` host, an address and a default route via the hub; optionally
 // DNAT port publishing rules and a load-balanced service on the hub.
-import { InvalidArgumentError, type Command, type OptionValues } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
 
@@ -79,29 +78,12 @@ export function starLabYaml(o: StarOptions): string {
   return `${lines.join('\n')}\n`;
 }
 
-function count(what: string) {
-  return (v: string): number => {
-    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${what} must be a whole number`);
-    return Number(v);
-  };
+export interface GenOptions extends StarOptions {
+  out?: string;
 }
 
-export function registerGen<A extends unknown[], O extends OptionValues, G extends OptionValues>(program: Command<A, O, G>): void {
-  program
-    .command('gen')
-    .description('generate a scale lab: N hosts on veths to one hub bridge, with optional DNAT rules and a service')
-    .requiredOption('--hosts <n>', 'number of hosts besides the hub', count('--hosts'))
-    .option('--name <name>', 'lab name (namespace prefix)', 'scale')
-    .option('--dnat <n>', 'published ports (DNAT rules) on the hub', count('--dnat'), 0)
-    .option('--backends <n>', 'backends of one load-balanced service (VIP 10.96.0.10:80) on the hub', count('--backends'), 0)
-    .option('-o, --out <file>', 'write to a file instead of stdout')
-    .addHelpText(
-      'after',
-      '\nHost i gets 10.10.x.y/16 (from 10.10.0.2 up), the hub 10.10.0.1/16 on br0. The output passes `netlab validate`.',
-    )
-    .action(async (o) => {
-      const text = starLabYaml({ name: o.name, hosts: o.hosts, dnat: o.dnat, backends: o.backends });
-      if (o.out) await writeFile(o.out, text);
-      else process.stdout.write(text);
-    });
+export async function gen(o: GenOptions): Promise<void> {
+  const text = starLabYaml({ name: o.name, hosts: o.hosts, dnat: o.dnat, backends: o.backends });
+  if (o.out) await writeFile(o.out, text);
+  else process.stdout.write(text);
 }

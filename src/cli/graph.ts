@@ -1,5 +1,4 @@
 // `netlab graph FILE`: the lab's topology as Mermaid, Graphviz DOT, SVG (through Graphviz) or JSON.
-import { Option, type Command, type OptionValues } from '@commander-js/extra-typings';
 import { writeFile } from 'node:fs/promises';
 import { lazyExeca } from '../driver/exec.js';
 import { UsageError } from '../errors.js';
@@ -21,34 +20,25 @@ export async function dotToSvg(dot: string, dotCommand = 'dot'): Promise<string>
   return r.stdout;
 }
 
-export function registerGraph<A extends unknown[], O extends OptionValues, G extends OptionValues>(program: Command<A, O, G>): void {
-  program
-    .command('graph')
-    .description('draw a lab file: hosts, bridges, links (interface names, VLANs), addresses, NAT, as Mermaid, DOT or SVG')
-    .argument('<file>', 'lab file')
-    .addOption(
-      new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'svg', 'json'] as const).default('mermaid' as const),
-    )
-    .option('--json', 'same as --format json (the nodes and edges)')
-    .option('-o, --out <file>', 'write to a file instead of stdout')
-    .addHelpText(
-      'after',
-      `\nsvg runs Graphviz (\`dot -Tsvg\`); without it: ${GRAPHVIZ_INSTALL}.\nExit codes: 0 drawn, 1 invalid lab file or Graphviz missing.`,
-    )
-    .action(async (file, o) => {
-      const [lab] = await loadValidLabs([file]);
-      if (!lab) throw new UsageError(`no lab in ${file}`);
-      const t = buildTopology(lab);
-      const format = o.json ? 'json' : o.format;
-      const text =
-        format === 'json'
-          ? `${JSON.stringify(t, null, 2)}\n`
-          : format === 'dot'
-            ? toDot(t)
-            : format === 'svg'
-              ? await dotToSvg(toDot(t))
-              : toMermaid(t);
-      if (o.out) await writeFile(o.out, text);
-      else process.stdout.write(text);
-    });
+export interface GraphOptions {
+  format: 'mermaid' | 'dot' | 'svg' | 'json';
+  json?: boolean;
+  out?: string;
+}
+
+export async function graph(file: string, o: GraphOptions): Promise<void> {
+  const [lab] = await loadValidLabs([file]);
+  if (!lab) throw new UsageError(`no lab in ${file}`);
+  const t = buildTopology(lab);
+  const format = o.json ? 'json' : o.format;
+  const text =
+    format === 'json'
+      ? `${JSON.stringify(t, null, 2)}\n`
+      : format === 'dot'
+        ? toDot(t)
+        : format === 'svg'
+          ? await dotToSvg(toDot(t))
+          : toMermaid(t);
+  if (o.out) await writeFile(o.out, text);
+  else process.stdout.write(text);
 }

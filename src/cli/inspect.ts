@@ -3,9 +3,12 @@
 // ok, drift (live -> desired), missing (desired, not live) or extra (live, not desired).
 import pc from 'picocolors';
 import type { LabRecord } from '../apply/store.js';
+import { RealDriver } from '../driver/real.js';
+import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { differingFields, sameObject, stateOf, type NftObj, type Obj, type State } from '../model/objects.js';
 import { parseOwnerAltname } from '../spec/names.js';
-import type { HostNs } from './labinfo.js';
+import { labHosts, type HostNs } from './labinfo.js';
+import { out } from './output.js';
 
 export type RowStatus = 'ok' | 'drift' | 'missing' | 'extra';
 
@@ -250,4 +253,15 @@ export function formatInspect(r: InspectReport): string[] {
       );
   }
   return lines;
+}
+
+/** The command: observes the lab's namespaces and prints the report; exit 2 when anything drifted. */
+export async function inspect(lab: string, o: { json?: boolean }): Promise<number> {
+  const l = await labHosts(lab);
+  const record = l.record!;
+  const live = await new RealDriver().observe({ lab, namespaces: record.scope });
+  const report = inspectLab(record, l.hosts, live.state);
+  if (o.json) out.json(report);
+  else for (const line of formatInspect(report)) out.line(line);
+  return report.inSync ? EXIT_OK : EXIT_PENDING;
 }

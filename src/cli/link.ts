@@ -2,7 +2,6 @@
 // changes a link of an applied lab right now, for live demonstrations. It is a runtime override,
 // made directly (ip link / tc), not through apply: the lab's desired state is unchanged, so
 // `status` and `plan` show the override as drift and the next `apply` reverts it.
-import type { Command } from '@commander-js/extra-typings';
 import pc from 'picocolors';
 import { FEATURES } from '../apply/preflight.js';
 import { lockLab, store } from '../apply/store.js';
@@ -92,112 +91,87 @@ async function probe(driver: RealDriver, c: Conditions): Promise<void> {
   }
 }
 
-export function registerLink(program: Command): void {
-  program
-    .command('link')
-    .description(
-      'change a link of an applied lab right now (up/down, rate, delay, loss, ...) for demonstrations: a runtime override that status and plan show as drift and the next apply reverts',
-    )
-    .argument('<lab>', 'lab name (or lab file)')
-    .argument('<endpoint>', 'HOST:IF, the interface as written in the lab')
-    .argument('[state]', 'up or down')
-    .option('--rate <rate>', 'rate limit, e.g. 5mbit (off removes it)')
-    .option('--burst <size>', 'token bucket size, e.g. 32kb')
-    .option('--delay <duration>', 'added delay, e.g. 100ms')
-    .option('--jitter <duration>', 'random variation of the delay, e.g. 10ms')
-    .option('--loss <percent>', 'random loss, e.g. 5%')
-    .option('--duplicate <percent>', 'duplicated packets, e.g. 1%')
-    .option('--reorder <percent>', 'reordered packets, e.g. 25% (needs a delay)')
-    .option('--corrupt <percent>', 'corrupted packets, e.g. 0.1%')
-    .option('--limit <packets>', 'queue length in packets')
-    .option('--clear', 'remove every condition first (then apply the flags given)')
-    .option('--json', 'machine-readable result')
-    .addHelpText(
-      'after',
-      '\nWithout a state or a flag, shows the link and its conditions. Values given change only those conditions;\n"off" removes one. Exit codes: 0 done, 1 error (nothing was changed).',
-    )
-    .action(async (labArg, endpointArg, state, o) => {
-      if (state !== undefined && state !== 'up' && state !== 'down') throw new UsageError(`state must be up or down (got "${state}")`);
-      const overrides = overridesOf(o);
-      const lab = await labNameOf(labArg);
-      const ep = await resolveEndpoint(lab, endpointArg);
-      const changesConditions = Boolean(o.clear) || Object.keys(overrides).length > 0;
-      const driver = new RealDriver();
-      const mode = ep.record.scope.find((q) => q.ns === ep.ns)?.mode ?? (ep.ns.startsWith(`${lab}-`) ? 'created' : 'shared');
-      const query: NsQuery = { ns: ep.ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: true };
-      const desiredQdisc = ep.record.desired.find((x) => x.id === ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
+export async function link(labArg: string, endpointArg: string, state: string | undefined, o: LinkOptions): Promise<void> {
+  if (state !== undefined && state !== 'up' && state !== 'down') throw new UsageError(`state must be up or down (got "${state}")`);
+  const overrides = overridesOf(o);
+  const lab = await labNameOf(labArg);
+  const ep = await resolveEndpoint(lab, endpointArg);
+  const changesConditions = Boolean(o.clear) || Object.keys(overrides).length > 0;
+  const driver = new RealDriver();
+  const mode = ep.record.scope.find((q) => q.ns === ep.ns)?.mode ?? (ep.ns.startsWith(`${lab}-`) ? 'created' : 'shared');
+  const query: NsQuery = { ns: ep.ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: true };
+  const desiredQdisc = ep.record.desired.find((x) => x.id === ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
 
-      const unlock = await lockLab(lab);
-      try {
-        const live = await driver.observe({ lab, namespaces: [query] });
-        const link = live.state.get(ids.link(ep.ns, ep.ifname));
-        if (!link || link.kind !== 'link') {
-          const err = new UsageError(`${endpointLabel(ep)} does not exist in the kernel`);
-          err.hints.push(`netlab apply puts the lab back; netlab status shows what drifted`);
-          throw err;
-        }
-        const before = live.state.get(ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
-        const label = `${pc.bold(lab)}: ${endpointLabel(ep)}`;
-        if (state === undefined && !changesConditions) {
-          if (o.json) {
-            out.json({ lab, endpoint: `${ep.host}:${ep.name}`, ns: ep.ns, ifname: ep.ifname, up: link.up, conditions: before ?? null });
-            return;
-          }
-          out.line(`${label}: ${link.up ? 'up' : 'down'}; conditions: ${describeConditions(before)}`);
-          out.line(`  in the lab: ${describeConditions(desiredQdisc)}`);
-          return;
-        }
-
-        const commands: KernelCommand[] = [];
-        const said: string[] = [];
-        if (state !== undefined && link.up !== (state === 'up')) {
-          commands.push({ tool: 'ip', ns: ep.ns, line: `link set dev ${ep.ifname} ${state}`, phase: PHASE.linkSet, effect: {} });
-          said.push(`set ${state}`);
-        } else if (state !== undefined) said.push(`already ${state}`);
-
-        let after = before;
-        if (changesConditions) {
-          const c: Conditions = { ...(o.clear ? NO_CONDITIONS : conditionsOf(before)), ...overrides };
-          if (c.rate === null) c.burst = null;
-          // Jitter and reorder only mean something with a delay: `--delay off` drops them too.
-          if (overrides.delay === null) c.jitter = c.reorder = null;
-          checkCombination(c);
-          const desired = qdiscObject(ep.ns, ep.ifname, c, 'desired');
-          await probe(driver, c);
-          if (desired && !before) commands.push(...createQdisc(desired));
-          else if (!desired && before) commands.push(...deleteQdisc(before));
-          else if (desired && before && !sameObject(before, desired)) commands.push(...modifyQdisc(before, desired));
-          after = desired ?? undefined;
-          said.push(`conditions: ${describeConditions(before)} -> ${describeConditions(desired)}`);
-        }
-
-        if (commands.length) await driver.execute(commands);
-        // Drift is only seen where qdiscs are observed: make sure status and plan look there.
-        if (changesConditions) {
-          const q = ep.record.scope.find((x) => x.ns === ep.ns);
-          if (!q?.qdiscs) {
-            if (q) q.qdiscs = true;
-            else ep.record.scope.push(query);
-            await store.writeRecord(ep.record);
-          }
-        }
-        if (o.json) {
-          out.json({
-            lab,
-            endpoint: `${ep.host}:${ep.name}`,
-            ns: ep.ns,
-            ifname: ep.ifname,
-            changed: commands.length > 0,
-            up: state === undefined ? link.up : state === 'up',
-            conditions: { before: before ?? null, after: after ?? null },
-            override: true,
-          });
-          return;
-        }
-        out.line(`${label}: ${said.join('; ')}${commands.length ? '' : ' (nothing to change)'}`);
-        if (commands.length) out.info(`note: ${OVERRIDE_NOTE}`);
-      } finally {
-        await unlock();
+  const unlock = await lockLab(lab);
+  try {
+    const live = await driver.observe({ lab, namespaces: [query] });
+    const link = live.state.get(ids.link(ep.ns, ep.ifname));
+    if (!link || link.kind !== 'link') {
+      const err = new UsageError(`${endpointLabel(ep)} does not exist in the kernel`);
+      err.hints.push(`netlab apply puts the lab back; netlab status shows what drifted`);
+      throw err;
+    }
+    const before = live.state.get(ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
+    const label = `${pc.bold(lab)}: ${endpointLabel(ep)}`;
+    if (state === undefined && !changesConditions) {
+      if (o.json) {
+        out.json({ lab, endpoint: `${ep.host}:${ep.name}`, ns: ep.ns, ifname: ep.ifname, up: link.up, conditions: before ?? null });
+        return;
       }
-    });
+      out.line(`${label}: ${link.up ? 'up' : 'down'}; conditions: ${describeConditions(before)}`);
+      out.line(`  in the lab: ${describeConditions(desiredQdisc)}`);
+      return;
+    }
+
+    const commands: KernelCommand[] = [];
+    const said: string[] = [];
+    if (state !== undefined && link.up !== (state === 'up')) {
+      commands.push({ tool: 'ip', ns: ep.ns, line: `link set dev ${ep.ifname} ${state}`, phase: PHASE.linkSet, effect: {} });
+      said.push(`set ${state}`);
+    } else if (state !== undefined) said.push(`already ${state}`);
+
+    let after = before;
+    if (changesConditions) {
+      const c: Conditions = { ...(o.clear ? NO_CONDITIONS : conditionsOf(before)), ...overrides };
+      if (c.rate === null) c.burst = null;
+      // Jitter and reorder only mean something with a delay: `--delay off` drops them too.
+      if (overrides.delay === null) c.jitter = c.reorder = null;
+      checkCombination(c);
+      const desired = qdiscObject(ep.ns, ep.ifname, c, 'desired');
+      await probe(driver, c);
+      if (desired && !before) commands.push(...createQdisc(desired));
+      else if (!desired && before) commands.push(...deleteQdisc(before));
+      else if (desired && before && !sameObject(before, desired)) commands.push(...modifyQdisc(before, desired));
+      after = desired ?? undefined;
+      said.push(`conditions: ${describeConditions(before)} -> ${describeConditions(desired)}`);
+    }
+
+    if (commands.length) await driver.execute(commands);
+    // Drift is only seen where qdiscs are observed: make sure status and plan look there.
+    if (changesConditions) {
+      const q = ep.record.scope.find((x) => x.ns === ep.ns);
+      if (!q?.qdiscs) {
+        if (q) q.qdiscs = true;
+        else ep.record.scope.push(query);
+        await store.writeRecord(ep.record);
+      }
+    }
+    if (o.json) {
+      out.json({
+        lab,
+        endpoint: `${ep.host}:${ep.name}`,
+        ns: ep.ns,
+        ifname: ep.ifname,
+        changed: commands.length > 0,
+        up: state === undefined ? link.up : state === 'up',
+        conditions: { before: before ?? null, after: after ?? null },
+        override: true,
+      });
+      return;
+    }
+    out.line(`${label}: ${said.join('; ')}${commands.length ? '' : ' (nothing to change)'}`);
+    if (commands.length) out.info(`note: ${OVERRIDE_NOTE}`);
+  } finally {
+    await unlock();
+  }
 }

@@ -1,7 +1,6 @@
 // `netlab logs LAB HOST [NAME] [-f]`: the output of a host's processes (`run` and `exec`), which
 // netlab appends to /run/netlab/<lab>/logs/<host>-<name>.log. Without NAME every process of the
 // host is shown, each line prefixed with its name; -f keeps printing what they write next.
-import type { Command } from '@commander-js/extra-typings';
 import { open, stat } from 'node:fs/promises';
 import { store } from '../apply/store.js';
 import { logPath, readProcessRecord } from '../driver/processes.js';
@@ -36,56 +35,41 @@ async function readFrom(path: string, offset: number): Promise<{ text: string; o
   }
 }
 
-export function registerLogs(program: Command): void {
-  program
-    .command('logs')
-    .description("print the output of a host's processes (run and exec)")
-    .argument('<lab>', 'lab name')
-    .argument('<host>', 'host name')
-    .argument('[name]', 'process name (default: every process of the host)')
-    .option('-f, --follow', 'keep printing new output until interrupted')
-    .addHelpText(
-      'after',
-      '\nLogs live in /run/netlab/<lab>/logs/<host>-<name>.log until the lab is destroyed.\nExit codes: 0 printed, 1 unknown lab, host or process.',
-    )
-    .action(async (lab, host, name, o) => {
-      const names = await processNames(lab, host);
-      if (name !== undefined && !names.includes(name))
-        throw new UsageError(
-          `host "${host}" of lab "${lab}" has no process "${name}"${names.length ? ` (it has: ${names.join(', ')})` : ''}`,
-        );
-      const chosen = name !== undefined ? [name] : names;
-      if (!chosen.length) throw new UsageError(`host "${host}" of lab "${lab}" has no processes`);
-      const prefix = chosen.length > 1;
-      const offsets = new Map(chosen.map((n) => [n, 0]));
-      const partial = new Map(chosen.map((n) => [n, '']));
-      const print = async () => {
-        for (const n of chosen) {
-          const r = await readFrom(logPath(lab, host, n), offsets.get(n)!);
-          offsets.set(n, r.offset);
-          if (!r.text) continue;
-          if (!prefix) {
-            process.stdout.write(r.text);
-            continue;
-          }
-          // Whole lines only, each with its process's name.
-          const lines = (partial.get(n)! + r.text).split('\n');
-          partial.set(n, lines.pop()!);
-          for (const l of lines) process.stdout.write(`[${n}] ${l}\n`);
-        }
-      };
-      await print();
-      if (!o.follow) {
-        for (const [n, rest] of partial) if (rest) process.stdout.write(`[${n}] ${rest}\n`);
-        return;
+export async function logs(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<void> {
+  const names = await processNames(lab, host);
+  if (name !== undefined && !names.includes(name))
+    throw new UsageError(`host "${host}" of lab "${lab}" has no process "${name}"${names.length ? ` (it has: ${names.join(', ')})` : ''}`);
+  const chosen = name !== undefined ? [name] : names;
+  if (!chosen.length) throw new UsageError(`host "${host}" of lab "${lab}" has no processes`);
+  const prefix = chosen.length > 1;
+  const offsets = new Map(chosen.map((n) => [n, 0]));
+  const partial = new Map(chosen.map((n) => [n, '']));
+  const print = async () => {
+    for (const n of chosen) {
+      const r = await readFrom(logPath(lab, host, n), offsets.get(n)!);
+      offsets.set(n, r.offset);
+      if (!r.text) continue;
+      if (!prefix) {
+        process.stdout.write(r.text);
+        continue;
       }
-      await new Promise<void>((resolve) => {
-        const timer = setInterval(() => void print(), 250);
-        const stop = () => {
-          clearInterval(timer);
-          resolve();
-        };
-        process.once('SIGINT', stop).once('SIGTERM', stop);
-      });
-    });
+      // Whole lines only, each with its process's name.
+      const lines = (partial.get(n)! + r.text).split('\n');
+      partial.set(n, lines.pop()!);
+      for (const l of lines) process.stdout.write(`[${n}] ${l}\n`);
+    }
+  };
+  await print();
+  if (!o.follow) {
+    for (const [n, rest] of partial) if (rest) process.stdout.write(`[${n}] ${rest}\n`);
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => void print(), 250);
+    const stop = () => {
+      clearInterval(timer);
+      resolve();
+    };
+    process.once('SIGINT', stop).once('SIGTERM', stop);
+  });
 }

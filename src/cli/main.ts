@@ -1,35 +1,10 @@
-// The command line. Commands only: every decision is made in spec, plan and apply.
-import { Command, Option } from '@commander-js/extra-typings';
-import { readFile, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline/promises';
-import pc from 'picocolors';
-import {
-  applyLab,
-  destroyLab,
-  planDestroy,
-  planLab,
-  recoverIfNeeded,
-  type ApplyResult,
-  type EarlyObservation,
-  type EngineEvents,
-} from '../apply/engine.js';
-import { store } from '../apply/store.js';
-import { RealDriver } from '../driver/real.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, SpecError, UsageError } from '../errors.js';
-import { diffStates, stateOf } from '../model/objects.js';
-import { loadLabs } from '../spec/load.js';
-import { readLabSchema } from '../spec/schema-source.js';
-import type { Lab } from '../spec/types.js';
-import { gc } from '../apply/gc.js';
-import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
-import { formatSteps, issuesJson, markdownPlan, out, printError, stepJson, summarise } from './output.js';
-import { runJobs } from './progress.js';
-import { registerWatch } from './watch.js';
-import { registerGen } from './gen.js';
-import { registerWorkCommands } from './work.js';
-import { registerLink } from './link.js';
-import { registerCapture } from './capture.js';
-import { registerLogs } from './logs.js';
+// The command line: every command's arguments, options and help, so that `--help` and shell
+// completion know them all. No command's code is here: each action imports the module that
+// implements its command when the command runs (see `lazy`), so a run loads only its own
+// command's modules and start-up, a large part of a small apply, stays short.
+import { Argument, Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
+import { EXIT_ERROR, EXIT_OK, exitCodeOf } from '../errors.js';
+import { out, printError } from './output.js';
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -41,67 +16,25 @@ Exit codes:
 
 let exitCode = EXIT_OK;
 
-async function confirm(question: string, yes: boolean): Promise<boolean> {
-  // Without a terminal (CI) never wait for input.
-  if (yes || !process.stdin.isTTY || !process.stdout.isTTY) return true;
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(`${question} [y/N] `);
-  rl.close();
-  return /^y(es)?$/i.test(answer.trim());
-}
-
-function driver() {
-  return new RealDriver();
-}
-
-async function planAll(labs: Lab[]) {
-  const d = driver();
-  return Promise.all(labs.map((l) => planLab(d, l)));
-}
-
-function planDocument(plans: Awaited<ReturnType<typeof planAll>>) {
-  return {
-    version: 1,
-    createdAt: new Date().toISOString(),
-    labs: plans.map((p) => ({
-      lab: p.lab,
-      fingerprint: p.plan.fingerprint,
-      conflicts: p.plan.conflicts,
-      advice: p.advice,
-      steps: p.plan.steps.map(stepJson),
-    })),
+/**
+ * The action of a command implemented by the function `name` of a module that is imported only
+ * when the command runs. The function gets the command's arguments and options; what it returns
+ * is the exit code (nothing: 0).
+ */
+function lazy<M, K extends keyof M>(load: () => Promise<M>, name: K) {
+  type Run = Extract<M[K], (...args: never[]) => Promise<number | void> | number | void>;
+  return async (...args: Parameters<Run>): Promise<void> => {
+    const run = (await load())[name] as Run;
+    exitCode = (await run(...args)) ?? EXIT_OK;
   };
 }
 
-function printPlans(plans: Awaited<ReturnType<typeof planAll>>, verbose: boolean): void {
-  for (const p of plans) {
-    if (!p.plan.steps.length && !p.plan.conflicts.length) {
-      out.line(`${pc.bold(p.lab)}: no changes`);
-      continue;
-    }
-    out.line(`${pc.bold(p.lab)}: ${summarise(p.plan.steps)}`);
-    for (const l of formatSteps(p.plan.steps, verbose)) out.line(l);
-    for (const c of p.plan.conflicts) out.line(`  ${pc.red('! conflict')} ${c}`);
-    for (const a of p.advice) out.line(`  ${pc.cyan('note:')} ${a}`);
-  }
-}
-
-/** Labs of the same owner recorded on this machine whose file is not among the inputs. */
-async function pruneCandidates(labs: Lab[], ownerFlag: string | undefined): Promise<string[]> {
-  const owners = new Set(labs.map((l) => l.owner));
-  const owner = ownerFlag ?? (owners.size === 1 ? [...owners][0] : null);
-  if (!owner) {
-    const err = new UsageError('--prune needs an owner: set `owner:` in every lab file (the same one) or pass --owner NAME');
-    err.hints.push('without an owner, prune could remove labs another repository applied on this machine; nothing was changed');
-    throw err;
-  }
-  const inputs = new Set(labs.map((l) => l.name));
-  const out: string[] = [];
-  for (const name of await store.labs()) {
-    const r = await store.readRecord(name);
-    if (r && r.owner === owner && !inputs.has(name)) out.push(name);
-  }
-  return out;
+/** A whole-number option value. */
+function count(what: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${what} must be a whole number`);
+    return Number(v);
+  };
 }
 
 export function buildProgram() {
@@ -124,23 +57,12 @@ export function buildProgram() {
     .argument('<files...>', 'lab files or directories')
     .option('--json', 'machine-readable result')
     .addHelpText('after', '\nExit codes: 0 all valid, 1 errors found (every error is listed with file:line:col).')
-    .action(async (files, o) => {
-      const { labs, issues } = await loadLabs(await expandInputs(files));
-      if (o.json)
-        out.json({
-          valid: issues.length === 0,
-          labs: labs.map((l) => ({ name: l.name, file: l.file, hosts: l.hosts.length })),
-          issues: issuesJson(issues),
-        });
-      else if (issues.length) printError(new SpecError(issues));
-      else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${l.hosts.length} hosts)`);
-      exitCode = issues.length ? EXIT_ERROR : EXIT_OK;
-    });
+    .action(lazy(() => import('./validate.js'), 'validate'));
 
   program
     .command('schema')
     .description('print the JSON Schema of lab files')
-    .action(() => out.json(readLabSchema()));
+    .action(lazy(() => import('./validate.js'), 'schema'));
 
   program
     .command('plan')
@@ -150,18 +72,7 @@ export function buildProgram() {
     .option('--json', 'same as --format json')
     .option('-o, --out <file>', 'also write the JSON plan document to a file (for apply --plan)')
     .addHelpText('after', '\nExit codes: 0 no changes, 2 changes pending, 1 error.')
-    .action(async (files, o) => {
-      const labs = await loadValidLabs(files);
-      const plans = await planAll(labs);
-      const doc = planDocument(plans);
-      if (o.out) await writeFile(o.out, JSON.stringify(doc, null, 2));
-      const format = o.json ? 'json' : o.format;
-      if (format === 'json') out.json(doc);
-      else if (format === 'markdown') out.line(markdownPlan(plans));
-      else printPlans(plans, out.verbose);
-      const conflicts = plans.some((p) => p.plan.conflicts.length);
-      exitCode = conflicts ? EXIT_ERROR : plans.some((p) => p.plan.steps.length) ? EXIT_PENDING : EXIT_OK;
-    });
+    .action(lazy(() => import('./apply.js'), 'plan'));
 
   program
     .command('apply')
@@ -175,120 +86,7 @@ export function buildProgram() {
     .option('--prune', 'also destroy labs of the same owner whose file is not among FILES')
     .option('--owner <name>', 'owner of these labs (overrides `owner:` in the files; needed by --prune)')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (files, o) => {
-      const d = driver();
-      // Straight to apply (no plan shown first): the labs the files declare are observed while
-      // the files are checked. Each early observation holds its lab's lock until handed over.
-      const direct = !o.dryRun && !(process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json);
-      const early = direct ? await observeDeclaredLabs(d, await expandInputs(files)) : [];
-      const handed = new Set<EarlyObservation>();
-      const hand = (name: string) => {
-        const e = early.find((x) => x.lab === name) ?? null;
-        if (e) handed.add(e);
-        return e;
-      };
-      try {
-        const labs = (await loadValidLabs(files)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
-        const prune = o.prune ? await pruneCandidates(labs, o.owner) : [];
-        let fingerprints = new Map<string, string>();
-        if (o.plan) {
-          const doc = JSON.parse(await readFile(o.plan, 'utf8')) as { labs: { lab: string; fingerprint: string }[] };
-          fingerprints = new Map(doc.labs.map((l) => [l.lab, l.fingerprint]));
-          for (const l of labs) if (!fingerprints.has(l.name)) throw new UsageError(`plan ${o.plan} has no lab "${l.name}"`);
-        }
-        if (o.dryRun || (process.stdin.isTTY && process.stdout.isTTY && !o.yes && !o.json)) {
-          const d0 = driver();
-          const plans = [...(await planAll(labs)), ...(await Promise.all(prune.map((name) => planDestroy(d0, name, null))))];
-          if (o.json && o.dryRun) out.json(planDocument(plans));
-          else printPlans(plans, out.verbose);
-          const pending = plans.some((p) => p.plan.steps.length);
-          if (o.dryRun) {
-            exitCode = plans.some((p) => p.plan.conflicts.length) ? EXIT_ERROR : pending ? EXIT_PENDING : EXIT_OK;
-            return;
-          }
-          if (!pending) return;
-          if (!(await confirm('Apply these changes?', false))) {
-            out.info('nothing was changed');
-            exitCode = EXIT_ERROR;
-            return;
-          }
-        }
-        const stop = { requested: null as string | null };
-        const onSignal = (sig: string) => () => {
-          stop.requested = sig;
-          out.warn(`${sig}: stopping at the next step boundary, then rolling back`);
-        };
-        const sigint = onSignal('SIGINT');
-        const sigterm = onSignal('SIGTERM');
-        process.on('SIGINT', sigint).on('SIGTERM', sigterm);
-        const started = Date.now();
-        const results = await runJobs<ApplyResult>(
-          [
-            ...labs.map((lab) => ({
-              lab: lab.name,
-              run: (events: EngineEvents) =>
-                applyLab(d, lab, {
-                  events,
-                  keepFailed: o.keepFailed,
-                  stop,
-                  expectFingerprint: fingerprints.get(lab.name),
-                  early: hand(lab.name),
-                }),
-            })),
-            ...prune.map((name) => ({
-              lab: name,
-              run: async (events: EngineEvents): Promise<ApplyResult> => {
-                const r = await destroyLab(d, name, null, { events, stop });
-                return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
-              },
-            })),
-          ],
-          { json: Boolean(o.json) },
-        );
-        process.off('SIGINT', sigint).off('SIGTERM', sigterm);
-        const seconds = ((Date.now() - started) / 1000).toFixed(2);
-        if (o.json) {
-          out.json({
-            seconds: Number(seconds),
-            labs: results.map((r) =>
-              r.ok
-                ? { lab: r.lab, ok: true, steps: r.value.steps.map(stepJson) }
-                : { lab: r.lab, ok: false, error: (r.error as Error).message, exitCode: exitCodeOf(r.error) },
-            ),
-          });
-        }
-        for (const r of results) {
-          if (r.ok) {
-            const v = r.value;
-            if (!o.json) {
-              if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
-              else if (v.changed)
-                out.line(`${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s`);
-              else out.line(`${pc.bold(r.lab)}: no changes`);
-            }
-            if (out.verbose) for (const l of formatSteps(v.steps, true)) out.line(l);
-          } else {
-            if (!o.json) printError(r.error);
-            exitCode = Math.max(exitCode, exitCodeOf(r.error));
-          }
-        }
-        if (results.length > 1 && results.some((r) => !r.ok) && !o.json) {
-          out.line(
-            `summary: ${
-              results
-                .filter((r) => r.ok)
-                .map((r) => r.lab)
-                .join(', ') || 'none'
-            } applied; ${results
-              .filter((r) => !r.ok)
-              .map((r) => r.lab)
-              .join(', ')} failed`,
-          );
-        }
-      } finally {
-        for (const e of early) if (!handed.has(e)) await e.unlock();
-      }
-    });
+    .action(lazy(() => import('./apply.js'), 'apply'));
 
   program
     .command('destroy')
@@ -300,50 +98,7 @@ export function buildProgram() {
     .option('-y, --yes', 'do not ask for confirmation on a terminal')
     .option('--json', 'machine-readable result')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (files, o) => {
-      const byName = new Map<string, Lab | null>();
-      if (files.length) for (const l of await loadValidLabs(files)) byName.set(l.name, l);
-      for (const n of o.lab ?? []) byName.set(n, null);
-      if (o.all) for (const n of await store.labs()) if (!byName.has(n)) byName.set(n, null);
-      if (!byName.size) throw new UsageError('name what to destroy: FILES, --lab NAME or --all');
-      const d = driver();
-      if (o.dryRun || (!o.yes && process.stdin.isTTY && process.stdout.isTTY && !o.json)) {
-        // Planned here only to be shown: destroyLab observes and plans again under the lab's lock.
-        const plans = await Promise.all([...byName].map(([name, lab]) => planDestroy(d, name, lab)));
-        const total = plans.reduce((n, p) => n + p.plan.steps.length, 0);
-        printPlans(plans, out.verbose);
-        if (o.dryRun) {
-          exitCode = total ? EXIT_PENDING : EXIT_OK;
-          return;
-        }
-        if (total && !(await confirm('Destroy these objects?', false))) {
-          exitCode = EXIT_ERROR;
-          return;
-        }
-      }
-      const results = await runJobs(
-        [...byName].map(([name, lab]) => ({ lab: name, run: (events) => destroyLab(d, name, lab, { events }) })),
-        { json: Boolean(o.json) },
-      );
-      if (o.json)
-        out.json({
-          labs: results.map((r) =>
-            r.ok
-              ? { lab: r.lab, ok: true, removed: r.value.steps.length, strangers: r.value.strangers }
-              : { lab: r.lab, ok: false, error: (r.error as Error).message },
-          ),
-        });
-      for (const r of results) {
-        if (r.ok && !o.json)
-          out.line(
-            r.value.steps.length ? `${pc.bold(r.lab)}: destroyed (${r.value.steps.length} steps)` : `${pc.bold(r.lab)}: nothing to destroy`,
-          );
-        if (!r.ok) {
-          if (!o.json) printError(r.error);
-          exitCode = Math.max(exitCode, exitCodeOf(r.error));
-        }
-      }
-    });
+    .action(lazy(() => import('./apply.js'), 'destroy'));
 
   program
     .command('status')
@@ -351,43 +106,7 @@ export function buildProgram() {
     .option('--lab <name>', 'only this lab')
     .option('--json', 'machine-readable result')
     .addHelpText('after', '\nExit codes: 0 no drift, 2 a lab has drifted (or has an unfinished run), 1 error.')
-    .action(async (o) => {
-      const names = o.lab ? [o.lab] : await store.labs();
-      const d = driver();
-      const rows = [];
-      for (const name of names) {
-        const record = await store.readRecord(name);
-        const journal = await store.readJournal(name);
-        if (!record) {
-          rows.push({ lab: name, file: null, appliedAt: null, objects: 0, drift: [] as string[], unfinished: Boolean(journal) });
-          continue;
-        }
-        const live = await d.observe({ lab: name, namespaces: record.scope });
-        const desired = stateOf(record.desired);
-        const mine = new Map([...live.state].filter(([, x]) => x.kind !== 'sysctl' || desired.has(x.id)));
-        rows.push({
-          lab: name,
-          file: record.file,
-          appliedAt: record.appliedAt,
-          objects: desired.size,
-          drift: diffStates(desired, mine),
-          unfinished: Boolean(journal),
-        });
-      }
-      if (o.json) out.json({ labs: rows });
-      else if (!rows.length) out.line('no labs on this machine');
-      else
-        for (const r of rows) {
-          const state = r.unfinished
-            ? pc.red('unfinished run (netlab gc)')
-            : r.drift.length
-              ? pc.yellow(`drifted (${r.drift.length})`)
-              : pc.green('in sync');
-          out.line(`${pc.bold(r.lab)}  ${state}  ${r.objects} objects  ${r.file ?? ''}  ${r.appliedAt ?? ''}`);
-          for (const x of r.drift) out.line(`    ${x}`);
-        }
-      exitCode = rows.some((r) => r.drift.length || r.unfinished) ? EXIT_PENDING : EXIT_OK;
-    });
+    .action(lazy(() => import('./status.js'), 'status'));
 
   program
     .command('gc')
@@ -396,26 +115,171 @@ export function buildProgram() {
     .option('--dry-run', 'only report')
     .option('--json', 'machine-readable result: { pending, lines }')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action(async (o) => {
-      const d = driver();
-      const report = await gc(d, {
-        dryRun: Boolean(o.dryRun),
-        confirm: (q) => confirm(q, Boolean(o.yes || o.json)),
-        warn: (m) => out.warn(m),
-        recover: (lab) => recoverIfNeeded(d, lab, { events: { warn: (l, m) => out.warn(`${l}: ${m}`) } }),
-      });
-      if (o.json) out.json(report);
-      else for (const l of report.lines) out.line(l);
-      if (o.dryRun && report.pending) exitCode = EXIT_PENDING;
-    });
+    .action(lazy(() => import('./apply.js'), 'gc'));
 
-  registerGen(program);
+  program
+    .command('gen')
+    .description('generate a scale lab: N hosts on veths to one hub bridge, with optional DNAT rules and a service')
+    .requiredOption('--hosts <n>', 'number of hosts besides the hub', count('--hosts'))
+    .option('--name <name>', 'lab name (namespace prefix)', 'scale')
+    .option('--dnat <n>', 'published ports (DNAT rules) on the hub', count('--dnat'), 0)
+    .option('--backends <n>', 'backends of one load-balanced service (VIP 10.96.0.10:80) on the hub', count('--backends'), 0)
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      '\nHost i gets 10.10.x.y/16 (from 10.10.0.2 up), the hub 10.10.0.1/16 on br0. The output passes `netlab validate`.',
+    )
+    .action(lazy(() => import('./gen.js'), 'gen'));
 
-  registerWatch(program);
-  registerLink(program);
-  registerCapture(program);
-  registerLogs(program);
-  registerWorkCommands(program);
+  program
+    .command('watch')
+    .description('reconcile loop: apply lab files whenever they change or the kernel drifts from them')
+    .argument('<inputs...>', 'lab files or directories')
+    .option('--interval <duration>', 'also re-plan this often (drift)', '30s')
+    .option('--debounce <duration>', 'wait this long after a file event', '300ms')
+    .option('--dry-run', 'only report what would change')
+    .option('--json', 'one JSON object per line: time, lab, event, steps, result')
+    .addHelpText('after', '\nRuns until SIGTERM/SIGINT, which stop it at a step boundary (a run in progress is rolled back) with exit 0.')
+    .action(lazy(() => import('./watch.js'), 'watch'));
+
+  program
+    .command('link')
+    .description(
+      'change a link of an applied lab right now (up/down, rate, delay, loss, ...) for demonstrations: a runtime override that status and plan show as drift and the next apply reverts',
+    )
+    .argument('<lab>', 'lab name (or lab file)')
+    .argument('<endpoint>', 'HOST:IF, the interface as written in the lab')
+    .argument('[state]', 'up or down')
+    .option('--rate <rate>', 'rate limit, e.g. 5mbit (off removes it)')
+    .option('--burst <size>', 'token bucket size, e.g. 32kb')
+    .option('--delay <duration>', 'added delay, e.g. 100ms')
+    .option('--jitter <duration>', 'random variation of the delay, e.g. 10ms')
+    .option('--loss <percent>', 'random loss, e.g. 5%')
+    .option('--duplicate <percent>', 'duplicated packets, e.g. 1%')
+    .option('--reorder <percent>', 'reordered packets, e.g. 25% (needs a delay)')
+    .option('--corrupt <percent>', 'corrupted packets, e.g. 0.1%')
+    .option('--limit <packets>', 'queue length in packets')
+    .option('--clear', 'remove every condition first (then apply the flags given)')
+    .option('--json', 'machine-readable result')
+    .addHelpText(
+      'after',
+      '\nWithout a state or a flag, shows the link and its conditions. Values given change only those conditions;\n"off" removes one. Exit codes: 0 done, 1 error (nothing was changed).',
+    )
+    .action(lazy(() => import('./link.js'), 'link'));
+
+  program
+    .command('capture')
+    .description('capture packets on an interface of an applied lab (tcpdump in its namespace)')
+    .argument('<lab>', 'lab name (or lab file)')
+    .argument('<endpoint>', 'HOST:IF, the interface as written in the lab')
+    .argument('[filter...]', 'tcpdump filter, after --, e.g. -- icmp or -- tcp port 80')
+    .option('-w, --write <file>', 'write a pcap file; "-" writes pcap to stdout (the default when stdout is not a terminal)')
+    .option('-c, --count <n>', 'stop after this many packets')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  netlab capture docker web:eth0 -w web.pcap -c 100 -- tcp port 80\n  netlab capture docker web:eth0 | wireshark -k -i -\n' +
+        'Ctrl-C ends the capture; the number of packets captured goes to stderr. Exit codes: 0 done, 1 error.',
+    )
+    .action(lazy(() => import('./capture.js'), 'capture'));
+
+  program
+    .command('logs')
+    .description("print the output of a host's processes (run and exec)")
+    .argument('<lab>', 'lab name')
+    .argument('<host>', 'host name')
+    .argument('[name]', 'process name (default: every process of the host)')
+    .option('-f, --follow', 'keep printing new output until interrupted')
+    .addHelpText(
+      'after',
+      '\nLogs live in /run/netlab/<lab>/logs/<host>-<name>.log until the lab is destroyed.\nExit codes: 0 printed, 1 unknown lab, host or process.',
+    )
+    .action(lazy(() => import('./logs.js'), 'logs'));
+
+  program
+    .command('exec')
+    .description("run a command inside a host's network namespace (like ip netns exec / nsenter -n)")
+    .argument('<lab>', 'lab name (as applied on this machine)')
+    .argument('<host>', 'host of the lab')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .option('--file <file>', 'take the hosts from this lab file instead of the state record')
+    .addHelpText(
+      'after',
+      '\nExample: netlab exec docker web -- ping -c1 172.17.0.3\n' +
+        'The command sees NETLAB_LAB, NETLAB_HOST and NETLAB_NETNS.\n' +
+        "Exit codes: the command's own (128+N when killed by signal N); 127 command not found; 1 unknown lab or host, or lab not applied.",
+    )
+    .action(lazy(() => import('./labcmds.js'), 'exec'));
+
+  program
+    .command('shell')
+    .description("open an interactive shell inside a host's network namespace ($SHELL or /bin/sh)")
+    .argument('<lab>', 'lab name (as applied on this machine)')
+    .argument('<host>', 'host of the lab')
+    .option('--file <file>', 'take the hosts from this lab file instead of the state record')
+    .addHelpText(
+      'after',
+      '\nThe shell sees NETLAB_LAB, NETLAB_HOST and NETLAB_NETNS (for your prompt; PS1 is set for shells that take it from the environment).\n' +
+        "Exit codes: the shell's own; 1 unknown lab or host, or lab not applied.",
+    )
+    .action(lazy(() => import('./labcmds.js'), 'shell'));
+
+  program
+    .command('inspect')
+    .description(
+      'show a lab on the kernel now: hosts, interfaces, addresses, routes, sysctls, nft (NAT) rules, each marked live vs desired',
+    )
+    .argument('<lab>', 'lab name (as applied on this machine)')
+    .option('--json', 'machine-readable result')
+    .addHelpText(
+      'after',
+      '\nEach row is ok, drift (field: live -> desired), missing (desired, not live) or extra (live, not desired).\n' +
+        'Exit codes: 0 in sync, 2 drifted, 1 error (unknown lab).',
+    )
+    .action(lazy(() => import('./inspect.js'), 'inspect'));
+
+  program
+    .command('graph')
+    .description('draw a lab file: hosts, bridges, links (interface names, VLANs), addresses, NAT, as Mermaid, DOT or SVG')
+    .argument('<file>', 'lab file')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['mermaid', 'dot', 'svg', 'json'] as const).default('mermaid' as const),
+    )
+    .option('--json', 'same as --format json (the nodes and edges)')
+    .option('-o, --out <file>', 'write to a file instead of stdout')
+    .addHelpText(
+      'after',
+      '\nsvg runs Graphviz (`dot -Tsvg`); without it: apt-get install graphviz.\nExit codes: 0 drawn, 1 invalid lab file or Graphviz missing.',
+    )
+    .action(lazy(() => import('./graph.js'), 'graph'));
+
+  program
+    .command('test')
+    .description("run the labs' reachability assertions (expect:) against the applied labs")
+    .argument('<files...>', 'lab files or directories')
+    .option('--junit <file>', 'also write the results as JUnit XML')
+    .option('--tap', 'print TAP version 13 instead of the text report')
+    .option('--json', 'machine-readable result')
+    .option('--timeout <duration>', 'wait this long for each answer (connect, reply, ping)', '1s')
+    .addHelpText(
+      'after',
+      '\nTCP/UDP assertions start a small responder (answering with its host name) at the destination: the host owning the\n' +
+        'address, or the DNAT targets of a published port or service VIP; netlab stops it afterwards. ICMP uses ping.\n' +
+        'Exit codes: 0 every assertion passed, 1 an assertion failed or could not run (lab not applied, invalid file).',
+    )
+    .action(lazy(() => import('./test.js'), 'test'));
+
+  program
+    .command('completion')
+    .description('print a shell completion script (commands, options, lab and host names)')
+    .addArgument(new Argument('<shell>', 'bash or zsh').choices(['bash', 'zsh'] as const))
+    .addHelpText(
+      'after',
+      '\nbash: source <(netlab completion bash)   (or save it to /etc/bash_completion.d/netlab)\n' +
+        'zsh:  source <(netlab completion zsh)    (after compinit)\n' +
+        'Exit codes: 0 printed, 1 unknown shell.',
+    )
+    .action(lazy(() => import('./completion.js'), 'completion'));
+
   return program;
 }
 
@@ -431,6 +295,5 @@ export async function main(argv: string[]): Promise<void> {
     printError(err);
     process.exit(exitCodeOf(err));
   }
-  // Commands registered outside this file (exec, test, inspect...) set process.exitCode.
-  process.exit(exitCode || Number(process.exitCode ?? 0));
+  process.exit(exitCode);
 }

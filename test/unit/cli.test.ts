@@ -1,9 +1,10 @@
 // The CLI as users run it (the built dist/): exit codes and messages of commands that need no
 // kernel access. `npm test` builds before running the tiers.
 import { execa } from 'execa';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
@@ -17,6 +18,25 @@ function tempLab(text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'netlab-cli-')), 'lab.yaml');
   writeFileSync(file, text);
   return file;
+}
+
+/** The ES modules a run loads (dist/... and node_modules/...), logged by a module hook as they load. */
+async function loadedModules(...args: string[]): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'netlab-modules-'));
+  const log = join(dir, 'loaded');
+  const hook = join(dir, 'hook.mjs');
+  const register = join(dir, 'register.mjs');
+  // Appended synchronously: the hooks run on their own thread, and netlab ends with process.exit.
+  writeFileSync(
+    hook,
+    `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  appendFileSync(${JSON.stringify(log)}, url + '\\n');\n  return next(url, context);\n}\n`,
+  );
+  writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`);
+  await execa('node', ['--import', pathToFileURL(register).href, NETLAB, ...args], { reject: false, input: '' });
+  return readFileSync(log, 'utf8')
+    .split('\n')
+    .filter((u) => /\/(dist|node_modules)\//.test(u))
+    .map((u) => u.replace(/^.*?\/(dist|node_modules)\//, '$1/'));
 }
 
 describe('netlab CLI', () => {
@@ -80,5 +100,19 @@ describe('netlab CLI', () => {
     expect(help.stdout).toMatch(/3 {2}a failure whose rollback did not complete/);
     expect((await netlab('frobnicate')).code).toBe(1);
     expect((await netlab('destroy')).stderr).toContain('name what to destroy');
+  });
+
+  it('loads only the code of the command that runs', async () => {
+    // The command line itself (here --version, as for --help) loads no command's code.
+    const version = await loadedModules('--version');
+    expect(
+      version.filter((m) => m.startsWith('dist/') && !/^dist\/(cli\/(netlab|main|output)|errors|model\/command)\.js$/.test(m)),
+    ).toEqual([]);
+    // apply without a terminal: its own modules (the engine, the driver), no other command's, no listr2.
+    const apply = await loadedModules('apply', tempLab('name: t\nhosts:\n  a:\n    netns: root\n'));
+    expect(apply).toEqual(expect.arrayContaining(['dist/cli/apply.js', 'dist/apply/engine.js', 'dist/driver/real.js']));
+    const others =
+      /^dist\/(cli\/(validate|status|gen|watch|link|capture|logs|labcmds|inspect|graph|test|completion)\.js|assert\/|graph\/)|^node_modules\/listr2\//;
+    expect(apply.filter((m) => others.test(m))).toEqual([]);
   });
 });

@@ -1,0 +1,23 @@
+// `netlab validate` and `netlab schema`: lab files only, no kernel.
+import { EXIT_ERROR, EXIT_OK, SpecError } from '../errors.js';
+import { loadLabs } from '../spec/load.js';
+import { readLabSchema } from '../spec/schema-source.js';
+import { expandInputs } from './labs.js';
+import { issuesJson, out, printError } from './output.js';
+
+export async function validate(files: string[], o: { json?: boolean }): Promise<number> {
+  const { labs, issues } = await loadLabs(await expandInputs(files));
+  if (o.json)
+    out.json({
+      valid: issues.length === 0,
+      labs: labs.map((l) => ({ name: l.name, file: l.file, hosts: l.hosts.length })),
+      issues: issuesJson(issues),
+    });
+  else if (issues.length) printError(new SpecError(issues));
+  else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${l.hosts.length} hosts)`);
+  return issues.length ? EXIT_ERROR : EXIT_OK;
+}
+
+export function schema(): void {
+  out.json(readLabSchema());
+}
