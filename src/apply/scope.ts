@@ -9,55 +9,99 @@ function emptyQuery(ns: string, mode: NsQuery['mode']): NsQuery {
   return { ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: false };
 }
 
+/** Both lists' items, once each, sorted. */
+function sortedUnion(a: readonly string[], b: readonly string[]): string[] {
+  const all = new Set(a);
+  for (const x of b) all.add(x);
+  return [...all].sort();
+}
+
+/** Both lists' tables, once each (by family and name). */
+function tablesUnion(a: NsQuery['nftTables'], b: NsQuery['nftTables']): NsQuery['nftTables'] {
+  if (!a.length && !b.length) return [];
+  return [...new Map([...a, ...b].map((t) => [`${t.family} ${t.table}`, t])).values()];
+}
+
+// Scopes are merged per namespace several times a run (observe, journal, verify, record: ~3,000
+// merges at N=500, in a cold process), so merging builds the one object it returns and little else.
 function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
-  const tables = new Map([...a.nftTables, ...b.nftTables].map((t) => [`${t.family} ${t.table}`, t]));
-  return {
+  const target = a.target ?? b.target;
+  const merged: NsQuery = {
     ns: a.ns,
     // A created namespace stays created even if another source only saw it as shared. A handle
     // (`<lab>-<host>` mounted for an attached namespace) is named like a created one, so the
     // discovered scope sees it as created: the lab's or record's word that it is a handle wins.
     mode: a.mode === 'handle' || b.mode === 'handle' ? 'handle' : a.mode === 'created' || b.mode === 'created' ? 'created' : 'shared',
-    sysctls: [...new Set([...a.sysctls, ...b.sysctls])].sort(),
-    ...((a.target ?? b.target) ? { target: a.target ?? b.target } : {}),
-    nftTables: [...tables.values()],
+    sysctls: sortedUnion(a.sysctls, b.sysctls),
+    ...(target ? { target } : {}),
+    nftTables: tablesUnion(a.nftTables, b.nftTables),
     ipv6Routes: a.ipv6Routes || b.ipv6Routes,
     bridgeVlans: a.bridgeVlans || b.bridgeVlans,
     qdiscs: Boolean(a.qdiscs || b.qdiscs),
-    // Absent unless asked for, so queries (and records) of labs without them keep their shape.
-    ...(a.neighbours || b.neighbours ? { neighbours: true } : {}),
-    ...(a.rules || b.rules ? { rules: [...new Set([...(a.rules ?? []), ...(b.rules ?? [])])].sort() } : {}),
-    ...(a.fdb || b.fdb ? { fdb: true } : {}),
   };
+  // Absent unless asked for, so queries (and records) of labs without them keep their shape.
+  if (a.neighbours || b.neighbours) merged.neighbours = true;
+  if (a.rules || b.rules) merged.rules = sortedUnion(a.rules ?? [], b.rules ?? []);
+  if (a.fdb || b.fdb) merged.fdb = true;
+  return merged;
 }
 
 export function mergeScopes(...scopes: NsQuery[][]): NsQuery[] {
   const out = new Map<string, NsQuery>();
-  for (const s of scopes) for (const q of s) out.set(q.ns, out.has(q.ns) ? mergeQuery(out.get(q.ns)!, q) : q);
-  return [...out.values()].sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
+  for (const s of scopes)
+    for (const q of s) {
+      const seen = out.get(q.ns);
+      out.set(q.ns, seen ? mergeQuery(seen, q) : q);
+    }
+  // By namespace, sorted natively (no comparator call per pair).
+  return [...out.keys()].sort().map((ns) => out.get(ns)!);
 }
 
 /** The scope that covers a set of objects (a desired state or a checkpoint). */
 export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['mode']>): NsQuery[] {
   const out = new Map<string, NsQuery>();
-  const q = (ns: string) => {
-    let v = out.get(ns);
-    if (!v) out.set(ns, (v = emptyQuery(ns, modes.get(ns) ?? 'shared')));
-    return v;
-  };
   for (const o of objs) {
-    const x = q(o.ns);
-    if (o.kind === 'netns') x.mode = o.origin === 'created' ? 'created' : 'handle';
-    if (o.kind === 'netns' && o.target) x.target = o.target;
-    if (o.kind === 'sysctl') x.sysctls.push(o.key);
-    if (o.kind === 'nft' && !x.nftTables.some((t) => t.table === o.table)) x.nftTables.push({ family: o.family, table: o.table });
-    if ((o.kind === 'route' && o.family === 6) || (o.kind === 'addr' && o.cidr.includes(':'))) x.ipv6Routes = true;
-    if (o.kind === 'portvlan' || (o.kind === 'link' && o.type === 'bridge' && o.attrs.vlanFiltering)) x.bridgeVlans = true;
-    if (o.kind === 'qdisc') x.qdiscs = true;
-    if (o.kind === 'neigh') x.neighbours = true;
-    if (o.kind === 'neigh' && o.address.includes(':')) x.ipv6Routes = true;
-    if (o.kind === 'rule') x.rules = [...(x.rules ?? []), o.id];
-    if (o.kind === 'rule' && o.family === 6) x.ipv6Routes = true;
-    if (o.kind === 'fdb' && !o.dst) x.fdb = true;
+    let x = out.get(o.ns);
+    if (!x) out.set(o.ns, (x = emptyQuery(o.ns, modes.get(o.ns) ?? 'shared')));
+    // One read of the kind per object: states mix many object shapes.
+    switch (o.kind) {
+      case 'netns':
+        x.mode = o.origin === 'created' ? 'created' : 'handle';
+        if (o.target) x.target = o.target;
+        break;
+      case 'sysctl':
+        x.sysctls.push(o.key);
+        break;
+      case 'nft':
+        if (!x.nftTables.some((t) => t.table === o.table)) x.nftTables.push({ family: o.family, table: o.table });
+        break;
+      case 'route':
+        if (o.family === 6) x.ipv6Routes = true;
+        break;
+      case 'addr':
+        if (o.cidr.includes(':')) x.ipv6Routes = true;
+        break;
+      case 'link':
+        if (o.type === 'bridge' && o.attrs.vlanFiltering) x.bridgeVlans = true;
+        break;
+      case 'portvlan':
+        x.bridgeVlans = true;
+        break;
+      case 'qdisc':
+        x.qdiscs = true;
+        break;
+      case 'neigh':
+        x.neighbours = true;
+        if (o.address.includes(':')) x.ipv6Routes = true;
+        break;
+      case 'rule':
+        (x.rules ??= []).push(o.id);
+        if (o.family === 6) x.ipv6Routes = true;
+        break;
+      case 'fdb':
+        if (!o.dst) x.fdb = true;
+        break;
+    }
   }
   return mergeScopes([...out.values()]);
 }

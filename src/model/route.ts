@@ -1,6 +1,6 @@
 // Routes: default, via, dev, onlink, metric, table. Connected (`proto kernel`) and local-table
 // routes are the kernel's and never managed.
-import ipaddr from 'ipaddr.js';
+import { contains, parseCidr, parseIp, type Cidr, type IP } from '../spec/addr.js';
 import type { Host, Lab } from '../spec/types.js';
 import { PHASE, type Command } from './command.js';
 import { ids, type RouteObj } from './objects.js';
@@ -8,19 +8,28 @@ import { ids, type RouteObj } from './objects.js';
 const KERNEL_DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
 const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 255 };
 
-/** The interface whose subnet holds `via`: the kernel picks it, so the desired state names it too. */
-function deviceFor(h: Host, via: string): string | null {
-  const gw = ipaddr.parse(via);
-  for (const i of h.interfaces)
-    for (const a of i.addresses) {
-      const [net, bits] = ipaddr.parseCIDR(a);
-      if (net.kind() === gw.kind() && gw.match(net, bits)) return i.ifname;
-    }
-  return null;
+/**
+ * Finds the interface whose subnet holds a gateway: the kernel picks it, so the desired state
+ * names it too. Addresses are parsed as the lab language parses them (spec/addr.ts), each host's
+ * once and each gateway once per lab (a star's hosts share one), not once per route: parsing is
+ * most of the cost of a large lab's desired state.
+ */
+function gatewayDevices(): (h: Host, via: string) => string | null {
+  const gateways = new Map<string, IP | null>();
+  const subnets = new Map<Host, { ifname: string; net: Cidr | null }[]>();
+  return (h, via) => {
+    let gw = gateways.get(via);
+    if (gw === undefined) gateways.set(via, (gw = parseIp(via)));
+    let nets = subnets.get(h);
+    if (!nets) subnets.set(h, (nets = h.interfaces.flatMap((i) => i.addresses.map((a) => ({ ifname: i.ifname, net: parseCidr(a) })))));
+    for (const { ifname, net } of nets) if (gw && net && contains(net, gw)) return ifname;
+    return null;
+  };
 }
 
 export function desiredRoutes(lab: Lab): RouteObj[] {
   const out: RouteObj[] = [];
+  const deviceFor = gatewayDevices();
   for (const h of lab.hosts)
     for (const r of h.routes) {
       const metric = r.metric ?? KERNEL_DEFAULT_METRIC[r.family];

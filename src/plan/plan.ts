@@ -1,7 +1,6 @@
 // The planner: pure data in, data out. (desired state, live state) -> ordered, small steps.
 // Rollback uses the same function with the checkpoint as the desired state.
 import { createHash } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { createAddr, deleteAddr } from '../model/addr.js';
 import { PHASE, type Command } from '../model/command.js';
 import { createFdb, deleteFdb } from '../model/fdb.js';
@@ -17,6 +16,7 @@ import {
   sameObject,
   type LinkObj,
   type Obj,
+  type ProcessObj,
   type State,
 } from '../model/objects.js';
 import { createPortVlan, deletePortVlan } from '../model/portvlan.js';
@@ -26,6 +26,7 @@ import { deleteNeigh, setNeigh } from '../model/neigh.js';
 import { createRoute, deleteRoute, modifyRoute, routeDevs, routeGateways } from '../model/route.js';
 import { createRule, deleteRule } from '../model/rule.js';
 import { releaseSysctl, setSysctl, sysctlInterface } from '../model/sysctl.js';
+import { contains, parseCidr, parseIp } from '../spec/addr.js';
 
 export type StepOp = 'create' | 'modify' | 'delete';
 
@@ -43,8 +44,11 @@ export interface Plan {
   steps: Step[];
   /** Objects that would be taken from someone else; a plan with conflicts must not run. */
   conflicts: string[];
-  /** Digest of the live state the plan was computed from. */
-  fingerprint: string;
+  /**
+   * Digest of the live state the plan was computed from. Computed when first read: it digests
+   * every live object (~15 ms at N=500) and only `plan -o` and `apply --plan` read it.
+   */
+  readonly fingerprint: string;
 }
 
 export interface PlanOptions {
@@ -65,13 +69,9 @@ export function fingerprint(live: State): string {
 }
 
 function inSubnet(ip: string, cidr: string): boolean {
-  try {
-    const addr = ipaddr.parse(ip);
-    const [net, bits] = ipaddr.parseCIDR(cidr);
-    return addr.kind() === net.kind() && addr.match(net, bits);
-  } catch {
-    return false;
-  }
+  const addr = parseIp(ip);
+  const net = parseCidr(cidr);
+  return addr !== null && net !== null && contains(net, addr);
 }
 
 const STACKED = new Set(['vlan', 'macvlan', 'ipvlan', 'macvtap']);
@@ -207,8 +207,12 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
   // The kernel tears a namespace down asynchronously: links elsewhere that would die with it
   // (veth peers, devices stacked on its links) are deleted explicitly, so their names are free
   // and the result is deterministic by the time the run ends.
-  for (const o of [...projected.values()].sort(byId)) {
-    if (o.kind !== 'link' || deletedNs.has(o.ns) || !o.peer || !deletedNs.has(o.peer.ns) || !projected.has(o.id)) continue;
+  const orphans = [...projected.values()].filter(
+    (o): o is LinkObj & { peer: NonNullable<LinkObj['peer']> } =>
+      o.kind === 'link' && !deletedNs.has(o.ns) && o.peer !== null && deletedNs.has(o.peer.ns),
+  );
+  for (const o of orphans.sort(byId)) {
+    if (!projected.has(o.id)) continue;
     steps.push({
       op: 'delete',
       objects: [o.id],
@@ -219,8 +223,8 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     removeWith(o);
   }
   // Processes do not die with their namespace (they keep it alive): they are stopped first.
-  for (const o of [...projected.values()].sort(byId)) {
-    if (o.kind !== 'process' || !deletedNs.has(o.ns)) continue;
+  const stopped = [...projected.values()].filter((o): o is ProcessObj => o.kind === 'process' && deletedNs.has(o.ns));
+  for (const o of stopped.sort(byId)) {
     steps.push({ op: 'delete', objects: [o.id], title: describe(o), reason: `netns ${o.ns} goes`, commands: deleteProcess(o) });
   }
   for (const o of [...projected.values()]) if (deletedNs.has(o.ns)) projected.delete(o.id);
@@ -229,7 +233,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
   const replaced = new Set<string>();
   const flushed = new Set<string>();
   const handledPairs = new Set<string>();
-  const liveOrder = [...live.values()].filter((o) => o.kind !== 'netns' && !deletedNs.has(o.ns)).sort(byId);
+  const liveOrder = inIdOrder(live).filter((o) => o.kind !== 'netns' && !deletedNs.has(o.ns));
   for (const l of liveOrder) {
     if (!projected.has(l.id) || handledPairs.has(l.id)) continue;
     const d = desired.get(l.id);
@@ -273,7 +277,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     if (d.origin === 'created') projected.set(`link:${d.ns}/lo`, loopback(d.ns, null));
   }
   const created = new Set<string>();
-  for (const d of [...desired.values()].sort(byId)) {
+  for (const d of inIdOrder(desired)) {
     if (d.kind === 'netns' || created.has(d.id)) continue;
     const l = projected.get(d.id);
     if (d.kind === 'link') {
@@ -314,7 +318,16 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     const o = desired.get(s.objects[0]!);
     return s.op !== 'delete' && o?.kind === 'link' ? depth(o, desired) : 0;
   };
-  return { steps: order(steps, rank), conflicts, fingerprint: fingerprint(live) };
+  let digest: string | undefined;
+  return {
+    steps: order(steps, rank),
+    conflicts,
+    // On demand (see Plan): callers never change a live state once observed. An own enumerable
+    // property all the same, so the plan serialises as before.
+    get fingerprint() {
+      return (digest ??= fingerprint(live));
+    },
+  };
 }
 
 function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
@@ -385,6 +398,11 @@ function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
     default:
       throw new Error(`internal: no delete for ${l.kind}`);
   }
+}
+
+/** A state's objects by id: its keys sorted natively (no comparator call per pair: at N=500 that is ~50,000 calls). */
+function inIdOrder(state: State): Obj[] {
+  return [...state.keys()].sort().map((id) => state.get(id)!);
 }
 
 function byId(a: Obj, b: Obj): number {

@@ -43,6 +43,18 @@ describe('plan (golden)', () => {
     expect(p.plan.steps.every((s) => s.objects.every((id) => id.includes('docker-db') || id.includes('veth')))).toBe(true);
   });
 
+  it('fingerprints the live state it was planned from, however late the fingerprint is read', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await lab('labs/docker-bridge.yaml'));
+    const p = await planLab(d, await lab('labs/docker-bridge.yaml'));
+    // The kernel changes before the fingerprint is first read (it is computed on demand).
+    await applyLab(d, await lab('labs/docker-bridge.yaml', (t) => t.replace('172.17.0.3/16', '172.17.0.4/16')));
+    // Golden: `plan -o` documents made by other versions must keep matching the same state.
+    expect(p.plan.fingerprint).toBe('c3cfd728cb66fb45');
+    expect(JSON.parse(JSON.stringify(p.plan))).toEqual({ steps: [], conflicts: [], fingerprint: 'c3cfd728cb66fb45' });
+    expect((await planLab(d, await lab('labs/docker-bridge.yaml'))).plan.fingerprint).not.toBe('c3cfd728cb66fb45');
+  });
+
   it('removing a host deletes its namespace and its bridge port, not its contents one by one', async () => {
     const d = new FakeDriver();
     await applyLab(d, await lab('labs/docker-bridge.yaml'));

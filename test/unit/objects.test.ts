@@ -45,6 +45,8 @@ describe('sameObject', () => {
     [link(), link({ peer: { ns: 'other', ifname: 'eth1' } })],
     [link(), link({ attrs: { extra: undefined } })], // undefined members are absent members
     [link({ attrs: { mode: 'bridge' } }), link({ attrs: {} })],
+    [link({ attrs: {} }), link({ attrs: { mode: 'bridge' } })], // a member only the second has
+    [route({ via: undefined }), route({ via: null })], // absent is not null
     [route(), route({ nexthops: undefined })],
     [
       route({ nexthops: [{ via: '10.1.0.1', dev: null, weight: 1, onlink: false }] }),
