@@ -82,6 +82,8 @@ export interface LabPlan {
   desired: State;
   live: Observation;
   scope: NsQuery[];
+  /** What the lab itself reaches (the record of an apply keeps it). */
+  labScope: NsQuery[];
   record: LabRecord | null;
   /** What else in the lab's namespaces acts on its policy (said when the policy changes). */
   advice: string[];
@@ -110,7 +112,8 @@ export async function planLab(
 async function observeAndPlan(driver: Driver, lab: Lab, early: EarlyObservation | null): Promise<LabPlan> {
   const desired = profile.timeSync('desired', () => desiredState(lab));
   const record = early ? early.record : await store.readRecord(lab.name);
-  const scope = mergeScopes(scopeOfLab(lab, desired), record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
+  const labScope = scopeOfLab(lab, desired);
+  const scope = mergeScopes(labScope, record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
   // The early read serves if it read exactly this scope (the lab asks nothing its record did not).
   const fits = early !== null && JSON.stringify(early.scope) === JSON.stringify(scope);
   if (early) profile.count(fits ? 'early observation used' : 'early observation unused');
@@ -125,7 +128,7 @@ async function observeAndPlan(driver: Driver, lab: Lab, early: EarlyObservation 
     }),
   );
   const advice = p.steps.some((st) => st.objects.some((id) => id.startsWith('nft:'))) ? await policyAdvice(driver, lab) : [];
-  return { lab: lab.name, plan: p, desired, live, scope, record, advice };
+  return { lab: lab.name, plan: p, desired, live, scope, labScope, record, advice };
 }
 
 /** Executes a plan: deletions (deepest phase first), then creations and changes, by phase, packed into rounds. */
@@ -248,9 +251,12 @@ function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> 
 async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<void> {
   const { compare, observe } = verifyScope(lp);
   const scope = mergeScopes(
-    scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode]))),
-    lp.scope.map((q) => ({ ...q, sysctls: [], nftTables: [] })),
-  ).filter((q) => observe.has(q.ns));
+    scopeOfObjects(
+      [...lp.desired.values()].filter((o) => observe.has(o.ns)),
+      new Map(lp.scope.map((q) => [q.ns, q.mode])),
+    ),
+    lp.scope.filter((q) => observe.has(q.ns)).map((q) => ({ ...q, sysctls: [], nftTables: [] })),
+  );
   const desired = new Map([...lp.desired].filter(([, o]) => compare.has(o.ns)));
   await settle(retries, async () => {
     const live = await driver.observe({ lab: lp.lab, namespaces: scope });
@@ -326,7 +332,7 @@ function newRecord(lab: Lab, lp: LabPlan): LabRecord {
     file: lab.file,
     owner: lab.owner,
     appliedAt: new Date().toISOString(),
-    scope: scopeOfLab(lab, lp.desired),
+    scope: lp.labScope,
     desired: [...lp.desired.values()],
     sysctlOriginals: originals,
     hosts: lab.hosts.map((h) => ({ name: h.name, ns: h.ns })),
@@ -346,7 +352,8 @@ async function runWithCheckpoint(
     operation,
     pid: process.pid,
     startedAt: new Date().toISOString(),
-    scope: mergeScopes(lp.scope, scopeOfObjects(lp.desired.values(), new Map(lp.scope.map((q) => [q.ns, q.mode])))),
+    // lp.scope covers the desired state already (observeAndPlan and planDestroy built it so).
+    scope: lp.scope,
     checkpoint: [...lp.live.state.values()],
     sysctlOriginals: lp.record?.sysctlOriginals ?? {},
     creates: lp.plan.steps.flatMap((s) =>
@@ -399,9 +406,9 @@ export interface DestroyResult {
 /** Everything the lab owns, from its record, its marks and namespace names; the YAML is not needed. */
 export async function planDestroy(driver: Driver, labName: string, lab: Lab | null, extraScope: NsQuery[] = []): Promise<LabPlan> {
   const record = await store.readRecord(labName);
-  const desiredOfFile = lab ? desiredState(lab) : new Map();
+  const labScope = lab ? scopeOfLab(lab, desiredState(lab)) : [];
   const scope = mergeScopes(
-    lab ? scopeOfLab(lab, desiredOfFile) : [],
+    labScope,
     record?.scope ?? [],
     record ? scopeOfObjects(record.desired, new Map(record.scope.map((q) => [q.ns, q.mode]))) : [],
     discoveredScope(labName, await driver.listNetns()),
@@ -409,7 +416,7 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   );
   const live = await driver.observe({ lab: labName, namespaces: scope });
   const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
-  return { lab: labName, plan: p, desired: new Map(), live, scope, record, advice: [] };
+  return { lab: labName, plan: p, desired: new Map(), live, scope, labScope, record, advice: [] };
 }
 
 export async function destroyLab(

@@ -83,8 +83,10 @@ export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}
     checked[via === 'splice' ? 'spliced' : 'parsed']++;
     issues.push(...result.issues);
     if (result.lab) labs.push(result.lab);
-    if (result.lab && !result.issues.length && opts.cacheDir !== undefined && (await storeLab(opts.cacheDir, key, result.lab)) && memory)
-      await storeMemory(opts.cacheDir, file, memory());
+    if (result.lab && !result.issues.length && opts.cacheDir !== undefined) {
+      await storeLab(opts.cacheDir, key, result.lab);
+      if (memory) await storeMemory(opts.cacheDir, file, memory());
+    }
   }
   issues.push(...checkAcrossLabs(labs));
   return { labs, issues, checked };

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheKey, storeLab } from '../../src/spec/cache.js';
-import { loadLabs } from '../../src/spec/index.js';
+import { loadLabs, loadLabText } from '../../src/spec/index.js';
+import { starLabYaml } from '../../src/cli/gen.js';
 import type { Lab } from '../../src/spec/types.js';
 
 const LAB = `name: cache\nhosts:\n  a:\n    interfaces:\n      eth0: { addresses: [10.0.0.1/24] }\n  b:\n    interfaces:\n      eth0: { addresses: [10.0.0.2/24] }\nlinks:\n  - { a: a:eth0, b: b:eth0 }\n`;
@@ -83,5 +84,22 @@ describe('spec cache', () => {
     expect(entries()).not.toContain('k0.json');
     expect(entries()).toContain('k1.json');
     expect(entries()).toContain('newest.json');
+  });
+
+  it('keeps labs exactly: every normalised lab is plain JSON (no undefined members, no special numbers)', () => {
+    const texts = [
+      ...['labs', 'test/fixtures/good'].flatMap((d) =>
+        readdirSync(d)
+          .filter((n) => n.endsWith('.yaml'))
+          .map((n) => ({ file: join(d, n), text: readFileSync(join(d, n), 'utf8') })),
+      ),
+      { file: 'star.yaml', text: starLabYaml({ name: 'star', hosts: 20, dnat: 5, backends: 3 }) },
+    ];
+    expect(texts.length).toBeGreaterThan(15);
+    for (const { file, text } of texts) {
+      const { lab, issues } = loadLabText(file, text);
+      expect(issues, file).toEqual([]);
+      expect(JSON.parse(JSON.stringify(lab)), file).toStrictEqual(lab);
+    }
   });
 });
