@@ -27,6 +27,7 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
     ...(a.neighbours || b.neighbours ? { neighbours: true } : {}),
     ...(a.rules || b.rules ? { rules: [...new Set([...(a.rules ?? []), ...(b.rules ?? [])])].sort() } : {}),
     ...(a.fdb || b.fdb ? { fdb: true } : {}),
+    ...(a.peers?.length || b.peers?.length ? { peers: [...new Set([...(a.peers ?? []), ...(b.peers ?? [])])].sort() } : {}),
   };
 }
 
@@ -39,6 +40,7 @@ export function mergeScopes(...scopes: NsQuery[][]): NsQuery[] {
 /** The scope that covers a set of objects (a desired state or a checkpoint). */
 export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['mode']>): NsQuery[] {
   const out = new Map<string, NsQuery>();
+  const peers = new Map<string, Set<string>>();
   const q = (ns: string) => {
     let v = out.get(ns);
     if (!v) out.set(ns, (v = emptyQuery(ns, modes.get(ns) ?? 'shared')));
@@ -58,6 +60,16 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
     if (o.kind === 'rule') x.rules = [...(x.rules ?? []), o.id];
     if (o.kind === 'rule' && o.family === 6) x.ipv6Routes = true;
     if (o.kind === 'fdb' && !o.dst) x.fdb = true;
+    if (o.kind === 'link' && o.peer && o.peer.ns !== o.ns) {
+      // Both ways: a veth's other end points back, and one end may be all these objects hold.
+      peers.set(o.ns, (peers.get(o.ns) ?? new Set()).add(o.peer.ns));
+      peers.set(o.peer.ns, (peers.get(o.peer.ns) ?? new Set()).add(o.ns));
+    }
+  }
+  // Only for namespaces in scope anyway: a hint never widens what is read.
+  for (const [ns, set] of peers) {
+    const x = out.get(ns);
+    if (x) x.peers = [...set].sort();
   }
   return mergeScopes([...out.values()]);
 }
