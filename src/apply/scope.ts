@@ -43,6 +43,7 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
   if (a.neighbours || b.neighbours) merged.neighbours = true;
   if (a.rules || b.rules) merged.rules = sortedUnion(a.rules ?? [], b.rules ?? []);
   if (a.fdb || b.fdb) merged.fdb = true;
+  if (a.peers?.length || b.peers?.length) merged.peers = sortedUnion(a.peers ?? [], b.peers ?? []);
   return merged;
 }
 
@@ -60,6 +61,7 @@ export function mergeScopes(...scopes: NsQuery[][]): NsQuery[] {
 /** The scope that covers a set of objects (a desired state or a checkpoint). */
 export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['mode']>): NsQuery[] {
   const out = new Map<string, NsQuery>();
+  const peers = new Map<string, Set<string>>();
   for (const o of objs) {
     let x = out.get(o.ns);
     if (!x) out.set(o.ns, (x = emptyQuery(o.ns, modes.get(o.ns) ?? 'shared')));
@@ -83,6 +85,11 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
         break;
       case 'link':
         if (o.type === 'bridge' && o.attrs.vlanFiltering) x.bridgeVlans = true;
+        if (o.peer && o.peer.ns !== o.ns) {
+          // Both ways: a veth's other end points back, and one end may be all these objects hold.
+          peers.set(o.ns, (peers.get(o.ns) ?? new Set()).add(o.peer.ns));
+          peers.set(o.peer.ns, (peers.get(o.peer.ns) ?? new Set()).add(o.ns));
+        }
         break;
       case 'portvlan':
         x.bridgeVlans = true;
@@ -102,6 +109,11 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
         if (!o.dst) x.fdb = true;
         break;
     }
+  }
+  // Only for namespaces in scope anyway: a hint never widens what is read.
+  for (const [ns, set] of peers) {
+    const x = out.get(ns);
+    if (x) x.peers = [...set].sort();
   }
   return mergeScopes([...out.values()]);
 }

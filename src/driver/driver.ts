@@ -38,6 +38,13 @@ export interface NsQuery {
   rules?: string[];
   /** Read the fdb (`bridge fdb show`) even without a VXLAN: static entries on bridge ports. */
   fdb?: boolean;
+  /**
+   * Namespaces this one's links are expected to point into ('' = the machine's own): veth peers,
+   * parents elsewhere. The reader asks their nsids in the same pass as the dump, so naming the
+   * nsids links carry needs no second process; a hint that is wrong or missing only brings that
+   * process back, never a wrong name (absent in records written before hints existed).
+   */
+  peers?: string[];
 }
 
 export interface ObserveRequest {

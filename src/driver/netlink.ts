@@ -26,6 +26,8 @@ export interface NetlinkQuery {
   sysctlPaths?: string[];
   /** Also dump qdiscs. */
   qdiscs?: boolean;
+  /** Namespaces ('' = the reader's own) whose nsid here to ask after the dumps (see NsQuery.peers). */
+  peers?: string[];
 }
 
 export interface NetlinkDump {
@@ -37,6 +39,8 @@ export interface NetlinkDump {
   sysctls: (string | null)[];
   /** Qdiscs as `tc -raw -j qdisc show` prints them; null when one of a kind not decoded here (netem) is present. */
   qdiscs: RawQdisc[] | null;
+  /** This namespace's nsid for each of the query's peers: -1 when it has none or the peer cannot be opened. */
+  peerNsids: number[];
 }
 
 /**
@@ -98,9 +102,10 @@ sub nl_request {
 }
 `;
 
-// Input: one namespace a line (`NS \t 6? \t SYSCTL-PATH...`). Output frames: u32 line number, one
-// letter (L links, A addresses, R routes, S IPv6 routes, Y sysctl values a line each, `=VALUE` or
-// `-` when missing, E error text), u32 length, bytes.
+// Input: one namespace a line (`NS \t FLAGS \t COUNT \t SYSCTL-PATH... \t PEER...`, COUNT paths,
+// FLAGS 6 for IPv6 routes, q for qdiscs). Output frames: u32 line number, one letter (L links,
+// A addresses, R routes, S IPv6 routes, Q qdiscs, Y sysctl values a line each, `=VALUE` or `-`
+// when missing, N the nsid of each peer a line, E error text), u32 length, bytes.
 // Nsid queries (argument `nsid`): lines `NS \t OTHER...`; answers `LINE \t NSID...` (-1 = none).
 const NETLINK_PERL = String.raw`
 use strict; use warnings;
@@ -110,6 +115,22 @@ ${PERL_RTNETLINK}
 binmode STDOUT;
 $| = 0;
 sub frame { my ($id, $what, $data) = @_; print pack('NAN', $id, $what, length $data), $data; }
+# RTM_GETNSID with NETNSA_FD: the socket's namespace's id for another one (-1 if it has none; the
+# kernel does not allocate one for asking).
+sub nsid_of {
+  my ($s, $other) = @_;
+  my $fh = netns_fh($nsdir, $other) // return -1;
+  my ($r) = nl_request($s, 90, 1, pack('CxxxSSL', 0, 8, 3, fileno($fh)));
+  return -1 unless defined $r && length($r) >= 20;
+  my $off = 20;
+  while ($off + 4 <= length $r) {
+    my ($alen, $atype) = unpack('SS', substr($r, $off, 4));
+    last if $alen < 4;
+    return unpack('l', substr($r, $off + 4, 4)) if $atype == 1;
+    $off += ($alen + 3) & ~3;
+  }
+  return -1;
+}
 my $id = -1;
 while (my $l = <STDIN>) {
   chomp $l; $id++;
@@ -118,31 +139,16 @@ while (my $l = <STDIN>) {
   if ($err) { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', $err); next }
   my $s = nl_socket() // do { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', "netlink socket: $!"); next };
   if ($mode eq 'nsid') {
-    my @ids;
-    for my $other (@rest) {
-      my $fh = netns_fh($nsdir, $other) // do { push @ids, -1; next };
-      # RTM_GETNSID with NETNSA_FD: this namespace's id for the other one (-1 if it has none).
-      my ($r) = nl_request($s, 90, 1, pack('CxxxSSL', 0, 8, 3, fileno($fh)));
-      my $nsid = -1;
-      if (defined $r && length($r) >= 20) {
-        my $off = 20;
-        while ($off + 4 <= length $r) {
-          my ($alen, $atype) = unpack('SS', substr($r, $off, 4));
-          last if $alen < 4;
-          if ($atype == 1) { $nsid = unpack('l', substr($r, $off + 4, 4)); last }
-          $off += ($alen + 3) & ~3;
-        }
-      }
-      push @ids, $nsid;
-    }
-    print join("\t", $id, @ids), "\n";
+    print join("\t", $id, map { nsid_of($s, $_) } @rest), "\n";
     next;
   }
   # RTM_GETLINK with IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS; RTM_GETADDR; RTM_GETROUTE per family.
   my @dumps = (['L', 18, pack('CxSlLL', 0, 0, 0, 0, 0) . pack('SSL', 8, 29, 8)], ['A', 22, pack('CCCCL', 0, 0, 0, 0, 0)],
     ['R', 26, pack('CCCCCCCCL', 2, 0, 0, 0, 0, 0, 0, 0, 0)]);
-  my ($flags, @sysctls) = @rest;
+  my ($flags, $count, @more) = @rest;
   $flags //= '';
+  my @sysctls = splice(@more, 0, $count // 0);
+  my @peers = @more;
   push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if $flags =~ /6/;
   # RTM_GETQDISC: struct tcmsg, all zero (every device).
   push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
@@ -152,6 +158,8 @@ while (my $l = <STDIN>) {
     if (defined $out) { frame($id, $d->[0], $out) }
     else { frame($id, 'E', "dump $d->[0]: " . ($errno ? "netlink error $errno" : $text)); $ok = 0; last }
   }
+  # Right after the dump, so the nsids its links carry name the namespaces they point into.
+  frame($id, 'N', join('', map { nsid_of($s, $_) . "\n" } @peers)) if $ok && @peers;
   close($s);
   next unless $ok;
   my $values = '';
@@ -192,7 +200,12 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
   const out = await runPerl(
     'dump',
     netnsDir,
-    qs.map((q) => [q.ns, `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}`, ...(q.sysctlPaths ?? [])].join('\t') + '\n').join(''),
+    qs
+      .map((q) => {
+        const paths = q.sysctlPaths ?? [];
+        return [q.ns, `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}`, paths.length, ...paths, ...(q.peers ?? [])].join('\t') + '\n';
+      })
+      .join(''),
   );
   const frames = qs.map(() => new Map<string, Buffer>());
   for (let off = 0; off + 9 <= out.length;) {
@@ -220,13 +233,25 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
         const line = (f.get('Y')?.toString('utf8') ?? '').split('\n')[k];
         return line?.startsWith('=') ? line.slice(1) : null;
       }),
+      peerNsids: peerNsids(qs[i]!.peers ?? [], f.get('N')),
     };
+  });
+}
+
+/** The N frame's answers, one per peer; -1 for each when the frame is missing (the dump failed). */
+function peerNsids(peers: string[], frame: Buffer | undefined): number[] {
+  const lines = frame?.toString('utf8').split('\n') ?? [];
+  return peers.map((_, k) => {
+    const n = Number(lines[k] || -1);
+    return Number.isInteger(n) ? n : -1;
   });
 }
 
 /** For each request, the nsid its namespace has for each of `others` (-1: none; null: not readable). */
 export async function nsidsOf(requests: { ns: string; others: string[] }[], netnsDir: string): Promise<(number[] | null)[]> {
   if (!requests.length) return [];
+  // Apart from `processes`: how often the reader's own answers (NsQuery.peers) were not enough.
+  profile.count('nsidProcesses');
   const out = (await runPerl('nsid', netnsDir, requests.map((r) => [r.ns, ...r.others].join('\t') + '\n').join(''))).toString('utf8');
   const answers: (number[] | null)[] = requests.map(() => null);
   for (const line of out.split('\n')) {

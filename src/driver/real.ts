@@ -116,6 +116,10 @@ interface RawNs {
   routes: RawRoute[];
   routes6: RawRoute[];
   nsids: { nsid: number; name?: string }[];
+  /** The peers the reader asked this namespace about, in the dump's pass (see peersToAsk). */
+  asked: string[];
+  /** The nsid here of each of them (-1: none). */
+  peerNsids: number[];
   vlans: RawPortVlans[];
   fdb: RawFdb[];
   nft: { family: string; table: string; text: string }[];
@@ -139,6 +143,8 @@ function emptyRaw(q: NsQuery): RawNs {
     routes: [],
     routes6: [],
     nsids: [],
+    asked: [],
+    peerNsids: [],
     vlans: [],
     fdb: [],
     nft: [],
@@ -189,10 +195,17 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
           throw new KernelError({ ns, command: `nft list table ${t.family} ${t.table}`, stderr: r.stderr });
       });
   }
+  peersToAsk(qs).forEach((peers, i) => (raws[i]!.asked = peers));
   const [dumps, results] = await Promise.all([
     profile.time('observe:netlink', () =>
       dumpNamespaces(
-        qs.map((q) => ({ ns: q.ns, ipv6Routes: q.ipv6Routes, sysctlPaths: q.sysctls.map(sysctlPath), qdiscs: q.qdiscs })),
+        raws.map(({ q, asked }) => ({
+          ns: q.ns,
+          ipv6Routes: q.ipv6Routes,
+          sysctlPaths: q.sysctls.map(sysctlPath),
+          qdiscs: q.qdiscs,
+          peers: asked,
+        })),
         NETNS_DIR,
       ),
     ),
@@ -232,72 +245,111 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
 }
 
 /**
- * Names the namespaces behind the nsids links refer to, as `ip netns list-id` would, without
- * asking every namespace about every other (N^2 at scale): a veth's peer is usually found by
- * its shape (a veth whose ifindex is this one's link_index and whose link_index is this one's
- * ifindex), so a namespace is asked its nsid only for those candidates and the root namespace,
- * or not at all when a veth pair already told; an nsid still unnamed is then looked up among
- * every namespace in /run/netns.
+ * The peers each query's reader asks its nsid for. Of two namespaces read together that expect
+ * links into each other (a veth pair's ends), one asking is enough: resolveNsids names the other
+ * end's nsid from the pair. The one with fewer peers asks, so a hub with hundreds of veths asks
+ * none of the hosts read beside it, and all of them when read alone (the verify after a change).
+ */
+export function peersToAsk(qs: NsQuery[]): string[][] {
+  const peersOf = new Map(qs.map((q) => [q.ns, new Set(q.peers ?? [])]));
+  /** Whether of two namespaces expecting each other, `a` is the one that asks. */
+  const asks = (a: string, b: string) => {
+    const [na, nb] = [peersOf.get(a)!.size, peersOf.get(b)!.size];
+    return na < nb || (na === nb && a < b);
+  };
+  return qs.map((q) => [...peersOf.get(q.ns)!].filter((p) => p !== q.ns && !(peersOf.get(p)?.has(q.ns) && asks(p, q.ns))));
+}
+
+/** The nsids the links carry (a veth peer, a parent in another namespace). */
+function referencedNsids(links: RawLink[]): Set<number> {
+  return new Set(links.flatMap((l) => (l.link_netnsid !== undefined && l.link_index !== undefined ? [l.link_netnsid] : [])));
+}
+
+/**
+ * The names a namespace's answers give the nsids its links carry (`wanted`): it has nsid
+ * answers[k] for peers[k] ('' = the root namespace). An answer no link refers to is left out:
+ * an answer only ever names, never adds.
+ */
+export function nsidsFromPeers(wanted: Set<number>, peers: string[], answers: number[]): Map<number, string> {
+  const named = new Map<number, string>();
+  peers.forEach((peer, k) => {
+    const nsid = answers[k] ?? -1;
+    if (nsid >= 0 && wanted.has(nsid) && !named.has(nsid)) named.set(nsid, peer);
+  });
+  return named;
+}
+
+/**
+ * Names the namespaces behind the nsids links refer to, as `ip netns list-id` would. Usually the
+ * reader already asked each namespace about the peers its query expected (NsQuery.peers, see
+ * peersToAsk) in the dump's pass, and veth pairs tell the other ends: no further process. What
+ * that leaves unnamed (a hint wrong or missing: a veth moved by hand, an old record) is asked
+ * without asking every namespace about every other (N^2 at scale): a veth's peer is usually found
+ * by its shape (a veth whose ifindex is this one's link_index and whose link_index is this one's
+ * ifindex), so a namespace is asked its nsid only for those candidates and the root namespace, or
+ * not at all when a veth pair already told; an nsid still unnamed is then looked up among every
+ * namespace in /run/netns.
  */
 async function resolveNsids(raws: RawNs[]): Promise<void> {
-  const refs = new Map(
-    raws.map((r) => [
-      r,
-      new Set(r.links.flatMap((l) => (l.link_netnsid !== undefined && l.link_index !== undefined ? [l.link_netnsid] : []))),
-    ]),
-  );
-  const byPeerShape = new Map<string, Set<string>>();
-  for (const r of raws)
-    for (const l of r.links)
-      if (l.link_netnsid !== undefined && l.link_index !== undefined) {
-        const key = `${l.ifindex}>${l.link_index}`;
-        byPeerShape.set(key, (byPeerShape.get(key) ?? new Set()).add(r.q.ns));
-      }
-  const ask = async (targets: { raw: RawNs; others: string[] }[]) => {
-    const answers = await nsidsOf(
-      targets.map((t) => ({ ns: t.raw.q.ns, others: t.others })),
-      NETNS_DIR,
-    );
-    targets.forEach((t, i) => {
-      const wanted = refs.get(t.raw)!;
-      const found = new Map(t.raw.nsids.map((n) => [n.nsid, n.name]));
-      (answers[i] ?? []).forEach((nsid, k) => {
-        if (wanted.has(nsid) && !found.has(nsid)) found.set(nsid, t.others[k]);
-      });
-      // The root namespace has no name: its nsid stays unnamed, as in `ip netns list-id`.
-      t.raw.nsids = [...found].map(([nsid, name]) => (name ? { nsid, name } : { nsid }));
-    });
+  const refs = new Map(raws.map((r) => [r, referencedNsids(r.links)]));
+  // Per namespace: nsid -> name ('' = the root namespace).
+  const named = new Map(raws.map((r) => [r, nsidsFromPeers(refs.get(r)!, r.asked, r.peerNsids)]));
+  const unresolved = (r: RawNs) => [...refs.get(r)!].filter((n) => !named.get(r)!.has(n));
+  const byName = new Map(raws.map((r) => [r.q.ns, r]));
+  const veths = new Map<RawNs, Map<number, RawLink>>();
+  const vethsOf = (r: RawNs) => {
+    let m = veths.get(r);
+    if (!m) veths.set(r, (m = new Map(r.links.filter((l) => l.linkinfo?.info_kind === 'veth').map((l) => [l.ifindex, l]))));
+    return m;
   };
-  const unresolved = (r: RawNs) => [...refs.get(r)!].filter((n) => !r.nsids.some((x) => x.nsid === n));
+  // A veth pair answers for both ends: once x names the namespace y of its veth's peer, the
+  // peer's nsid (in y) names x.
+  const learnFrom = (x: RawNs) => {
+    const names = named.get(x)!;
+    for (const a of x.links) {
+      if (a.linkinfo?.info_kind !== 'veth' || a.link_netnsid === undefined || a.link_index === undefined) continue;
+      const name = names.get(a.link_netnsid);
+      const y = name === undefined ? undefined : byName.get(name);
+      if (!y || y === x) continue;
+      const b = vethsOf(y).get(a.link_index);
+      if (b?.link_index !== a.ifindex || b.link_netnsid === undefined) continue;
+      if (!named.get(y)!.has(b.link_netnsid)) named.get(y)!.set(b.link_netnsid, x.q.ns);
+    }
+  };
+  raws.forEach(learnFrom);
+  let byPeerShape: Map<string, Set<string>> | null = null;
   const candidates = (r: RawNs) => {
+    if (!byPeerShape) {
+      byPeerShape = new Map();
+      for (const o of raws)
+        for (const l of o.links)
+          if (l.link_netnsid !== undefined && l.link_index !== undefined) {
+            const key = `${l.ifindex}>${l.link_index}`;
+            byPeerShape.set(key, (byPeerShape.get(key) ?? new Set()).add(o.q.ns));
+          }
+    }
     const out = new Set<string>(r.q.ns === '' ? [] : ['']);
     for (const l of r.links)
       if (l.link_netnsid !== undefined && l.link_index !== undefined)
         for (const ns of byPeerShape.get(`${l.link_index}>${l.ifindex}`) ?? []) if (ns !== r.q.ns) out.add(ns);
     return { raw: r, others: [...out] };
   };
-  // A veth pair answers for both ends: once x names the namespace y of its veth's peer, the
-  // peer's nsid (in y) names x. So namespaces with links into several others (hubs, routers)
-  // are asked first, and most of the rest need not be asked at all.
-  const byName = new Map(raws.map((r) => [r.q.ns, r]));
-  const byIndex = new Map(raws.map((r) => [r, new Map(r.links.map((l) => [l.ifindex, l]))]));
-  const learnFrom = (x: RawNs) => {
-    const names = new Map(x.nsids.map((n) => [n.nsid, n.name ?? '']));
-    for (const a of x.links) {
-      if (a.linkinfo?.info_kind !== 'veth' || a.link_netnsid === undefined || a.link_index === undefined) continue;
-      const name = names.get(a.link_netnsid);
-      const y = name === undefined ? undefined : byName.get(name);
-      if (!y || y === x) continue;
-      const b = byIndex.get(y)!.get(a.link_index);
-      if (b?.linkinfo?.info_kind !== 'veth' || b.link_index !== a.ifindex || b.link_netnsid === undefined) continue;
-      const nsid = b.link_netnsid;
-      if (!y.nsids.some((n) => n.nsid === nsid)) y.nsids.push(x.q.ns ? { nsid, name: x.q.ns } : { nsid });
-    }
+  const ask = async (targets: { raw: RawNs; others: string[] }[]) => {
+    const answers = await nsidsOf(
+      targets.map((t) => ({ ns: t.raw.q.ns, others: t.others })),
+      NETNS_DIR,
+    );
+    targets.forEach((t, i) => {
+      const found = named.get(t.raw)!;
+      for (const [nsid, name] of nsidsFromPeers(refs.get(t.raw)!, t.others, answers[i] ?? [])) if (!found.has(nsid)) found.set(nsid, name);
+    });
   };
-  const hubs = raws.filter((r) => refs.get(r)!.size >= 2);
+  // Namespaces with links into several others (hubs, routers) are asked first, and most of the
+  // rest need not be asked at all.
+  const hubs = raws.filter((r) => refs.get(r)!.size >= 2 && unresolved(r).length > 0);
   await ask(hubs.map(candidates));
   hubs.forEach(learnFrom);
-  const others = raws.filter((r) => refs.get(r)!.size > 0 && !hubs.includes(r) && unresolved(r).length > 0);
+  const others = raws.filter((r) => refs.get(r)!.size === 1 && unresolved(r).length > 0);
   await ask(others.map(candidates));
   others.forEach(learnFrom);
   const rest = raws.filter((r) => unresolved(r).length > 0);
@@ -305,6 +357,8 @@ async function resolveNsids(raws: RawNs[]): Promise<void> {
     const all = await readdir(NETNS_DIR).catch(() => [] as string[]);
     await ask(rest.map((r) => ({ raw: r, others: all.filter((n) => n !== r.q.ns) })));
   }
+  // The root namespace has no name: its nsid stays unnamed, as in `ip netns list-id`.
+  for (const r of raws) r.nsids = [...named.get(r)!].map(([nsid, name]) => (name ? { nsid, name } : { nsid }));
 }
 
 // One process per namespace: legacy rule count, nft tables, and the br_netfilter switch.

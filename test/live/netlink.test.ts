@@ -1,14 +1,21 @@
 // The netlink reader (src/driver/netlink.ts) against iproute2: for a lab with every device kind
 // this kernel has, IPv4 and IPv6 addresses, and routes of every shape netlab manages, what the
 // model parses from the reader equals what it parses from `ip -d -j`, link by link, address by
-// address, route by route; and the nsids it resolves equal `ip netns list-id`'s.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// address, route by route; and the nsids it resolves equal `ip netns list-id`'s, asked in the
+// dump's pass (the peers a scope expects) or by the nsid rounds when those hints are wrong.
+import { writeFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { store } from '../../src/apply/store.js';
+import type { NsQuery } from '../../src/driver/driver.js';
+import { RealDriver } from '../../src/driver/real.js';
+import type { LinkObj } from '../../src/model/objects.js';
 import { parseAddr, type RawAddrInfo } from '../../src/model/addr.js';
 import { parseLink, type RawLink } from '../../src/model/link.js';
 import { parseQdiscs, type RawQdisc } from '../../src/model/qdisc.js';
 import { parseRoute, type RawRoute } from '../../src/model/route.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from '../../src/driver/netlink.js';
-import { labFile, netlab } from './cli.js';
+import { labFile, NETLAB, netlab } from './cli.js';
 import { sandboxSkipReason, sh } from './sandbox.js';
 
 const LAB = `
@@ -54,6 +61,12 @@ links:
   - { a: up:eth0, b: sw:par }
   - { a: peer:eth0, b: sw:under, conditions: { rate: 1gbit, burst: 64kb } }
 `;
+
+// Counts the nsid rounds' processes (real.ts calls this only for nsids the dump's pass left unnamed).
+vi.mock('../../src/driver/netlink.js', async (importOriginal) => {
+  const m = await importOriginal<typeof import('../../src/driver/netlink.js')>();
+  return { ...m, nsidsOf: vi.fn(m.nsidsOf) };
+});
 
 type IpAddrs = (RawLink & { addr_info?: RawAddrInfo[] })[];
 
@@ -177,6 +190,36 @@ describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
     expect(await nsidsOf([{ ns: 'nlr-absent', others: [] }], '/run/netns')).toEqual([null]);
   });
 
+  it("nsids in the dump's pass: the same answers for the peers asked, -1 for one that cannot be opened", async () => {
+    const peers = ['', ...namespaces, 'nlr-absent'];
+    const read = await dumpNamespaces(
+      namespaces.map((ns) => ({ ns, ipv6Routes: false, peers })),
+      '/run/netns',
+    );
+    const asked = await nsidsOf(
+      namespaces.map((ns) => ({ ns, others: peers })),
+      '/run/netns',
+    );
+    let named = 0;
+    for (const [i, ns] of namespaces.entries()) {
+      const d = read[i]!;
+      if (d instanceof Error) throw d;
+      expect(d.peerNsids, ns).toEqual(asked[i]);
+      const listed = await ipJson<{ nsid: number; name?: string }[]>(ns, ['-j', 'netns', 'list-id']);
+      peers.forEach((p, k) => {
+        const nsid = d.peerNsids[k]!;
+        // The reader's own namespace is in no /run/netns: `ip netns list-id` lists its nsid unnamed.
+        const expected = p.startsWith('nlr-') && p !== ns ? listed.find((n) => n.name === p)?.nsid : undefined;
+        if (p === '' && nsid >= 0) expect(listed.find((n) => n.nsid === nsid)?.name, ns).toBeUndefined();
+        else expect(nsid, `${ns} -> ${p || '(root)'}`).toBe(expected ?? -1);
+        if (nsid >= 0 && p !== '') named++;
+      });
+    }
+    // Each of the four others has one for sw; sw has one for the three its veths lead to (the
+    // macvtap moved from sw into vm gave vm an nsid for sw, not sw one for vm).
+    expect(named).toBe(7);
+  });
+
   it('sysctls: read in the same pass, per namespace, null where the file does not exist', async () => {
     const paths = [
       '/proc/sys/net/ipv4/ip_forward',
@@ -234,5 +277,69 @@ describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
     expect(bad).toBeInstanceOf(Error);
     expect(String(bad)).toMatch(/Cannot open network namespace "nlr-absent"/);
     expect(good).not.toBeInstanceOf(Error);
+  });
+
+  /** The lab's links and the namespace and name each one's peer or parent was observed in. */
+  const peersIn = (links: LinkObj[]) => Object.fromEntries(links.filter((l) => l.peer).map((l) => [l.id, l.peer]));
+
+  async function observed(namespaces: NsQuery[]) {
+    vi.mocked(nsidsOf).mockClear();
+    const o = await new RealDriver().observe({ lab: 'nlr', namespaces });
+    const rounds = vi.mocked(nsidsOf).mock.calls.filter(([requests]) => requests.length > 0).length;
+    return { peers: peersIn([...o.state.values()].filter((x): x is LinkObj => x.kind === 'link')), rounds };
+  }
+
+  it("the recorded scope's hints name every peer in the dump's pass; without hints or with wrong ones the rounds name the same", async () => {
+    const record = await store.readRecord('nlr');
+    const scope = record!.scope;
+    expect(scope.find((q) => q.ns === 'nlr-sw')?.peers).toEqual(['nlr-h1', 'nlr-peer', 'nlr-up', 'nlr-vm']);
+    const desired = peersIn(record!.desired.filter((x): x is LinkObj => x.kind === 'link'));
+    // veths to sw from three hosts (both ends), vm's macvtap and sw's own stacked devices.
+    expect(Object.keys(desired)).toHaveLength(9);
+    const right = await observed(scope);
+    expect(right).toEqual({ peers: desired, rounds: 0 });
+    const none = await observed(scope.map(({ peers: _, ...q }) => q));
+    expect(none.peers).toEqual(desired);
+    expect(none.rounds).toBeGreaterThan(0);
+    const wrong = await observed(scope.map((q) => ({ ...q, peers: ['nlr-absent', ...(q.ns === 'nlr-h1' ? ['nlr-up'] : [])] })));
+    expect(wrong.peers).toEqual(desired);
+    expect(wrong.rounds).toBeGreaterThan(0);
+  });
+
+  it('a re-apply and a one-host change (with its verify) start no nsid process', async () => {
+    const profiled = async () => {
+      const r = await execa('node', [NETLAB, 'apply', '--yes', file], { reject: false, env: { NO_COLOR: '1', NETLAB_PROFILE: '1' } });
+      const line = r.stderr.split('\n').find((l) => l.startsWith('NETLAB_PROFILE '));
+      const counts = (JSON.parse(line!.slice('NETLAB_PROFILE '.length)) as { counts: Record<string, number> }).counts;
+      return { code: r.exitCode, out: `${r.stdout}\n${r.stderr}`, counts };
+    };
+    const again = await profiled();
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('no changes');
+    expect(again.counts.processes).toBeGreaterThan(0);
+    expect(again.counts.nsidProcesses).toBeUndefined();
+    const h1 = 'eth0: { addresses: [10.4.0.2/24, "fd00:4::2/64"], mtu: 1400 }';
+    expect(LAB).toContain(h1);
+    writeFileSync(file, LAB.replace(h1, h1.replace('10.4.0.2/24', '10.4.0.3/24')));
+    const changed = await profiled();
+    expect(changed.code, changed.out).toBe(0);
+    expect(changed.out).toMatch(/verified/);
+    expect(changed.counts.nsidProcesses).toBeUndefined();
+  });
+
+  it('a veth end moved by hand into a namespace no hint names is found by the nsid rounds', async () => {
+    const scope = (await store.readRecord('nlr'))!.scope;
+    await sh('ip', ['netns', 'add', 'nlrmoved']);
+    try {
+      await sh('ip', ['-n', 'nlr-peer', 'link', 'set', 'eth0', 'netns', 'nlrmoved']);
+      const after = await observed(scope);
+      const moved = Object.entries(after.peers).filter(([id, peer]) => id.startsWith('link:nlr-sw/') && peer.ns === 'nlrmoved');
+      // nlrmoved is not observed: the end's name there is unknown, its namespace is not.
+      expect(moved.map(([, peer]) => peer)).toEqual([{ ns: 'nlrmoved', ifname: expect.stringMatching(/^#\d+$/) as unknown }]);
+      expect(Object.keys(after.peers).filter((id) => id.startsWith('link:nlr-peer/'))).toEqual([]);
+      expect(after.rounds).toBeGreaterThan(0);
+    } finally {
+      await sh('ip', ['netns', 'del', 'nlrmoved']);
+    }
   });
 });
