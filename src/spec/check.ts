@@ -18,8 +18,9 @@ import { parseLabYaml } from './yaml.js';
 export type { Memory } from './recheck.js';
 
 /** The memory of a check as JSON, built from the data's JSON taken before the rules ran. */
-function memoryJson(file: string, text: string, dataJson: string, lab: Lab, outline: Outline): string {
-  return `{"file":${JSON.stringify(file)},"text":${JSON.stringify(text)},"data":${dataJson},"lab":${JSON.stringify(lab)},"outline":${JSON.stringify(outline)}}`;
+function memoryJson(file: string, text: string, dataJson: string, locator: Locator, outline: Outline): string {
+  const positions = Object.fromEntries(locator.sources ?? []);
+  return `{"file":${JSON.stringify(file)},"text":${JSON.stringify(text)},"data":${dataJson},"positions":${JSON.stringify(positions)},"outline":${JSON.stringify(outline)}}`;
 }
 
 interface Checked {
@@ -75,8 +76,9 @@ export function checkLabText(
       const spliced = splice(file, text, last);
       if (spliced) {
         const before = JSON.stringify(spliced.data);
+        spliced.locator.sources = new Map();
         const result = checkData(spliced.data, spliced.locator);
-        if (result.lab) return { result, memory: () => memoryJson(file, text, before, result.lab!, spliced.outline), via: 'splice' };
+        if (result.lab) return { result, memory: () => memoryJson(file, text, before, spliced.locator, spliced.outline), via: 'splice' };
       }
     } catch {
       // A position the splice cannot give, or any surprise: the full check below decides.
@@ -89,9 +91,10 @@ export function checkLabText(
     // (no .inf, no -0) can be spliced next time.
     const before = JSON.stringify(parsed.data);
     const exact = isDeepStrictEqual(JSON.parse(before), parsed.data);
+    parsed.locator.sources = new Map();
     const result = checkData(parsed.data, parsed.locator);
     const outline = result.lab && exact ? parsed.outline() : null;
-    return { result, memory: outline ? () => memoryJson(file, text, before, result.lab!, outline) : null, via: 'parse' };
+    return { result, memory: outline ? () => memoryJson(file, text, before, parsed.locator, outline) : null, via: 'parse' };
   } catch (err) {
     return { result: internalError(file, err), memory: null, via: 'parse' };
   }

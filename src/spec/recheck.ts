@@ -11,7 +11,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { formatPath, Locator, type LinePos, type Part, type Path } from './locate.js';
 import { isIndexLike, type Outline, type Section } from './outline.js';
-import type { Lab, SourcePos } from './types.js';
 import { parseFragment } from './yaml.js';
 
 /** What the last check of a file leaves for the next one. */
@@ -20,7 +19,8 @@ export interface Memory {
   text: string;
   /** The file's data as parsed (before any rule wrote pool addresses into it). */
   data: Record<string, unknown>;
-  lab: Lab;
+  /** The line and column of every position the checked lab holds, by path (Locator.sources). */
+  positions: Record<string, [number, number]>;
   outline: Outline;
 }
 
@@ -80,21 +80,6 @@ function staysInside(lines: string[], section: Section): boolean {
   return true;
 }
 
-/** Source positions the last check recorded in its lab, by path. */
-function positionsOf(lab: Lab): Map<string, LinePos> {
-  const out = new Map<string, LinePos>();
-  const walk = (v: unknown): void => {
-    if (Array.isArray(v)) v.forEach(walk);
-    else if (v !== null && typeof v === 'object') {
-      const pos = (v as { pos?: SourcePos }).pos;
-      if (pos && typeof pos.path === 'string') out.set(pos.path, { line: pos.line, col: pos.col });
-      for (const x of Object.values(v)) walk(x);
-    }
-  };
-  walk(lab);
-  return out;
-}
-
 /**
  * Positions in the edited file: inside the re-parsed lines from their own document; elsewhere
  * from the last check's, moved by the lines the edit added or removed. Only the positions a
@@ -102,14 +87,12 @@ function positionsOf(lab: Lab): Map<string, LinePos> {
  * file has issues, whose positions need the whole document.
  */
 class SplicedLocator extends Locator {
-  private positions: Map<string, LinePos> | null = null;
-
   constructor(
     file: string,
     private readonly edit: Edit,
     private readonly piece: Locator,
     private readonly pieceKeys: Set<string>,
-    private readonly lastLab: Lab,
+    private readonly positions: Record<string, [number, number]>,
   ) {
     super(file, null, null);
   }
@@ -124,10 +107,9 @@ class SplicedLocator extends Locator {
       return this.inPiece([seg - first, ...path.slice(2)]);
     const old =
       inSection && typeof seg === 'number' && seg >= first + newCount ? [path[0]!, seg - newCount + oldCount, ...path.slice(2)] : path;
-    this.positions ??= positionsOf(this.lastLab);
-    const known = this.positions.get(formatPath(old));
-    if (!known || (known.line - 1 >= start && known.line - 1 < oldEnd)) throw new NeedsFullCheck(`position of ${formatPath(path)}`);
-    return known.line - 1 >= oldEnd ? { line: known.line + delta, col: known.col } : known;
+    const known = Object.hasOwn(this.positions, formatPath(old)) ? this.positions[formatPath(old)]! : null;
+    if (!known || (known[0] - 1 >= start && known[0] - 1 < oldEnd)) throw new NeedsFullCheck(`position of ${formatPath(path)}`);
+    return { line: known[0] - 1 >= oldEnd ? known[0] + delta : known[0], col: known[1] };
   }
 
   override aliasHost(): void {
@@ -192,5 +174,5 @@ export function splice(file: string, text: string, memory: Memory): Spliced | nu
   };
   if (edited.starts.length === 0) return null;
   const outline = { sections: memory.outline.sections.map((s) => (s === section ? edited : moved(s))) };
-  return { data, locator: new SplicedLocator(file, edit, piece.locator, pieceKeys, memory.lab), outline };
+  return { data, locator: new SplicedLocator(file, edit, piece.locator, pieceKeys, memory.positions), outline };
 }
