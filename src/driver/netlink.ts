@@ -284,7 +284,7 @@ class Attrs {
     const { buf, end } = this;
     let found = -1;
     let foundLen = 0;
-    for (let off = this.off; off + 4 <= end; ) {
+    for (let off = this.off; off + 4 <= end;) {
       const len = buf.readUInt16LE(off);
       if (len < 4 || off + len > end) break;
       if ((buf.readUInt16LE(off + 2) & NLA_TYPE_MASK) === type) {
