@@ -63,17 +63,23 @@ export interface EarlyObservation {
  * then says so).
  */
 export async function observeEarly(driver: Driver, labName: string): Promise<EarlyObservation | null> {
+  // Without a record there is nothing to read early (and the lock would leave a state directory).
+  if (!(await store.hasRecord(labName))) return null;
   const unlock = await lockLab(labName).catch(() => null);
   if (!unlock) return null;
-  const [journal, record] = await Promise.all([store.readJournal(labName), store.readRecord(labName)]);
-  if (journal || !record) {
-    await unlock();
-    return null;
+  try {
+    const [journal, record] = await Promise.all([store.readJournal(labName), store.readRecord(labName)]);
+    if (!journal && record) {
+      const scope = mergeScopes(record.scope, discoveredScope(labName, await driver.listNetns()));
+      const live = driver.observe({ lab: labName, namespaces: scope });
+      live.catch(() => undefined);
+      return { lab: labName, unlock, record, scope, live };
+    }
+  } catch {
+    // An unreadable record or journal: the run itself reads them again and says so.
   }
-  const scope = mergeScopes(record.scope, discoveredScope(labName, await driver.listNetns()));
-  const live = driver.observe({ lab: labName, namespaces: scope });
-  live.catch(() => undefined);
-  return { lab: labName, unlock, record, scope, live };
+  await unlock();
+  return null;
 }
 
 export interface LabPlan {

@@ -1,7 +1,7 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
 import { appendFileSync, readFileSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LockBusyError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
@@ -77,6 +77,11 @@ async function readJson<T>(path: string): Promise<T | null> {
 
 export const store = {
   readRecord: (lab: string) => readJson<LabRecord>(join(labDir(lab), 'state.json')),
+  hasRecord: (lab: string) =>
+    access(join(labDir(lab), 'state.json')).then(
+      () => true,
+      () => false,
+    ),
   writeRecord: (r: LabRecord) => writeAtomic(join(labDir(r.lab), 'state.json'), r),
   readJournal: (lab: string) => readJson<Journal>(join(labDir(lab), 'journal.json')),
   writeJournal: (j: Journal) => writeAtomic(join(labDir(j.lab), 'journal.json'), j),

@@ -84,6 +84,15 @@ describe.skipIf(sandboxSkipReason !== null)('applying an edited lab', () => {
       holder.kill();
       await holder.catch(() => undefined);
     }
+    // A damaged record: the run says which file, and leaves no lock behind.
+    const recordFile = `/run/netlab/${LAB}/state.json`;
+    const record = readFileSync(recordFile, 'utf8');
+    writeFileSync(recordFile, '{"damaged');
+    const damaged = await apply();
+    expect(damaged.code).toBe(1);
+    expect(damaged.stderr).toContain('state.json');
+    expect(existsSync(lockFile)).toBe(false);
+    writeFileSync(recordFile, record);
     writeFileSync(lockFile, '999999999\n'); // a dead holder's lock is taken over
     const fixed = await apply();
     expect(fixed.code, fixed.all).toBe(0);
