@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
-import { describe, diffStates, stateOf, type State } from '../model/objects.js';
+import { describe, diffStates, stateOf, type Obj, type State } from '../model/objects.js';
 import type { Command } from '../model/command.js';
 import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
@@ -224,34 +224,41 @@ export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOpti
  * What verify reads after a run. `compare`: the namespaces the run's commands act in or reach,
  * and, where a command deletes a link or a namespace, the namespaces linked to it (the kernel takes
  * veth peers and stacked devices along). The others were observed equal to the lab just before the
- * run and nothing of it went there. `observe`: those and their neighbours, so every compared
- * link's peer can be named.
+ * run and nothing of it went there. `observe`: those, and the peer namespaces of every link the
+ * run made, changed or removed, so those links' peers can be named. Any other compared link was
+ * paired as the lab says just before the run and not touched since: its peer is compared by
+ * namespace alone (the nsid tells it without reading the neighbour's links).
  */
 function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> } {
   const direct = new Set<string>();
   const deleting = new Set<string>();
+  const relinked = new Set<string>();
+  const peerOf = (o: Obj | undefined) => {
+    if (o?.kind === 'link' && o.peer) relinked.add(o.peer.ns);
+  };
   for (const s of lp.plan.steps)
     for (const c of s.commands) {
       const touched = touchedNamespaces(c);
       for (const ns of touched) direct.add(ns);
       if (c.effect.removeNamespace !== undefined || c.effect.remove?.some((id) => id.startsWith('link:') || id.startsWith('netns:')))
         for (const ns of touched) deleting.add(ns);
+      for (const o of c.effect.set ?? []) peerOf(o);
+      for (const id of c.effect.remove ?? []) peerOf(lp.live.state.get(id));
     }
   const neighbours = new Map<string, Set<string>>();
   const link = (a: string, b: string) => {
     if (a === b) return;
-    for (const [x, y] of [
-      [a, b],
-      [b, a],
-    ] as const)
-      neighbours.set(x, (neighbours.get(x) ?? new Set()).add(y));
+    let x = neighbours.get(a);
+    if (!x) neighbours.set(a, (x = new Set()));
+    x.add(b);
+    let y = neighbours.get(b);
+    if (!y) neighbours.set(b, (y = new Set()));
+    y.add(a);
   };
   for (const state of [lp.desired, lp.live.state]) for (const o of state.values()) if (o.kind === 'link' && o.peer) link(o.ns, o.peer.ns);
   const compare = new Set(direct);
   for (const ns of deleting) for (const n of neighbours.get(ns) ?? []) compare.add(n);
-  const observe = new Set(compare);
-  for (const ns of compare) for (const n of neighbours.get(ns) ?? []) observe.add(n);
-  return { compare, observe };
+  return { compare, observe: new Set([...compare, ...relinked]) };
 }
 
 async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<void> {
@@ -263,10 +270,14 @@ async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<voi
     ),
     lp.scope.filter((q) => observe.has(q.ns)).map((q) => ({ ...q, sysctls: [], nftTables: [] })),
   );
-  const desired = new Map([...lp.desired].filter(([, o]) => compare.has(o.ns)));
+  // A peer in a namespace not read is compared by its namespace alone (see verifyScope).
+  const seen = (o: Obj): Obj =>
+    o.kind === 'link' && o.peer && !observe.has(o.peer.ns) ? { ...o, peer: { ns: o.peer.ns, ifname: '' } } : o;
+  const desired = new Map([...lp.desired].filter(([, o]) => compare.has(o.ns)).map(([id, o]) => [id, seen(o)]));
   await settle(retries, async () => {
     const live = await driver.observe({ lab: lp.lab, namespaces: scope });
-    return diffStates(desired, new Map([...live.state].filter(([, o]) => compare.has(o.ns) && (o.kind !== 'sysctl' || desired.has(o.id)))));
+    const compared = [...live.state].filter(([, o]) => compare.has(o.ns) && (o.kind !== 'sysctl' || desired.has(o.id)));
+    return diffStates(desired, new Map(compared.map(([id, o]) => [id, seen(o)])));
   });
 }
 

@@ -142,7 +142,7 @@ describe('schedule', () => {
     checkSchedule(p.plan.steps);
   });
 
-  it('verifies only the namespaces a run changed: a one-host change reads that host and its veth peer', async () => {
+  it('verifies only the namespaces a run changed: a one-host change reads that host, and its veth peer when links changed', async () => {
     const observed: string[][] = [];
     class Recording extends FakeDriver {
       override observe(req: Parameters<FakeDriver['observe']>[0]) {
@@ -161,10 +161,56 @@ describe('schedule', () => {
     expect(changed).not.toBe(text);
     const r = await applyLab(d, load('star.yaml', changed));
     expect(new Set(r.steps.flatMap((s) => s.objects.map((id) => id.split(':')[1]!.split('/')[0])))).toEqual(new Set(['star-h5']));
-    // Planning reads the whole lab; verify only star-h5 and the hub, where its veth peer is.
+    // Planning reads the whole lab; verify only star-h5: no link was made or removed, so its
+    // veth's peer is compared by namespace and the hub is not read.
     expect(observed).toHaveLength(2);
     expect(observed[0]).toHaveLength(21);
+    expect(observed[1]).toEqual(['star-h5']);
+    // A change to the link itself: verify reads the hub too, to name the peer.
+    observed.length = 0;
+    const mtu = changed.replace('eth0: { addresses: [10.10.0.99/16] }', 'eth0: { addresses: [10.10.0.99/16], mtu: 1400 }');
+    expect(mtu).not.toBe(changed);
+    await applyLab(d, load('star.yaml', mtu));
     expect([...observed[1]!].sort()).toEqual(['star-h5', 'star-hub']);
+  });
+
+  it('verify still finds what went wrong in the host it reads, the peer namespace of a link included', async () => {
+    const text = starLabYaml({ name: 'star', hosts: 6 });
+    const changed = text.replace('addresses: [10.10.0.6/16]', 'addresses: [10.10.0.99/16]');
+    expect(changed).not.toBe(text);
+    // A kernel that acknowledges the new address but keeps the old one.
+    class Forgetful extends FakeDriver {
+      override async execute(commands: Command[]) {
+        return super.execute(commands.filter((c) => !commandText(c).includes('10.10.0.99')));
+      }
+    }
+    const forgetful = new Forgetful();
+    await applyLab(forgetful, load('star.yaml', text));
+    await expect(applyLab(forgetful, load('star.yaml', changed))).rejects.toThrow(
+      /verify found 1 difference.*missing: address 10.10.0.99\/16 on star-h5\/eth0/s,
+    );
+    // A kernel that, once the run is done, shows h5's veth paired into another namespace: the
+    // hub is not read (no link changed), yet the peer's namespace is still compared.
+    class Misplaced extends FakeDriver {
+      armed = false;
+      misplace = false;
+      override async observe(req: Parameters<FakeDriver['observe']>[0]) {
+        const seen = await super.observe(req);
+        const eth0 = seen.state.get('link:star-h5/eth0');
+        if (this.misplace && eth0?.kind === 'link' && eth0.peer) eth0.peer = { ...eth0.peer, ns: 'star-h1' };
+        return seen;
+      }
+      override async execute(commands: Command[]) {
+        await super.execute(commands);
+        this.misplace = this.armed;
+      }
+    }
+    const misplaced = new Misplaced();
+    await applyLab(misplaced, load('star.yaml', text));
+    misplaced.armed = true;
+    await expect(applyLab(misplaced, load('star.yaml', changed))).rejects.toThrow(
+      /verify found 1 difference.*veth star-h5\/eth0: peer: .*"ns":"star-h1"/s,
+    );
   });
 
   it('applies a star through the schedule to exactly the desired state, and re-applies with no steps', async () => {
