@@ -6,10 +6,9 @@ import { join } from 'node:path';
 import { LockBusyError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
 import type { Obj } from '../model/objects.js';
+import { stateDir } from './state-dir.js';
 
-export function stateDir(): string {
-  return process.env.NETLAB_STATE_DIR ?? '/run/netlab';
-}
+export { stateDir } from './state-dir.js';
 
 /** Where checked labs are cached (see src/spec/cache.ts). */
 export function specCacheDir(): string {

@@ -143,6 +143,18 @@ export function buildProgram() {
     .action(lazy(() => import('./watch.js'), 'watch'));
 
   program
+    .command('serve')
+    .description(
+      'keep one netlab process warm: apply, plan, destroy, status and validate run by other netlab invocations are handed to it (fastest for repeated small changes)',
+    )
+    .option('--idle <duration>', 'stop after this long without a request (default: run until stopped)')
+    .addHelpText(
+      'after',
+      "\nListens on the .serve.sock socket in netlab's state directory (root only). A command that would ask for confirmation on a terminal, NETLAB_SERVE=0, or a server busy with another run or started from another build: the command runs in its own process as usual. Runs until SIGTERM/SIGINT; a run in progress finishes (or is rolled back) first.",
+    )
+    .action(lazy(() => import('./serve.js'), 'serve'));
+
+  program
     .command('link')
     .description(
       'change a link of an applied lab right now (up/down, rate, delay, loss, ...) for demonstrations: a runtime override that status and plan show as drift and the next apply reverts',
@@ -283,17 +295,23 @@ export function buildProgram() {
   return program;
 }
 
-export async function main(argv: string[]): Promise<void> {
+/** Runs one command line; gives its exit code (`netlab serve` runs many in one process). */
+export async function run(argv: string[]): Promise<number> {
+  exitCode = EXIT_OK;
   const program = buildProgram();
   program.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') process.exit(0);
-    if (e.code?.startsWith('commander.')) process.exit(EXIT_ERROR);
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
+    if (e.code?.startsWith('commander.')) return EXIT_ERROR;
     printError(err);
-    process.exit(exitCodeOf(err));
+    return exitCodeOf(err);
   }
-  process.exit(exitCode);
+  return exitCode;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  process.exit(await run(argv));
 }

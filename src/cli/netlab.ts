@@ -8,5 +8,10 @@ if (major < 20 || (major === 20 && minor < 19)) {
   );
   process.exit(1);
 }
-const { main } = await import('./main.js');
-await main(process.argv);
+// A running `netlab serve` takes the command if it can (see client.ts); else it runs here.
+const { delegate } = await import('./client.js');
+const served = await delegate(process.argv);
+if (served === null) {
+  const { main } = await import('./main.js');
+  await main(process.argv);
+} else process.exitCode = served;

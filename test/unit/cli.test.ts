@@ -103,16 +103,20 @@ describe('netlab CLI', () => {
   });
 
   it('loads only the code of the command that runs', async () => {
-    // The command line itself (here --version, as for --help) loads no command's code.
+    // The command line itself (here --version, as for --help) loads no command's code: only the
+    // entry, the serve client that looks for a server first, and the program's definition.
     const version = await loadedModules('--version');
     expect(
-      version.filter((m) => m.startsWith('dist/') && !/^dist\/(cli\/(netlab|main|output)|errors|model\/command)\.js$/.test(m)),
+      version.filter(
+        (m) =>
+          m.startsWith('dist/') && !/^dist\/(cli\/(netlab|client|wire|main|output)|apply\/state-dir|errors|model\/command)\.js$/.test(m),
+      ),
     ).toEqual([]);
     // apply without a terminal: its own modules (the engine, the driver), no other command's, no listr2.
     const apply = await loadedModules('apply', tempLab('name: t\nhosts:\n  a:\n    netns: root\n'));
     expect(apply).toEqual(expect.arrayContaining(['dist/cli/apply.js', 'dist/apply/engine.js', 'dist/driver/real.js']));
     const others =
-      /^dist\/(cli\/(validate|status|gen|watch|link|capture|logs|labcmds|inspect|graph|test|completion)\.js|assert\/|graph\/)|^node_modules\/listr2\//;
+      /^dist\/(cli\/(validate|status|gen|watch|link|capture|logs|labcmds|inspect|graph|test|completion|serve)\.js|assert\/|graph\/)|^node_modules\/listr2\//;
     expect(apply.filter((m) => others.test(m))).toEqual([]);
   });
 });
