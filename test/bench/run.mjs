@@ -11,7 +11,9 @@
 // Then the nft case: 500 DNAT rules and a 100-backend service on the hub. The one-host change
 // is measured twice: as users run it (the file's last check remembered, so the edit is re-checked
 // alone) and with netlab's cache of checked labs emptied first (the whole file parsed), and a
-// third way: saved while `netlab watch` runs (the median time to applied and verified).
+// third way: saved while `netlab watch` runs (the median time to applied and verified), and a
+// fourth: `netlab apply` while `netlab serve` runs (the median wall time of the CLI run, once the
+// server has warmed up over three runs).
 //
 // Everything runs inside a private sandbox (unshare --net --mount, tmpfs on /run/netns and
 // /run/netlab), like the live test tier: the script re-executes itself inside it.
@@ -263,6 +265,44 @@ async function watchLatencies(file, edits) {
   }
 }
 
+/**
+ * The one-host change as `netlab apply` makes it while `netlab serve` runs: the CLI hands the
+ * command to the warm server. Wall time of each CLI run, in ms.
+ */
+async function serveLatencies(file, edits) {
+  const server = spawn(process.execPath, [NETLAB, 'serve'], {
+    env: { ...process.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  const exited = new Promise((resolve) => server.on('close', resolve));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bench: netlab serve did not start: ${log}`)), 30_000);
+    server.stderr.on('data', (d) => {
+      log += d;
+      if (log.includes('listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  try {
+    const out = [];
+    for (const text of edits) {
+      writeFileSync(file, text);
+      const r = await timed(process.execPath, [NETLAB, 'apply', '--yes', file]);
+      if (r.code !== 0) throw new Error(`bench: apply through netlab serve exited ${r.code}: ${r.stderr}`);
+      out.push(r.ms);
+    }
+    if ((log.match(/apply --yes .*: exit 0 in/g) ?? []).length !== edits.length)
+      throw new Error(`bench: the server did not run every change: ${log}`);
+    return out;
+  } finally {
+    server.kill('SIGTERM');
+    await exited;
+  }
+}
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const peak = (...ps) => Math.max(...ps.map((p) => p?.profile?.maxRssKb ?? 0));
@@ -299,6 +339,11 @@ async function measureSize(n) {
     file,
     [3, 4, 5, 6, 7].map((i) => changed(starAddress(n + i))),
   );
+  log(`bench: N=${n}: one-host change through netlab serve`);
+  const servedMs = await serveLatencies(
+    file,
+    [8, 9, 10, 11, 12, 13, 14, 15].map((i) => changed(starAddress(n + i))),
+  );
   log(`bench: N=${n}: destroy`);
   const destroy = await netlab(['destroy', '--yes', file]);
   if (netnsCount() !== 0) throw new Error(`bench: ${netnsCount()} namespaces left after destroy`);
@@ -321,6 +366,10 @@ async function measureSize(n) {
     changeColdMs: ms(changeCold),
     // The first edit meets a process that has applied once; the median is the settled figure.
     watchChangeMs: median(watched),
+    // A server is meant to run for a long time: its first runs warm the JIT up (they are listed
+    // apart); the figure is the median of the five after them.
+    serveChangeMs: Math.round(median(servedMs.slice(3))),
+    serveWarmupMs: servedMs.slice(0, 3).map(Math.round),
     changeTouched: namespacesOf(steps),
     changeSteps: steps.length,
     destroyMs: ms(destroy),
@@ -413,7 +462,8 @@ function fastest(runs) {
   const best = runs.reduce((a, b) => (b.applyMs < a.applyMs ? b : a));
   const min = (f) => Math.min(...runs.map(f));
   const out = { ...best, repeat: runs.length };
-  for (const k of ['applyMs', 'reapplyMs', 'changeMs', 'changeColdMs', 'watchChangeMs', 'destroyMs']) out[k] = min((r) => r[k]);
+  for (const k of ['applyMs', 'reapplyMs', 'changeMs', 'changeColdMs', 'watchChangeMs', 'serveChangeMs', 'destroyMs'])
+    out[k] = min((r) => r[k]);
   out.peakRssKb = Math.max(...runs.map((r) => r.peakRssKb));
   for (const op of Object.keys(best.profiles)) {
     const quickest = runs.map((r) => r.profiles[op]).reduce((a, b) => ((b?.totalMs ?? Infinity) < (a?.totalMs ?? Infinity) ? b : a));
@@ -466,13 +516,13 @@ function table(results, nft, m, conditions) {
       opts.repeat > 1 ? ` (fastest of ${opts.repeat} runs)` : ''
     }`,
     '',
-    '| N | apply | baseline build | ratio | re-apply | baseline read | ratio | one-host change | cold spec cache | via watch | baseline change | ratio | destroy | baseline teardown | ratio | peak RSS MB | processes (apply) |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| N | apply | baseline build | ratio | re-apply | baseline read | ratio | one-host change | cold spec cache | via watch | via serve | baseline change | ratio | destroy | baseline teardown | ratio | peak RSS MB | processes (apply) |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   );
   const x = (r, k) => (r.ratios ? `${r.ratios[k]}x` : '-');
   for (const r of results)
     out.push(
-      `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${x(r, 'build')} | ${sec(r.reapplyMs)} s | ${sec(r.baseline?.readMs)} s | ${x(r, 'read')} | ${sec(r.changeMs)} s | ${sec(r.changeColdMs)} s | ${sec(r.watchChangeMs)} s | ${sec(r.baseline?.changeMs)} s | ${x(r, 'change')} | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${x(r, 'teardown')} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
+      `| ${r.n} | ${sec(r.applyMs)} s | ${sec(r.baseline?.buildMs)} s | ${x(r, 'build')} | ${sec(r.reapplyMs)} s | ${sec(r.baseline?.readMs)} s | ${x(r, 'read')} | ${sec(r.changeMs)} s | ${sec(r.changeColdMs)} s | ${sec(r.watchChangeMs)} s | ${sec(r.serveChangeMs)} s | ${sec(r.baseline?.changeMs)} s | ${x(r, 'change')} | ${sec(r.destroyMs)} s | ${sec(r.baseline?.teardownMs)} s | ${x(r, 'teardown')} | ${mb(r.peakRssKb)} | ${r.processes.apply ?? '-'} |`,
     );
   out.push('', 'Where the time goes (ms; load = starting node and loading netlab, observe includes verify):', '');
   out.push(
@@ -490,6 +540,11 @@ function table(results, nft, m, conditions) {
     }
   out.push('');
   for (const r of results) out.push(`N=${r.n}: the one-host change touched ${r.changeTouched.join(', ')} (${r.changeSteps} steps)`);
+  for (const r of results)
+    if (r.serveWarmupMs)
+      out.push(
+        `N=${r.n}: through netlab serve, the first three changes (warming up) took ${r.serveWarmupMs.map((ms) => sec(ms)).join(', ')} s`,
+      );
   if (nft)
     out.push(
       '',
