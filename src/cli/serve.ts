@@ -11,6 +11,9 @@ import { UsageError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { codeIdentity, frame, serveSocketPath, type Request } from './wire.js';
 
+// eslint-disable-next-line no-control-regex -- the escape character starts a colour sequence
+const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
+
 /** The server's own log line, on its stderr (never a client's: runs restore it first). */
 const log = (text: string) => process.stderr.write(`netlab serve: ${text}\n`);
 
@@ -35,7 +38,8 @@ async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Pro
   const send =
     (kind: 'o' | 'e') =>
     (chunk: string | Uint8Array, ...rest: unknown[]) => {
-      if (!socket.destroyed) socket.write(frame(kind, typeof chunk === 'string' ? chunk : Buffer.from(chunk)));
+      // Plain text: colours were decided when the server started, for its own terminal.
+      if (!socket.destroyed) socket.write(frame(kind, typeof chunk === 'string' ? chunk.replace(ANSI_COLOUR, '') : Buffer.from(chunk)));
       const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       done?.();
       return true;
@@ -47,6 +51,9 @@ async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Pro
   Object.assign(process.env, req.env);
   process.stdout.write = send('o') as typeof process.stdout.write;
   process.stderr.write = send('e') as typeof process.stderr.write;
+  // The run has no terminal, whatever the server was started on: it never asks, never animates.
+  const ttys = [process.stdin, process.stdout, process.stderr].map((s) => [s, s.isTTY] as const);
+  for (const [stream] of ttys) stream.isTTY = false;
   try {
     process.chdir(req.cwd);
     return await run(['node', 'netlab', ...req.args]);
@@ -54,6 +61,9 @@ async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Pro
     process.stderr.write(`netlab serve: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   } finally {
+    for (const [stream, was] of ttys) stream.isTTY = was;
+    // A command may set the process's exit code; the server's own is not the run's.
+    process.exitCode = undefined;
     process.stdout.write = writes.out;
     process.stderr.write = writes.err;
     for (const k of Object.keys(req.env)) delete process.env[k];
