@@ -28,6 +28,8 @@ export interface NetlinkQuery {
   qdiscs?: boolean;
   /** Namespaces ('' = the reader's own) whose nsid here to ask after the dumps (see NsQuery.peers). */
   peers?: string[];
+  /** Only the links (what ownership marks need: gc, destroy --all); no addresses or routes. */
+  linksOnly?: boolean;
 }
 
 export interface NetlinkDump {
@@ -149,6 +151,7 @@ while (my $l = <STDIN>) {
   $flags //= '';
   my @sysctls = splice(@more, 0, $count // 0);
   my @peers = @more;
+  splice(@dumps, 1) if $flags =~ /l/;
   push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if $flags =~ /6/;
   # RTM_GETQDISC: struct tcmsg, all zero (every device).
   push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
@@ -203,7 +206,8 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
     qs
       .map((q) => {
         const paths = q.sysctlPaths ?? [];
-        return [q.ns, `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}`, paths.length, ...paths, ...(q.peers ?? [])].join('\t') + '\n';
+        const flags = `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}${q.linksOnly ? 'l' : ''}`;
+        return [q.ns, flags, paths.length, ...paths, ...(q.peers ?? [])].join('\t') + '\n';
       })
       .join(''),
   );
@@ -218,15 +222,15 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
   return frames.map((f, i) => {
     const error = f.get('E');
     if (error) return new Error(error.toString('utf8'));
-    if (!f.has('R')) return new Error(`netlink reader: no answer for namespace ${qs[i]!.ns || '(root)'}`);
+    if (!f.has(qs[i]!.linksOnly ? 'L' : 'R')) return new Error(`netlink reader: no answer for namespace ${qs[i]!.ns || '(root)'}`);
     const links = decodeLinks(f.get('L')!);
     const names = new Map(links.map((l) => [l.ifindex, l.ifname]));
     for (const l of links) if (l.master === undefined && l.masterIndex !== undefined) l.master = names.get(l.masterIndex);
     resolveLocalNames(links, names);
     return {
       links: links.map(({ masterIndex: _m, vxlanLinkIndex: _v, ...l }) => l),
-      addrs: decodeAddrs(f.get('A')!, names),
-      routes: decodeRoutes(f.get('R')!, names),
+      addrs: f.has('A') ? decodeAddrs(f.get('A')!, names) : [],
+      routes: f.has('R') ? decodeRoutes(f.get('R')!, names) : [],
       routes6: f.has('S') ? decodeRoutes(f.get('S')!, names) : [],
       qdiscs: f.has('Q') ? decodeQdiscs(f.get('Q')!, names) : [],
       sysctls: (qs[i]!.sysctlPaths ?? []).map((_, k) => {

@@ -421,7 +421,7 @@ export class RealDriver implements Driver {
         setImmediate(() => {
           const queue = this.marksQueue.splice(0);
           dumpNamespaces(
-            queue.map((q) => ({ ns: q.ns, ipv6Routes: false })),
+            queue.map((q) => ({ ns: q.ns, ipv6Routes: false, linksOnly: true })),
             NETNS_DIR,
           ).then(
             (ds) => queue.forEach((q, i) => q.resolve(ds[i] instanceof Error ? null : (ds[i]?.links ?? null))),
@@ -519,7 +519,7 @@ async function portsForwarding(commands: Command[]): Promise<void> {
   let pending = [...new Set(commands.filter((c) => c.tool === 'ip' && / master \S+/.test(c.line)).map((c) => c.ns))];
   for (const deadline = Date.now() + 1500; pending.length && Date.now() < deadline;) {
     const dumps = await dumpNamespaces(
-      pending.map((ns) => ({ ns, ipv6Routes: false })),
+      pending.map((ns) => ({ ns, ipv6Routes: false, linksOnly: true })),
       NETNS_DIR,
     );
     pending = pending.filter((_, i) => {

@@ -220,6 +220,18 @@ describe.skipIf(sandboxSkipReason !== null)('netlink reader', () => {
     expect(named).toBe(7);
   });
 
+  it('links only (ownership marks, bridge ports): the same links, no addresses or routes read', async () => {
+    const read = await dumpNamespaces(
+      namespaces.map((ns) => ({ ns, ipv6Routes: false, linksOnly: true })),
+      '/run/netns',
+    );
+    read.forEach((d, i) => {
+      if (d instanceof Error) throw d;
+      expect(d.links, namespaces[i]).toEqual(dumps[i]!.links);
+      expect([d.addrs, d.routes, d.routes6]).toEqual([[], [], []]);
+    });
+  });
+
   it('sysctls: read in the same pass, per namespace, null where the file does not exist', async () => {
     const paths = [
       '/proc/sys/net/ipv4/ip_forward',
