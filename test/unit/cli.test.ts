@@ -1,16 +1,24 @@
 // The CLI as users run it (the built dist/): exit codes and messages of commands that need no
 // kernel access. `npm test` builds before running the tiers.
 import { execa } from 'execa';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
 
+// A state directory of the tests' own: the machine's netlab state is never read or written.
+const STATE = mkdtempSync(join(tmpdir(), 'netlab-cli-state-'));
+afterAll(() => rmSync(STATE, { recursive: true, force: true }));
+
 async function netlab(...args: string[]) {
-  const r = await execa('node', [NETLAB, ...args], { reject: false, env: { NO_COLOR: '1' }, input: '' });
+  const r = await execa('node', [NETLAB, ...args], {
+    reject: false,
+    env: { NO_COLOR: '1', NETLAB_STATE_DIR: STATE, NETLAB_SERVE: '0' },
+    input: '',
+  });
   return { code: r.exitCode, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -32,7 +40,12 @@ async function loadedModules(...args: string[]): Promise<string[]> {
     `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  appendFileSync(${JSON.stringify(log)}, url + '\\n');\n  return next(url, context);\n}\n`,
   );
   writeFileSync(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hook).href)});\n`);
-  await execa('node', ['--import', pathToFileURL(register).href, NETLAB, ...args], { reject: false, input: '' });
+  // Its own state directory: nothing of the machine's netlab state is read or written.
+  await execa('node', ['--import', pathToFileURL(register).href, NETLAB, ...args], {
+    reject: false,
+    input: '',
+    env: { NETLAB_STATE_DIR: join(dir, 'state'), NETLAB_SERVE: '0' },
+  });
   return readFileSync(log, 'utf8')
     .split('\n')
     .filter((u) => /\/(dist|node_modules)\//.test(u))
@@ -113,7 +126,8 @@ describe('netlab CLI', () => {
       ),
     ).toEqual([]);
     // apply without a terminal: its own modules (the engine, the driver), no other command's, no listr2.
-    const apply = await loadedModules('apply', tempLab('name: t\nhosts:\n  a:\n    netns: root\n'));
+    // A lab that does not check: apply loads its modules, and stops before reading the kernel.
+    const apply = await loadedModules('apply', '--yes', tempLab('name: t\nhosts: {}\nnot-a-key: 1\n'));
     expect(apply).toEqual(expect.arrayContaining(['dist/cli/apply.js', 'dist/apply/engine.js', 'dist/driver/real.js']));
     const others =
       /^dist\/(cli\/(validate|status|gen|watch|link|capture|logs|labcmds|inspect|graph|test|completion|serve)\.js|assert\/|graph\/)|^node_modules\/listr2\//;
