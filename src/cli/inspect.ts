@@ -8,7 +8,7 @@ import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { differingFields, sameObject, stateOf, type NftObj, type Obj, type State } from '../model/objects.js';
 import { parseOwnerAltname } from '../spec/names.js';
 import { labHosts, type HostNs } from './labinfo.js';
-import { out } from './output.js';
+import { out, stripColour } from './output.js';
 
 export type RowStatus = 'ok' | 'drift' | 'missing' | 'extra';
 
@@ -187,12 +187,10 @@ function mark(r: InspectRow): string {
 
 /** Columns padded to their widest cell (colour codes excluded from widths). */
 export function table(header: string[], rows: string[][]): string[] {
-  // eslint-disable-next-line no-control-regex
-  const plain = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '');
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => plain(r[i] ?? '').length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => stripColour(r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - plain(c).length)))
+      .map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - stripColour(c).length)))
       .join('  ')
       .trimEnd();
   return [line(header.map((h) => pc.bold(h))), ...rows.map(line)];

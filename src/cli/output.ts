@@ -4,6 +4,12 @@ import { formatSpecIssue, NetlabError, SpecError, type SpecIssue } from '../erro
 import { commandText } from '../model/command.js';
 import type { Step } from '../plan/plan.js';
 
+// eslint-disable-next-line no-control-regex -- the escape character starts a colour sequence
+const COLOUR = /\x1b\[[0-9;]*m/g;
+
+/** Text without its colour codes. */
+export const stripColour = (s: string): string => s.replace(COLOUR, '');
+
 export const out = {
   quiet: false,
   verbose: false,

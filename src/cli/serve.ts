@@ -9,10 +9,8 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import { parseDuration } from './duration.js';
-import { codeIdentity, frame, serveSocketPath, type Request } from './wire.js';
-
-// eslint-disable-next-line no-control-regex -- the escape character starts a colour sequence
-const ANSI_COLOUR = /\x1b\[[0-9;]*m/g;
+import { stripColour } from './output.js';
+import { codeIdentity, frame, requestEnv, serveSocketPath, type Request } from './wire.js';
 
 /** The server's own log line, on its stderr (never a client's: runs restore it first). */
 const log = (text: string) => process.stderr.write(`netlab serve: ${text}\n`);
@@ -39,15 +37,15 @@ async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Pro
     (kind: 'o' | 'e') =>
     (chunk: string | Uint8Array, ...rest: unknown[]) => {
       // Plain text: colours were decided when the server started, for its own terminal.
-      if (!socket.destroyed) socket.write(frame(kind, typeof chunk === 'string' ? chunk.replace(ANSI_COLOUR, '') : Buffer.from(chunk)));
+      if (!socket.destroyed) socket.write(frame(kind, typeof chunk === 'string' ? stripColour(chunk) : Buffer.from(chunk)));
       const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       done?.();
       return true;
     };
   const writes = { out: process.stdout.write, err: process.stderr.write };
-  const savedEnv = Object.entries(process.env).filter(([k]) => k.startsWith('NETLAB_') || k === 'NO_COLOR' || k === 'FORCE_COLOR');
+  const savedEnv = requestEnv(process.env);
   const cwd = process.cwd();
-  for (const [k] of savedEnv) delete process.env[k];
+  for (const k of Object.keys(savedEnv)) delete process.env[k];
   Object.assign(process.env, req.env);
   process.stdout.write = send('o') as typeof process.stdout.write;
   process.stderr.write = send('e') as typeof process.stderr.write;
@@ -67,7 +65,7 @@ async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Pro
     process.stdout.write = writes.out;
     process.stderr.write = writes.err;
     for (const k of Object.keys(req.env)) delete process.env[k];
-    Object.assign(process.env, Object.fromEntries(savedEnv));
+    Object.assign(process.env, savedEnv);
     process.chdir(cwd);
   }
 }

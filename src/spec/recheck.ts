@@ -107,7 +107,8 @@ class SplicedLocator extends Locator {
       return this.inPiece([seg - first, ...path.slice(2)]);
     const old =
       inSection && typeof seg === 'number' && seg >= first + newCount ? [path[0]!, seg - newCount + oldCount, ...path.slice(2)] : path;
-    const known = Object.hasOwn(this.positions, formatPath(old)) ? this.positions[formatPath(old)]! : null;
+    const at = formatPath(old);
+    const known = Object.hasOwn(this.positions, at) ? this.positions[at]! : null;
     if (!known || (known[0] - 1 >= start && known[0] - 1 < oldEnd)) throw new NeedsFullCheck(`position of ${formatPath(path)}`);
     return { line: known[0] - 1 >= oldEnd ? known[0] + delta : known[0], col: known[1] };
   }

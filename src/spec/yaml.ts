@@ -123,7 +123,7 @@ export interface Fragment {
  * issue, an anchor, alias or tag, an entry it cannot place, anything but one block collection.
  */
 export function parseFragment(file: string, text: string): Fragment | null {
-  if (text.includes('\0')) return null;
+  if (nulIssue(file, text)) return null;
   const yaml = parseYaml(file, text);
   if (!('doc' in yaml) || yaml.issues.length > 0 || !isPlain(yaml.doc, text)) return null;
   const { doc, lines, locator } = yaml;
