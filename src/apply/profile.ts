@@ -1,7 +1,10 @@
 // Opt-in profile of one netlab process (NETLAB_PROFILE=1): time spent in each stage (load, spec,
 // preflight, observe, plan, execute) and how many processes were started, printed to stderr as
 // one line `NETLAB_PROFILE {json}` when the process exits. `npm run bench` reads it.
+// NETLAB_PROFILE=timeline also lists when each stage ran (ms from process start): stages overlap,
+// and which of them waits for which is what a profile of a run is read for.
 const enabled = Boolean(process.env.NETLAB_PROFILE);
+const withTimeline = process.env.NETLAB_PROFILE === 'timeline';
 const spans: Record<string, number> = {};
 const counts: Record<string, number> = {};
 /**
@@ -16,8 +19,14 @@ function started(): number {
   return now;
 }
 
+const timeline: string[] = [];
+
 function add(name: string, ms: number): void {
   spans[name] = (spans[name] ?? 0) + ms;
+  if (withTimeline) {
+    const end = performance.now();
+    timeline.push(`${(end - ms).toFixed(1)}-${end.toFixed(1)} ${name}`);
+  }
 }
 
 export const profile = {
@@ -58,6 +67,7 @@ if (enabled)
       spans: Object.fromEntries(Object.entries(spans).map(([k, v]) => [k, round(v)])),
       counts,
       maxRssKb: process.resourceUsage().maxRSS,
+      ...(timeline.length ? { timeline } : {}),
     };
     process.stderr.write(`NETLAB_PROFILE ${JSON.stringify(report)}\n`);
   });
