@@ -65,11 +65,12 @@ function perInterface(key: string): boolean {
 }
 
 export function labNeeds(lab: Lab): LabNeeds {
-  const users = new Map<string, string[]>();
+  // Sets while collecting: a 500-host lab names a thousand veth ends under one check.
+  const sets = new Map<string, Set<string>>();
   const need = (check: string, who: string) => {
-    const list = users.get(check) ?? [];
-    if (!list.includes(who)) list.push(who);
-    users.set(check, list);
+    const set = sets.get(check);
+    if (set) set.add(who);
+    else sets.set(check, new Set([who]));
   };
   need('iproute2', `lab ${lab.name}`);
   for (const h of lab.hosts) {
@@ -104,11 +105,11 @@ export function labNeeds(lab: Lab): LabNeeds {
     }
   }
   const created = new Map(lab.hosts.filter((h) => h.netns.kind === 'lab').map((h) => [h.ns, h.name]));
-  const sysctls: string[] = [];
+  const sysctls = new Set<string>();
   for (const s of desiredSysctls(lab)) {
     const host = created.get(s.ns);
     if (host === undefined || perInterface(s.key)) continue;
-    if (!sysctls.includes(s.key)) sysctls.push(s.key);
+    sysctls.add(s.key);
     need(`sysctl:${s.key}`, `host ${host}`);
   }
   const hostOfNs = new Map(lab.hosts.map((h) => [h.ns, h.name]));
@@ -134,8 +135,9 @@ export function labNeeds(lab: Lab): LabNeeds {
     targets.push(t);
     need(`target:${t.kind}:${t.value}`, `host ${h.name}`);
   }
+  const users = new Map([...sets].map(([check, who]) => [check, [...who]]));
   const features = [...users.keys()].filter((k) => !k.includes(':'));
-  return { request: { features, sysctls, nft, targets }, users };
+  return { request: { features, sysctls: [...sysctls], nft, targets }, users };
 }
 
 /** One line per missing thing, root causes only (a feature that could not be probed is not repeated). */
