@@ -12,8 +12,15 @@ import { join, resolve } from 'node:path';
 import type { Memory } from './recheck.js';
 import type { Lab } from './types.js';
 
-/** Entries kept; the least recently written beyond this are removed. */
+/**
+ * Entries kept of each kind (checked labs, memories): the most recently written, at most this
+ * many and this many bytes (the state directory is usually a tmpfs, that is memory: each edit of
+ * a 1000-host lab adds a 1 MB entry), and always the newest.
+ */
 const MAX_ENTRIES = 64;
+const MAX_BYTES = 16 * 1024 * 1024;
+/** Below this many entries of a kind nothing can be over budget enough to stat them all. */
+const STAT_FROM = 8;
 
 let codeId: string | undefined;
 
@@ -54,10 +61,21 @@ async function keep(dir: string, name: string, text: string): Promise<void> {
     await writeFile(tmp, text);
     await rename(tmp, join(dir, name));
     const names = (await readdir(dir)).filter((n) => n.endsWith(suffix) && !n.startsWith('.'));
-    if (names.length <= MAX_ENTRIES) return;
-    const aged = await Promise.all(names.map(async (n) => ({ n, t: (await stat(join(dir, n)).catch(() => null))?.mtimeMs ?? 0 })));
-    aged.sort((a, b) => a.t - b.t);
-    await Promise.all(aged.slice(0, aged.length - MAX_ENTRIES).map((a) => rm(join(dir, a.n), { force: true })));
+    if (names.length < STAT_FROM) return;
+    const entries = await Promise.all(
+      names.map(async (n) => {
+        const s = await stat(join(dir, n)).catch(() => null);
+        return { n, t: s?.mtimeMs ?? 0, size: s?.size ?? 0 };
+      }),
+    );
+    // The entry just written first, then the others newest first.
+    entries.sort((a, b) => Number(b.n === name) - Number(a.n === name) || b.t - a.t);
+    let bytes = 0;
+    const over = entries.filter((e, i) => {
+      bytes += e.size;
+      return i > 0 && (i >= MAX_ENTRIES || bytes > MAX_BYTES);
+    });
+    await Promise.all(over.map((e) => rm(join(dir, e.n), { force: true })));
   } catch {
     // no cache this time (a read-only or missing state directory)
   }

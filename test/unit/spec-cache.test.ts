@@ -86,6 +86,23 @@ describe('spec cache', () => {
     expect(entries()).toContain('newest.json');
   });
 
+  it('keeps at most 16 MB of entries, however few: the newest always', async () => {
+    const big = (kb: number) => ({ name: 'x'.repeat(kb * 1024) }) as unknown as Lab;
+    for (let i = 0; i < 6; i++) {
+      await storeLab(cacheDir, `m${i}`, big(3 * 1024));
+      utimesSync(join(cacheDir, `m${i}.json`), 1000 + i, 1000 + i);
+    }
+    for (let i = 0; i < 3; i++) {
+      await storeLab(cacheDir, `s${i}`, big(1));
+      utimesSync(join(cacheDir, `s${i}.json`), 2000 + i, 2000 + i);
+    }
+    // 9 entries, 18 MB: the oldest 3 MB one goes.
+    expect(entries().sort()).toEqual(['m1.json', 'm2.json', 'm3.json', 'm4.json', 'm5.json', 's0.json', 's1.json', 's2.json']);
+    // One entry over the whole budget is still kept when it is the newest, and pushes out the rest.
+    await storeLab(cacheDir, 'huge', big(17 * 1024));
+    expect(entries()).toEqual(['huge.json']);
+  });
+
   it('keeps labs exactly: every normalised lab is plain JSON (no undefined members, no special numbers)', () => {
     const texts = [
       ...['labs', 'test/fixtures/good'].flatMap((d) =>
