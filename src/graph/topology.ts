@@ -14,7 +14,10 @@ export interface GraphNode {
 export interface GraphEdge {
   from: string;
   to: string;
-  /** veth: a link; bridge: a host and its bridge; vlan/macvlan/...: a device on a parent in another host; vxlan: a tunnel. */
+  /**
+   * veth: a link; bridge: a host and its bridge (labelled with the host's own devices in it);
+   * device: a vlan/macvlan/... on a parent in another host; vxlan: a tunnel.
+   */
   kind: 'veth' | 'bridge' | 'device' | 'vxlan';
   label: string;
 }
@@ -80,7 +83,12 @@ export function buildTopology(lab: Lab): Topology {
         host: h.name,
         lines: [`${h.name}:${i.name} (bridge${flags.length ? `, ${flags.join(', ')}` : ''})`, ...i.addresses],
       });
-      edges.push({ from: hostId.get(h.name)!, to: id, kind: 'bridge', label: '' });
+      // The host's own devices in the bridge (VLAN sub-interfaces, taps, ...) label the edge to
+      // it; its veth ports are drawn as the links they are.
+      const ports = h.interfaces
+        .filter((p) => p.master === i.ifname && p.kind !== 'veth')
+        .map((p) => (p.kind === 'vlan' ? `${p.name} (${deviceWord(p)})` : p.name));
+      edges.push({ from: hostId.get(h.name)!, to: id, kind: 'bridge', label: ports.join(', ') });
     }
   }
 
@@ -181,7 +189,7 @@ export function toMermaid(t: Topology): string {
     out.push(n.kind === 'host' ? `  ${n.id}[${fixBreaks(label)}]` : `  ${n.id}{{${fixBreaks(label)}}}`);
   }
   for (const e of t.edges) {
-    if (e.kind === 'bridge') out.push(`  ${e.from} -.- ${e.to}`);
+    if (e.kind === 'bridge') out.push(e.label ? `  ${e.from} -.-|${q(e.label)}| ${e.to}` : `  ${e.from} -.- ${e.to}`);
     else if (e.kind === 'veth') out.push(`  ${e.from} ---|${q(e.label)}| ${e.to}`);
     else out.push(`  ${e.from} -.-|${q(e.label)}| ${e.to}`);
   }
