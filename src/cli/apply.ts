@@ -21,6 +21,7 @@ import type { Lab } from '../spec/types.js';
 import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
 import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
+import { listenForInterrupt } from './interrupt.js';
 
 /** Whether a person can be asked: without a terminal (CI) netlab never waits for input. */
 function interactive(): boolean {
@@ -170,31 +171,37 @@ async function applyFiles(
   const sigint = onSignal('SIGINT');
   const sigterm = onSignal('SIGTERM');
   process.on('SIGINT', sigint).on('SIGTERM', sigterm);
+  const unlisten = listenForInterrupt((sig) => onSignal(sig)());
   const started = Date.now();
-  const results = await runJobs<ApplyResult>(
-    [
-      ...labs.map((lab) => ({
-        lab: lab.name,
-        run: (events: EngineEvents) =>
-          applyLab(d, lab, {
-            events,
-            keepFailed: o.keepFailed,
-            stop,
-            expectFingerprint: fingerprints.get(lab.name),
-            early: hand(lab.name),
-          }),
-      })),
-      ...prune.map((name) => ({
-        lab: name,
-        run: async (events: EngineEvents): Promise<ApplyResult> => {
-          const r = await destroyLab(d, name, null, { events, stop });
-          return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
-        },
-      })),
-    ],
-    { json: Boolean(o.json) },
-  );
-  process.off('SIGINT', sigint).off('SIGTERM', sigterm);
+  let results;
+  try {
+    results = await runJobs<ApplyResult>(
+      [
+        ...labs.map((lab) => ({
+          lab: lab.name,
+          run: (events: EngineEvents) =>
+            applyLab(d, lab, {
+              events,
+              keepFailed: o.keepFailed,
+              stop,
+              expectFingerprint: fingerprints.get(lab.name),
+              early: hand(lab.name),
+            }),
+        })),
+        ...prune.map((name) => ({
+          lab: name,
+          run: async (events: EngineEvents): Promise<ApplyResult> => {
+            const r = await destroyLab(d, name, null, { events, stop });
+            return { lab: name, steps: r.steps, changed: r.steps.length > 0, pruned: true };
+          },
+        })),
+      ],
+      { json: Boolean(o.json) },
+    );
+  } finally {
+    process.off('SIGINT', sigint).off('SIGTERM', sigterm);
+    unlisten();
+  }
   const seconds = ((Date.now() - started) / 1000).toFixed(2);
   if (o.json) {
     out.json({

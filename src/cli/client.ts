@@ -4,6 +4,7 @@
 // command runs in this process as usual (null).
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { constants } from 'node:os';
 import { codeIdentity, FrameReader, requestEnv, serveSocketPath, type Request } from './wire.js';
 
 const SERVED = new Set(['apply', 'plan', 'destroy', 'status', 'validate']);
@@ -23,15 +24,28 @@ export async function delegate(argv: string[]): Promise<number | null> {
   const path = serveSocketPath();
   if (process.env.NETLAB_SERVE === '0' || !servable(args, Boolean(process.stdin.isTTY && process.stdout.isTTY)) || !existsSync(path))
     return null;
-  const request: Request = { id: codeIdentity(), args, cwd: process.cwd(), env: requestEnv(process.env) };
+  let cwd: string;
+  try {
+    cwd = process.cwd();
+  } catch {
+    return null; // a directory deleted under the shell: no server can enter it
+  }
+  const request: Request = { id: codeIdentity(), args, cwd, env: requestEnv(process.env) };
   return new Promise((resolve) => {
     const socket = connect(path);
     const reader = new FrameReader();
     let started = false;
     let done = false;
-    const forward = (signal: string) => () => socket.write(`${JSON.stringify({ signal })}\n`);
-    const onInt = forward('SIGINT');
-    const onTerm = forward('SIGTERM');
+    let signals = 0;
+    // The first Ctrl-C (or SIGTERM) goes to the run: apply stops at a step boundary and rolls
+    // back, a command that only reads lets this client go. A second one leaves at once (the server
+    // then stops the run as if this client were killed), as does one before the run has begun.
+    const onSignal = (signal: NodeJS.Signals) => () => {
+      if (started && ++signals === 1 && socket.writable) socket.write(`${JSON.stringify({ signal })}\n`);
+      else finish(128 + constants.signals[signal]);
+    };
+    const onInt = onSignal('SIGINT');
+    const onTerm = onSignal('SIGTERM');
     const finish = (code: number | null) => {
       if (done) return;
       done = true;
@@ -52,10 +66,9 @@ export async function delegate(argv: string[]): Promise<number | null> {
     });
     socket.on('data', (chunk: Buffer) => {
       for (const f of reader.push(chunk)) {
-        if (f.kind === 'o' || f.kind === 'e') {
-          started = true;
-          (f.kind === 'o' ? process.stdout : process.stderr).write(f.payload);
-        } else if (f.kind === 'x') finish(Number(f.payload.toString()));
+        if (f.kind === 'r') started = true;
+        else if (f.kind === 'o' || f.kind === 'e') (f.kind === 'o' ? process.stdout : process.stderr).write(f.payload);
+        else if (f.kind === 'x') finish(Number(f.payload.toString()));
         else finish(null);
       }
     });

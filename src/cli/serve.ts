@@ -3,20 +3,60 @@
 // Node's start, loading netlab and a cold JIT on every run (most of a small change to a large
 // lab); here they are paid once. The run is the same code as in-process: the same locks, the
 // same checks, the same output (plain lines: the server has no terminal), the same exit code.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { statSync } from 'node:fs';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
+import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import { parseDuration } from './duration.js';
+import { interrupt, resetInterrupt } from './interrupt.js';
 import { stripColour } from './output.js';
-import { codeIdentity, frame, requestEnv, serveSocketPath, type Request } from './wire.js';
+import { codeIdentity, frame, isRequest, requestEnv, serveSocketPath, type Request } from './wire.js';
 
-/** The server's own log line, on its stderr (never a client's: runs restore it first). */
+/** The server's own log line, on its stderr (never a client's: see routeOutput). */
 const log = (text: string) => process.stderr.write(`netlab serve: ${text}\n`);
 
 export interface ServeOptions {
   idle?: string;
+}
+
+/** One client's run. Its output goes to its client while it runs, and nowhere after. */
+export interface Run {
+  socket: Pick<Socket, 'write' | 'end' | 'destroyed'>;
+  req: Request;
+  ended: boolean;
+  /** The client was let go before the run ended (Ctrl-C on a command that only reads). */
+  released: boolean;
+}
+
+/** The run whose code is executing: async work a run starts carries it along. */
+export const currentRun = new AsyncLocalStorage<Run>();
+
+type Write = (chunk: string | Uint8Array, ...rest: unknown[]) => boolean;
+
+/**
+ * Sends what a run writes to stdout and stderr to its client, by the run it comes from: output a
+ * run makes after it ended (a late timer) is dropped, never shown to the next client; output of
+ * no run (the server's own) goes where it went before.
+ */
+export function routeOutput(streams: { stdout: { write: Write }; stderr: { write: Write } }): void {
+  const route =
+    (kind: 'o' | 'e', before: Write): Write =>
+    (chunk, ...rest) => {
+      const run = currentRun.getStore();
+      if (!run) return before(chunk, ...rest);
+      // Plain text: colours were decided when the server started, for its own terminal.
+      if (!run.ended && !run.released && !run.socket.destroyed)
+        run.socket.write(frame(kind, typeof chunk === 'string' ? stripColour(chunk) : Buffer.from(chunk)));
+      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    };
+  streams.stdout.write = route('o', streams.stdout.write.bind(streams.stdout));
+  streams.stderr.write = route('e', streams.stderr.write.bind(streams.stderr));
 }
 
 /** Whether a server answers on the socket. */
@@ -28,47 +68,47 @@ function answering(path: string): Promise<boolean> {
   });
 }
 
-/**
- * Runs one request with this process's stdout and stderr sent to the client, its environment
- * (NETLAB_* and colour switches: the client's, not the server's) and its directory.
- */
-async function runFor(socket: Socket, req: Request, run: (argv: string[]) => Promise<number>): Promise<number> {
-  const send =
-    (kind: 'o' | 'e') =>
-    (chunk: string | Uint8Array, ...rest: unknown[]) => {
-      // Plain text: colours were decided when the server started, for its own terminal.
-      if (!socket.destroyed) socket.write(frame(kind, typeof chunk === 'string' ? stripColour(chunk) : Buffer.from(chunk)));
-      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
-      done?.();
-      return true;
-    };
-  const writes = { out: process.stdout.write, err: process.stderr.write };
-  const savedEnv = requestEnv(process.env);
-  const cwd = process.cwd();
-  for (const k of Object.keys(savedEnv)) delete process.env[k];
-  Object.assign(process.env, req.env);
-  process.stdout.write = send('o') as typeof process.stdout.write;
-  process.stderr.write = send('e') as typeof process.stderr.write;
-  // The run has no terminal, whatever the server was started on: it never asks, never animates.
-  const ttys = [process.stdin, process.stdout, process.stderr].map((s) => [s, s.isTTY] as const);
-  for (const [stream] of ttys) stream.isTTY = false;
+function isDirectory(path: string): boolean {
   try {
-    process.chdir(req.cwd);
-    return await run(['node', 'netlab', ...req.args]);
-  } catch (err) {
-    process.stderr.write(`netlab serve: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
-  } finally {
-    for (const [stream, was] of ttys) stream.isTTY = was;
-    // A command may set the process's exit code; the server's own is not the run's.
-    process.exitCode = undefined;
-    process.stdout.write = writes.out;
-    process.stderr.write = writes.err;
-    for (const k of Object.keys(req.env)) delete process.env[k];
-    Object.assign(process.env, savedEnv);
-    process.chdir(cwd);
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
   }
 }
+
+/**
+ * Runs one request in its client's environment (NETLAB_* and colour switches: the client's, not
+ * the server's) and directory, and puts the server's back afterwards, whatever happened.
+ */
+async function runFor(run: Run, exec: (argv: string[]) => Promise<number>): Promise<number> {
+  const savedEnv = requestEnv(process.env);
+  const env = requestEnv(run.req.env);
+  const cwd = process.cwd();
+  try {
+    for (const k of Object.keys(savedEnv)) delete process.env[k];
+    Object.assign(process.env, env);
+    process.chdir(run.req.cwd);
+    return await currentRun.run(run, () => exec(['node', 'netlab', ...run.req.args]));
+  } catch (err) {
+    currentRun.run(run, () => process.stderr.write(`netlab serve: ${err instanceof Error ? err.message : String(err)}\n`));
+    return 1;
+  } finally {
+    run.ended = true;
+    // A command may set the process's exit code; the server's own is not the run's.
+    process.exitCode = undefined;
+    for (const k of Object.keys(env)) delete process.env[k];
+    Object.assign(process.env, savedEnv);
+    try {
+      process.chdir(cwd);
+    } catch {
+      // the server's directory is gone: it keeps the client's
+    }
+    resetInterrupt();
+  }
+}
+
+/** The command a request runs; apply and destroy change the kernel, the others only read. */
+const commandOf = (req: Request) => req.args.find((a) => !a.startsWith('-'));
 
 export async function serve(o: ServeOptions): Promise<number> {
   const path = serveSocketPath();
@@ -77,21 +117,69 @@ export async function serve(o: ServeOptions): Promise<number> {
   if (await answering(path)) throw new UsageError(`netlab serve is already running on ${path}`);
   await rm(path, { force: true });
   const identity = codeIdentity();
+  // Runs never see a terminal, whatever the server was started on: they never ask, never animate.
+  for (const stream of [process.stdin, process.stdout, process.stderr]) stream.isTTY = false;
+  routeOutput(process as unknown as Parameters<typeof routeOutput>[0]);
   const { run } = await import('./main.js');
   // Loaded now, so the first request is as quick as the rest.
   await Promise.all([import('./apply.js'), import('./status.js'), import('./validate.js'), import('../spec/check.js')]);
 
-  let busy = false;
-  let current: Promise<void> = Promise.resolve();
+  let active: Run | null = null;
+  /** The run in progress (settled when none): the server ends only after it. */
+  let running: Promise<void> = Promise.resolve();
   let idleTimer: NodeJS.Timeout | null = null;
   let stop: (why: string) => void = () => undefined;
   const stopped = new Promise<string>((resolve) => (stop = resolve));
-  const idle = () => {
+  const idle = (on: boolean) => {
     if (idleTimer) clearTimeout(idleTimer);
-    if (idleMs > 0) idleTimer = setTimeout(() => stop(`idle for ${o.idle}`), idleMs);
+    idleTimer = on && idleMs > 0 ? setTimeout(() => stop(`idle for ${o.idle}`), idleMs) : null;
   };
-  // Signals the server forwards to a run are emitted, not received: only real ones stop it.
-  let forwarding = false;
+
+  /**
+   * Stops a run for its client (Ctrl-C, or the client gone): apply stops at its next step
+   * boundary and rolls back, or before its first step when it has not begun. A command that only
+   * reads runs to its end, but its client is let go at once, as a Ctrl-C would end it at home.
+   */
+  const stopRun = (r: Run, signal: NodeJS.Signals) => {
+    if (r.ended || interrupt(signal)) return;
+    const command = commandOf(r.req);
+    if (command === 'apply' || command === 'destroy') return;
+    r.released = true;
+    if (!r.socket.destroyed) r.socket.end(frame('x', String(128 + constants.signals[signal])));
+  };
+
+  const handle = async (socket: Socket, req: Request) => {
+    if (req.id !== identity) {
+      // A run in progress still ends first: the server stops listening now and exits after it.
+      socket.end(frame('s'));
+      stop('netlab was rebuilt or upgraded since this server started');
+      return;
+    }
+    // Busy, or a directory the server cannot enter: the client runs the command itself.
+    if (active || !isDirectory(req.cwd)) {
+      socket.end(frame('b'));
+      return;
+    }
+    const r: Run = { socket, req, ended: false, released: false };
+    active = r;
+    idle(false);
+    socket.write(frame('r'));
+    log(`${req.args.join(' ')}: running`);
+    const started = performance.now();
+    // A client gone mid-run (killed) stops the run as SIGTERM would.
+    const gone = () => stopRun(r, 'SIGTERM');
+    socket.on('close', gone);
+    let code = 1;
+    try {
+      code = await runFor(r, run);
+    } finally {
+      socket.off('close', gone);
+      active = null;
+      if (!socket.destroyed && !r.released) socket.end(frame('x', String(code)));
+      log(`${req.args.join(' ')}: exit ${code} in ${Math.round(performance.now() - started)} ms`);
+      idle(true);
+    }
+  };
 
   const server = createServer((socket) => {
     const lines = createInterface({ input: socket });
@@ -105,67 +193,47 @@ export async function serve(o: ServeOptions): Promise<number> {
         return;
       }
       if (request === null) {
-        request = message as Request;
-        current = handle(socket, request);
-      } else if (busy) {
-        const { signal } = message as { signal?: string };
-        if (signal === 'SIGINT' || signal === 'SIGTERM') {
-          forwarding = true;
-          process.emit(signal, signal);
-          forwarding = false;
+        if (!isRequest(message)) {
+          socket.destroy();
+          return;
         }
+        request = message;
+        const done = handle(socket, request).catch((err: unknown) => {
+          log(err instanceof Error ? err.message : String(err));
+        });
+        if (active?.socket === socket) running = done;
+      } else {
+        // Only the client whose command runs can stop it.
+        const { signal } = message as { signal?: unknown };
+        if (active?.socket === socket && (signal === 'SIGINT' || signal === 'SIGTERM')) stopRun(active, signal);
       }
     });
     socket.on('error', () => undefined);
   });
 
-  const handle = async (socket: Socket, req: Request) => {
-    if (req.id !== identity) {
-      socket.end(frame('s'));
-      stop('netlab was rebuilt or upgraded since this server started');
-      return;
-    }
-    if (busy) {
-      socket.end(frame('b'));
-      return;
-    }
-    busy = true;
-    const started = performance.now();
-    // A client gone mid-run (killed) stops the run as SIGTERM would: at a step boundary, rolled back.
-    const gone = () => {
-      if (!busy) return;
-      forwarding = true;
-      process.emit('SIGTERM', 'SIGTERM');
-      forwarding = false;
-    };
-    socket.on('close', gone);
-    const code = await runFor(socket, req, run);
-    socket.off('close', gone);
-    busy = false;
-    if (!socket.destroyed) socket.end(frame('x', String(code)));
-    log(`${req.args.join(' ')}: exit ${code} in ${Math.round(performance.now() - started)} ms`);
-    idle();
-  };
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(path, resolve);
-  });
+  // The socket is the server's only door: made root-only from the start, not after.
+  const umask = process.umask(0o077);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, resolve);
+    });
+  } finally {
+    process.umask(umask);
+  }
   await chmod(path, 0o600);
-  const onSignal = (sig: NodeJS.Signals) => {
-    if (!forwarding) stop(sig);
-  };
+  const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   log(`listening on ${path} (pid ${process.pid})${idleMs ? `; stops after ${o.idle} without a request` : ''}`);
-  idle();
+  idle(true);
   const why = await stopped;
   server.close();
   await rm(path, { force: true });
   // A run in progress ends first (a real signal reached its own handler too: it stops at a step
   // boundary and rolls back).
-  await current;
+  await running;
   process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
-  if (idleTimer) clearTimeout(idleTimer);
+  idle(false);
   log(`stopped (${why})`);
   return 0;
 }

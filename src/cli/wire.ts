@@ -3,6 +3,7 @@
 //
 // Client -> server: one JSON line, the request; later JSON lines forward signals.
 // Server -> client: frames of a kind byte, a 4-byte big-endian length and the payload:
+//   r      the run has begun: from now on the command is the server's, never run again here
 //   o / e  bytes for the client's stdout / stderr
 //   x      the exit code (decimal text); the run is over
 //   b      busy with another client's run: run it yourself
@@ -21,7 +22,22 @@ export interface Request {
   env: Record<string, string>;
 }
 
-export type FrameKind = 'o' | 'e' | 'x' | 'b' | 's';
+export type FrameKind = 'r' | 'o' | 'e' | 'x' | 'b' | 's';
+
+/** The request's shape, checked: a server answers only well-formed ones. */
+export function isRequest(m: unknown): m is Request {
+  if (typeof m !== 'object' || m === null) return false;
+  const r = m as Record<string, unknown>;
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  return (
+    typeof r.id === 'string' &&
+    strings(r.args) &&
+    typeof r.cwd === 'string' &&
+    typeof r.env === 'object' &&
+    r.env !== null &&
+    Object.values(r.env).every((v) => typeof v === 'string')
+  );
+}
 
 export function serveSocketPath(): string {
   return join(stateDir(), '.serve.sock');

@@ -46,7 +46,7 @@ afterAll(async () => {
     server.kill('SIGTERM');
     await server;
   }
-  await netlab(['destroy', '--yes', '--lab', 'sv', 'svt'], { NETLAB_SERVE: '0' });
+  await netlab(['destroy', '--yes', '--lab', 'sv', 'svt', 'svi'], { NETLAB_SERVE: '0' });
 });
 
 describe.skipIf(sandboxSkipReason !== null)('netlab serve', () => {
@@ -90,6 +90,22 @@ describe.skipIf(sandboxSkipReason !== null)('netlab serve', () => {
     expect(served().at(-1)).toMatch(/svt\.yaml: exit 1 in/);
     expect(await netnsOf('svt-')).toEqual([]);
     expect(existsSync(join(stateDir, 'svt', 'journal.json'))).toBe(false);
+  });
+
+  it('stops an apply whose client pressed Ctrl-C before its first step: nothing is made', { timeout: 60_000 }, async () => {
+    const file = labFile('svi', starLab('svi', 300));
+    const client = execa('node', [NETLAB, 'apply', '--yes', file], { reject: false, env, forceKillAfterDelay: false });
+    // The server has begun the run: it is checking the file, not yet listening for a stop.
+    for (let i = 0; i < 500 && !serverLog.includes('svi.yaml: running'); i++) await new Promise((r) => setTimeout(r, 5));
+    client.kill('SIGINT');
+    const r = await client;
+    // The server stops the run either way: told by the client (it had seen the run begin), or
+    // because the client left at once (it had not yet); the run ends before its first step.
+    if (r.exitCode === 1) expect(r.stderr).toContain('interrupted by SIGINT');
+    else expect(r.exitCode).toBe(130);
+    for (let i = 0; i < 500 && !served().some((l) => l.includes('svi.yaml')); i++) await new Promise((res) => setTimeout(res, 10));
+    expect(served().at(-1)).toMatch(/svi\.yaml: exit 1 in/);
+    expect(await netnsOf('svi-')).toEqual([]);
   });
 
   it('steps aside for another build of netlab, and stops on SIGTERM removing its socket', async () => {
