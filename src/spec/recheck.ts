@@ -62,7 +62,10 @@ function editOf(oldLines: string[], newLines: string[], outline: Outline): Omit<
     while (i + 1 < starts.length && starts[i + 1]! <= line) i++;
     return i;
   };
-  const first = entryAt(prefix);
+  // Lines put just before an entry's key may belong to the entry before it (blank lines or
+  // indented text continue its block scalar), which is then re-parsed with them.
+  const at = entryAt(prefix);
+  const first = prefix === starts[at] && at > 0 ? at - 1 : at;
   const last = Math.max(first, changedEnd > prefix ? entryAt(changedEnd - 1) : first);
   const oldEnd = last + 1 < starts.length ? starts[last + 1]! : section.end;
   return { section, first, oldCount: last - first + 1, start: starts[first]!, oldEnd, delta: newLines.length - oldLines.length };
@@ -135,7 +138,9 @@ export function splice(file: string, text: string, memory: Memory): Spliced | nu
   const { section, first, oldCount, start, oldEnd, delta } = found;
   const lines = newLines.slice(start, oldEnd + delta);
   if (!staysInside(lines, section)) return null;
-  const piece = parseFragment(file, lines.join('\n'));
+  // With the line break that ends the piece's last line in the file (a kept block scalar's
+  // trailing blank lines, a CRLF line's CR, read as they are in the whole file).
+  const piece = parseFragment(file, lines.join('\n') + (oldEnd + delta < newLines.length ? '\n' : ''));
   // The piece must be entries of the section's kind at its indentation: re-parsed alone, the
   // same lines read as they do in the whole file.
   if (!piece || (piece.kind !== null && piece.kind !== section.kind) || piece.starts.some((s) => s.col !== section.indent)) return null;

@@ -115,6 +115,29 @@ describe('re-checking an edit from the last check', () => {
     ).toBe('splice');
   });
 
+  it('reads lines at the edges of an edit as the whole file does (block scalars, CRLF)', () => {
+    // Found by a fuzzer: lines put before an entry's key continue the block scalar before them;
+    // the line break after an edited entry keeps a kept scalar's blank lines and a CRLF's CR.
+    const kept = (tail: string) => `name: t\nhosts:\n  a:\n    exec:\n      - |+\n        echo hi\n${tail}  b: {}\n`;
+    expect(recheck(kept(''), kept('\n'))).toBe('splice');
+    const clipped = (tail: string) => `name: t\nhosts:\n  a:\n    exec:\n      - |\n        echo hi\n${tail}  b: {}\n`;
+    expect(recheck(clipped(''), clipped('        # not a comment\n'))).toBe('splice');
+    const blank = (x: string) => `name: t\nhosts:\n  a:\n    exec:\n      - |+\n        echo ${x}\n\n  b: {}\n`;
+    expect(recheck(blank('hi'), blank('ho'))).toBe('splice');
+    const crlf = (x: string) => `name: t\r\nhosts:\r\n  a:\r\n    exec:\r\n      - echo ${x}\r\n  b: {}\r\n`;
+    expect(recheck(crlf('hi'), crlf('ho'))).toBe('splice');
+    const expectCrlf = (x: string) =>
+      `name: t\r\nhosts:\r\n  a: { interfaces: { e: { addresses: [10.0.0.1/24], link: b:e } } }\r\n  b: { interfaces: { e: { addresses: [10.0.0.2/24] } } }\r\nexpect:\r\n  - a -> b reachable${x}\r\n  - b -> a reachable\r\n`;
+    recheck(expectCrlf(''), expectCrlf(' '));
+    // The memory a spliced check leaves is the full check's.
+    const spliced = JSON.parse(checkLabText(FILE, expectCrlf(' '), memoryOf(expectCrlf(''))).memory!()) as Memory;
+    expect(spliced.data).toEqual(memoryOf(expectCrlf(' ')).data);
+    // An issue the whole file has (a comment line inside a folded item) is the full check's.
+    const folded = (tail: string) =>
+      `name: t\nhosts:\n  a: { interfaces: { e: { addresses: [10.0.0.1/24], link: b:e } } }\n  b: { interfaces: { e: { addresses: [10.0.0.2/24] } } }\nexpect:\n  - >-\n    a -> b reachable\n${tail}  - b -> a reachable\n`;
+    expect(recheck(folded(''), folded('    # why\n'))).toBe('parse');
+  });
+
   it("gives the full check's issues for a bad edit, and never splices what could read differently", () => {
     const cases = [
       BLOCK.replace('      eth0: { addresses: [10.0.0.3/24] }', '      eth0: { addresses: [10.0.0.3/24'), // syntax error
@@ -162,9 +185,13 @@ describe('re-checking an edit from the last check', () => {
       () => '',
       (l: string) => `${l} # note`,
       (l: string) => l.replace(':', ''),
+      // Lines put before a line, which may belong to the entry above it.
+      (l: string) => `\n${l}`,
+      (l: string) => `        # indented\n${l}`,
+      (l: string) => `${l}\r`,
     ];
     const seen = { splice: 0, parse: 0 };
-    for (const base of [STAR, BLOCK]) {
+    for (const base of [STAR, BLOCK, BLOCK.replace(/\n/g, '\r\n')]) {
       const lines = base.split('\n');
       for (let k = 0; k < 150; k++) {
         const i = random(lines.length);
