@@ -19,6 +19,7 @@ import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
 import { profile } from './profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
+import { claimUnmarked } from './ownership.js';
 import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
 import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
 
@@ -123,14 +124,17 @@ async function observeAndPlan(driver: Driver, lab: Lab, early: EarlyObservation 
   // The early read serves if it read exactly this scope (the lab asks nothing its record did not).
   const fits = early !== null && JSON.stringify(early.scope) === JSON.stringify(scope);
   if (early) profile.count(fits ? 'early observation used' : 'early observation unused');
-  const live = fits
+  const observed = fits
     ? await profile.time('observe (early, waited)', () => early.live)
     : await driver.observe({ lab: lab.name, namespaces: scope });
+  const { owned, foreign } = claimUnmarked(observed.state, scope, record?.desired ?? null);
+  const live = { ...observed, state: owned };
   const p = profile.timeSync('plan', () =>
     plan(desired, live.state, {
       sysctlOriginals: record?.sysctlOriginals ?? {},
       foreignLinks: live.foreignLinks,
       foreignNetns: live.foreignNetns,
+      foreignObjects: foreign,
     }),
   );
   const advice = p.steps.some((st) => st.objects.some((id) => id.startsWith('nft:'))) ? await policyAdvice(driver, lab) : [];
@@ -431,7 +435,9 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
     discoveredScope(labName, await driver.listNetns()),
     extraScope,
   );
-  const live = await driver.observe({ lab: labName, namespaces: scope });
+  const observed = await driver.observe({ lab: labName, namespaces: scope });
+  // Never someone else's rule or table, even one the lab file names (see ownership.ts).
+  const live = { ...observed, state: claimUnmarked(observed.state, scope, record?.desired ?? null).owned };
   const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
   return { lab: labName, plan: p, desired: new Map(), live, scope, labScope, record, advice: [] };
 }
@@ -467,8 +473,12 @@ export async function destroyLab(
       await runWithCheckpoint(driver, lp, 'destroy', opts, async () => {
         opts.events?.stage?.(labName, 'verify');
         await settle(opts.verifyRetries ?? 4, async () => {
-          const after = await driver.observe({ lab: labName, namespaces: lp.scope });
-          return [...after.state.values()].filter((o) => o.kind !== 'sysctl').map((o) => `still present: ${describe(o)}`);
+          const after = claimUnmarked(
+            (await driver.observe({ lab: labName, namespaces: lp.scope })).state,
+            lp.scope,
+            lp.record?.desired ?? null,
+          );
+          return [...after.owned.values()].filter((o) => o.kind !== 'sysctl').map((o) => `still present: ${describe(o)}`);
         });
       });
     }

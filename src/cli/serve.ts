@@ -5,8 +5,8 @@
 // same checks, the same output (plain lines: the server has no terminal), the same exit code.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { statSync } from 'node:fs';
-import { chmod, mkdir, rm } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { chmod, link, mkdir, rm, stat } from 'node:fs/promises';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -107,6 +107,44 @@ async function runFor(run: Run, exec: (argv: string[]) => Promise<number>): Prom
   }
 }
 
+/**
+ * Listens on the socket path, root-only from the start. Two servers started at once must not
+ * both take it (the second would unlink the first's socket, leaving it listening on nothing):
+ * each binds a name of its own and links it to the path, which only one link can create; a
+ * socket already there is replaced only when nothing answers on it. Gives the socket's inode.
+ */
+async function claimSocket(server: Server, path: string): Promise<number> {
+  const own = `${path}.${process.pid}`;
+  await rm(own, { force: true });
+  const umask = process.umask(0o077);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(own, resolve);
+    });
+  } finally {
+    process.umask(umask);
+  }
+  try {
+    await chmod(own, 0o600);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await link(own, path);
+        return (await stat(path)).ino;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0 || (await answering(path)))
+          throw new UsageError(`netlab serve is already running on ${path}`);
+        await rm(path, { force: true }); // a dead server's socket
+      }
+    }
+  } catch (err) {
+    server.close();
+    throw err;
+  } finally {
+    await rm(own, { force: true });
+  }
+}
+
 /** The command a request runs; apply and destroy change the kernel, the others only read. */
 const commandOf = (req: Request) => req.args.find((a) => !a.startsWith('-'));
 
@@ -115,7 +153,6 @@ export async function serve(o: ServeOptions): Promise<number> {
   const idleMs = o.idle ? parseDuration(o.idle) : 0;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   if (await answering(path)) throw new UsageError(`netlab serve is already running on ${path}`);
-  await rm(path, { force: true });
   const identity = codeIdentity();
   // Runs never see a terminal, whatever the server was started on: they never ask, never animate.
   for (const stream of [process.stdin, process.stdout, process.stderr]) stream.isTTY = false;
@@ -211,24 +248,15 @@ export async function serve(o: ServeOptions): Promise<number> {
     socket.on('error', () => undefined);
   });
 
-  // The socket is the server's only door: made root-only from the start, not after.
-  const umask = process.umask(0o077);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(path, resolve);
-    });
-  } finally {
-    process.umask(umask);
-  }
-  await chmod(path, 0o600);
+  const ino = await claimSocket(server, path);
   const onSignal = (sig: NodeJS.Signals) => stop(sig);
   process.on('SIGINT', onSignal).on('SIGTERM', onSignal);
   log(`listening on ${path} (pid ${process.pid})${idleMs ? `; stops after ${o.idle} without a request` : ''}`);
   idle(true);
   const why = await stopped;
   server.close();
-  await rm(path, { force: true });
+  // The socket's name, unless another server has taken it since (after this one went stale).
+  if ((await stat(path).catch(() => null))?.ino === ino) await rm(path, { force: true });
   // A run in progress ends first (a real signal reached its own handler too: it stops at a step
   // boundary and rolls back).
   await running;

@@ -58,6 +58,8 @@ export interface PlanOptions {
   foreignLinks?: Set<string>;
   /** Namespaces with the name of a lab namespace that netlab did not create. */
   foreignNetns?: Set<string>;
+  /** Ids of unmarked objects (rules, nft tables) in shared namespaces that are not the lab's (ownership.ts). */
+  foreignObjects?: Set<string>;
   /** Planning back to a checkpoint (rollback): an `exec` is recorded as done, never run again. */
   restore?: boolean;
 }
@@ -143,6 +145,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
       conflicts.push(`${describe(d)}: the name is taken by an interface netlab does not own`);
     if (d.kind === 'netns' && opts.foreignNetns?.has(d.ns))
       conflicts.push(`${describe(d)}: a namespace of that name exists and was not created by this lab`);
+    if (opts.foreignObjects?.has(d.id)) conflicts.push(`${describe(d)}: it exists already and was not made by this lab`);
   }
 
   const steps: Step[] = [];

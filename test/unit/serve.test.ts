@@ -149,6 +149,26 @@ describe('netlab serve: a run in progress', { timeout: 60_000 }, () => {
     expect(served().map((l) => l.replace(/^netlab serve: /, '').split(' ')[0])).toEqual(['validate', 'validate']);
   });
 
+  it('is one server when two start at once, and replaces the socket of a dead one', async () => {
+    const state = newState();
+    const start = () => execa('node', [NETLAB, 'serve'], { reject: false, env: state.env, forceKillAfterDelay: false });
+    const [a, b] = [start(), start()];
+    // One of them listens; the other says one is running and exits 1.
+    const first = await Promise.race([a, b]);
+    expect(first.exitCode).toBe(1);
+    expect(first.stderr).toContain('netlab serve is already running');
+    const winner = a.exitCode === null ? a : b;
+    expect(winner.exitCode).toBeNull();
+    expect((await client(state, ['validate', small])).exitCode).toBe(0);
+    // Killed without a chance to clean up: its socket stays, and the next server takes it over.
+    winner.kill('SIGKILL');
+    await winner;
+    await startServer(state);
+    const r = await client(state, ['validate', small]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(served()).toHaveLength(1);
+  });
+
   it('refuses a malformed request and goes on serving', async () => {
     const state = newState();
     await startServer(state);

@@ -1,0 +1,94 @@
+// Objects without a mark (ip rules, nft tables) in namespaces a lab shares are the lab's only
+// when its last apply made them (src/apply/ownership.ts): an identical one already there is
+// someone else's, which apply refuses to take over and destroy leaves alone, record or not.
+import { describe, expect, it } from 'vitest';
+import { applyLab, destroyLab } from '../../src/apply/engine.js';
+import { FakeDriver } from '../../src/driver/fake.js';
+import { ConflictError } from '../../src/errors.js';
+import type { Obj } from '../../src/model/objects.js';
+import { labOf, useTempStateDir } from './helpers.js';
+
+useTempStateDir();
+
+const RULE_LAB = labOf(
+  'rule.yaml',
+  `name: own
+hosts:
+  gw:
+    netns: { name: shared1 }
+    interfaces:
+      eth0: { addresses: [10.90.0.1/24] }
+    routing_policy:
+      - { priority: 300, from: 10.90.0.0/16, table: 300 }
+  h:
+    interfaces:
+      eth0: { addresses: [10.90.0.2/24] }
+links:
+  - { a: gw:eth0, b: h:eth0 }
+`,
+);
+
+const TABLE_LAB = labOf(
+  'table.yaml',
+  `name: own
+root: true
+hosts:
+  gw:
+    netns: root
+    interfaces:
+      up0: { addresses: [10.91.0.1/24] }
+    firewall:
+      default: deny
+      rules:
+        - { action: allow, from: 10.91.0.0/24 }
+  h:
+    interfaces:
+      eth0: { addresses: [10.91.0.2/24] }
+links:
+  - { a: gw:up0, b: h:eth0 }
+`,
+);
+
+/** A kernel with the shared namespace, and (when given) the user's own copy of the lab's object. */
+function kernel(userObject: Obj | null): FakeDriver {
+  const d = new FakeDriver(userObject ? [userObject] : []);
+  d.foreign.set('netns:shared1', { kind: 'netns', id: 'netns:shared1', ns: 'shared1', origin: 'created', target: null });
+  return d;
+}
+
+/** The object of `kind` the lab makes in namespace `ns`, as the kernel holds it. */
+async function made(lab: typeof RULE_LAB, kind: Obj['kind'], ns: string): Promise<Obj> {
+  const d = kernel(null);
+  await applyLab(d, lab);
+  const o = [...d.kernel.values()].find((x) => x.kind === kind && x.ns === ns);
+  expect(o, `the lab makes a ${kind} in ${ns || 'the root namespace'}`).toBeDefined();
+  await destroyLab(d, lab.name, lab);
+  return o!;
+}
+
+describe('ownership of unmarked objects in shared namespaces', () => {
+  for (const [what, lab, kind, ns] of [
+    ['an ip rule', RULE_LAB, 'rule', 'shared1'],
+    ['an nft table', TABLE_LAB, 'nft', ''],
+  ] as const) {
+    it(`refuses to take over ${what} the lab did not make, and destroy leaves it`, async () => {
+      const users = await made(lab, kind, ns);
+      const d = kernel(users);
+      await expect(applyLab(d, lab)).rejects.toThrow(ConflictError);
+      await expect(applyLab(d, lab)).rejects.toThrow(/exists already and was not made by this lab/);
+      expect(d.kernel.get(users.id)).toEqual(users);
+      // Destroying the lab by its file, with no record: nothing of the user's goes.
+      await destroyLab(d, lab.name, lab);
+      expect(d.kernel.get(users.id)).toEqual(users);
+    });
+
+    it(`owns ${what} its own apply made: re-apply keeps it, destroy removes it`, async () => {
+      const d = kernel(null);
+      await applyLab(d, lab);
+      const mine = [...d.kernel.values()].find((x) => x.kind === kind && x.ns === ns)!;
+      expect((await applyLab(d, lab)).changed).toBe(false);
+      await destroyLab(d, lab.name, null);
+      expect(d.kernel.has(mine.id)).toBe(false);
+    });
+  }
+});
