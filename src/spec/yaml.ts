@@ -28,10 +28,25 @@ function nulIssue(file: string, text: string): SpecIssue | null {
   return at(file, 'file contains NUL bytes: it is binary, not a YAML lab', line, col);
 }
 
+/** The key written at `pos` (yaml marks only its first character): plain, or quoted. */
+function keyAt(text: string, pos: number): string {
+  const line = text.slice(pos, (text.indexOf('\n', pos) + 1 || text.length + 1) - 1);
+  const m = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^:#,{}[\]]*?)\s*:(?:\s|$)/.exec(line);
+  const key = (m ? m[1]! : line).trim();
+  if (key.startsWith('"')) {
+    try {
+      return JSON.parse(key) as string;
+    } catch {
+      return key;
+    }
+  }
+  return key.startsWith("'") ? key.slice(1, -1).replace(/''/g, "'") : key;
+}
+
 function yamlMessage(err: YAMLError, text: string): string {
   switch (err.code) {
     case 'DUPLICATE_KEY':
-      return `duplicate key ${JSON.stringify(text.slice(err.pos[0], err.pos[1]).trim())}: each key may appear once in a mapping`;
+      return `duplicate key ${JSON.stringify(keyAt(text, err.pos[0]))}: each key may appear once in a mapping`;
     case 'MULTIPLE_DOCS':
       return 'file holds more than one YAML document (---): one file is one lab';
     default:

@@ -54,6 +54,21 @@ describe('bad input', () => {
   it('duplicate keys', () => {
     const i = only('name: x\nhosts:\n  a: {}\n  a: {}\n');
     expect([i.line, i.col, i.message]).toEqual([4, 3, 'duplicate key "a": each key may appear once in a mapping']);
+    // The whole key, however written (yaml marks only its first character).
+    for (const [text, key, line, col] of [
+      ['name: x\nhosts:\n  web: {}\n  web: {}\n', 'web', 4, 3],
+      ['name: x\nhosts: {}\nhosts: {}\n', 'hosts', 3, 1],
+      ['name: x\nhosts:\n  "we b": {}\n  "we b": {}\n', 'we b', 4, 3],
+      ["name: x\nhosts:\n  'it''s': {}\n  'it''s': {}\n", "it's", 4, 3],
+      ['name: x\nhosts: { web: {}, web: {} }\n', 'web', 2, 19],
+    ] as const) {
+      const d = only(text);
+      expect([d.line, d.col, d.message]).toEqual([
+        line,
+        col,
+        `duplicate key ${JSON.stringify(key)}: each key may appear once in a mapping`,
+      ]);
+    }
   });
 
   it('multiple documents', () => {
