@@ -1,7 +1,7 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
 import { appendFileSync, readFileSync } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LockBusyError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
@@ -156,8 +156,16 @@ export async function lockLab(lab: string): Promise<() => Promise<void>> {
       await fh.close();
       return async () => {
         await rm(path, { force: true });
+        // A lab that never got a record (refused by preflight, rolled back on its first apply)
+        // leaves nothing behind: status and gc would list an empty directory as a lab.
+        await rmdir(labDir(lab)).catch(() => undefined);
       };
     } catch (e) {
+      // The directory went with another process's unlock in between: make it again.
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+        await mkdir(labDir(lab), { recursive: true });
+        continue;
+      }
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (holder && alive(holder) && holder !== process.pid) {

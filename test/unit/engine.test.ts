@@ -186,6 +186,14 @@ describe('fault injection: failing at every command rolls back to the exact earl
     await destroyLab(d, 'docker', null);
     expect([...d.kernel.values()]).toEqual([]);
   });
+
+  it('a first apply rolled back leaves no lab behind for status and gc to list', async () => {
+    const d = new FakeDriver();
+    d.injectFault({ failAtCommand: 10 });
+    await expect(applyLab(d, await before())).rejects.toBeInstanceOf(ApplyFailedError);
+    expect([...d.kernel.values()]).toEqual([]);
+    expect(await store.labs()).toEqual([]);
+  });
 });
 
 describe('plan as markdown (pull-request comment)', () => {
