@@ -71,7 +71,7 @@ export async function observeEarly(driver: Driver, labName: string): Promise<Ear
   try {
     const [journal, record] = await Promise.all([store.readJournal(labName), store.readRecord(labName)]);
     if (!journal && record) {
-      const scope = mergeScopes(record.scope, discoveredScope(labName, await driver.listNetns()));
+      const scope = mergeScopes(record.scope, discoveredScope(labName, await driver.listNetns(), record.scope));
       const live = driver.observe({ lab: labName, namespaces: scope });
       live.catch(() => undefined);
       return { lab: labName, unlock, record, scope, live };
@@ -120,7 +120,8 @@ async function observeAndPlan(driver: Driver, lab: Lab, early: EarlyObservation 
   const desired = profile.timeSync('desired', () => desiredState(lab));
   const record = early ? early.record : await store.readRecord(lab.name);
   const labScope = scopeOfLab(lab, desired);
-  const scope = mergeScopes(labScope, record?.scope ?? [], discoveredScope(lab.name, await driver.listNetns()));
+  const known = [labScope, record?.scope ?? []];
+  const scope = mergeScopes(...known, discoveredScope(lab.name, await driver.listNetns(), ...known));
   // The early read serves if it read exactly this scope (the lab asks nothing its record did not).
   const fits = early !== null && JSON.stringify(early.scope) === JSON.stringify(scope);
   if (early) profile.count(fits ? 'early observation used' : 'early observation unused');
@@ -184,7 +185,7 @@ export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = 
   const without = (state: State) => new Map([...state].filter(([id]) => !skip.has(id)));
   const checkpoint = without(stateOf(j.checkpoint));
   const creates = new Set(j.creates);
-  const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns())).map((q) =>
+  const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns(), j.scope)).map((q) =>
     creates.has(q.ns) ? { ...q, adopt: true } : q,
   );
   const live = await driver.observe({ lab: j.lab, namespaces: scope });
@@ -428,13 +429,13 @@ export interface DestroyResult {
 export async function planDestroy(driver: Driver, labName: string, lab: Lab | null, extraScope: NsQuery[] = []): Promise<LabPlan> {
   const record = await store.readRecord(labName);
   const labScope = lab ? scopeOfLab(lab, desiredState(lab)) : [];
-  const scope = mergeScopes(
+  const known = [
     labScope,
     record?.scope ?? [],
     record ? scopeOfObjects(record.desired, new Map(record.scope.map((q) => [q.ns, q.mode]))) : [],
-    discoveredScope(labName, await driver.listNetns()),
     extraScope,
-  );
+  ];
+  const scope = mergeScopes(...known, discoveredScope(labName, await driver.listNetns(), ...known));
   const observed = await driver.observe({ lab: labName, namespaces: scope });
   // Never someone else's rule or table, even one the lab file names (see ownership.ts).
   const live = { ...observed, state: claimUnmarked(observed.state, scope, record?.desired ?? null).owned };

@@ -129,8 +129,16 @@ export function scopeOfLab(lab: Lab, desired: State): NsQuery[] {
   return mergeScopes(base, scopeOfObjects(desired.values(), modes));
 }
 
-/** Namespaces in /run/netns named like the lab's own (`<lab>-...`): observed as created so leftovers are found. */
-export function discoveredScope(lab: string, netnsNames: string[]): NsQuery[] {
+/**
+ * Namespaces in /run/netns named like the lab's own (`<lab>-...`): observed as created so
+ * leftovers are found. Not those the lab or its record already name (`known`): a namespace the
+ * lab shares may be named like that too, and read as created (needing the lab's mark on its lo)
+ * the lab's own interfaces in it would be invisible, never removed.
+ */
+export function discoveredScope(lab: string, netnsNames: string[], ...known: NsQuery[][]): NsQuery[] {
+  const named = new Set(known.flatMap((scope) => scope.map((q) => q.ns)));
   // Preflight's throwaway namespace (netlab-probe-PID) may exist meanwhile: never a lab's.
-  return netnsNames.filter((n) => n.startsWith(`${lab}-`) && !/^netlab-probe-\d+$/.test(n)).map((n) => emptyQuery(n, 'created'));
+  return netnsNames
+    .filter((n) => n.startsWith(`${lab}-`) && !named.has(n) && !/^netlab-probe-\d+$/.test(n))
+    .map((n) => emptyQuery(n, 'created'));
 }

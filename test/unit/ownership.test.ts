@@ -92,3 +92,25 @@ describe('ownership of unmarked objects in shared namespaces', () => {
     });
   }
 });
+
+describe('a shared namespace named like the lab’s own', () => {
+  it('is read as shared, so the lab’s interfaces in it are seen, verified and removed', async () => {
+    const lab = labOf(
+      'prefix.yaml',
+      `name: tf
+hosts:
+  a:
+    netns: { name: tf-zzz }
+    interfaces:
+      br0: { kind: bridge, addresses: [10.92.0.1/24] }
+`,
+    );
+    const d = new FakeDriver();
+    d.foreign.set('netns:tf-zzz', { kind: 'netns', id: 'netns:tf-zzz', ns: 'tf-zzz', origin: 'created', target: null });
+    expect((await applyLab(d, lab)).changed).toBe(true);
+    expect([...d.kernel.values()].some((o) => o.kind === 'link' && o.ns === 'tf-zzz' && o.ifname !== 'lo')).toBe(true);
+    expect((await applyLab(d, lab)).changed).toBe(false);
+    await destroyLab(d, 'tf', null);
+    expect([...d.kernel.values()]).toEqual([]);
+  });
+});
