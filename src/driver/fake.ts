@@ -35,7 +35,8 @@ export class FakeDriver implements Driver {
   }
 
   async listNetns(): Promise<string[]> {
-    return [...this.kernel.values()]
+    // As /run/netns: every named namespace, the user's too.
+    return [...this.kernel.values(), ...this.foreign.values()]
       .filter((o) => o.kind === 'netns')
       .map((o) => o.ns)
       .sort();
