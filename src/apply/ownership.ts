@@ -1,24 +1,26 @@
 // What a lab owns among objects that carry no mark of their own. A link netlab makes in a
 // namespace it shares carries an altname naming the lab, and a namespace it creates a mark on
-// its lo; an ip rule or an nft table cannot carry one. In a namespace the lab shares (the
-// machine's own, a named one, an attached one) such an object is the lab's only when the lab's
-// last apply made it: one of the same identity that the lab's record does not list is someone
-// else's (the user's rule, another lab's, a table a user named like netlab's). Apply refuses to
-// take it over, and destroy leaves it alone, with or without the lab's record.
+// its lo; an ip rule, an nft table or the name under which netlab mounts an attached namespace
+// (`<lab>-<host>` for `netns: { pid | path }`) cannot carry one. In a namespace the lab shares
+// (the machine's own, a named one, an attached one) such an object is the lab's only when the
+// lab's last apply made it: one of the same identity that the lab's record does not list is
+// someone else's (the user's rule, another lab's, a table or a namespace a user named like
+// netlab's). Apply refuses to take it over, and destroy leaves it alone, with or without the
+// lab's record.
 import type { NsQuery } from '../driver/driver.js';
 import type { Obj, State } from '../model/objects.js';
 
-const UNMARKED = new Set<Obj['kind']>(['rule', 'nft']);
+const unmarked = (o: Obj) => o.kind === 'rule' || o.kind === 'nft' || (o.kind === 'netns' && o.origin === 'handle');
 
 /** Splits a live state into what the lab owns and the unmarked objects it does not. */
 export function claimUnmarked(live: State, scope: NsQuery[], recorded: Iterable<Obj> | null): { owned: State; foreign: Set<string> } {
   const shared = new Set(scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
   const made = new Set<string>();
-  for (const o of recorded ?? []) if (UNMARKED.has(o.kind)) made.add(o.id);
+  for (const o of recorded ?? []) if (unmarked(o)) made.add(o.id);
   const owned: State = new Map();
   const foreign = new Set<string>();
   for (const [id, o] of live) {
-    if (UNMARKED.has(o.kind) && shared.has(o.ns) && !made.has(id)) foreign.add(id);
+    if (unmarked(o) && shared.has(o.ns) && !made.has(id)) foreign.add(id);
     else owned.set(id, o);
   }
   return { owned, foreign };

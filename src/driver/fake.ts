@@ -72,6 +72,10 @@ export class FakeDriver implements Driver {
         foreignNetns.add(q.ns);
         continue;
       }
+      // As the real driver: a namespace mounted at a handle's name is a handle pointing nowhere
+      // the lab asked (the user's own namespace of that name).
+      if (q.mode === 'handle' && foreignNs)
+        state.set(foreignNs.id, { kind: 'netns', id: foreignNs.id, ns: q.ns, origin: 'handle', target: null });
       const ownedDevs = new Set<string>();
       for (const o of this.kernel.values()) {
         if (o.ns !== q.ns) continue;

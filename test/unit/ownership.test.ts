@@ -114,3 +114,31 @@ hosts:
     expect([...d.kernel.values()]).toEqual([]);
   });
 });
+
+describe('the name an attached namespace is mounted under', () => {
+  const lab = labOf(
+    'handle.yaml',
+    `name: tc
+hosts:
+  h1:
+    netns: { path: /run/netns/target }
+    interfaces:
+      eth0: { addresses: [10.80.0.1/24] }
+  h2:
+    interfaces:
+      eth0: { addresses: [10.80.0.2/24] }
+links:
+  - { a: h1:eth0, b: h2:eth0 }
+`,
+  );
+
+  it('is not taken from a namespace of that name the user made: apply refuses, destroy leaves it', async () => {
+    const d = new FakeDriver();
+    const users: Obj = { kind: 'netns', id: 'netns:tc-h1', ns: 'tc-h1', origin: 'created', target: null };
+    d.foreign.set(users.id, users);
+    await expect(applyLab(d, lab)).rejects.toThrow(/netns tc-h1: it exists already and was not made by this lab/);
+    expect([...d.kernel.values()]).toEqual([]);
+    await destroyLab(d, 'tc', lab);
+    expect(d.executed).toEqual([]);
+  });
+});

@@ -1,0 +1,92 @@
+// What netlab never takes on the real kernel, inside the sandbox: an ip rule, an nft table named
+// like the lab's, or a namespace named like an attached host's handle, made by someone else in a
+// namespace the lab shares. Apply stops with a conflict (exit 1) and changes nothing; destroy
+// leaves them, with the lab's record or without. And what it owns there, it removes.
+import { describe, expect, it } from 'vitest';
+import { labFile, netlab } from './cli.js';
+import { sandboxSkipReason, sh } from './sandbox.js';
+
+const ns = (name: string, ...args: string[]) => sh('ip', ['-n', name, ...args]);
+
+describe.skipIf(sandboxSkipReason !== null)('ownership in shared namespaces', () => {
+  it("leaves the user's identical ip rule and nft table alone, and removes its own", async () => {
+    await sh('ip', ['netns', 'add', 'own-shared']);
+    try {
+      await ns('own-shared', 'rule', 'add', 'priority', '300', 'from', '10.90.0.0/16', 'table', '300');
+      await sh('ip', ['netns', 'exec', 'own-shared', 'nft', 'add table inet netlab_ow; add chain inet netlab_ow userchain']);
+      const file = labFile(
+        'ow',
+        `name: ow
+hosts:
+  gw:
+    netns: { name: own-shared }
+    interfaces:
+      eth0: { addresses: [10.90.0.1/24] }
+    routing_policy:
+      - { priority: 300, from: 10.90.0.0/16, table: 300 }
+    firewall: { default: deny, rules: [{ action: allow, from: 10.90.0.0/24 }] }
+  h:
+    interfaces:
+      eth0: { addresses: [10.90.0.2/24] }
+links:
+  - { a: gw:eth0, b: h:eth0 }
+`,
+      );
+      const refused = await netlab(['apply', '--yes', file]);
+      expect(refused.code, refused.all).toBe(1);
+      expect(refused.stderr).toMatch(/rule .*exists already and was not made by this lab/);
+      expect(refused.stderr).toMatch(/nft table .*exists already and was not made by this lab/);
+      // A lab never applied, destroyed by its file: nothing of the user's goes.
+      expect((await netlab(['destroy', '--yes', file])).code).toBe(0);
+      const rules = async () => (await ns('own-shared', 'rule', 'show', 'priority', '300')).stdout;
+      const chains = async () => (await sh('ip', ['netns', 'exec', 'own-shared', 'nft', 'list', 'table', 'inet', 'netlab_ow'])).stdout;
+      expect(await rules()).toContain('from 10.90.0.0/16 lookup 300');
+      expect(await chains()).toContain('userchain');
+
+      // Without the user's, the lab makes its own, and its destroy removes them.
+      await ns('own-shared', 'rule', 'del', 'priority', '300');
+      await sh('ip', ['netns', 'exec', 'own-shared', 'nft', 'delete table inet netlab_ow']);
+      const applied = await netlab(['apply', '--yes', file]);
+      expect(applied.code, applied.all).toBe(0);
+      expect(await rules()).toContain('from 10.90.0.0/16 lookup 300');
+      expect((await netlab(['destroy', '--yes', '--lab', 'ow'])).code).toBe(0);
+      expect(await rules()).toBe('');
+      expect((await sh('ip', ['netns', 'exec', 'own-shared', 'nft', 'list', 'tables'])).stdout).not.toContain('netlab_ow');
+    } finally {
+      await netlab(['destroy', '--yes', '--lab', 'ow']);
+      await sh('ip', ['netns', 'del', 'own-shared'], { reject: false });
+    }
+  });
+
+  it('never unmounts a namespace the user made under the name of an attached host', async () => {
+    await sh('ip', ['netns', 'add', 'own-target']);
+    await sh('ip', ['netns', 'add', 'oh-h1']);
+    try {
+      await ns('oh-h1', 'link', 'add', 'userbr', 'type', 'bridge');
+      const file = labFile(
+        'oh',
+        `name: oh
+hosts:
+  h1:
+    netns: { path: /run/netns/own-target }
+    interfaces:
+      eth0: { addresses: [10.80.0.1/24] }
+  h2:
+    interfaces:
+      eth0: { addresses: [10.80.0.2/24] }
+links:
+  - { a: h1:eth0, b: h2:eth0 }
+`,
+      );
+      const refused = await netlab(['apply', '--yes', file]);
+      expect(refused.code, refused.all).toBe(1);
+      expect(refused.stderr).toMatch(/netns oh-h1: it exists already and was not made by this lab/);
+      expect((await netlab(['destroy', '--yes', file])).code).toBe(0);
+      expect((await ns('oh-h1', '-br', 'link', 'show', 'userbr')).stdout).toContain('userbr');
+    } finally {
+      await netlab(['destroy', '--yes', '--lab', 'oh']);
+      await sh('ip', ['netns', 'del', 'oh-h1'], { reject: false });
+      await sh('ip', ['netns', 'del', 'own-target'], { reject: false });
+    }
+  });
+});
