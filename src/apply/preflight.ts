@@ -132,7 +132,7 @@ export function labNeeds(lab: Lab): LabNeeds {
             ? { kind: 'pid' as const, value: String(n.pid) }
             : null;
     if (!t) continue;
-    targets.push(t);
+    targets.push(lab.allowRoot ? t : { ...t, notOwn: true });
     need(`target:${t.kind}:${t.value}`, `host ${h.name}`);
   }
   const users = new Map([...sets].map(([check, who]) => [check, [...who]]));
@@ -177,8 +177,9 @@ export function missingOf(needs: LabNeeds, results: ProbeResult[]): PreflightErr
       });
     } else if (r.check.startsWith('target:')) {
       const [, kind, value] = /^target:([a-z]+):(.*)$/.exec(r.check) ?? [];
-      const fix =
-        kind === 'name'
+      const fix = r.message.includes("(the machine's own)")
+        ? "to build in the machine's own namespace say so: `root: true` at the top of the lab and `netns: root` on the host; else attach another namespace"
+        : kind === 'name'
           ? `create it first (ip netns add ${value}) or fix the name`
           : kind === 'pid'
             ? 'start the process first, or fix the pid'

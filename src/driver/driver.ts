@@ -68,8 +68,11 @@ export interface ProbeRequest {
   sysctls: string[];
   /** nft scripts that must load in a new namespace. */
   nft: string[];
-  /** Namespaces the lab attaches to, which must exist. */
-  targets: { kind: 'name' | 'path' | 'pid'; value: string }[];
+  /**
+   * Namespaces the lab attaches to, which must exist; `notOwn`: and must not be the namespace
+   * netlab runs in (the machine's own, for a lab without `root: true`).
+   */
+  targets: { kind: 'name' | 'path' | 'pid'; value: string; notOwn?: boolean }[];
 }
 
 /** One answer: `check` is the feature, `sysctl:KEY`, `nft:INDEX` or `target:KIND:VALUE`. */

@@ -141,6 +141,10 @@ async function checkTarget(t: ProbeRequest['targets'][number]): Promise<ProbeRes
     const s = await stat(path);
     // Namespace files are on nsfs; a plain file at a named path is an unmounted leftover.
     if (t.kind !== 'pid' && s.size !== 0) return { check, ok: false, command, message: `${path} is not a network namespace` };
+    // `netns: { pid: 1 }` and the like reach the machine's own namespace as surely as `netns: root`.
+    const own = await stat('/proc/self/ns/net').catch(() => null);
+    if (t.notOwn && own && own.ino === s.ino && own.dev === s.dev)
+      return { check, ok: false, command, message: `${path} is the namespace netlab runs in (the machine's own)` };
     if (t.kind === 'name') {
       const mounted = await execa('mountpoint', ['-q', path], { reject: false });
       if (mounted.exitCode === 1) return { check, ok: false, command, message: `${path} exists but no namespace is mounted there` };

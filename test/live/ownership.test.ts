@@ -58,6 +58,22 @@ links:
     }
   });
 
+  it('refuses to attach the namespace it runs in (the machine’s own) without root: true', async () => {
+    // This test process runs in the sandbox's namespace, as netlab does: that is "the machine's own" here.
+    const lab = (root: boolean) =>
+      labFile(
+        'or',
+        `name: or\nroot: ${root}\nhosts:\n  h:\n    netns: { pid: ${process.pid} }\n    interfaces:\n      eth0: { addresses: [10.81.0.1/24] }\n  p:\n    interfaces:\n      eth0: { addresses: [10.81.0.2/24] }\nlinks:\n  - { a: h:eth0, b: p:eth0 }\n`,
+      );
+    const refused = await netlab(['plan', lab(false)]);
+    expect(refused.code, refused.all).toBe(1);
+    expect(refused.stderr).toContain(`/proc/${process.pid}/ns/net is the namespace netlab runs in (the machine's own)`);
+    expect(refused.stderr).toContain('`root: true`');
+    // Said so, the lab may (plan only reads).
+    const allowed = await netlab(['plan', lab(true)]);
+    expect(allowed.code, allowed.all).toBe(2);
+  });
+
   it('never unmounts a namespace the user made under the name of an attached host', async () => {
     await sh('ip', ['netns', 'add', 'own-target']);
     await sh('ip', ['netns', 'add', 'oh-h1']);
