@@ -332,8 +332,8 @@ links:
     expect(n.request.sysctls).not.toContain('net.ipv4.conf.eth9.rp_filter');
     expect(n.request.nft).toHaveLength(1);
     expect(n.request.targets).toEqual([
-      { kind: 'pid', value: '4242' },
-      { kind: 'name', value: 'other' },
+      { kind: 'pid', value: '4242', notOwn: true },
+      { kind: 'name', value: 'other', notOwn: true },
     ]);
   });
 
