@@ -27,8 +27,11 @@ export interface GraphOptions {
 }
 
 export async function graph(file: string, o: GraphOptions): Promise<void> {
-  const [lab] = await loadValidLabs([file]);
+  const labs = await loadValidLabs([file]);
+  const [lab] = labs;
   if (!lab) throw new UsageError(`no lab in ${file}`);
+  // One drawing is one lab: a directory of several would silently draw its first.
+  if (labs.length > 1) throw new UsageError(`${file} holds ${labs.length} labs: graph draws one lab file at a time`);
   const t = buildTopology(lab);
   const format = o.json ? 'json' : o.format;
   const text =

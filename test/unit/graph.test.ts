@@ -1,9 +1,11 @@
 // `netlab graph`: golden Mermaid and DOT output for the example labs and a lab with every device
 // kind, the README's diagrams kept in sync, and SVG through Graphviz (or a clear message without it).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { dotToSvg, GRAPHVIZ_INSTALL } from '../../src/cli/graph.js';
+import { dotToSvg, graph, GRAPHVIZ_INSTALL } from '../../src/cli/graph.js';
 import { UsageError } from '../../src/errors.js';
 import { buildTopology, toDot, toMermaid } from '../../src/graph/topology.js';
 import { loadLabs } from '../../src/spec/index.js';
@@ -97,6 +99,20 @@ describe('svg', () => {
     expect((err as UsageError).message).toContain('needs Graphviz');
     expect((err as UsageError).hints.join('\n')).toContain(GRAPHVIZ_INSTALL);
     expect(GRAPHVIZ_INSTALL).toBe('apt-get install graphviz');
+  });
+
+  it('refuses a directory of several labs rather than draw its first', async () => {
+    // A state directory of its own: the check's cache never touches the machine's.
+    const state = mkdtempSync(join(tmpdir(), 'netlab-graph-state-'));
+    process.env.NETLAB_STATE_DIR = state;
+    const err = await graph('labs', { format: 'mermaid' })
+      .catch((e: unknown) => e)
+      .finally(() => {
+        delete process.env.NETLAB_STATE_DIR;
+        rmSync(state, { recursive: true, force: true });
+      });
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(/^labs holds \d+ labs: graph draws one lab file at a time$/);
   });
 
   it.skipIf(!hasDot)('the DOT output is valid Graphviz input for every example', async () => {
