@@ -448,14 +448,20 @@ export class RealDriver implements Driver {
   private async observeNow(req: ObserveRequest): Promise<Observation> {
     const existing = new Set(await this.listNetns());
     const present = req.namespaces.filter((q) => q.ns === '' || existing.has(q.ns));
-    const raws = await readAll(present);
-    const sysctls = raws.flatMap((raw) =>
-      raw.q.sysctls.map((key, k) => {
-        const value = raw.sysctls[k] ?? null;
-        return { ns: raw.q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
-      }),
-    );
-    return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls));
+    // An attached namespace before its first apply has no handle yet: its sysctls are read
+    // through the target, so the values the lab changes are known and restored on destroy.
+    const unmounted = req.namespaces.filter((q) => q.mode === 'handle' && q.target && !existing.has(q.ns) && q.sysctls.length);
+    const [raws, throughTarget] = await Promise.all([readAll(present), sysctlsThroughTarget(unmounted)]);
+    const sysctls = [
+      ...raws.flatMap((raw) =>
+        raw.q.sysctls.map((key, k) => {
+          const value = raw.sysctls[k] ?? null;
+          return { ns: raw.q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
+        }),
+      ),
+      ...throughTarget,
+    ];
+    return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls, new Set(unmounted.map((q) => q.ns))));
   }
 
   async execute(commands: Command[]): Promise<void> {
@@ -666,7 +672,32 @@ function handleTarget(q: NsQuery): { pid: number } | { path: string } | null {
 }
 
 /** Turns raw per-namespace output into owned objects, resolving veth peers and parents across namespaces. */
-function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string; value: string | null }[]): Observation {
+/** The sysctls of attached namespaces without a handle yet, read in the namespace their target names. */
+async function sysctlsThroughTarget(qs: NsQuery[]): Promise<{ ns: string; key: string; value: string | null }[]> {
+  if (!qs.length) return [];
+  const paths = qs.map((q) => ('pid' in q.target! ? `/proc/${q.target.pid}/ns/net` : q.target!.path));
+  const dumps = await dumpNamespaces(
+    qs.map((q, i) => ({ ns: paths[i]!, ipv6Routes: false, linksOnly: true, sysctlPaths: q.sysctls.map(sysctlPath) })),
+    '',
+  );
+  return qs.flatMap((q, i) => {
+    const d = dumps[i]!;
+    // A target that cannot be read is preflight's to report; nothing is known of it here.
+    if (d instanceof Error) return [];
+    return q.sysctls.map((key, k) => {
+      const value = d.sysctls[k] ?? null;
+      return { ns: q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
+    });
+  });
+}
+
+function assemble(
+  lab: string,
+  raws: RawNs[],
+  sysctls: { ns: string; key: string; value: string | null }[],
+  /** Attached namespaces whose sysctls were read through their target (no handle yet). */
+  throughTarget: Set<string> = new Set(),
+): Observation {
   const state: State = new Map();
   const foreignLinks = new Set<string>();
   const foreignNetns = new Set<string>();
@@ -760,7 +791,7 @@ function assemble(lab: string, raws: RawNs[], sysctls: { ns: string; key: string
   }
 
   for (const s of sysctls) {
-    if (s.value === null || foreignNetns.has(s.ns) || !byNs.has(s.ns)) continue;
+    if (s.value === null || foreignNetns.has(s.ns) || (!byNs.has(s.ns) && !throughTarget.has(s.ns))) continue;
     add({ kind: 'sysctl', id: ids.sysctl(s.ns, s.key), ns: s.ns, key: s.key, value: s.value });
   }
   return { state, foreignLinks, foreignNetns };

@@ -74,6 +74,29 @@ links:
     expect(allowed.code, allowed.all).toBe(2);
   });
 
+  it('puts back the sysctls it changed in an attached namespace, from its first apply on', async () => {
+    await sh('ip', ['netns', 'add', 'own-attached']);
+    try {
+      const forwarding = async () =>
+        (await sh('ip', ['netns', 'exec', 'own-attached', 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+      expect(await forwarding()).toBe('0');
+      const file = labFile(
+        'oa',
+        `name: oa\nhosts:\n  gw:\n    netns: { path: /run/netns/own-attached }\n    sysctls: { net.ipv4.ip_forward: 1 }\n    interfaces:\n      eth0: { addresses: [10.82.0.1/24] }\n  h:\n    interfaces:\n      eth0: { addresses: [10.82.0.2/24] }\nlinks:\n  - { a: gw:eth0, b: h:eth0 }\n`,
+      );
+      const applied = await netlab(['apply', '--yes', file]);
+      expect(applied.code, applied.all).toBe(0);
+      expect(await forwarding()).toBe('1');
+      const destroyed = await netlab(['destroy', '--yes', file]);
+      expect(destroyed.code, destroyed.all).toBe(0);
+      expect(await forwarding()).toBe('0');
+      expect((await sh('ip', ['netns', 'list'])).stdout).not.toMatch(/^oa-/m);
+    } finally {
+      await netlab(['destroy', '--yes', '--lab', 'oa']);
+      await sh('ip', ['netns', 'del', 'own-attached'], { reject: false });
+    }
+  });
+
   it('never unmounts a namespace the user made under the name of an attached host', async () => {
     await sh('ip', ['netns', 'add', 'own-target']);
     await sh('ip', ['netns', 'add', 'oh-h1']);
