@@ -325,7 +325,7 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
       err.hints.push('run "netlab plan" again and review the new plan');
       throw err;
     }
-    const record = newRecord(lab, lp);
+    const record = await newRecord(lab, lp);
     if (!lp.plan.steps.length) {
       await profile.time('state files', () => store.writeRecord(record));
       return { lab: lab.name, steps: [], changed: false };
@@ -342,12 +342,17 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
   }
 }
 
-function newRecord(lab: Lab, lp: LabPlan): LabRecord {
+async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
   const originals = { ...(lp.record?.sysctlOriginals ?? {}) };
   const shared = new Set(lp.scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  let others: Map<string, LabRecord[]> | null = null;
   for (const o of lp.desired.values()) {
     const before = lp.live.state.get(o.id);
-    if (o.kind === 'sysctl' && shared.has(o.ns) && !(o.id in originals) && before?.kind === 'sysctl') originals[o.id] = before.value;
+    if (o.kind !== 'sysctl' || !shared.has(o.ns) || o.id in originals || before?.kind !== 'sysctl') continue;
+    // Set already by another lab: the value from before that lab is the one to put back.
+    others ??= await sysctlsOfOtherLabs(lab.name);
+    const setter = others.get(o.id)?.find((r) => r.desired.some((d) => d.id === o.id && d.kind === 'sysctl' && d.value === before.value));
+    originals[o.id] = setter?.sysctlOriginals[o.id] ?? before.value;
   }
   return {
     lab: lab.name,
@@ -425,6 +430,22 @@ export interface DestroyResult {
   strangers: { ns: string; pids: number[] }[];
 }
 
+/**
+ * The sysctls other labs' records set in namespaces they share, by object id: one kernel value
+ * can have several labs as owners (two labs attached to one namespace, both forwarding).
+ */
+async function sysctlsOfOtherLabs(labName: string): Promise<Map<string, LabRecord[]>> {
+  const out = new Map<string, LabRecord[]>();
+  for (const name of await store.labs()) {
+    if (name === labName) continue;
+    const r = await store.readRecord(name).catch(() => null);
+    if (!r) continue;
+    const shared = new Set(r.scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+    for (const o of r.desired) if (o.kind === 'sysctl' && shared.has(o.ns)) out.set(o.id, [...(out.get(o.id) ?? []), r]);
+  }
+  return out;
+}
+
 /** Everything the lab owns, from its record, its marks and namespace names; the YAML is not needed. */
 export async function planDestroy(driver: Driver, labName: string, lab: Lab | null, extraScope: NsQuery[] = []): Promise<LabPlan> {
   const record = await store.readRecord(labName);
@@ -438,7 +459,14 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   const scope = mergeScopes(...known, discoveredScope(labName, await driver.listNetns(), ...known));
   const observed = await driver.observe({ lab: labName, namespaces: scope });
   // Never someone else's rule or table, even one the lab file names (see ownership.ts).
-  const live = { ...observed, state: claimUnmarked(observed.state, scope, record?.desired ?? null).owned };
+  const owned = claimUnmarked(observed.state, scope, record?.desired ?? null).owned;
+  // A sysctl another lab also sets stays as it is: that lab puts the value back when it goes.
+  const shared = new Set(scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  if ([...owned.values()].some((o) => o.kind === 'sysctl' && shared.has(o.ns))) {
+    const others = await sysctlsOfOtherLabs(labName);
+    for (const [id, o] of owned) if (o.kind === 'sysctl' && others.has(id)) owned.delete(id);
+  }
+  const live = { ...observed, state: owned };
   const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
   return { lab: labName, plan: p, desired: new Map(), live, scope, labScope, record, advice: [] };
 }

@@ -97,6 +97,29 @@ links:
     }
   });
 
+  it("keeps a sysctl two labs set in one namespace until both are gone, then puts back the user's value", async () => {
+    await sh('ip', ['netns', 'add', 'own-two']);
+    try {
+      const forwarding = async () => (await sh('ip', ['netns', 'exec', 'own-two', 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
+      const lab = (name: string, subnet: number) =>
+        labFile(
+          name,
+          `name: ${name}\nhosts:\n  gw:\n    netns: { name: own-two }\n    sysctls: { net.ipv4.ip_forward: 1 }\n    interfaces:\n      eth0: { addresses: [10.${subnet}.0.1/24] }\n  h:\n    interfaces:\n      eth0: { addresses: [10.${subnet}.0.2/24] }\nlinks:\n  - { a: gw:eth0, b: h:eth0 }\n`,
+        );
+      const [first, second] = [lab('ot1', 83), lab('ot2', 84)];
+      for (const f of [first, second]) expect((await netlab(['apply', '--yes', f])).code).toBe(0);
+      expect(await forwarding()).toBe('1');
+      expect((await netlab(['destroy', '--yes', first])).code).toBe(0);
+      expect(await forwarding()).toBe('1');
+      expect((await netlab(['status', '--lab', 'ot2'])).code).toBe(0);
+      expect((await netlab(['destroy', '--yes', second])).code).toBe(0);
+      expect(await forwarding()).toBe('0');
+    } finally {
+      await netlab(['destroy', '--yes', '--lab', 'ot1', 'ot2']);
+      await sh('ip', ['netns', 'del', 'own-two'], { reject: false });
+    }
+  });
+
   it('never unmounts a namespace the user made under the name of an attached host', async () => {
     await sh('ip', ['netns', 'add', 'own-target']);
     await sh('ip', ['netns', 'add', 'oh-h1']);

@@ -142,3 +142,50 @@ links:
     expect(d.executed).toEqual([]);
   });
 });
+
+describe('a sysctl two labs set in one shared namespace', () => {
+  const labIn = (name: string, subnet: number) =>
+    labOf(
+      `${name}.yaml`,
+      `name: ${name}
+hosts:
+  gw:
+    netns: { name: shared1 }
+    sysctls: { net.ipv4.ip_forward: 1 }
+    interfaces:
+      eth0: { addresses: [10.${subnet}.0.1/24] }
+  h:
+    interfaces:
+      eth0: { addresses: [10.${subnet}.0.2/24] }
+links:
+  - { a: gw:eth0, b: h:eth0 }
+`,
+    );
+  const id = 'sysctl:shared1/net.ipv4.ip_forward';
+  const value = (d: FakeDriver) => {
+    const o = d.kernel.get(id);
+    return o?.kind === 'sysctl' ? o.value : undefined;
+  };
+
+  for (const order of [
+    ['s1', 's2'],
+    ['s2', 's1'],
+  ] as const) {
+    it(`stays while either lab wants it, and is put back as the user had it when both are gone (${order.join(' then ')} destroyed)`, async () => {
+      const d = kernel(null);
+      d.kernel.set(id, { kind: 'sysctl', id, ns: 'shared1', key: 'net.ipv4.ip_forward', value: '0' });
+      const labs = { s1: labIn('s1', 93), s2: labIn('s2', 94) };
+      await applyLab(d, labs.s1);
+      await applyLab(d, labs.s2);
+      expect(value(d)).toBe('1');
+      await destroyLab(d, order[0], null);
+      expect(value(d)).toBe('1');
+      // The other lab is still as applied.
+      expect((await applyLab(d, labs[order[1]])).changed).toBe(false);
+      await destroyLab(d, order[1], null);
+      // The last write of the key puts the user's value back (the fake kernel then forgets it).
+      const writes = d.executed.filter((c) => c.tool === 'sysctl' && c.ns === 'shared1' && c.key === 'net.ipv4.ip_forward');
+      expect(writes.map((c) => (c.tool === 'sysctl' ? c.value : ''))).toEqual(['1', '0']);
+    });
+  }
+});
