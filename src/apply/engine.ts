@@ -186,7 +186,7 @@ export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = 
   const checkpoint = without(stateOf(j.checkpoint));
   const creates = new Set(j.creates);
   const scope = mergeScopes(j.scope, discoveredScope(j.lab, await driver.listNetns(), j.scope)).map((q) =>
-    creates.has(q.ns) ? { ...q, adopt: true } : q,
+    creates.has(q.ns) ? { ...q, adopt: true, ...(j.createsLinks ? { adoptLinks: j.createsLinks[q.ns] ?? [] } : {}) } : q,
   );
   const live = await driver.observe({ lab: j.lab, namespaces: scope });
   // restore: an exec of the checkpoint is recorded as done, never run again by a rollback.
@@ -366,6 +366,17 @@ async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
   };
 }
 
+/** The names of the links a plan's commands put in each of these namespaces. */
+function linksMadeIn(p: Plan, namespaces: Set<string>): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const ns of namespaces) out[ns] = [];
+  for (const s of p.steps)
+    for (const c of s.commands)
+      for (const o of c.effect.set ?? [])
+        if (o.kind === 'link' && namespaces.has(o.ns) && !out[o.ns]!.includes(o.ifname)) out[o.ns]!.push(o.ifname);
+  return out;
+}
+
 /** Checkpoint, execute, run `after` (verify); on any failure roll back to the checkpoint. */
 async function runWithCheckpoint(
   driver: Driver,
@@ -374,6 +385,9 @@ async function runWithCheckpoint(
   opts: RunOptions,
   after: () => Promise<void>,
 ): Promise<void> {
+  const creates = lp.plan.steps.flatMap((s) =>
+    s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [],
+  );
   const journal: Journal = {
     lab: lp.lab,
     operation,
@@ -383,9 +397,8 @@ async function runWithCheckpoint(
     scope: lp.scope,
     checkpoint: [...lp.live.state.values()],
     sysctlOriginals: lp.record?.sysctlOriginals ?? {},
-    creates: lp.plan.steps.flatMap((s) =>
-      s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [],
-    ),
+    creates,
+    createsLinks: linksMadeIn(lp.plan, new Set(creates)),
     steps: lp.plan.steps.map((s) => `${s.op} ${s.title}`),
   };
   await profile.time('state files', () => store.writeJournal(journal));

@@ -48,6 +48,8 @@ export interface Journal {
   sysctlOriginals: Record<string, string>;
   /** Namespaces the plan creates: adopted by rollback even if a crash came before their mark. */
   creates: string[];
+  /** The links the plan makes in each of them (absent in older journals): see NsQuery.adoptLinks. */
+  createsLinks?: Record<string, string[]>;
   /** The plan, for humans reading the journal. */
   steps: string[];
 }

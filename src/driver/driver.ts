@@ -18,6 +18,12 @@ export interface NsQuery {
    * created it (it did not exist at the checkpoint, and a crash may have come before the mark).
    */
   adopt?: boolean;
+  /**
+   * With `adopt`: the links the run could have made there (from its journal). A namespace
+   * holding any other is someone else's, made since the crash: never adopted. Absent in journals
+   * of older netlab versions: then lo's missing mark alone decides.
+   */
+  adoptLinks?: string[];
   sysctls: string[];
   /**
    * For a handle: the namespace it should point at. The observed handle carries this target when

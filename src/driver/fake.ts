@@ -64,7 +64,10 @@ export class FakeDriver implements Driver {
       const foreignNs = [...this.foreign.values()].find((o) => o.kind === 'netns' && o.ns === q.ns);
       const lo = this.kernel.get(`link:${q.ns}/lo`);
       const unmarked = q.mode === 'created' && lo?.kind === 'link' && lo.alias !== `netlab:${req.lab}`;
-      if (unmarked && !(q.adopt && lo.alias === null)) {
+      const others = [...this.kernel.values()].some(
+        (o) => o.kind === 'link' && o.ns === q.ns && o.ifname !== 'lo' && q.adoptLinks && !q.adoptLinks.includes(o.ifname),
+      );
+      if (unmarked && !(q.adopt && lo.alias === null && !others)) {
         foreignNetns.add(q.ns);
         continue;
       }

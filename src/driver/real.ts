@@ -712,7 +712,10 @@ function assemble(
     if (q.mode === 'created') {
       const lo = links.find((l) => l.obj.type === 'loopback');
       // A namespace whose lo carries another mark or none is not this lab's: read nothing in it.
-      const adoptable = q.adopt && !lo?.obj.alias;
+      const adoptable =
+        q.adopt &&
+        !lo?.obj.alias &&
+        (!q.adoptLinks || links.every((l) => l.obj.type === 'loopback' || q.adoptLinks!.includes(l.obj.ifname)));
       if (lo?.obj.alias !== createdNetnsMark(lab) && !adoptable) {
         foreignNetns.add(q.ns);
         continue;

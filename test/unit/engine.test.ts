@@ -2,10 +2,11 @@
 // command with rollback to the exact earlier state, crash recovery from the journal.
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { applyLab, destroyLab, planLab } from '../../src/apply/engine.js';
+import { applyLab, destroyLab, planLab, recoverIfNeeded } from '../../src/apply/engine.js';
 import { store } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
+import { loopback } from '../../src/model/link.js';
 import { diffStates } from '../../src/model/objects.js';
 import type { Lab } from '../../src/spec/types.js';
 import { labOf, planText, useTempStateDir } from './helpers.js';
@@ -146,6 +147,40 @@ describe('fault injection: failing at every command rolls back to the exact earl
     expect(r.steps).toEqual([]);
     expect(diffStates(snapshot, base.snapshot())).toEqual([]);
     expect(await store.readJournal('docker')).toBeNull();
+  });
+
+  it('recovery adopts an unmarked namespace the crashed run was creating only if it holds nothing the run did not make', async () => {
+    const d = new FakeDriver();
+    await applyLab(d, await before());
+    const record = (await store.readRecord('docker'))!;
+    const bridge = d.snapshot().get('link:docker-host/docker0')!;
+    const eth0 = d.snapshot().get('link:docker-db/eth0')!;
+    await destroyLab(d, 'docker', null);
+    // The run was killed before marking its namespaces. Since then a user made docker-web, with a
+    // bridge of their own in it; docker-db is as the run left it (lo and its eth0, unmarked).
+    for (const ns of ['docker-web', 'docker-db']) {
+      d.kernel.set(`netns:${ns}`, { kind: 'netns', id: `netns:${ns}`, ns, origin: 'created', target: null });
+      d.kernel.set(`link:${ns}/lo`, loopback(ns, null));
+    }
+    const users = { ...bridge, id: 'link:docker-web/userbr', ns: 'docker-web', ifname: 'userbr' };
+    d.kernel.set(users.id, users);
+    d.kernel.set(eth0.id, { ...eth0, peer: null });
+    await store.writeJournal({
+      lab: 'docker',
+      operation: 'apply',
+      pid: 999999,
+      startedAt: new Date().toISOString(),
+      scope: record.scope,
+      checkpoint: [],
+      sysctlOriginals: {},
+      creates: ['docker-web', 'docker-db'],
+      createsLinks: { 'docker-web': ['eth0'], 'docker-db': ['eth0'] },
+      steps: [],
+    });
+    expect(await recoverIfNeeded(d, 'docker')).toBe(true);
+    expect(d.kernel.get(users.id)).toEqual(users);
+    expect(d.kernel.has('netns:docker-web')).toBe(true);
+    expect(d.kernel.has('netns:docker-db')).toBe(false);
   });
 
   it('a checkpoint taken while the kernel tore a veth pair down (one end seen) does not block recovery', async () => {
