@@ -20,7 +20,7 @@ import { preflight } from './preflight.js';
 import { profile } from './profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
 import { claimUnmarked } from './ownership.js';
-import { discoveredScope, mergeScopes, scopeOfLab, scopeOfObjects } from './scope.js';
+import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';
 import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
 
 export interface EngineEvents {
@@ -251,16 +251,8 @@ function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> 
       for (const id of c.effect.remove ?? []) peerOf(lp.live.state.get(id));
     }
   const neighbours = new Map<string, Set<string>>();
-  const link = (a: string, b: string) => {
-    if (a === b) return;
-    let x = neighbours.get(a);
-    if (!x) neighbours.set(a, (x = new Set()));
-    x.add(b);
-    let y = neighbours.get(b);
-    if (!y) neighbours.set(b, (y = new Set()));
-    y.add(a);
-  };
-  for (const state of [lp.desired, lp.live.state]) for (const o of state.values()) if (o.kind === 'link' && o.peer) link(o.ns, o.peer.ns);
+  for (const state of [lp.desired, lp.live.state])
+    for (const o of state.values()) if (o.kind === 'link' && o.peer) pairNamespaces(neighbours, o.ns, o.peer.ns);
   const compare = new Set(direct);
   for (const ns of deleting) for (const n of neighbours.get(ns) ?? []) compare.add(n);
   return { compare, observe: new Set([...compare, ...relinked]) };
@@ -344,7 +336,7 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
 
 async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
   const originals = { ...(lp.record?.sysctlOriginals ?? {}) };
-  const shared = new Set(lp.scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  const shared = sharedNamespaces(lp.scope);
   let others: Map<string, LabRecord[]> | null = null;
   for (const o of lp.desired.values()) {
     const before = lp.live.state.get(o.id);
@@ -453,7 +445,7 @@ async function sysctlsOfOtherLabs(labName: string): Promise<Map<string, LabRecor
     if (name === labName) continue;
     const r = await store.readRecord(name).catch(() => null);
     if (!r) continue;
-    const shared = new Set(r.scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+    const shared = sharedNamespaces(r.scope);
     for (const o of r.desired) if (o.kind === 'sysctl' && shared.has(o.ns)) out.set(o.id, [...(out.get(o.id) ?? []), r]);
   }
   return out;
@@ -474,7 +466,7 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   // Never someone else's rule or table, even one the lab file names (see ownership.ts).
   const owned = claimUnmarked(observed.state, scope, record?.desired ?? null).owned;
   // A sysctl another lab also sets stays as it is: that lab puts the value back when it goes.
-  const shared = new Set(scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  const shared = sharedNamespaces(scope);
   if ([...owned.values()].some((o) => o.kind === 'sysctl' && shared.has(o.ns))) {
     const others = await sysctlsOfOtherLabs(labName);
     for (const [id, o] of owned) if (o.kind === 'sysctl' && others.has(id)) owned.delete(id);

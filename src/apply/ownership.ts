@@ -9,12 +9,13 @@
 // lab's record.
 import type { NsQuery } from '../driver/driver.js';
 import type { Obj, State } from '../model/objects.js';
+import { sharedNamespaces } from './scope.js';
 
 const unmarked = (o: Obj) => o.kind === 'rule' || o.kind === 'nft' || (o.kind === 'netns' && o.origin === 'handle');
 
 /** Splits a live state into what the lab owns and the unmarked objects it does not. */
 export function claimUnmarked(live: State, scope: NsQuery[], recorded: Iterable<Obj> | null): { owned: State; foreign: Set<string> } {
-  const shared = new Set(scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+  const shared = sharedNamespaces(scope);
   const made = new Set<string>();
   for (const o of recorded ?? []) if (unmarked(o)) made.add(o.id);
   const owned: State = new Map();

@@ -177,7 +177,7 @@ export function missingOf(needs: LabNeeds, results: ProbeResult[]): PreflightErr
       });
     } else if (r.check.startsWith('target:')) {
       const [, kind, value] = /^target:([a-z]+):(.*)$/.exec(r.check) ?? [];
-      const fix = r.message.includes("(the machine's own)")
+      const fix = r.own
         ? "to build in the machine's own namespace say so: `root: true` at the top of the lab and `netns: root` on the host; else attach another namespace"
         : kind === 'name'
           ? `create it first (ip netns add ${value}) or fix the name`

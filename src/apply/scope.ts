@@ -58,6 +58,22 @@ export function mergeScopes(...scopes: NsQuery[][]): NsQuery[] {
   return [...out.keys()].sort().map((ns) => out.get(ns)!);
 }
 
+/** The namespaces of a scope the lab shares (the machine's own, named and attached ones): not its own. */
+export function sharedNamespaces(scope: NsQuery[]): Set<string> {
+  return new Set(scope.filter((q) => q.mode !== 'created').map((q) => q.ns));
+}
+
+/** Records that namespaces a and b have links into each other (both ways; nothing for one namespace). */
+export function pairNamespaces(neighbours: Map<string, Set<string>>, a: string, b: string): void {
+  if (a === b) return;
+  let x = neighbours.get(a);
+  if (!x) neighbours.set(a, (x = new Set()));
+  x.add(b);
+  let y = neighbours.get(b);
+  if (!y) neighbours.set(b, (y = new Set()));
+  y.add(a);
+}
+
 /** The scope that covers a set of objects (a desired state or a checkpoint). */
 export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['mode']>): NsQuery[] {
   const out = new Map<string, NsQuery>();
@@ -85,11 +101,8 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
         break;
       case 'link':
         if (o.type === 'bridge' && o.attrs.vlanFiltering) x.bridgeVlans = true;
-        if (o.peer && o.peer.ns !== o.ns) {
-          // Both ways: a veth's other end points back, and one end may be all these objects hold.
-          peers.set(o.ns, (peers.get(o.ns) ?? new Set()).add(o.peer.ns));
-          peers.set(o.peer.ns, (peers.get(o.peer.ns) ?? new Set()).add(o.ns));
-        }
+        // Both ways: a veth's other end points back, and one end may be all these objects hold.
+        if (o.peer) pairNamespaces(peers, o.ns, o.peer.ns);
         break;
       case 'portvlan':
         x.bridgeVlans = true;

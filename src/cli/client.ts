@@ -5,17 +5,16 @@
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { constants } from 'node:os';
-import { codeIdentity, FrameReader, requestEnv, serveSocketPath, type Request } from './wire.js';
+import { CHANGING, codeIdentity, commandOf, FrameReader, requestEnv, serveSocketPath, type Request } from './wire.js';
 
 const SERVED = new Set(['apply', 'plan', 'destroy', 'status', 'validate']);
-/** Commands that ask before changing anything when run on a terminal; the server cannot ask. */
-const ASKING = new Set(['apply', 'destroy']);
+/** Options with which a command that changes the kernel does not ask first; the server cannot ask. */
 const NOT_ASKING = new Set(['-y', '--yes', '--json', '--dry-run']);
 
 export function servable(args: string[], interactive: boolean): boolean {
-  const command = args.find((a) => !a.startsWith('-'));
+  const command = commandOf(args);
   if (command === undefined || !SERVED.has(command)) return false;
-  return !(ASKING.has(command) && interactive && !args.some((a) => NOT_ASKING.has(a)));
+  return !(CHANGING.has(command) && interactive && !args.some((a) => NOT_ASKING.has(a)));
 }
 
 /** Runs the command line through a running `netlab serve`; its exit code, or null to run it here. */

@@ -14,7 +14,7 @@ import { UsageError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { interrupt, resetInterrupt } from './interrupt.js';
 import { stripColour } from './output.js';
-import { codeIdentity, frame, isRequest, requestEnv, serveSocketPath, type Request } from './wire.js';
+import { CHANGING, codeIdentity, commandOf, frame, isRequest, requestEnv, serveSocketPath, type Request } from './wire.js';
 
 /** The server's own log line, on its stderr (never a client's: see routeOutput). */
 const log = (text: string) => process.stderr.write(`netlab serve: ${text}\n`);
@@ -145,9 +145,6 @@ async function claimSocket(server: Server, path: string): Promise<number> {
   }
 }
 
-/** The command a request runs; apply and destroy change the kernel, the others only read. */
-const commandOf = (req: Request) => req.args.find((a) => !a.startsWith('-'));
-
 export async function serve(o: ServeOptions): Promise<number> {
   const path = serveSocketPath();
   const idleMs = o.idle ? parseDuration(o.idle) : 0;
@@ -179,8 +176,7 @@ export async function serve(o: ServeOptions): Promise<number> {
    */
   const stopRun = (r: Run, signal: NodeJS.Signals) => {
     if (r.ended || interrupt(signal)) return;
-    const command = commandOf(r.req);
-    if (command === 'apply' || command === 'destroy') return;
+    if (CHANGING.has(commandOf(r.req.args) ?? '')) return;
     r.released = true;
     if (!r.socket.destroyed) r.socket.end(frame('x', String(128 + constants.signals[signal])));
   };

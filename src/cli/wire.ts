@@ -6,7 +6,7 @@
 //   r      the run has begun: from now on the command is the server's, never run again here
 //   o / e  bytes for the client's stdout / stderr
 //   x      the exit code (decimal text); the run is over
-//   b      busy with another client's run: run it yourself
+//   b      not here (busy with another client's run, or the client's directory cannot be entered): run it yourself
 //   s      stale: the server runs other code than the client's (netlab was rebuilt or upgraded)
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +23,12 @@ export interface Request {
 }
 
 export type FrameKind = 'r' | 'o' | 'e' | 'x' | 'b' | 's';
+
+/** The command of a command line (its first word that is not an option). */
+export const commandOf = (args: string[]): string | undefined => args.find((a) => !a.startsWith('-'));
+
+/** Commands that change the kernel: on a terminal they ask first, and a stop rolls them back. */
+export const CHANGING = new Set(['apply', 'destroy']);
 
 /** The request's shape, checked: a server answers only well-formed ones. */
 export function isRequest(m: unknown): m is Request {

@@ -89,6 +89,8 @@ export interface ProbeResult {
   command: string;
   /** The kernel's or tool's message when not ok. */
   message: string;
+  /** A target refused for being the namespace netlab runs in (see ProbeRequest.targets' notOwn). */
+  own?: boolean;
 }
 
 /** What else in a namespace acts on the packets the lab's nft policy handles. */

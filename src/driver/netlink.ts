@@ -310,7 +310,7 @@ class Attrs {
     return this.at[type] !== undefined;
   }
 
-  /** Whether the value has at least `n` bytes (where it exists). */
+  /** Where the value lies, when it exists and has at least `n` bytes. */
   private sized(type: number, n: number): number | undefined {
     const at = this.at[type];
     return at !== undefined && this.len[type]! >= n ? at : undefined;

@@ -144,7 +144,7 @@ async function checkTarget(t: ProbeRequest['targets'][number]): Promise<ProbeRes
     // `netns: { pid: 1 }` and the like reach the machine's own namespace as surely as `netns: root`.
     const own = await stat('/proc/self/ns/net').catch(() => null);
     if (t.notOwn && own && own.ino === s.ino && own.dev === s.dev)
-      return { check, ok: false, command, message: `${path} is the namespace netlab runs in (the machine's own)` };
+      return { check, ok: false, command, message: `${path} is the namespace netlab runs in (the machine's own)`, own: true };
     if (t.kind === 'name') {
       const mounted = await execa('mountpoint', ['-q', path], { reject: false });
       if (mounted.exitCode === 1) return { check, ok: false, command, message: `${path} exists but no namespace is mounted there` };

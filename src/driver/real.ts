@@ -16,6 +16,7 @@ import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
 import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
 import { parseNeigh, type RawNeigh } from '../model/neigh.js';
 import { parseRoute, type RawRoute } from '../model/route.js';
+import { targetPath } from '../model/netns.js';
 import { parseRule, type RawRule } from '../model/rule.js';
 import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
 import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
@@ -452,15 +453,7 @@ export class RealDriver implements Driver {
     // through the target, so the values the lab changes are known and restored on destroy.
     const unmounted = req.namespaces.filter((q) => q.mode === 'handle' && q.target && !existing.has(q.ns) && q.sysctls.length);
     const [raws, throughTarget] = await Promise.all([readAll(present), sysctlsThroughTarget(unmounted)]);
-    const sysctls = [
-      ...raws.flatMap((raw) =>
-        raw.q.sysctls.map((key, k) => {
-          const value = raw.sysctls[k] ?? null;
-          return { ns: raw.q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
-        }),
-      ),
-      ...throughTarget,
-    ];
+    const sysctls = [...raws.flatMap((raw) => sysctlValues(raw.q, raw.sysctls)), ...throughTarget];
     return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls, new Set(unmounted.map((q) => q.ns))));
   }
 
@@ -664,37 +657,42 @@ function handleTarget(q: NsQuery): { pid: number } | { path: string } | null {
   if (!t) return null;
   try {
     const handle = statSync(`${NETNS_DIR}/${q.ns}`);
-    const target = statSync('pid' in t ? `/proc/${t.pid}/ns/net` : t.path);
+    const target = statSync(targetPath(t));
     return handle.ino === target.ino && handle.dev === target.dev ? t : null;
   } catch {
     return null;
   }
 }
 
-/** Turns raw per-namespace output into owned objects, resolving veth peers and parents across namespaces. */
-/** The sysctls of attached namespaces without a handle yet, read in the namespace their target names. */
-async function sysctlsThroughTarget(qs: NsQuery[]): Promise<{ ns: string; key: string; value: string | null }[]> {
-  if (!qs.length) return [];
-  const paths = qs.map((q) => ('pid' in q.target! ? `/proc/${q.target.pid}/ns/net` : q.target!.path));
-  const dumps = await dumpNamespaces(
-    qs.map((q, i) => ({ ns: paths[i]!, ipv6Routes: false, linksOnly: true, sysctlPaths: q.sysctls.map(sysctlPath) })),
-    '',
-  );
-  return qs.flatMap((q, i) => {
-    const d = dumps[i]!;
-    // A target that cannot be read is preflight's to report; nothing is known of it here.
-    if (d instanceof Error) return [];
-    return q.sysctls.map((key, k) => {
-      const value = d.sysctls[k] ?? null;
-      return { ns: q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
-    });
+type SysctlValue = { ns: string; key: string; value: string | null };
+
+/** A query's sysctls with the values read for them (null: the key does not exist there). */
+function sysctlValues(q: NsQuery, values: (string | null)[]): SysctlValue[] {
+  return q.sysctls.map((key, k) => {
+    const value = values[k] ?? null;
+    return { ns: q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
   });
 }
 
+/** The sysctls of attached namespaces without a handle yet, read in the namespace their target names. */
+async function sysctlsThroughTarget(qs: NsQuery[]): Promise<SysctlValue[]> {
+  if (!qs.length) return [];
+  const dumps = await dumpNamespaces(
+    qs.map((q) => ({ ns: targetPath(q.target!), ipv6Routes: false, linksOnly: true, sysctlPaths: q.sysctls.map(sysctlPath) })),
+    '',
+  );
+  // A target that cannot be read is preflight's to report; nothing is known of it here.
+  return qs.flatMap((q, i) => {
+    const d = dumps[i]!;
+    return d instanceof Error ? [] : sysctlValues(q, d.sysctls);
+  });
+}
+
+/** Turns raw per-namespace output into owned objects, resolving veth peers and parents across namespaces. */
 function assemble(
   lab: string,
   raws: RawNs[],
-  sysctls: { ns: string; key: string; value: string | null }[],
+  sysctls: SysctlValue[],
   /** Attached namespaces whose sysctls were read through their target (no handle yet). */
   throughTarget: Set<string> = new Set(),
 ): Observation {

@@ -17,13 +17,17 @@ export function desiredNetns(lab: Lab): NetnsObj[] {
   return out;
 }
 
+/** The file that is an attached namespace: `/proc/PID/ns/net`, or the path given. */
+export function targetPath(t: NonNullable<NetnsObj['target']>): string {
+  return 'pid' in t ? `/proc/${t.pid}/ns/net` : t.path;
+}
+
 export function createNetns(o: NetnsObj): Command[] {
   if (o.origin === 'created') {
     // A new namespace comes with `lo` down and unmarked; the lo link step marks it.
     return [{ tool: 'ip', ns: '', line: `netns add ${o.ns}`, phase: PHASE.netns, effect: { set: [o, loopback(o.ns, null)] } }];
   }
-  const t = o.target;
-  const source = t && 'pid' in t ? `/proc/${t.pid}/ns/net` : t && 'path' in t ? t.path : '';
+  const source = o.target ? targetPath(o.target) : '';
   return [{ tool: 'handle', ns: o.ns, action: 'mount', source, phase: PHASE.netns, effect: { set: [o] } }];
 }
 

@@ -1,6 +1,7 @@
 // Lab file bytes to text, with the limits every lab file is held to; no YAML library here, so
 // loading a cached lab (see cache.ts) never loads the parser.
 import type { SpecIssue } from '../errors.js';
+import { LAB_NAME_PATTERN } from './names.js';
 
 /** Lab files are hand-written; anything bigger is a mistake (or an attack on the parser). */
 export const MAX_LAB_BYTES = 4 * 1024 * 1024;
@@ -30,6 +31,6 @@ export function decodeLabBytes(file: string, bytes: Uint8Array): { text: string 
  * a hint: the checked lab's own name decides.
  */
 export function declaredName(text: string): string | null {
-  const m = /^name:[ \t]*(["']?)([a-z][a-z0-9-]{0,23})\1[ \t\r]*(?:#.*)?$/m.exec(text);
-  return m ? m[2]! : null;
+  const m = /^name:[ \t]*(["']?)([^\s"'#]+)\1[ \t\r]*(?:#.*)?$/m.exec(text);
+  return m && LAB_NAME_PATTERN.test(m[2]!) ? m[2]! : null;
 }

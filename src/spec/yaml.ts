@@ -30,7 +30,8 @@ function nulIssue(file: string, text: string): SpecIssue | null {
 
 /** The key written at `pos` (yaml marks only its first character): plain, or quoted. */
 function keyAt(text: string, pos: number): string {
-  const line = text.slice(pos, (text.indexOf('\n', pos) + 1 || text.length + 1) - 1);
+  const end = text.indexOf('\n', pos);
+  const line = text.slice(pos, end < 0 ? text.length : end);
   const m = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^:#,{}[\]]*?)\s*:(?:\s|$)/.exec(line);
   const key = (m ? m[1]! : line).trim();
   if (key.startsWith('"')) {
