@@ -132,8 +132,9 @@ async function claimSocket(server: Server, path: string): Promise<number> {
         await link(own, path);
         return (await stat(path)).ino;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0 || (await answering(path)))
-          throw new UsageError(`netlab serve is already running on ${path}`);
+        // Anything but a name already taken (a read-only directory, say) is said as it is.
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (attempt > 0 || (await answering(path))) throw new UsageError(`netlab serve is already running on ${path}`);
         await rm(path, { force: true }); // a dead server's socket
       }
     }
