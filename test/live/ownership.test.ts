@@ -8,30 +8,48 @@ import { sandboxSkipReason, sh } from './sandbox.js';
 
 const ns = (name: string, ...args: string[]) => sh('ip', ['-n', name, ...args]);
 
+/**
+ * A lab file of two hosts on one link: `host` (gw unless said) in `netns`, with `own` lines of its
+ * own, and `peer` in a namespace of the lab's; `top` lines go before `hosts:`.
+ */
+function pairLab(name: string, o: { netns: string; subnet: number; host?: string; own?: string[]; top?: string[] }): string {
+  const host = o.host ?? 'gw';
+  return labFile(
+    name,
+    [
+      `name: ${name}`,
+      ...(o.top ?? []),
+      'hosts:',
+      `  ${host}:`,
+      `    netns: ${o.netns}`,
+      ...(o.own ?? []).map((l) => `    ${l}`),
+      '    interfaces:',
+      `      eth0: { addresses: [10.${o.subnet}.0.1/24] }`,
+      '  peer:',
+      '    interfaces:',
+      `      eth0: { addresses: [10.${o.subnet}.0.2/24] }`,
+      'links:',
+      `  - { a: ${host}:eth0, b: peer:eth0 }`,
+      '',
+    ].join('\n'),
+  );
+}
+
 describe.skipIf(sandboxSkipReason !== null)('ownership in shared namespaces', () => {
   it("leaves the user's identical ip rule and nft table alone, and removes its own", async () => {
     await sh('ip', ['netns', 'add', 'own-shared']);
     try {
       await ns('own-shared', 'rule', 'add', 'priority', '300', 'from', '10.90.0.0/16', 'table', '300');
       await sh('ip', ['netns', 'exec', 'own-shared', 'nft', 'add table inet netlab_ow; add chain inet netlab_ow userchain']);
-      const file = labFile(
-        'ow',
-        `name: ow
-hosts:
-  gw:
-    netns: { name: own-shared }
-    interfaces:
-      eth0: { addresses: [10.90.0.1/24] }
-    routing_policy:
-      - { priority: 300, from: 10.90.0.0/16, table: 300 }
-    firewall: { default: deny, rules: [{ action: allow, from: 10.90.0.0/24 }] }
-  h:
-    interfaces:
-      eth0: { addresses: [10.90.0.2/24] }
-links:
-  - { a: gw:eth0, b: h:eth0 }
-`,
-      );
+      const file = pairLab('ow', {
+        netns: '{ name: own-shared }',
+        subnet: 90,
+        own: [
+          'routing_policy:',
+          '  - { priority: 300, from: 10.90.0.0/16, table: 300 }',
+          'firewall: { default: deny, rules: [{ action: allow, from: 10.90.0.0/24 }] }',
+        ],
+      });
       const refused = await netlab(['apply', '--yes', file]);
       expect(refused.code, refused.all).toBe(1);
       expect(refused.stderr).toMatch(/rule .*exists already and was not made by this lab/);
@@ -60,11 +78,7 @@ links:
 
   it('refuses to attach the namespace it runs in (the machine’s own) without root: true', async () => {
     // This test process runs in the sandbox's namespace, as netlab does: that is "the machine's own" here.
-    const lab = (root: boolean) =>
-      labFile(
-        'or',
-        `name: or\nroot: ${root}\nhosts:\n  h:\n    netns: { pid: ${process.pid} }\n    interfaces:\n      eth0: { addresses: [10.81.0.1/24] }\n  p:\n    interfaces:\n      eth0: { addresses: [10.81.0.2/24] }\nlinks:\n  - { a: h:eth0, b: p:eth0 }\n`,
-      );
+    const lab = (root: boolean) => pairLab('or', { netns: `{ pid: ${process.pid} }`, subnet: 81, top: [`root: ${root}`] });
     const refused = await netlab(['plan', lab(false)]);
     expect(refused.code, refused.all).toBe(1);
     expect(refused.stderr).toContain(`/proc/${process.pid}/ns/net is the namespace netlab runs in (the machine's own)`);
@@ -80,10 +94,7 @@ links:
       const forwarding = async () =>
         (await sh('ip', ['netns', 'exec', 'own-attached', 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
       expect(await forwarding()).toBe('0');
-      const file = labFile(
-        'oa',
-        `name: oa\nhosts:\n  gw:\n    netns: { path: /run/netns/own-attached }\n    sysctls: { net.ipv4.ip_forward: 1 }\n    interfaces:\n      eth0: { addresses: [10.82.0.1/24] }\n  h:\n    interfaces:\n      eth0: { addresses: [10.82.0.2/24] }\nlinks:\n  - { a: gw:eth0, b: h:eth0 }\n`,
-      );
+      const file = pairLab('oa', { netns: '{ path: /run/netns/own-attached }', subnet: 82, own: ['sysctls: { net.ipv4.ip_forward: 1 }'] });
       const applied = await netlab(['apply', '--yes', file]);
       expect(applied.code, applied.all).toBe(0);
       expect(await forwarding()).toBe('1');
@@ -102,10 +113,7 @@ links:
     try {
       const forwarding = async () => (await sh('ip', ['netns', 'exec', 'own-two', 'sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim();
       const lab = (name: string, subnet: number) =>
-        labFile(
-          name,
-          `name: ${name}\nhosts:\n  gw:\n    netns: { name: own-two }\n    sysctls: { net.ipv4.ip_forward: 1 }\n    interfaces:\n      eth0: { addresses: [10.${subnet}.0.1/24] }\n  h:\n    interfaces:\n      eth0: { addresses: [10.${subnet}.0.2/24] }\nlinks:\n  - { a: gw:eth0, b: h:eth0 }\n`,
-        );
+        pairLab(name, { netns: '{ name: own-two }', subnet, own: ['sysctls: { net.ipv4.ip_forward: 1 }'] });
       const [first, second] = [lab('ot1', 83), lab('ot2', 84)];
       for (const f of [first, second]) expect((await netlab(['apply', '--yes', f])).code).toBe(0);
       expect(await forwarding()).toBe('1');
@@ -125,21 +133,7 @@ links:
     await sh('ip', ['netns', 'add', 'oh-h1']);
     try {
       await ns('oh-h1', 'link', 'add', 'userbr', 'type', 'bridge');
-      const file = labFile(
-        'oh',
-        `name: oh
-hosts:
-  h1:
-    netns: { path: /run/netns/own-target }
-    interfaces:
-      eth0: { addresses: [10.80.0.1/24] }
-  h2:
-    interfaces:
-      eth0: { addresses: [10.80.0.2/24] }
-links:
-  - { a: h1:eth0, b: h2:eth0 }
-`,
-      );
+      const file = pairLab('oh', { netns: '{ path: /run/netns/own-target }', subnet: 80, host: 'h1' });
       const refused = await netlab(['apply', '--yes', file]);
       expect(refused.code, refused.all).toBe(1);
       expect(refused.stderr).toMatch(/netns oh-h1: it exists already and was not made by this lab/);

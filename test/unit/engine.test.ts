@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { applyLab, destroyLab, planLab, recoverIfNeeded } from '../../src/apply/engine.js';
-import { store } from '../../src/apply/store.js';
+import { store, type Journal, type LabRecord } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
 import { loopback } from '../../src/model/link.js';
@@ -19,6 +19,19 @@ async function lab(file: string, edit: (text: string) => string = (t) => t): Pro
 }
 
 useTempStateDir();
+
+/** The journal an apply of the docker lab leaves when killed (by a pid long gone), with what it had made. */
+function writeCrashJournal(record: LabRecord, made: Pick<Journal, 'checkpoint' | 'sysctlOriginals' | 'creates' | 'createsLinks'>) {
+  return store.writeJournal({
+    lab: 'docker',
+    operation: 'apply',
+    pid: 999999,
+    startedAt: new Date().toISOString(),
+    scope: record.scope,
+    steps: [],
+    ...made,
+  });
+}
 
 describe('plan (golden)', () => {
   it('creates the docker-bridge lab from nothing', async () => {
@@ -165,17 +178,11 @@ describe('fault injection: failing at every command rolls back to the exact earl
     const users = { ...bridge, id: 'link:docker-web/userbr', ns: 'docker-web', ifname: 'userbr' };
     d.kernel.set(users.id, users);
     d.kernel.set(eth0.id, { ...eth0, peer: null });
-    await store.writeJournal({
-      lab: 'docker',
-      operation: 'apply',
-      pid: 999999,
-      startedAt: new Date().toISOString(),
-      scope: record.scope,
+    await writeCrashJournal(record, {
       checkpoint: [],
       sysctlOriginals: {},
       creates: ['docker-web', 'docker-db'],
       createsLinks: { 'docker-web': ['eth0'], 'docker-db': ['eth0'] },
-      steps: [],
     });
     expect(await recoverIfNeeded(d, 'docker')).toBe(true);
     expect(d.kernel.get(users.id)).toEqual(users);
@@ -193,17 +200,7 @@ describe('fault injection: failing at every command rolls back to the exact earl
     expect(dbEth0?.kind === 'link' && dbEth0.peer).toBeTruthy();
     const peerId = dbEth0?.kind === 'link' && dbEth0.peer ? `link:${dbEth0.peer.ns}/${dbEth0.peer.ifname}` : '';
     const torn = [...snapshot.values()].filter((o) => o.id !== peerId);
-    await store.writeJournal({
-      lab: 'docker',
-      operation: 'apply',
-      pid: 999999,
-      startedAt: new Date().toISOString(),
-      scope: record.scope,
-      checkpoint: torn,
-      sysctlOriginals: record.sysctlOriginals,
-      creates: [],
-      steps: [],
-    });
+    await writeCrashJournal(record, { checkpoint: torn, sysctlOriginals: record.sysctlOriginals, creates: [] });
     // Then the kernel finished: the namespace and both veth ends are gone.
     for (const [id, o] of d.kernel) if (o.ns === 'docker-db' || id === peerId) d.kernel.delete(id);
     // The next apply recovers (restoring what can be restored) and then builds the lab again.
