@@ -56,6 +56,11 @@ export class ConflictError extends NetlabError {
   readonly exitCode = EXIT_ERROR;
 }
 
+/** The state directory or a file in it cannot be trusted (owner, mode, a symlink): nothing was changed. */
+export class StateDirError extends NetlabError {
+  readonly exitCode = EXIT_ERROR;
+}
+
 /** Another netlab process holds the lab's lock. */
 export class LockBusyError extends NetlabError {
   readonly exitCode = EXIT_ERROR;

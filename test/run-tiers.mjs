@@ -52,7 +52,7 @@ for (const tier of tiers) {
     const inner = [
       'mount --make-rprivate /',
       'mount -t tmpfs netlab-sandbox /run/netns',
-      'mount -t tmpfs netlab-sandbox /run/netlab',
+      'mount -t tmpfs -o mode=0700 netlab-sandbox /run/netlab',
       'ip link set lo up',
       `exec env NETLAB_SANDBOX=1 NETLAB_OUTER_NETNS='${readlinkSync('/proc/self/ns/net')}' node ${vitest.join(' ')} --project live ${args.filter((a) => !a.startsWith('--tier=')).join(' ')}`,
     ].join(' && ');

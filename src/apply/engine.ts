@@ -5,6 +5,7 @@ import {
   ConflictError,
   InterruptedError,
   KernelError,
+  LockBusyError,
   NetlabError,
   RollbackIncompleteError,
   VerifyError,
@@ -21,7 +22,7 @@ import { profile } from './profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
 import { claimUnmarked } from './ownership.js';
 import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';
-import { children, lockLab, store, type Journal, type LabRecord } from './store.js';
+import { children, journalOwnerAlive, lockLab, store, type Journal, type LabRecord } from './store.js';
 
 export interface EngineEvents {
   /** A phase of the run starts: observe, plan, apply, verify, rollback. */
@@ -42,6 +43,8 @@ export interface RunOptions {
   verifyRetries?: number;
   /** An observation begun before the lab was checked (see observeEarly); used if it still fits. */
   early?: EarlyObservation | null;
+  /** destroy only if the lab has no record once its lock is held (gc's leftovers: a run may have finished meanwhile). */
+  unrecordedOnly?: boolean;
 }
 
 /**
@@ -211,10 +214,18 @@ async function settle(retries: number, differences: () => Promise<string[]>): Pr
   throw new VerifyError(diff);
 }
 
-/** Finishes (undoes) an interrupted run of this lab, if its journal says there was one. */
+/**
+ * Finishes (undoes) an interrupted run of this lab, if its journal says there was one. The caller
+ * holds the lab's lock; a journal whose writer still runs is never touched.
+ */
 export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOptions = {}): Promise<boolean> {
   const j = await store.readJournal(lab);
   if (!j) return false;
+  if (journalOwnerAlive(j)) {
+    const err = new LockBusyError(`lab "${lab}" has a ${j.operation} in progress (pid ${j.pid}, started ${j.startedAt})`);
+    err.hints.push('wait for it to finish; nothing was changed by this run');
+    throw err;
+  }
   opts.events?.warn?.(lab, `an interrupted ${j.operation} (pid ${j.pid}, ${j.startedAt}) is being rolled back first`);
   try {
     await rollbackTo(driver, j, opts);
@@ -401,6 +412,9 @@ async function runWithCheckpoint(
     driver.setSpawnListener?.(null);
     await profile.time('settle', () => children.settle(lp.lab));
     await after();
+    // A stop that came after the last step is still before the record: the run is undone, as
+    // the message on the terminal said.
+    if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
   } catch (e) {
     driver.setSpawnListener?.(null);
     const original = e instanceof Error ? e : new Error(String(e));
@@ -433,6 +447,8 @@ export interface DestroyResult {
   steps: Step[];
   /** Processes found in the lab's namespaces that netlab did not start (reported, not signalled). */
   strangers: { ns: string; pids: number[] }[];
+  /** Not destroyed: asked for a lab without a record, it had one by the time its lock was held. */
+  leftAlone?: boolean;
 }
 
 /**
@@ -486,6 +502,7 @@ export async function destroyLab(
   const unlock = await lockLab(labName);
   try {
     await recoverIfNeeded(driver, labName, opts);
+    if (opts.unrecordedOnly && (await store.hasRecord(labName))) return { lab: labName, steps: [], strangers: [], leftAlone: true };
     opts.events?.stage?.(labName, 'observe');
     const lp = await planDestroy(driver, labName, lab, extraScope);
     const strangers: DestroyResult['strangers'] = [];

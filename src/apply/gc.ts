@@ -1,15 +1,34 @@
 // gc: finish interrupted runs, then remove what labs without a record left behind
-// (after a crash, a lost state directory or a killed process). Only marked objects are touched.
+// (after a crash, a lost state directory or a killed process). Only marked objects are touched,
+// and never a lab whose run is still going: every step holds the lab's lock.
 import type { Driver, NsQuery } from '../driver/driver.js';
+import { LockBusyError } from '../errors.js';
 import { ROOT_NS } from '../spec/names.js';
 import { destroyLab, planDestroy } from './engine.js';
-import { store } from './store.js';
+import { lockLab, store } from './store.js';
 
 export interface GcOptions {
   dryRun: boolean;
   confirm(question: string): Promise<boolean>;
   warn(message: string): void;
   recover(lab: string): Promise<boolean>;
+}
+
+/** Runs `work` under the lab's lock; a lab whose run is in progress is left alone and said so. */
+async function underLock(lab: string, lines: string[], work: () => Promise<void>): Promise<void> {
+  let unlock: () => Promise<void>;
+  try {
+    unlock = await lockLab(lab);
+  } catch (e) {
+    if (!(e instanceof LockBusyError)) throw e;
+    lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);
+    return;
+  }
+  try {
+    await work();
+  } finally {
+    await unlock();
+  }
 }
 
 export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: string[]; pending: boolean }> {
@@ -20,7 +39,11 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
     if (opts.dryRun) {
       lines.push(`${lab}: interrupted run would be rolled back`);
       pending = true;
-    } else if (await opts.recover(lab)) lines.push(`${lab}: interrupted run rolled back`);
+      continue;
+    }
+    await underLock(lab, lines, async () => {
+      if (await opts.recover(lab)) lines.push(`${lab}: interrupted run rolled back`);
+    });
   }
 
   // Labs seen in the kernel (namespace marks, altnames in shared namespaces) with no record.
@@ -56,8 +79,29 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
       continue;
     }
     if (!(await opts.confirm(`Remove ${p.plan.steps.length} leftover objects of lab "${lab}"?`))) continue;
-    const r = await destroyLab(driver, lab, null, {}, extra);
-    lines.push(`${lab}: removed ${r.steps.length} leftover objects`);
+    try {
+      const r = await destroyLab(driver, lab, null, { unrecordedOnly: true }, extra);
+      lines.push(r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${r.steps.length} leftover objects`);
+    } catch (e) {
+      if (!(e instanceof LockBusyError)) throw e;
+      lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);
+    }
+  }
+
+  // What is left of labs that never got a record (a first apply killed before its journal, a
+  // rolled-back run): their directory would list them as labs.
+  for (const lab of await store.labs()) {
+    if ((await store.hasRecord(lab)) || (await store.readJournal(lab))) continue;
+    if (opts.dryRun) {
+      lines.push(`${lab}: the state of a run that never finished would be removed`);
+      pending = true;
+      continue;
+    }
+    await underLock(lab, lines, async () => {
+      if ((await store.hasRecord(lab)) || (await store.readJournal(lab))) return;
+      await store.removeLab(lab);
+      lines.push(`${lab}: removed the state of a run that never finished`);
+    });
   }
   if (!lines.length) lines.push('nothing to collect');
   return { lines, pending };

@@ -1,22 +1,35 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
-import { appendFileSync, readFileSync } from 'node:fs';
-import { access, mkdir, open, readFile, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { LockBusyError } from '../errors.js';
+import { LockBusyError, StateDirError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
 import type { Obj } from '../model/objects.js';
-import { stateDir } from './state-dir.js';
+import {
+  appendStateFile,
+  checkLabName,
+  labDir,
+  labNames,
+  labPath,
+  readStateFile,
+  readStateJson,
+  removeLabDir,
+  removeLabDirIfEmpty,
+  stateSubdir,
+  writeStateFile,
+} from '../state/files.js';
 
 export { stateDir } from './state-dir.js';
 
-/** Where checked labs are cached (see src/spec/cache.ts). */
-export function specCacheDir(): string {
-  return join(stateDir(), '.spec-cache');
-}
-
-function labDir(lab: string): string {
-  return join(stateDir(), lab);
+/**
+ * Where checked labs are cached (see src/spec/cache.ts). Null when the state directory cannot be
+ * trusted: a cached lab planted there would be taken as checked. (The commands that change the
+ * kernel then refuse with the reason.)
+ */
+export async function specCacheDir(): Promise<string | null> {
+  return stateSubdir('.spec-cache').catch(() => null);
 }
 
 /** What the last successful apply left: enough to destroy the lab when its file is gone. */
@@ -40,6 +53,8 @@ export interface Journal {
   lab: string;
   operation: 'apply' | 'destroy';
   pid: number;
+  /** The run's start time (see processStart): with the pid, tells a live run from a reused pid. */
+  pidStart?: string;
   startedAt: string;
   /** Namespaces to observe to find everything the run may have touched. */
   scope: NsQuery[];
@@ -54,58 +69,37 @@ export interface Journal {
   steps: string[];
 }
 
-async function writeAtomic(path: string, data: unknown): Promise<void> {
-  await mkdir(join(path, '..'), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify(data));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
+async function writeRecordFile(lab: string, name: string, data: unknown): Promise<void> {
+  const dir = await labDir(lab, true);
+  await writeStateFile(join(dir!, name), JSON.stringify(data));
 }
 
-async function readJson<T>(path: string): Promise<T | null> {
-  try {
-    return JSON.parse(await readFile(path, 'utf8')) as T;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new Error(`cannot read ${path}: ${(e as Error).message}`, { cause: e });
-  }
+/** A record or journal, believed only when it names the lab whose directory holds it. */
+async function readLabJson<T extends { lab: string }>(lab: string, name: string): Promise<T | null> {
+  if (!(await labDir(lab, false))) return null;
+  const path = labPath(lab, name);
+  const data = await readStateJson<T>(path);
+  if (data && data.lab !== lab) throw new StateDirError(`${path} is for lab ${JSON.stringify(data.lab)}, not "${lab}": refusing to use it`);
+  return data;
 }
 
 export const store = {
-  readRecord: (lab: string) => readJson<LabRecord>(join(labDir(lab), 'state.json')),
-  hasRecord: (lab: string) =>
-    access(join(labDir(lab), 'state.json')).then(
-      () => true,
-      () => false,
-    ),
-  writeRecord: (r: LabRecord) => writeAtomic(join(labDir(r.lab), 'state.json'), r),
-  readJournal: (lab: string) => readJson<Journal>(join(labDir(lab), 'journal.json')),
-  writeJournal: (j: Journal) => writeAtomic(join(labDir(j.lab), 'journal.json'), j),
-  removeJournal: (lab: string) => rm(join(labDir(lab), 'journal.json'), { force: true }),
-  /** Forget a destroyed lab entirely. */
-  removeLab: (lab: string) => rm(labDir(lab), { recursive: true, force: true }),
-  async labs(): Promise<string[]> {
-    try {
-      return (
-        (await readdir(stateDir(), { withFileTypes: true }))
-          // Dot directories are netlab's own (the spec cache), never labs.
-          .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
-          .map((d) => d.name)
-          .sort()
-      );
-    } catch {
-      return [];
-    }
+  readRecord: (lab: string) => readLabJson<LabRecord>(lab, 'state.json'),
+  hasRecord: async (lab: string) => (await labDir(lab, false)) !== null && (await readStateFile(labPath(lab, 'state.json'))) !== null,
+  writeRecord: (r: LabRecord) => writeRecordFile(r.lab, 'state.json', r),
+  readJournal: (lab: string) => readLabJson<Journal>(lab, 'journal.json'),
+  writeJournal: (j: Journal) => writeRecordFile(j.lab, 'journal.json', { ...j, pidStart: processStart(j.pid) ?? undefined }),
+  removeJournal: async (lab: string) => {
+    if (await labDir(lab, false)) await unlink(labPath(lab, 'journal.json')).catch(() => undefined);
   },
+  /** Forget a destroyed lab entirely. */
+  removeLab: (lab: string) => removeLabDir(lab),
+  /** The labs with a directory (names that pass the lab-name rule only). */
+  labs: () => labNames(),
 };
 
 /** Start time of a process (clock ticks since boot), so a reused pid is never mistaken for ours. */
-function startTime(pid: number): string | null {
+export function processStart(pid: number): string | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
@@ -114,69 +108,104 @@ function startTime(pid: number): string | null {
   }
 }
 
+/** Whether the process that wrote `pid` (and `start`, when known) still runs. */
+export function stillRunning(pid: number, start: string | null | undefined): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const now = processStart(pid);
+  return now !== null && (!start || now === start);
+}
+
 /**
  * Child processes (ip -batch, nft) a run started. A killed netlab leaves them running the lines
  * they already have, so recovery waits for them to end (and ends them, by pid, if they hang).
  */
 export const children = {
   record(lab: string, pid: number): void {
-    const start = startTime(pid);
-    if (start) appendFileSync(join(labDir(lab), 'children'), `${pid} ${start}\n`);
+    const start = processStart(pid);
+    // The lab's directory exists: the run's journal was written there before any child started.
+    if (start) appendStateFile(labPath(lab, 'children'), `${pid} ${start}\n`);
   },
   async settle(lab: string, timeoutMs = 5000): Promise<void> {
-    const path = join(labDir(lab), 'children');
-    const rows = (await readFile(path, 'utf8').catch(() => ''))
+    if (!(await labDir(lab, false))) return;
+    const path = labPath(lab, 'children');
+    const rows = ((await readStateFile(path)) ?? '')
       .split('\n')
       .filter(Boolean)
       .map((l) => l.split(' '))
-      .map(([pid, start]) => ({ pid: Number(pid), start: start ?? '' }));
-    const ours = (r: { pid: number; start: string }) => startTime(r.pid) === r.start;
+      .map(([pid, start]) => ({ pid: Number(pid), start: start ?? '' }))
+      .filter((r) => Number.isInteger(r.pid) && r.pid > 0 && r.start);
+    const ours = (r: { pid: number; start: string }) => processStart(r.pid) === r.start;
     const deadline = Date.now() + timeoutMs;
     while (rows.some(ours) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const r of rows.filter(ours)) process.kill(r.pid, 'SIGKILL');
-    await rm(path, { force: true });
+    await unlink(path).catch(() => undefined);
   },
 };
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** Labs this process holds the lock of: a second run in one process (netlab serve) waits its turn like any other. */
+const held = new Set<string>();
+
+/** The lock's holder, as its file says: pid and start time (older locks: pid only). */
+function parseHolder(text: string | null): { pid: number; start: string | null } {
+  const [pid, start] = (text ?? '').trim().split(' ');
+  return { pid: Number(pid), start: start || null };
 }
 
-/** A per-lab lock: a file created exclusively, holding the owner's pid. A dead owner's lock is taken over. */
+function busy(lab: string, pid: number): LockBusyError {
+  const err = new LockBusyError(`lab "${lab}" is locked by a netlab process that is still running (pid ${pid})`);
+  err.hints.push('wait for it to finish; nothing was changed by this run');
+  return err;
+}
+
+/**
+ * A per-lab lock: a file created exclusively, holding the owner's pid and start time. Only a
+ * lock whose owner is dead is taken over (moved aside first, so two takers cannot both win).
+ */
 export async function lockLab(lab: string): Promise<() => Promise<void>> {
-  const path = join(labDir(lab), 'lock');
-  await mkdir(labDir(lab), { recursive: true });
-  for (let attempt = 0; attempt < 3; attempt++) {
+  checkLabName(lab);
+  if (held.has(lab)) throw busy(lab, process.pid);
+  const path = labPath(lab, 'lock');
+  const me = `${process.pid} ${processStart(process.pid) ?? ''}\n`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await labDir(lab, true);
     try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(`${process.pid}\n`);
+      const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      await fh.writeFile(me);
       await fh.close();
+      held.add(lab);
       return async () => {
-        await rm(path, { force: true });
+        held.delete(lab);
+        await unlink(path).catch(() => undefined);
         // A lab that never got a record (refused by preflight, rolled back on its first apply)
         // leaves nothing behind: status and gc would list an empty directory as a lab.
-        await rmdir(labDir(lab)).catch(() => undefined);
+        await removeLabDirIfEmpty(lab);
       };
     } catch (e) {
       // The directory went with another process's unlock in between: make it again.
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-        await mkdir(labDir(lab), { recursive: true });
-        continue;
-      }
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const holder = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-      if (holder && alive(holder) && holder !== process.pid) {
-        const err = new LockBusyError(`lab "${lab}" is locked by another netlab process (pid ${holder})`);
-        err.hints.push('wait for it to finish; nothing was changed by this run');
-        throw err;
-      }
-      await rm(path, { force: true });
+    }
+    const seen = await readStateFile(path).catch(() => null);
+    const holder = parseHolder(seen);
+    if (stillRunning(holder.pid, holder.start)) throw busy(lab, holder.pid);
+    // A dead owner's lock: move it aside and make sure it is the one we judged (another taker
+    // may have replaced it meanwhile); a fresh lock moved by mistake is put back.
+    const aside = `${path}.stale-${process.pid}`;
+    if (
+      await rename(path, aside).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      const moved = await readStateFile(aside).catch(() => null);
+      if (moved !== seen) await rename(aside, path).catch(() => undefined);
+      else await unlink(aside).catch(() => undefined);
     }
   }
   throw new LockBusyError(`lab "${lab}": could not take the lock at ${path}`);
+}
+
+/** Whether the run that wrote a journal is still going (its pid alive with the same start time), and not this process. */
+export function journalOwnerAlive(j: Journal): boolean {
+  return j.pid !== process.pid && stillRunning(j.pid, j.pidStart);
 }

@@ -15,6 +15,7 @@ import {
 } from '../apply/engine.js';
 import { gc as collect } from '../apply/gc.js';
 import { store } from '../apply/store.js';
+import { checkLabName } from '../state/files.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, UsageError } from '../errors.js';
 import type { Lab } from '../spec/types.js';
@@ -220,7 +221,12 @@ async function applyFiles(
       if (!o.json) {
         if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
         else if (v.changed)
-          out.line(`${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s`);
+          out.line(
+            `${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s${
+              // The lab was recorded before the signal could stop it: it stays applied, and says so.
+              stop.requested ? `; ${stop.requested} came after it was recorded, so it was kept, not rolled back` : ''
+            }`,
+          );
         else out.line(`${pc.bold(r.lab)}: no changes`);
       }
       if (out.verbose) for (const l of formatSteps(v.steps, true)) out.line(l);
@@ -256,8 +262,15 @@ export interface DestroyOptions {
 export async function destroy(files: string[], o: DestroyOptions): Promise<number> {
   const byName = new Map<string, Lab | null>();
   if (files.length) for (const l of await loadValidLabs(files)) byName.set(l.name, l);
-  for (const n of o.lab ?? []) byName.set(n, null);
+  // A name becomes a path in the state directory: only a lab name, never "", ".." or "a/b".
+  for (const n of o.lab ?? []) byName.set(checkLabName(n, '--lab'), null);
   if (o.all) for (const n of await store.labs()) if (!byName.has(n)) byName.set(n, null);
+  if (!byName.size && o.all) {
+    // Nothing applied is nothing to destroy: a CI cleanup step after a run that never applied succeeds.
+    if (o.json) out.json({ labs: [] });
+    else out.line('nothing to destroy: no lab is applied on this machine');
+    return EXIT_OK;
+  }
   if (!byName.size) throw new UsageError('name what to destroy: FILES, --lab NAME or --all');
   const d = new RealDriver();
   if (o.dryRun || (!o.yes && interactive() && !o.json)) {

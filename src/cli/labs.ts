@@ -36,7 +36,8 @@ export async function observeDeclaredLabs(driver: Driver, files: string[]): Prom
 
 export async function loadValidLabs(inputs: string[]): Promise<Lab[]> {
   const files = await expandInputs(inputs);
-  const { labs, issues, checked } = await profile.time('spec', () => loadLabs(files, { cacheDir: specCacheDir() }));
+  const cacheDir = (await specCacheDir()) ?? undefined;
+  const { labs, issues, checked } = await profile.time('spec', () => loadLabs(files, { cacheDir }));
   for (const [how, n] of Object.entries(checked)) if (n) profile.count(`spec ${how}`, n);
   if (issues.length) throw new SpecError(issues);
   return labs;

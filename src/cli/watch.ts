@@ -50,7 +50,7 @@ export async function watch(inputs: string[], o: WatchOptions): Promise<void> {
     const files = await expandInputs(inputs).catch(() => [] as string[]);
     for (const file of files) {
       if (stop.requested) return;
-      const { labs, issues } = await loadLabs([file], { cacheDir: specCacheDir() });
+      const { labs, issues } = await loadLabs([file], { cacheDir: (await specCacheDir()) ?? undefined });
       if (issues.length) {
         log({ lab: lastGood.get(file)?.name ?? file, event: 'invalid', trigger, result: issues.map(formatSpecIssue).join('; ') });
       } else if (labs[0]) lastGood.set(file, labs[0]);

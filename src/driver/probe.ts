@@ -3,11 +3,11 @@
 // is the kernel's own (`Error: Unknown device type.`), modules load on demand where the kernel
 // can, and nothing of any lab is touched. Results are cached for the life of the process.
 import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { lazyExeca } from './exec.js';
-import { stateDir } from '../apply/store.js';
+import { readStateFile, stateRoot, writeStateFile } from '../state/files.js';
 import { sysctlPath } from '../model/sysctl.js';
 import type { ProbeRequest, ProbeResult } from './driver.js';
 
@@ -59,7 +59,7 @@ let queue: Promise<unknown> = Promise.resolve();
 // Checks that passed are also remembered for the rest of the boot (in the state directory, keyed
 // by boot id and kernel release), so each netlab command does not probe again; failures are always
 // probed afresh, so a module loaded after a failed preflight is seen at once.
-const BOOT_CACHE = () => join(stateDir(), 'preflight.json');
+const BOOT_CACHE = 'preflight.json';
 let bootLoaded = false;
 
 async function bootId(): Promise<string> {
@@ -70,23 +70,24 @@ async function loadBootCache(): Promise<void> {
   if (bootLoaded) return;
   bootLoaded = true;
   try {
-    const c = JSON.parse(await readFile(BOOT_CACHE(), 'utf8')) as { boot: string; kernel: string; ok: string[] };
+    const root = await stateRoot(false);
+    const text = root ? await readStateFile(join(root, BOOT_CACHE)) : null;
+    if (!text) return;
+    const c = JSON.parse(text) as { boot: string; kernel: string; ok: string[] };
     if (c.boot !== (await bootId()) || c.kernel !== release() || !c.boot) return;
     for (const check of c.ok)
       if (!cache.has(check)) cache.set(check, { check, ok: true, command: '(passed earlier this boot)', message: '' });
   } catch {
-    // no cache yet, or unreadable: probe
+    // no cache yet, unreadable, or a state directory that cannot be trusted: probe
   }
 }
 
 async function saveBootCache(): Promise<void> {
   const ok = [...cache.values()].filter((r) => r.ok).map((r) => r.check);
-  const file = BOOT_CACHE();
-  const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await mkdir(stateDir(), { recursive: true });
-    await writeFile(tmp, JSON.stringify({ boot: await bootId(), kernel: release(), ok: [...new Set(ok)].sort() }));
-    await rename(tmp, file);
+    const root = await stateRoot(true);
+    const text = JSON.stringify({ boot: await bootId(), kernel: release(), ok: [...new Set(ok)].sort() });
+    if (root) await writeStateFile(join(root, BOOT_CACHE), text);
   } catch {
     // a read-only state directory only costs the next command a probe
   }

@@ -99,7 +99,7 @@ if (process.env.NETLAB_BENCH_INNER !== '1') {
   const inner = [
     'mount --make-rprivate /',
     'mount -t tmpfs netlab-bench /run/netns',
-    'mount -t tmpfs netlab-bench /run/netlab',
+    'mount -t tmpfs -o mode=0700 netlab-bench /run/netlab',
     'ip link set lo up',
     'exec "$@"',
   ].join(' && ');
