@@ -23,6 +23,7 @@ import { scheduleRounds, touchedNamespaces } from './schedule.js';
 import { claimUnmarked } from './ownership.js';
 import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';
 import { children, journalOwnerAlive, lockLab, store, type Journal, type LabRecord } from './store.js';
+import { counted } from '../words.js';
 
 export interface EngineEvents {
   /** A phase of the run starts: observe, plan, apply, verify, rollback. */
@@ -405,7 +406,7 @@ async function runWithCheckpoint(
     steps: lp.plan.steps.map((s) => `${s.op} ${s.title}`),
   };
   await profile.time('state files', () => store.writeJournal(journal));
-  opts.events?.stage?.(lp.lab, operation, `${lp.plan.steps.length} steps`);
+  opts.events?.stage?.(lp.lab, operation, counted(lp.plan.steps.length, 'step'));
   driver.setSpawnListener?.((pid) => children.record(lp.lab, pid));
   try {
     await executePlan(driver, lp.plan, lp.lab, opts);

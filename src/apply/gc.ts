@@ -6,6 +6,7 @@ import { LockBusyError } from '../errors.js';
 import { ROOT_NS } from '../spec/names.js';
 import { destroyLab, planDestroy } from './engine.js';
 import { lockLab, store } from './store.js';
+import { counted } from '../words.js';
 
 export interface GcOptions {
   dryRun: boolean;
@@ -75,13 +76,13 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
     if (!p.plan.steps.length) continue;
     pending = true;
     if (opts.dryRun) {
-      lines.push(`${lab}: ${p.plan.steps.length} leftover objects would be removed`);
+      lines.push(`${lab}: ${counted(p.plan.steps.length, 'leftover object')} would be removed`);
       continue;
     }
-    if (!(await opts.confirm(`Remove ${p.plan.steps.length} leftover objects of lab "${lab}"?`))) continue;
+    if (!(await opts.confirm(`Remove ${counted(p.plan.steps.length, 'leftover object')} of lab "${lab}"?`))) continue;
     try {
       const r = await destroyLab(driver, lab, null, { unrecordedOnly: true }, extra);
-      lines.push(r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${r.steps.length} leftover objects`);
+      lines.push(r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${counted(r.steps.length, 'leftover object')}`);
     } catch (e) {
       if (!(e instanceof LockBusyError)) throw e;
       lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);

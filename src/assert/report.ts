@@ -49,7 +49,8 @@ export function formatText(labs: LabResult[], colour: { ok(s: string): string; b
         continue;
       }
       lines.push(`  ${colour.bad(r.status === 'fail' ? 'FAIL' : 'ERR ')} ${where(r.pos)}: ${r.text}`);
-      lines.push(`       ${r.message}`);
+      // The lab's own error (not applied) is said once above, not under every assertion.
+      if (!(l.error && r.message === l.error)) lines.push(`       ${r.message}`);
       for (const d of r.details) lines.push(`       ${colour.dim(d)}`);
     }
   }

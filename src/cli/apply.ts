@@ -23,6 +23,7 @@ import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
 import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
 import { listenForInterrupt } from './interrupt.js';
+import { counted } from '../words.js';
 
 /** Whether a person can be asked: without a terminal (CI) netlab never waits for input. */
 function interactive(): boolean {
@@ -219,10 +220,10 @@ async function applyFiles(
     if (r.ok) {
       const v = r.value;
       if (!o.json) {
-        if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${v.steps.length} steps)`);
+        if (v.pruned) out.line(`${pc.bold(r.lab)}: pruned (${counted(v.steps.length, 'step')})`);
         else if (v.changed)
           out.line(
-            `${pc.bold(r.lab)}: applied ${v.steps.length} steps (${summarise(v.steps)}) and verified in ${seconds}s${
+            `${pc.bold(r.lab)}: applied ${counted(v.steps.length, 'step')} (${summarise(v.steps)}) and verified in ${seconds}s${
               // The lab was recorded before the signal could stop it: it stays applied, and says so.
               stop.requested ? `; ${stop.requested} came after it was recorded, so it was kept, not rolled back` : ''
             }`,
@@ -297,7 +298,9 @@ export async function destroy(files: string[], o: DestroyOptions): Promise<numbe
   for (const r of results) {
     if (r.ok && !o.json)
       out.line(
-        r.value.steps.length ? `${pc.bold(r.lab)}: destroyed (${r.value.steps.length} steps)` : `${pc.bold(r.lab)}: nothing to destroy`,
+        r.value.steps.length
+          ? `${pc.bold(r.lab)}: destroyed (${counted(r.value.steps.length, 'step')})`
+          : `${pc.bold(r.lab)}: nothing to destroy`,
       );
     if (!r.ok) {
       if (!o.json) printError(r.error);

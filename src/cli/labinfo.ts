@@ -34,18 +34,26 @@ export function hostsFromRecord(r: LabRecord): HostNs[] {
   return [...out].map(([name, ns]) => ({ name, ns })).sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-async function notApplied(lab: string): Promise<UsageError> {
+/** A lab that has no record here, with the labs that do. `fileOption`: the command takes --file. */
+export async function notApplied(lab: string, fileOption = false): Promise<UsageError> {
   const known = await store.labs();
   const err = new UsageError(
     `lab "${lab}" is not applied on this machine (no state record in ${join(stateDir(), lab)})${didYouMean(lab, known)}`,
   );
   err.hints.push(known.length ? `labs on this machine: ${known.join(', ')}` : 'no labs are applied on this machine');
-  err.hints.push('apply it first (netlab apply FILE), or pass --file FILE to take the hosts from the lab file');
+  err.hints.push(
+    fileOption
+      ? 'apply it first (netlab apply FILE), or pass --file FILE to take the hosts from the lab file'
+      : 'apply it first (netlab apply FILE)',
+  );
   return err;
 }
 
-/** The lab's hosts: from --file when given, else from its state record (or the file the record names). */
-export async function labHosts(lab: string, file?: string): Promise<LabHosts> {
+/**
+ * The lab's hosts: from --file when given, else from its state record (or the file the record
+ * names). `fileOption`: the command takes --file (said when the lab is not applied).
+ */
+export async function labHosts(lab: string, file?: string, fileOption = true): Promise<LabHosts> {
   const record = await store.readRecord(lab);
   if (file) {
     const [l] = await loadValidLabs([file]);
@@ -53,7 +61,7 @@ export async function labHosts(lab: string, file?: string): Promise<LabHosts> {
     if (l.name !== lab) throw new UsageError(`${file} defines lab "${l.name}", not "${lab}"`);
     return { lab, record, hosts: l.hosts.map((h) => ({ name: h.name, ns: h.ns })) };
   }
-  if (!record) throw await notApplied(lab);
+  if (!record) throw await notApplied(lab, fileOption);
   if (record.hosts) return { lab, record, hosts: record.hosts };
   if (record.file && existsSync(record.file)) {
     const { labs } = await loadLabs([record.file]);

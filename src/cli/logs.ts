@@ -5,6 +5,7 @@ import { open, stat } from 'node:fs/promises';
 import { store } from '../apply/store.js';
 import { logPath, readProcessRecord } from '../driver/processes.js';
 import { UsageError } from '../errors.js';
+import { findHost, labHosts } from './labinfo.js';
 
 /** The process names of a host: from the last apply's desired state and the process record. */
 async function processNames(lab: string, host: string): Promise<string[]> {
@@ -16,6 +17,8 @@ async function processNames(lab: string, host: string): Promise<string[]> {
     const known = await store.labs();
     throw new UsageError(`no lab "${lab}" on this machine${known.length ? ` (labs: ${known.join(', ')})` : ''}`);
   }
+  // A host the lab does not have is not a host without processes.
+  if (record) findHost(await labHosts(lab, undefined, false), host);
   return [...names].sort();
 }
 

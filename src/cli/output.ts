@@ -3,6 +3,7 @@ import pc from 'picocolors';
 import { formatSpecIssue, NetlabError, SpecError, type SpecIssue } from '../errors.js';
 import { commandText } from '../model/command.js';
 import type { Step } from '../plan/plan.js';
+import { counted } from '../words.js';
 
 // eslint-disable-next-line no-control-regex -- the escape character starts a colour sequence
 const COLOUR = /\x1b\[[0-9;]*m/g;
@@ -80,7 +81,7 @@ export function markdownPlan(plans: { lab: string; plan: { steps: Step[] } }[]):
   }
   for (const p of plans) {
     if (!p.plan.steps.length) continue;
-    lines.push('', `<details><summary>${p.lab}: ${p.plan.steps.length} steps</summary>`, '', '```diff');
+    lines.push('', `<details><summary>${p.lab}: ${counted(p.plan.steps.length, 'step')}</summary>`, '', '```diff');
     for (const s of p.plan.steps) lines.push(`${s.op === 'create' ? '+' : s.op === 'delete' ? '-' : '!'} ${s.op} ${s.title} (${s.reason})`);
     lines.push('```', '', '</details>');
   }

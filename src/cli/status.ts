@@ -4,6 +4,7 @@ import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { diffStates, stateOf } from '../model/objects.js';
+import { notApplied } from './labinfo.js';
 import { out } from './output.js';
 
 export interface StatusOptions {
@@ -19,6 +20,8 @@ export async function status(o: StatusOptions): Promise<number> {
     const record = await store.readRecord(name);
     const journal = await store.readJournal(name);
     if (!record) {
+      // A lab asked for by name that is not here is an error: a monitoring check must not see green.
+      if (o.lab && !journal) throw await notApplied(name);
       rows.push({ lab: name, file: null, appliedAt: null, objects: 0, drift: [] as string[], unfinished: Boolean(journal) });
       continue;
     }

@@ -4,6 +4,7 @@ import { loadLabs } from '../spec/load.js';
 import { readLabSchema } from '../spec/schema-source.js';
 import { expandInputs } from './labs.js';
 import { issuesJson, out, printError } from './output.js';
+import { counted } from '../words.js';
 
 export async function validate(files: string[], o: { json?: boolean }): Promise<number> {
   const { labs, issues } = await loadLabs(await expandInputs(files));
@@ -14,7 +15,7 @@ export async function validate(files: string[], o: { json?: boolean }): Promise<
       issues: issuesJson(issues),
     });
   else if (issues.length) printError(new SpecError(issues));
-  else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${l.hosts.length} hosts)`);
+  else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${counted(l.hosts.length, 'host')})`);
   return issues.length ? EXIT_ERROR : EXIT_OK;
 }
 

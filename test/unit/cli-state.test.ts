@@ -60,3 +60,34 @@ describe('an untrusted state directory', () => {
     expect(r.stderr).toContain(`chmod 0700 ${state}`);
   });
 });
+
+describe('commands on a lab that is not applied', () => {
+  const lab = () => {
+    const file = join(base, 'lab.yaml');
+    writeFileSync(
+      file,
+      'name: lone\nhosts:\n  a: { interfaces: { eth0: { addresses: [10.0.0.1/24] } } }\n  b: { interfaces: { eth0: { addresses: [10.0.0.2/24] } } }\nlinks:\n  - { a: a:eth0, b: b:eth0 }\nexpect:\n  - a -> b reachable\n  - b -> a reachable\n  - a -> b:80 tcp unreachable\n',
+    );
+    return file;
+  };
+  it('status --lab of an unknown lab is an error naming the labs there are', async () => {
+    mkdirSync(join(state, 'known'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(state, 'known', 'state.json'), JSON.stringify({ lab: 'known', scope: [], desired: [] }), { mode: 0o600 });
+    const r = await netlab('status', '--lab', 'nosuch');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('lab "nosuch" is not applied on this machine');
+    expect(r.stderr).toContain('labs on this machine: known');
+  });
+  it('inspect does not suggest --file, which it does not take', async () => {
+    const r = await netlab('inspect', 'nosuch');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('is not applied');
+    expect(r.stderr).not.toContain('--file');
+  });
+  it('test says "not applied" once, not under every assertion', async () => {
+    const r = await netlab('test', lab());
+    expect(r.code).toBe(1);
+    expect(r.stdout.split('is not applied on this machine').length - 1).toBe(1);
+    expect(r.stdout).toContain('0 passed, 3 failed');
+  });
+});
