@@ -35,6 +35,8 @@ export function formatSteps(steps: Step[], verbose: boolean): string[] {
   const lines: string[] = [];
   for (const s of steps) {
     lines.push(`  ${OP_MARK[s.op]} ${s.op.padEnd(6)} ${s.title.padEnd(width)}  ${pc.dim(s.reason)}`);
+    // A firewall change is shown rule by rule, always: it is what a reviewer must see.
+    for (const r of s.rules ?? []) lines.push(`        ${r.op === '+' ? pc.green('+') : pc.red('-')} ${r.chain}: ${r.rule}`);
     if (verbose) for (const c of s.commands) lines.push(pc.dim(`        ${commandText(c)}`));
   }
   return lines;
@@ -47,7 +49,14 @@ export function summarise(steps: Step[]): string {
 }
 
 export function stepJson(s: Step) {
-  return { op: s.op, objects: s.objects, title: s.title, reason: s.reason, commands: s.commands.map(commandText) };
+  return {
+    op: s.op,
+    objects: s.objects,
+    title: s.title,
+    reason: s.reason,
+    commands: s.commands.map(commandText),
+    ...(s.rules ? { rules: s.rules } : {}),
+  };
 }
 
 export function issuesJson(issues: SpecIssue[]) {
@@ -82,7 +91,10 @@ export function markdownPlan(plans: { lab: string; plan: { steps: Step[] } }[]):
   for (const p of plans) {
     if (!p.plan.steps.length) continue;
     lines.push('', `<details><summary>${p.lab}: ${counted(p.plan.steps.length, 'step')}</summary>`, '', '```diff');
-    for (const s of p.plan.steps) lines.push(`${s.op === 'create' ? '+' : s.op === 'delete' ? '-' : '!'} ${s.op} ${s.title} (${s.reason})`);
+    for (const s of p.plan.steps) {
+      lines.push(`${s.op === 'create' ? '+' : s.op === 'delete' ? '-' : '!'} ${s.op} ${s.title} (${s.reason})`);
+      for (const r of s.rules ?? []) lines.push(`${r.op}     ${r.chain}: ${r.rule}`);
+    }
     lines.push('```', '', '</details>');
   }
   return lines.join('\n');

@@ -3,7 +3,7 @@ import type { Lab } from '../spec/types.js';
 import { nftTableName } from '../spec/names.js';
 import { PHASE, type Command } from './command.js';
 import { ids, type NftObj } from './objects.js';
-import { deleteTableScript, renderPolicy, replaceTableScript, rulesFromListing } from './policy.js';
+import { deleteTableScript, renderPolicy, replaceTableScript, ruleEntries, rulesFromListing } from './policy.js';
 
 export function desiredNft(lab: Lab): NftObj[] {
   const out: NftObj[] = [];
@@ -40,4 +40,44 @@ export function writeNft(o: NftObj): Command[] {
 
 export function deleteNft(o: NftObj): Command[] {
   return [{ tool: 'nft', ns: o.ns, script: deleteTableScript(o.family, o.table), phase: PHASE.nft, effect: { remove: [o.id] } }];
+}
+
+/** One rule a table change adds or removes, for a reviewer of the plan. */
+export interface RuleChange {
+  op: '+' | '-';
+  chain: string;
+  rule: string;
+}
+
+/**
+ * The rules that differ between two versions of a table (either may be absent), rule by rule as
+ * the digests in their comments tell them: what a firewall change is, not "20 lines".
+ */
+export function nftRuleChanges(before: NftObj | undefined, after: NftObj | undefined): RuleChange[] {
+  const was = before ? ruleEntries(before.body) : [];
+  const will = after ? ruleEntries(after.body) : [];
+  const wasIds = new Set(was.map((r) => r.id));
+  const willIds = new Set(will.map((r) => r.id));
+  const removed = was.filter((r) => !willIds.has(r.id));
+  const added = will.filter((r) => !wasIds.has(r.id));
+  // A rule whose digest changed only because rules were added before it is the same rule: its
+  // text in its chain is what a reviewer compares.
+  const key = (r: { chain: string; text: string }) => `${r.chain}\0${r.text}`;
+  const addedKeys = new Map<string, number>();
+  for (const r of added) addedKeys.set(key(r), (addedKeys.get(key(r)) ?? 0) + 1);
+  const kept = new Map<string, number>();
+  const out: RuleChange[] = [];
+  for (const r of removed) {
+    const n = addedKeys.get(key(r)) ?? 0;
+    if (n > 0) {
+      addedKeys.set(key(r), n - 1);
+      kept.set(key(r), (kept.get(key(r)) ?? 0) + 1);
+    } else out.push({ op: '-', chain: r.chain, rule: r.text });
+  }
+  for (const r of added) {
+    const n = kept.get(key(r)) ?? 0;
+    if (n > 0) kept.set(key(r), n - 1);
+    else out.push({ op: '+', chain: r.chain, rule: r.text });
+  }
+  return out;
 }

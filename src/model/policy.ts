@@ -507,7 +507,15 @@ export function deleteTableScript(family: string, table: string): string {
  * table someone edited by hand never compares equal to a rendered one.
  */
 export function rulesFromListing(text: string): string[] {
-  const ids: string[] = [];
+  return ruleEntries(text)
+    .map((r) => r.id)
+    .sort();
+}
+
+/** The rules of a table listing (or of a rendered table: the same form), each with its chain and text. */
+export function ruleEntries(text: string): { id: string; chain: string; text: string }[] {
+  const entries: { id: string; chain: string; text: string }[] = [];
+  const add = (id: string, chain: string, line: string) => entries.push({ id, chain, text: line });
   const lines = text.split('\n').map((l) => l.replace(/\s+# handle \d+\s*$/, ''));
   let chain: string | null = null;
   let other: { id: string; depth: number; text: string[] } | null = null;
@@ -519,7 +527,7 @@ export function rulesFromListing(text: string): string[] {
       other.text.push(line);
       other.depth += (line.match(/\{/g) ?? []).length - (line.match(/\}/g) ?? []).length;
       if (other.depth <= 0) {
-        ids.push(`${other.id}/?${shortDigest(other.text.join('\n'))}`);
+        add(`${other.id}/?${shortDigest(other.text.join('\n'))}`, other.id, other.text.join(' '));
         other = null;
       }
       continue;
@@ -540,7 +548,7 @@ export function rulesFromListing(text: string): string[] {
         continue;
       }
       if (line === '}') inTable = false;
-      else ids.push(`?/?${shortDigest(line)}`);
+      else add(`?/?${shortDigest(line)}`, '?', line);
       continue;
     }
     if (line === '}') {
@@ -548,13 +556,13 @@ export function rulesFromListing(text: string): string[] {
       continue;
     }
     if (/^type \S+ hook /.test(line)) {
-      ids.push(`${chain}/${headerDigest(chain, line)}`);
+      add(`${chain}/${headerDigest(chain, line)}`, chain, line);
       continue;
     }
     const m = /comment "nl:([0-9a-f]+)"$/.exec(line);
-    ids.push(m ? `${chain}/${m[1]}` : `${chain}/?${shortDigest(line)}`);
+    add(m ? `${chain}/${m[1]}` : `${chain}/?${shortDigest(line)}`, chain, line.replace(/\s*comment "nl:[0-9a-f]+"$/, ''));
   }
-  return ids.sort();
+  return entries;
 }
 
 /**

@@ -6,7 +6,7 @@ import { PHASE, type Command } from '../model/command.js';
 import { createFdb, deleteFdb } from '../model/fdb.js';
 import { createLink, deleteLink, justCreated, loopback, modifyLink } from '../model/link.js';
 import { createNetns, deleteNetns } from '../model/netns.js';
-import { deleteNft, writeNft } from '../model/nft.js';
+import { deleteNft, nftRuleChanges, writeNft, type RuleChange } from '../model/nft.js';
 import {
   canonicalJson,
   comparable,
@@ -38,6 +38,8 @@ export interface Step {
   title: string;
   reason: string;
   commands: Command[];
+  /** For an nft table: the rules the step adds and removes. */
+  rules?: RuleChange[];
 }
 
 export interface Plan {
@@ -259,7 +261,15 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
     }
     if (d) continue;
     const commands = deleteCommands(l, opts);
-    if (commands.length) steps.push({ op: 'delete', objects: [l.id], title: describe(l), reason: 'not in the lab', commands });
+    if (commands.length)
+      steps.push({
+        op: 'delete',
+        objects: [l.id],
+        title: describe(l),
+        reason: 'not in the lab',
+        commands,
+        ...(l.kind === 'nft' ? { rules: nftRuleChanges(l, undefined) } : {}),
+      });
     projected.delete(l.id);
     if (l.kind === 'addr') {
       // The kernel flushes routes whose gateway was on the removed subnet.
@@ -313,6 +323,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
       title: describe(d),
       reason: l ? differingFields(l, d).join(', ') : 'missing',
       commands,
+      ...(d.kind === 'nft' ? { rules: nftRuleChanges(l?.kind === 'nft' ? l : undefined, d) } : {}),
     });
   }
 
