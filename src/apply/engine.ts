@@ -185,6 +185,8 @@ async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOpti
 export async function rollbackTo(driver: Driver, j: Journal, opts: RunOptions = {}): Promise<void> {
   opts.events?.stage?.(j.lab, 'rollback');
   await children.settle(j.lab);
+  // A process whose start was interrupted is in no observation: ended here, by its token.
+  await driver.reapProcesses?.(j.lab, j.creates);
   const skip = unrestorable(stateOf(j.checkpoint));
   const without = (state: State) => new Map([...state].filter(([id]) => !skip.has(id)));
   const checkpoint = without(stateOf(j.checkpoint));
@@ -509,6 +511,12 @@ export async function destroyLab(
     const strangers: DestroyResult['strangers'] = [];
     // Asked all at once: the real driver answers every namespace from one scan of /proc.
     const createdNs = [...lp.live.state.values()].filter((o) => o.kind === 'netns' && o.origin === 'created');
+    // The lab's processes no record confirms go first (the plan stops those it does): one left in
+    // a namespace keeps it alive after its name is gone.
+    await driver.reapProcesses?.(
+      labName,
+      createdNs.map((o) => o.ns),
+    );
     // The lab's own `run` processes are not strangers: the plan stops them before the namespaces go.
     const pidsOf = await Promise.all(createdNs.map((o) => driver.netnsPids(o.ns, labName)));
     for (const [k, o] of createdNs.entries()) {

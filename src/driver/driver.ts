@@ -123,4 +123,10 @@ export interface Driver {
   labMarks(ns: string): Promise<{ created: string | null; altnameLabs: string[] }>;
   /** Pids of processes inside a namespace (for destroy's report); with `lab`, not those of the lab's own processes. */
   netnsPids(ns: string, lab?: string): Promise<number[]>;
+  /**
+   * Ends the lab's processes that no process entry confirms (an interrupted start's, found by the
+   * token of its intent, and token carriers of the lab in `namespaces`); returns the pids signalled.
+   * Drivers without processes lack it.
+   */
+  reapProcesses?(lab: string, namespaces: string[]): Promise<number[]>;
 }

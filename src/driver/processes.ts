@@ -12,14 +12,24 @@
 // Stopping sends SIGTERM to the process group (the session netlab made), waits up to a grace
 // period, then SIGKILL. When the leader has exited but members of its group remain, the group is
 // still netlab's (Linux does not reuse a pid while a group carries it), so they are stopped too.
+//
+// The record of a start exists before the process does: an intent (lab, host, name and a random
+// token, written with fsync + rename), then the spawn with the token in its environment (see
+// run-token.ts), then the confirmation (pid and start time, replacing the intent). A netlab killed
+// between any two of these leaves an intent or an entry that names what it started: recovery
+// and destroy end every process carrying the token of an intent (reapUnconfirmed), and stopping
+// an entry also ends the descendants that carry its token outside its process group.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, readlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, stat } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { stateDir } from '../apply/store.js';
 import { KernelError } from '../errors.js';
 import type { Command } from '../model/command.js';
 import { ids, type ProcessObj } from '../model/objects.js';
+import { faultPoint } from './fault.js';
+import { allPids, procNetns, procStat, signalGroup } from './procfs.js';
+import { carrierOf, endCarriers, newRunToken, RUN_TOKEN_ENV } from './run-token.js';
 
 /** Milliseconds between SIGTERM and SIGKILL. */
 export const STOP_GRACE_MS = Number(process.env.NETLAB_STOP_GRACE_MS ?? 5000);
@@ -42,12 +52,28 @@ export interface ProcessEntry {
   timeout: number | null;
   /** Where it was started (absent in records written before netlab kept it: then /). */
   dir?: string;
+  /** run: the NETLAB_RUN_TOKEN it and its descendants carry (absent in older records). */
+  token?: string;
+  at: string;
+}
+
+/** A start under way: written before the process exists, replaced by its entry once it runs. */
+export interface ProcessIntent {
+  ns: string;
+  host: string;
+  name: string;
+  mode: 'run' | 'exec';
+  token: string;
+  /** The netlab process that writes it. */
+  by: number;
   at: string;
 }
 
 interface ProcessRecord {
   version: 1;
   entries: ProcessEntry[];
+  /** Absent in records written before netlab kept intents. */
+  intents?: ProcessIntent[];
 }
 
 export function processRecordPath(lab: string): string {
@@ -58,26 +84,42 @@ export function logPath(lab: string, host: string, name: string): string {
   return join(stateDir(), lab, 'logs', `${host}-${name}.log`);
 }
 
-export async function readProcessRecord(lab: string): Promise<ProcessEntry[]> {
+async function readWholeRecord(lab: string): Promise<{ entries: ProcessEntry[]; intents: ProcessIntent[] }> {
   try {
-    return (JSON.parse(await readFile(processRecordPath(lab), 'utf8')) as ProcessRecord).entries ?? [];
+    const r = JSON.parse(await readFile(processRecordPath(lab), 'utf8')) as ProcessRecord;
+    return { entries: r.entries ?? [], intents: r.intents ?? [] };
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], intents: [] };
     throw new Error(`cannot read ${processRecordPath(lab)}: ${(e as Error).message}`, { cause: e });
   }
 }
 
+export async function readProcessRecord(lab: string): Promise<ProcessEntry[]> {
+  return (await readWholeRecord(lab)).entries;
+}
+
+/** Starts under way or interrupted (see ProcessIntent). */
+export async function readProcessIntents(lab: string): Promise<ProcessIntent[]> {
+  return (await readWholeRecord(lab)).intents;
+}
+
 /** Read-modify-write of one lab's record, one at a time (commands of several namespaces run concurrently). */
 const queues = new Map<string, Promise<unknown>>();
-function updateRecord(lab: string, change: (entries: ProcessEntry[]) => ProcessEntry[]): Promise<void> {
+function updateRecord(
+  lab: string,
+  change: (entries: ProcessEntry[]) => ProcessEntry[],
+  changeIntents: (intents: ProcessIntent[]) => ProcessIntent[] = (is) => is,
+): Promise<void> {
   const run = async () => {
-    const entries = change(await readProcessRecord(lab));
+    const before = await readWholeRecord(lab);
+    const entries = change(before.entries);
+    const intents = changeIntents(before.intents);
     const path = processRecordPath(lab);
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}`;
     const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(JSON.stringify({ version: 1, entries } satisfies ProcessRecord, null, 1));
+      await fh.writeFile(JSON.stringify({ version: 1, entries, intents } satisfies ProcessRecord, null, 1));
       await fh.sync();
     } finally {
       await fh.close();
@@ -92,37 +134,9 @@ function updateRecord(lab: string, change: (entries: ProcessEntry[]) => ProcessE
   return next;
 }
 
-const sameSlot = (e: ProcessEntry, ns: string, name: string) => e.ns === ns && e.name === name;
+const sameSlot = (e: { ns: string; name: string }, ns: string, name: string) => e.ns === ns && e.name === name;
 
 // ---- /proc -----------------------------------------------------------------------------------
-
-export interface ProcStat {
-  state: string;
-  pgrp: number;
-  session: number;
-  start: string;
-}
-
-/** Fields of /proc/PID/stat, or null when there is no such process. */
-export function procStat(pid: number): ProcStat | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: fields resume after the last ')'.
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: f[0]!, pgrp: Number(f[2]), session: Number(f[3]), start: f[19]! };
-  } catch {
-    return null;
-  }
-}
-
-/** The namespace a process is in (the inode of /proc/PID/ns/net), or null. */
-function procNetns(pid: number): string | null {
-  try {
-    return /\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /** The inode of a namespace by its key ('' = the one netlab runs in), or null when it is gone. */
 export async function netnsInode(ns: string): Promise<string | null> {
@@ -138,8 +152,7 @@ function leaderAlive(pid: number, start: string): boolean {
 
 /** Live members of process group `pgrp` (zombies excluded). */
 async function groupMembers(pgrp: number): Promise<number[]> {
-  const pids = (await readdir('/proc').catch(() => [] as string[])).filter((n) => /^\d+$/.test(n)).map(Number);
-  return pids.filter((p) => {
+  return (await allPids()).filter((p) => {
     const s = procStat(p);
     return s !== null && s.pgrp === pgrp && s.state !== 'Z';
   });
@@ -155,14 +168,6 @@ async function ownsGroup(pid: number, start: string): Promise<boolean> {
   // Another process has this pid now: the group with this id, if any, is its own.
   if (s && s.state !== 'Z') return false;
   return (await groupMembers(pid)).length > 0;
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // ESRCH: gone already.
-  }
 }
 
 /** SIGTERM, wait up to the grace period, SIGKILL: only a group the record proves is netlab's. */
@@ -219,6 +224,37 @@ export async function labSessions(lab: string): Promise<Set<number>> {
   return new Set((await readProcessRecord(lab)).filter((e) => e.mode === 'run').map((e) => e.pid));
 }
 
+/** Whether a process carries a run token netlab gave a process of this lab. */
+export async function carriesLabToken(lab: string, pid: number): Promise<boolean> {
+  return (await carrierOf(pid))?.lab === lab;
+}
+
+/**
+ * Ends the lab's processes no entry confirms: every process carrying the token of an intent (a
+ * start a killed netlab did not finish: the process may have been spawned, and it may be in a
+ * namespace already gone from /run/netns), and in `namespaces` (ones being removed) every process
+ * carrying a run token of this lab that no `run` entry holds. Entries stay for the plan to stop.
+ * The intents are dropped. Returns the pids signalled.
+ */
+export async function reapUnconfirmed(lab: string, namespaces: string[]): Promise<number[]> {
+  const { entries, intents } = await readWholeRecord(lab);
+  const pending = new Set(intents.map((i) => i.token));
+  const confirmed = new Set(entries.flatMap((e) => (e.mode === 'run' && e.token ? [e.token] : [])));
+  const inodes = new Set((await Promise.all(namespaces.map(netnsInode))).filter((i): i is string => i !== null));
+  if (!pending.size && !inodes.size) return [];
+  const pids = await endCarriers(
+    (c) => pending.has(c.token) || (c.lab === lab && c.netns !== null && inodes.has(c.netns) && !confirmed.has(c.token)),
+    STOP_GRACE_MS,
+  );
+  if (pending.size)
+    await updateRecord(
+      lab,
+      (es) => es,
+      (is) => is.filter((i) => !pending.has(i.token)),
+    );
+  return pids;
+}
+
 // ---- commands --------------------------------------------------------------------------------
 
 function argv(p: ProcessObj): [string, string[]] {
@@ -236,8 +272,8 @@ async function tail(path: string, lines = 15): Promise<string> {
   return all.slice(-lines).join('\n');
 }
 
-/** Starts `p` with its output appended to its log; resolves with the child once it runs. */
-async function launch(p: ProcessObj) {
+/** Starts `p` with its output appended to its log and `token` in its environment; resolves with the child once it runs. */
+async function launch(p: ProcessObj, token: string) {
   const log = logPath(p.lab, p.host, p.name);
   await mkdir(dirname(log), { recursive: true });
   const fd = openSync(log, 'a');
@@ -247,7 +283,14 @@ async function launch(p: ProcessObj) {
     detached: true,
     stdio: ['ignore', fd, fd],
     cwd: p.dir ?? '/',
-    env: { ...process.env, NETLAB_LAB: p.lab, NETLAB_HOST: p.host, NETLAB_PROCESS: p.name, NETLAB_LAB_DIR: p.dir ?? '/' },
+    env: {
+      ...process.env,
+      NETLAB_LAB: p.lab,
+      NETLAB_HOST: p.host,
+      NETLAB_PROCESS: p.name,
+      NETLAB_LAB_DIR: p.dir ?? '/',
+      [RUN_TOKEN_ENV]: token,
+    },
   });
   closeSync(fd);
   const exit = new Promise<{ code: number | null; error?: string }>((resolve) => {
@@ -263,10 +306,44 @@ function fail(p: ProcessObj, line: number | undefined, stderr: string): KernelEr
   return new KernelError({ ns: p.ns, command: shown(p), stderr, ...(line !== undefined ? { line } : {}) });
 }
 
+/** Writes the intent of a start (durably, before the process exists) and returns its token. */
+async function intend(p: ProcessObj): Promise<string> {
+  const token = newRunToken();
+  const intent: ProcessIntent = {
+    ns: p.ns,
+    host: p.host,
+    name: p.name,
+    mode: p.mode,
+    token,
+    by: process.pid,
+    at: new Date().toISOString(),
+  };
+  await updateRecord(
+    p.lab,
+    (es) => es,
+    (is) => [...is, intent],
+  );
+  return token;
+}
+
+const withoutIntent = (token: string) => (is: ProcessIntent[]) => is.filter((i) => i.token !== token);
+
 async function stop(p: ProcessObj): Promise<void> {
-  const entry = (await readProcessRecord(p.lab)).find((e) => sameSlot(e, p.ns, p.name));
+  const { entries, intents } = await readWholeRecord(p.lab);
+  const entry = entries.find((e) => sameSlot(e, p.ns, p.name));
   if (entry?.mode === 'run') await terminate(entry.pid, entry.start);
-  await updateRecord(p.lab, (es) => es.filter((e) => !sameSlot(e, p.ns, p.name)));
+  // Its descendants outside its group (a daemon that made its own session), and what an
+  // interrupted start of this slot spawned.
+  const tokens = new Set([
+    ...(entry?.mode === 'run' && entry.token ? [entry.token] : []),
+    ...intents.filter((i) => sameSlot(i, p.ns, p.name)).map((i) => i.token),
+  ]);
+  if (tokens.size) await endCarriers((c) => tokens.has(c.token), STOP_GRACE_MS);
+  await updateRecord(
+    p.lab,
+    (es) => es.filter((e) => !sameSlot(e, p.ns, p.name)),
+    (is) => is.filter((i) => !tokens.has(i.token)),
+  );
 }
 
 async function start(p: ProcessObj): Promise<void> {
@@ -274,12 +351,23 @@ async function start(p: ProcessObj): Promise<void> {
   await stop(p);
   const inode = await netnsInode(p.ns);
   if (inode === null) throw fail(p, undefined, `namespace ${p.ns} does not exist`);
-  const { child, exit, log } = await launch(p);
+  const token = await intend(p);
+  faultPoint('proc-after-intent');
+  const { child, exit, log } = await launch(p, token);
   const pid = child.pid;
-  if (pid === undefined) throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  if (pid === undefined) {
+    await updateRecord(p.lab, (es) => es, withoutIntent(token));
+    throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  }
+  faultPoint('proc-after-spawn');
   const st = procStat(pid);
-  // Recorded before anything else can fail, so destroy and rollback find it.
-  await updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)]);
+  // Confirmed before anything else can fail, so destroy and rollback find it by pid as well.
+  await updateRecord(
+    p.lab,
+    (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), { ...entryOf(p, pid, st?.start ?? '', inode), token }],
+    withoutIntent(token),
+  );
+  faultPoint('proc-after-confirm');
   // Watched for a moment (this timer keeps netlab alive meanwhile), then let go: it outlives netlab.
   const early = await Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), EARLY_EXIT_MS))]);
   child.unref();
@@ -307,9 +395,14 @@ function entryOf(p: ProcessObj, pid: number, start: string, netns: string): Proc
 async function exec(p: ProcessObj, onSpawn: ((pid: number) => void) | null): Promise<void> {
   const inode = await netnsInode(p.ns);
   if (inode === null) throw fail(p, undefined, `namespace ${p.ns} does not exist`);
-  const { child, exit, log } = await launch(p);
+  // The intent lasts while it runs: a netlab killed meanwhile leaves it for recovery to end.
+  const token = await intend(p);
+  const { child, exit, log } = await launch(p, token);
   const pid = child.pid;
-  if (pid === undefined) throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  if (pid === undefined) {
+    await updateRecord(p.lab, (es) => es, withoutIntent(token));
+    throw fail(p, undefined, `could not start: ${(await exit).error ?? 'no pid'}`);
+  }
   onSpawn?.(pid);
   const st = procStat(pid);
   const seconds = p.timeout ?? 60;
@@ -319,10 +412,19 @@ async function exec(p: ProcessObj, onSpawn: ((pid: number) => void) | null): Pro
   clearTimeout(timer);
   if (r === 'timeout') {
     signalGroup(pid, 'SIGKILL');
+    await endCarriers((c) => c.token === token, 0);
+    await updateRecord(p.lab, (es) => es, withoutIntent(token));
     throw fail(p, undefined, `did not finish within ${seconds}s (timeout) and was killed; the end of ${log}:\n${await tail(log)}`);
   }
-  if (r.code !== 0) throw fail(p, undefined, `exited with status ${r.code ?? r.error}; the end of ${log}:\n${await tail(log)}`);
-  await updateRecord(p.lab, (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)]);
+  if (r.code !== 0) {
+    await updateRecord(p.lab, (es) => es, withoutIntent(token));
+    throw fail(p, undefined, `exited with status ${r.code ?? r.error}; the end of ${log}:\n${await tail(log)}`);
+  }
+  await updateRecord(
+    p.lab,
+    (es) => [...es.filter((e) => !sameSlot(e, p.ns, p.name)), entryOf(p, pid, st?.start ?? '', inode)],
+    withoutIntent(token),
+  );
 }
 
 /** Runs one `proc` command. */

@@ -22,7 +22,8 @@ import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
 import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
-import { labSessions, observeProcesses, procStat, runProcCommand } from './processes.js';
+import { carriesLabToken, labSessions, observeProcesses, reapUnconfirmed, runProcCommand } from './processes.js';
+import { procStat } from './procfs.js';
 import { PERL_NETNS, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
@@ -407,9 +408,17 @@ export class RealDriver implements Driver {
     // Calls made while a scan runs share it: destroy asks for every namespace at once.
     this.procScan ??= scanProcNetns().finally(() => (this.procScan = null));
     const byNs = await this.procScan;
-    // The sessions of the lab's own `run` processes are not strangers: destroy stops them.
+    // The sessions of the lab's own `run` processes are not strangers: destroy stops them. Nor
+    // are processes carrying one of the lab's run tokens (reapProcesses ends those no entry holds).
     const ours = lab === undefined ? new Set<number>() : await labSessions(lab);
-    return (byNs.get(`${target.dev}:${target.ino}`) ?? []).filter((n) => n !== process.pid && !ours.has(procStat(n)?.session ?? -1));
+    const rest = (byNs.get(`${target.dev}:${target.ino}`) ?? []).filter((n) => n !== process.pid && !ours.has(procStat(n)?.session ?? -1));
+    if (lab === undefined) return rest;
+    const tokened = await Promise.all(rest.map((n) => carriesLabToken(lab, n)));
+    return rest.filter((_, k) => !tokened[k]);
+  }
+
+  async reapProcesses(lab: string, namespaces: string[]): Promise<number[]> {
+    return reapUnconfirmed(lab, namespaces);
   }
 
   private procScan: Promise<Map<string, number[]>> | null = null;

@@ -3,7 +3,8 @@
 // a bridge), plus an issue sink that knows positions. Building it checks the link rules.
 import type { SpecIssue } from '../errors.js';
 import { formatPath, type Locator, type Part, type Path } from './locate.js';
-import { bridgePortName, ownerAltname, sharedIfname } from './names.js';
+import { ownerAltname, sharedIfname } from './names.js';
+import { assignPortNames, portKey, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
 import { didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
@@ -46,6 +47,8 @@ export interface HostEntry {
 export class LabContext {
   readonly hosts = new Map<string, HostEntry>();
   readonly issues: SpecIssue[] = [];
+  /** Generated bridge-port names by portKey (see ports.ts). */
+  portNames = new Map<string, string>();
 
   constructor(
     readonly raw: RawLab,
@@ -140,19 +143,26 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
     }
     ctx.hosts.set(name, host);
   }
-  for (const [index, link] of (raw.links ?? []).entries())
-    addLink(ctx, { index, label: `links[${index}]`, path: (end) => ['links', index, end] }, link.a, link.b, link.mtu);
+  const specs: LinkSpec[] = (raw.links ?? []).map((link, index) => ({
+    src: { index, label: `links[${index}]`, path: (end) => ['links', index, end] },
+    a: link.a,
+    b: link.b,
+    mtu: link.mtu,
+  }));
   // `link: HOST:IF` on an interface is a link from that interface (a template's way to link each host).
   const written: string[] = [];
-  for (const host of [...ctx.hosts.values()])
-    for (const e of [...host.ifaces.values()]) {
-      const to = e.declared ? e.raw.link : undefined;
+  for (const host of ctx.hosts.values())
+    for (const e of host.ifaces.values()) {
+      const to = e.raw.link;
       if (to === undefined) continue;
       const self = `${host.name}:${e.name}`;
       written.push(self, to);
       const at = [...e.path, 'link'];
-      addLink(ctx, { index: -1, label: formatPath(at), path: (end) => (end === 'a' ? e.path : at) }, self, to, undefined);
+      specs.push({ src: { index: -1, label: formatPath(at), path: (end) => (end === 'a' ? e.path : at) }, a: self, b: to, mtu: undefined });
     }
+  // Port names depend on every port of the host, so they are settled before any link is added.
+  ctx.portNames = portNamesOf(ctx, specs);
+  for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu);
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
   const mentioned = new Set([...(raw.links ?? []).flatMap((l) => [l.a, l.b]), ...written]);
   for (const host of ctx.hosts.values()) {
@@ -192,9 +202,52 @@ function parseEnd(ctx: LabContext, src: LinkSource, end: 'a' | 'b', text: string
   return { end, host, written, target: host.ifaces.get(written) };
 }
 
+interface LinkSpec {
+  src: LinkSource;
+  a: string;
+  b: string;
+  mtu: number | undefined;
+}
+
+function portOf(self: EndRef, other: EndRef): PortIdentity {
+  return { host: self.host.name, bridge: self.written, peerHost: other.host.name, peerIf: other.written };
+}
+
+/** Every bridge port the links create, named; the names the lab writes for each host are never taken. */
+function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
+  const reserved = new Map<string, Set<string>>();
+  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set()).get(host)!;
+  for (const host of ctx.hosts.values()) for (const name of host.ifaces.keys()) names(host.name).add(name);
+  const ports: PortIdentity[] = [];
+  // Only looks: addLink reports what is wrong with an end.
+  const end = (text: string): EndRef | null => {
+    const colon = text.indexOf(':');
+    const host = ctx.hosts.get(text.slice(0, colon));
+    const written = text.slice(colon + 1);
+    return host ? { end: 'a', host, written, target: host.ifaces.get(written) } : null;
+  };
+  for (const l of specs) {
+    const a = end(l.a);
+    const b = end(l.b);
+    for (const [self, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      if (!self) continue;
+      if (self.target?.kind !== 'bridge') names(self.host.name).add(self.written);
+      else if (other) ports.push(portOf(self, other));
+    }
+  }
+  return assignPortNames(ctx.name, ports, reserved);
+}
+
 /** The interface name this end gets: the written one, or a new bridge port when it names a bridge. */
 function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
-  return self.target?.kind === 'bridge' ? bridgePortName(ctx.name, self.host.name, other.host.name, other.written) : self.written;
+  if (self.target?.kind !== 'bridge') return self.written;
+  const name = ctx.portNames.get(portKey(portOf(self, other)));
+  if (name === undefined)
+    throw new Error(`internal: no port name for ${self.host.name}:${self.written} to ${other.host.name}:${other.written}`);
+  return name;
 }
 
 function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string, mtu: number | undefined): void {
@@ -206,7 +259,7 @@ function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string,
     return;
   }
   const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
-  const ok = [checkEnd(ctx, src, a, names.a), checkEnd(ctx, src, b, names.b)];
+  const ok = [checkEnd(ctx, src, a, b, names.a), checkEnd(ctx, src, b, a, names.b)];
   if (!ok[0] || !ok[1]) return;
   for (const [self, other] of [
     [a, b],
@@ -238,15 +291,17 @@ function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string,
 }
 
 /** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */
-function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, name: string): boolean {
+function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, name: string): boolean {
   const path: Path = src.path(ref.end);
   const where = `${ref.host.name}:${ref.written}`;
+  const peerText = `${other.host.name}:${other.written}`;
   const existing = ref.host.ifaces.get(name);
   if (ref.target?.kind === 'bridge') {
     if (!existing) return true;
+    // Port names are unique per identity (ports.ts): the same name is the same bridge and far end.
     ctx.report(
       path,
-      `the bridge port this end creates (${name}) already exists, from ${ctx.where(existing)}: two links join the same bridge and interface`,
+      `${src.label} and ${existing.link?.label ?? ctx.where(existing)} both join bridge ${where} to ${peerText}: two links join the same bridge and interface; remove one of them`,
     );
     return false;
   }

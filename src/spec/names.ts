@@ -40,9 +40,14 @@ export function parseOwnerAltname(alt: string): { lab: string; host: string; nam
   return m ? { lab: m[1]!, host: m[2]!, name: m[3]! } : null;
 }
 
-/** Name of the bridge-side veth end when a link endpoint names a bridge (Docker's vethXXXXXXX). */
-export function bridgePortName(lab: string, host: string, peerHost: string, peerIf: string): string {
-  return `veth${digest('port', lab, host, peerHost, peerIf).slice(0, 7)}`;
+/**
+ * Candidate name of the bridge-side veth end when a link endpoint names a bridge (Docker's
+ * vethXXXXXXX, 11 bytes). Probe 0 is the name earlier versions gave; src/spec/ports.ts picks the
+ * probe that makes the name unique in its host.
+ */
+export function bridgePortName(lab: string, host: string, peerHost: string, peerIf: string, probe = 0): string {
+  const parts = probe === 0 ? [] : [String(probe)];
+  return `veth${digest('port', lab, host, peerHost, peerIf, ...parts).slice(0, 7)}`;
 }
 
 /** Deterministic, locally administered unicast MAC for lab/host/interface. */

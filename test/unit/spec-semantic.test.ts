@@ -97,7 +97,7 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
       ],
       'link-bridge-twice.yaml': [
         [10, 10, 'links[2].a', 'interface b:eth0 is already used by links[0]'],
-        [10, 21, 'links[2].b', 'already exists, from links[0].b: two links join the same bridge and interface'],
+        [10, 21, 'links[2].b', 'links[2] and links[0] both join bridge a:br0 to b:eth0: two links join the same bridge and interface'],
       ],
     },
   },
