@@ -1,7 +1,8 @@
 // `netlab logs LAB HOST [NAME] [-f]`: the output of a host's processes (`run` and `exec`), which
 // netlab appends to /run/netlab/<lab>/logs/<host>-<name>.log. Without NAME every process of the
 // host is shown, each line prefixed with its name; -f keeps printing what they write next.
-import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open } from 'node:fs/promises';
 import { store } from '../apply/store.js';
 import { logPath, readProcessRecord } from '../driver/processes.js';
 import { UsageError } from '../errors.js';
@@ -24,11 +25,12 @@ async function processNames(lab: string, host: string): Promise<string[]> {
 
 /** Reads a file from `offset`; returns the new text and the next offset (a truncated file starts over). */
 async function readFrom(path: string, offset: number): Promise<{ text: string; offset: number }> {
-  const st = await stat(path).catch(() => null);
-  if (!st) return { text: '', offset: 0 };
+  const st = await lstat(path).catch(() => null);
+  if (!st?.isFile()) return { text: '', offset: 0 };
   const from = st.size < offset ? 0 : offset;
   if (st.size === from) return { text: '', offset: from };
-  const fh = await open(path, 'r');
+  // A log is read without following a symlink: the state directory is netlab's alone.
+  const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const buf = Buffer.alloc(st.size - from);
     await fh.read(buf, 0, buf.length, from);

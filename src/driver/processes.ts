@@ -20,10 +20,9 @@
 // and destroy end every process carrying the token of an intent (reapUnconfirmed), and stopping
 // an entry also ends the descendants that carry its token outside its process group.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { stateDir } from '../apply/store.js';
+import { closeSync, writeSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { labDir, labPath, openStateFileForAppend, readStateFile, readStateJson, writeStateFile } from '../state/files.js';
 import { KernelError } from '../errors.js';
 import type { Command } from '../model/command.js';
 import { ids, type ProcessObj } from '../model/objects.js';
@@ -77,21 +76,16 @@ interface ProcessRecord {
 }
 
 export function processRecordPath(lab: string): string {
-  return join(stateDir(), lab, 'processes.json');
+  return labPath(lab, 'processes.json');
 }
 
 export function logPath(lab: string, host: string, name: string): string {
-  return join(stateDir(), lab, 'logs', `${host}-${name}.log`);
+  return labPath(lab, 'logs', `${host}-${name}.log`);
 }
 
 async function readWholeRecord(lab: string): Promise<{ entries: ProcessEntry[]; intents: ProcessIntent[] }> {
-  try {
-    const r = JSON.parse(await readFile(processRecordPath(lab), 'utf8')) as ProcessRecord;
-    return { entries: r.entries ?? [], intents: r.intents ?? [] };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], intents: [] };
-    throw new Error(`cannot read ${processRecordPath(lab)}: ${(e as Error).message}`, { cause: e });
-  }
+  const r = (await labDir(lab, false)) ? await readStateJson<ProcessRecord>(processRecordPath(lab)) : null;
+  return { entries: r?.entries ?? [], intents: r?.intents ?? [] };
 }
 
 export async function readProcessRecord(lab: string): Promise<ProcessEntry[]> {
@@ -114,17 +108,8 @@ function updateRecord(
     const before = await readWholeRecord(lab);
     const entries = change(before.entries);
     const intents = changeIntents(before.intents);
-    const path = processRecordPath(lab);
-    await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writeFile(JSON.stringify({ version: 1, entries, intents } satisfies ProcessRecord, null, 1));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
+    await labDir(lab, true);
+    await writeStateFile(processRecordPath(lab), JSON.stringify({ version: 1, entries, intents } satisfies ProcessRecord, null, 1));
   };
   const next = (queues.get(lab) ?? Promise.resolve()).then(run, run);
   queues.set(
@@ -267,7 +252,7 @@ function shown(p: ProcessObj): string {
 }
 
 async function tail(path: string, lines = 15): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
+  const text = (await readStateFile(path).catch(() => null)) ?? '';
   const all = text.trimEnd().split('\n');
   return all.slice(-lines).join('\n');
 }
@@ -275,8 +260,8 @@ async function tail(path: string, lines = 15): Promise<string> {
 /** Starts `p` with its output appended to its log and `token` in its environment; resolves with the child once it runs. */
 async function launch(p: ProcessObj, token: string) {
   const log = logPath(p.lab, p.host, p.name);
-  await mkdir(dirname(log), { recursive: true });
-  const fd = openSync(log, 'a');
+  await labDir(p.lab, true, 'logs');
+  const fd = openStateFileForAppend(log);
   writeSync(fd, `--- netlab ${new Date().toISOString()}: ${p.mode} ${shown(p)}\n`);
   const [cmd, args] = argv(p);
   const child = spawn(cmd, args, {

@@ -103,7 +103,7 @@ describe.skipIf(sandboxSkipReason !== null)('link conditions on the real kernel'
     expect(steps[0]!.reason).toContain('rate: 10mbit -> 20mbit');
     const changed = await netlab(['apply', file]);
     expect(changed.code, changed.all).toBe(0);
-    expect(changed.stdout).toContain('applied 1 steps');
+    expect(changed.stdout).toContain('applied 1 step (');
     expect((await inNs('cond-a', 'cat', ['/sys/class/net/eth0/ifindex'])).stdout).toBe(ifindex);
     expect(await rootQdisc('cond-a', 'eth0')).toMatchObject({ kind: 'tbf', handle: '1:', options: { rate: 2_500_000 } });
     const bps20 = await measure('cond-a', 'cond-b', '10.60.0.2', 6 * 1024 * 1024);
@@ -133,7 +133,7 @@ describe.skipIf(sandboxSkipReason !== null)('link conditions on the real kernel'
     writeFileSync(file, rateLab(null));
     const removed = await netlab(['apply', file]);
     expect(removed.code, removed.all).toBe(0);
-    expect(removed.stdout).toContain('applied 1 steps (0 to create, 0 to change, 1 to delete)');
+    expect(removed.stdout).toContain('applied 1 step (0 to create, 0 to change, 1 to delete)');
     expect((await rootQdisc('cond-a', 'eth0'))?.kind).toBe('noqueue');
     expect((await inNs('cond-a', 'cat', ['/sys/class/net/eth0/ifindex'])).stdout).toBe(ifindex);
 

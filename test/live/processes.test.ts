@@ -121,7 +121,7 @@ hosts:
     ]);
     const restarted = await netlab(['apply', file]);
     expect(restarted.code, restarted.all).toBe(0);
-    expect(restarted.stdout).toContain('applied 1 steps');
+    expect(restarted.stdout).toContain('applied 1 step (');
     const again2 = await waitFor('the restarted server', () => httpGet('proc-cli', 'http://10.50.0.1:8080/'));
     const [web2] = record('proc').filter((e) => e.name === 'web');
     expect(web2!.pid).not.toBe(web!.pid);

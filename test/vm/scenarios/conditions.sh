@@ -59,7 +59,7 @@ ok "loss 20%: ${loss}% of 200 pings lost (10..30)"
 index=$(ifindex "$NAME-a" eth0)
 write_lab 'rate: 10mbit, burst: 32kb, delay: 1.5ms, jitter: 100us, loss: 0.1%, duplicate: 1%, reorder: 5%, corrupt: 0.1%, limit: 500'
 out=$(netlab apply "$LAB" 2>&1) || fail "apply with every condition failed: $out"
-echo "$out" | grep -q 'applied 1 steps (0 to create, 1 to change, 0 to delete)' || fail "every condition is not one change: $out"
+echo "$out" | grep -q 'applied 1 step (0 to create, 1 to change, 0 to delete)' || fail "every condition is not one change: $out"
 [ "$(ifindex "$NAME-a" eth0)" = "$index" ] || fail "a/eth0 was recreated"
 echo "  tc: $(qdisc)"
 qdisc | grep -q 'qdisc tbf 2: parent 1:1 rate 10Mbit' || fail "no token bucket under netem: $(qdisc)"
