@@ -34,17 +34,22 @@ function kindOf(argName: string): string {
   if (argName === 'host') return 'host';
   if (argName === 'command') return 'command';
   if (argName === 'shell') return 'shell';
+  if (argName === 'endpoint') return 'endpoint';
+  if (argName === 'state') return 'state';
+  if (argName === 'filter') return 'none';
   return 'file';
 }
 
 export function describeProgram(program: AnyCommand): { global: string[]; commands: CmdInfo[] } {
   const flagsOf = (o: AnyCommand['options'][number]) => [o.long, o.short].filter((f): f is string => Boolean(f));
-  const global = program.options.flatMap(flagsOf).concat(['--help', '--version']);
+  // commander lists --version among the options already, and --help of every command.
+  const unique = (xs: string[]) => [...new Set(xs)];
+  const global = unique(program.options.flatMap(flagsOf).concat(['--help', '--version']));
   const commands = program.commands
     .filter((c) => !c._hidden)
     .map((c) => ({
       name: c.name(),
-      flags: [...c.options.flatMap(flagsOf), '--help'],
+      flags: unique([...c.options.flatMap(flagsOf), '--help']),
       values: c.options
         .filter((o) => o.required || o.optional)
         .map((o) => ({
@@ -76,7 +81,7 @@ export function bashScript(program: AnyCommand): string {
       .join('\n');
     return [
       `    ${c.name})`,
-      `      flags="${words([...c.flags, ...global])}"`,
+      `      flags="${words([...new Set([...c.flags, ...global])])}"`,
       `      valueflags="${words(valueFlags)}"`,
       `      args="${words(c.args)}"`,
       `      variadic=${c.variadic ? 1 : 0}`,
@@ -98,6 +103,18 @@ _netlab_hosts() {
   local f="\${NETLAB_STATE_DIR:-/run/netlab}/$1/state.json"
   [ -r "$f" ] || return 0
   grep -o '"name":"[a-z][a-z0-9-]*","ns"' "$f" | cut -d'"' -f4
+}
+# HOST:IF of every interface the lab's record names (namespaces it created, and altnames in shared ones).
+_netlab_endpoints() {
+  local f="\${NETLAB_STATE_DIR:-/run/netlab}/$1/state.json" ns ifn host
+  [ -r "$f" ] || return 0
+  local pairs
+  pairs=$(grep -o '"name":"[a-z][a-z0-9-]*","ns":"[^"]*"' "$f" | sed 's/"name":"\\([^"]*\\)","ns":"\\([^"]*\\)"/\\2 \\1/')
+  grep -o '"id":"link:[^"]*"' "$f" | sed 's/"id":"link:\\(.*\\)\\/\\(.*\\)"/\\1 \\2/' | while read -r ns ifn; do
+    host=$(printf '%s\\n' "$pairs" | awk -v n="$ns" '$1 == n { print $2; exit }')
+    [ -n "$host" ] && [ "$ifn" != lo ] && printf '%s:%s\\n' "$host" "$ifn"
+  done
+  grep -o '"altname":"netlab\\.[^"]*"' "$f" | sed 's/"altname":"netlab\\.[^.]*\\.\\([^.]*\\)\\.\\(.*\\)"/\\1:\\2/'
 }
 _netlab() {
   # Arrays start at 1 in zsh (bashcompinit), at 0 in bash.
@@ -130,6 +147,8 @@ ${cases.join('\n')}
     if [ "$seen" = 0 ]; then [ "$w" = "$cmd" ] && seen=1; continue; fi
     if [ "$skip" = 1 ]; then skip=0; continue; fi
     if [ "$dashdash" = 0 ] && [ "$w" = "--" ]; then dashdash=1; continue; fi
+    # bash splits HOST:IF at ':' (COMP_WORDBREAKS): the colon and the word after it are one argument.
+    if [ "$w" = ":" ]; then skip=1; continue; fi
     if [ "$dashdash" = 0 ]; then
       case "$w" in
         -*) case " $valueflags " in *" $w "*) skip=1 ;; esac; continue ;;
@@ -141,6 +160,9 @@ ${cases.join('\n')}
   if [ "$dashdash" = 0 ]; then
     case "$cur" in -*) COMPREPLY=($(compgen -W "$flags" -- "$cur")); return 0 ;; esac
   fi
+  # The word being completed continues an argument split at its colon.
+  local joined="$cur"
+  if [ "$cur" = ":" ]; then joined="$prev:"; pos=$((pos - 1)); elif [ "$prev" = ":" ]; then joined="\${COMP_WORDS[COMP_CWORD-2+o]}:$cur"; pos=$((pos - 1)); fi
   local -a kinds
   eval "kinds=($args)"
   local n=\${#kinds[@]} kind=""
@@ -149,6 +171,12 @@ ${cases.join('\n')}
     lab) COMPREPLY=($(compgen -W "$(_netlab_labs)" -- "$cur")) ;;
     host) COMPREPLY=($(compgen -W "$(_netlab_hosts "$lab")" -- "$cur")) ;;
     shell) COMPREPLY=($(compgen -W "bash zsh" -- "$cur")) ;;
+    state) COMPREPLY=($(compgen -W "up down" -- "$cur")) ;;
+    endpoint)
+      COMPREPLY=($(compgen -W "$(_netlab_endpoints "$lab")" -- "$joined"))
+      # bash puts back what came before the colon: offer only the rest.
+      local before="\${joined%"\${joined##*:}"}" k
+      for k in "\${!COMPREPLY[@]}"; do COMPREPLY[k]="\${COMPREPLY[k]#"$before"}"; done ;;
     command) [ "$dashdash" = 1 ] && COMPREPLY=($(compgen -c -- "$cur")) || COMPREPLY=($(compgen -W "--" -- "$cur")) ;;
     file) COMPREPLY=($(compgen -f -- "$cur")) ;;
     *) COMPREPLY=() ;;

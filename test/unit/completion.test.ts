@@ -15,7 +15,12 @@ writeFileSync(
   join(state, 'docker', 'state.json'),
   JSON.stringify({
     lab: 'docker',
-    desired: [],
+    desired: [
+      { kind: 'link', id: 'link:docker-web/eth0', ns: 'docker-web', ifname: 'eth0' },
+      { kind: 'link', id: 'link:docker-web/lo', ns: 'docker-web', ifname: 'lo' },
+      { kind: 'link', id: 'link:docker-db/eth0', ns: 'docker-db', ifname: 'eth0' },
+      { kind: 'link', id: 'link:/nl0a1b2c3d', ns: '', ifname: 'nl0a1b2c3d', altname: 'netlab.docker.gw.uplink' },
+    ],
     hosts: [
       { name: 'db', ns: 'docker-db' },
       { name: 'web', ns: 'docker-web' },
@@ -42,6 +47,22 @@ describe('completion', () => {
     );
     expect(d.commands.find((c) => c.name === 'exec')!.args).toEqual(['lab', 'host', 'command']);
     expect(d.global).toEqual(expect.arrayContaining(['--quiet', '-q', '--verbose', '-v']));
+  });
+
+  it('bash: HOST:IF endpoints of link and capture from the record, split at the colon as bash does', () => {
+    expect(complete('netlab link docker ')).toEqual(['web:eth0', 'db:eth0', 'gw:uplink']);
+    expect(complete('netlab capture docker w')).toEqual(['web:eth0']);
+    // `web:<TAB>`: bash gives the words "web" and ":"; `web:e<TAB>`: "web", ":", "e".
+    expect(complete('netlab link docker web :')).toEqual(['eth0']);
+    expect(complete('netlab link docker web : e')).toEqual(['eth0']);
+    expect(complete('netlab link docker web : eth0 ')).toEqual(['up', 'down']);
+    expect(complete('netlab capture docker web : eth0 ')).toEqual([]);
+  });
+
+  it('bash: every option once', () => {
+    const flags = /flags="([^"]*)"/.exec(bashScript(program).split('    apply)')[1]!)![1]!.split(' ');
+    expect(flags.length).toBe(new Set(flags).size);
+    expect(flags).toContain('--help');
   });
 
   it('bash: commands, options, choices, labs and hosts', () => {
