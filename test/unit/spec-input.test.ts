@@ -71,6 +71,18 @@ describe('bad input', () => {
     }
   });
 
+  it('a duplicate among 100k keys is found, with its position (one pass, not each key against all before it)', () => {
+    const n = 100_000;
+    const rows = Array.from({ length: n }, (_, i) => `  h${i + 1}: {}`);
+    const i = only(`name: x\nhosts:\n${rows.join('\n')}\n  h7: {}\n`);
+    expect([i.line, i.col, i.message]).toEqual([n + 3, 3, 'duplicate key "h7": each key may appear once in a mapping']);
+  });
+
+  it('keys that are the same once converted are duplicates: 1 and "1"', () => {
+    const i = only('name: x\nhosts: { a: { sysctls: { 1: 1, "1": 2 } } }\n');
+    expect([i.line, i.col, i.message]).toEqual([2, 32, 'duplicate key "1": each key may appear once in a mapping']);
+  });
+
   it('multiple documents', () => {
     const i = only('name: x\nhosts: { a: {} }\n---\nname: y\n');
     expect([i.line, i.col, i.message]).toEqual([3, 1, 'file holds more than one YAML document (---): one file is one lab']);
