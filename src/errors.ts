@@ -30,11 +30,21 @@ export function formatSpecIssue(i: SpecIssue): string {
   return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
 }
 
+/** Most problems a report lists one by one; a person reads the first ones, not 100k. */
+export const MAX_REPORTED_ISSUES = 1000;
+
+/** The issues as report lines: the first MAX_REPORTED_ISSUES, then how many more there are. */
+export function specIssueLines(issues: readonly SpecIssue[]): string[] {
+  const lines = issues.slice(0, MAX_REPORTED_ISSUES).map(formatSpecIssue);
+  if (issues.length > MAX_REPORTED_ISSUES) lines.push(`... and ${issues.length - MAX_REPORTED_ISSUES} more`);
+  return lines;
+}
+
 /** Invalid input: nothing was changed. */
 export class SpecError extends NetlabError {
   readonly exitCode = EXIT_ERROR;
   constructor(readonly issues: SpecIssue[]) {
-    super(issues.map(formatSpecIssue).join('\n'));
+    super(specIssueLines(issues).join('\n'));
   }
 }
 

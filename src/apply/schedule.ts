@@ -17,6 +17,7 @@
 // asynchronously), so nothing else is packed around them.
 import type { Command } from '../model/command.js';
 import type { Step } from '../plan/plan.js';
+import { appendAll } from '../append.js';
 
 /** Batches whose consecutive commands in one namespace can share one process. */
 const MERGEABLE = new Set<string>(['ip', 'ip6', 'bridge', 'tc', 'sysctl']);
@@ -84,7 +85,7 @@ export function scheduleRounds(steps: Step[]): Command[][] {
   const rounds: Command[][] = [];
   const put = (round: number, commands: Command[]) => {
     while (rounds.length <= round) rounds.push([]);
-    rounds[round]!.push(...commands);
+    appendAll(rounds[round]!, commands);
   };
   /** The last cell of each namespace's process chain. */
   const lastCell = new Map<string, Cell>();

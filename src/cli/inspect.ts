@@ -9,6 +9,7 @@ import { differingFields, sameObject, stateOf, type NftObj, type Obj, type State
 import { parseOwnerAltname } from '../spec/names.js';
 import { labHosts, type HostNs } from './labinfo.js';
 import { out, stripColour } from './output.js';
+import { appendAll } from '../append.js';
 
 export type RowStatus = 'ok' | 'drift' | 'missing' | 'extra';
 
@@ -147,7 +148,7 @@ export function inspectLab(record: LabRecord, hosts: HostNs[], liveState: State)
     const h = hostOf(o.ns);
     if (o.kind === 'nft') {
       const rows = nftRows(p);
-      h.nft.push(...rows);
+      appendAll(h.nft, rows);
       for (const r of rows) counts[r.status]++;
       continue;
     }

@@ -9,6 +9,7 @@ import type { Driver } from '../driver/driver.js';
 import { profile } from '../apply/profile.js';
 import { specCacheDir } from '../apply/store.js';
 import type { Lab } from '../spec/types.js';
+import { appendAll } from '../append.js';
 
 /** FILES may name directories: their *.yaml / *.yml files are taken, sorted. */
 export async function expandInputs(inputs: string[]): Promise<string[]> {
@@ -17,7 +18,10 @@ export async function expandInputs(inputs: string[]): Promise<string[]> {
     const s = await stat(i).catch(() => null);
     if (s?.isDirectory()) {
       const names = (await readdir(i)).filter((n) => /\.ya?ml$/.test(n)).sort();
-      files.push(...names.map((n) => join(i, n)));
+      appendAll(
+        files,
+        names.map((n) => join(i, n)),
+      );
     } else files.push(i);
   }
   if (!files.length) throw new UsageError('no lab files given (pass FILES or a directory of *.yaml)');

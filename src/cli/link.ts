@@ -24,6 +24,7 @@ import {
 import { parseDuration, parsePercent, parseRate, parseSize, UNIT_WORDS } from '../spec/units.js';
 import { endpointLabel, labNameOf, resolveEndpoint } from './endpoint.js';
 import { out } from './output.js';
+import { appendAll } from '../append.js';
 
 const OVERRIDE_NOTE =
   'this is a runtime override, not part of the lab: `netlab status` and `netlab plan` show it as drift, and the next `netlab apply` reverts it';
@@ -139,9 +140,9 @@ export async function link(labArg: string, endpointArg: string, state: string | 
       checkCombination(c);
       const desired = qdiscObject(ep.ns, ep.ifname, c, 'desired');
       await probe(driver, c);
-      if (desired && !before) commands.push(...createQdisc(desired));
-      else if (!desired && before) commands.push(...deleteQdisc(before));
-      else if (desired && before && !sameObject(before, desired)) commands.push(...modifyQdisc(before, desired));
+      if (desired && !before) appendAll(commands, createQdisc(desired));
+      else if (!desired && before) appendAll(commands, deleteQdisc(before));
+      else if (desired && before && !sameObject(before, desired)) appendAll(commands, modifyQdisc(before, desired));
       after = desired ?? undefined;
       said.push(`conditions: ${describeConditions(before)} -> ${describeConditions(desired)}`);
     }

@@ -1,6 +1,6 @@
 // Printing: plans, errors, tables. Colour follows picocolors (NO_COLOR, --no-color, non-TTY).
 import pc from 'picocolors';
-import { formatSpecIssue, NetlabError, SpecError, type SpecIssue } from '../errors.js';
+import { formatSpecIssue, MAX_REPORTED_ISSUES, NetlabError, SpecError, specIssueLines, type SpecIssue } from '../errors.js';
 import { commandText } from '../model/command.js';
 import type { Step } from '../plan/plan.js';
 import { counted } from '../words.js';
@@ -59,14 +59,15 @@ export function stepJson(s: Step) {
   };
 }
 
+/** The first MAX_REPORTED_ISSUES issues for JSON output (the count of all is beside them). */
 export function issuesJson(issues: SpecIssue[]) {
-  return issues.map((i) => ({ ...i, text: formatSpecIssue(i) }));
+  return issues.slice(0, MAX_REPORTED_ISSUES).map((i) => ({ ...i, text: formatSpecIssue(i) }));
 }
 
 /** Prints an error the way every command does: message, hints, no stack trace. */
 export function printError(err: unknown): void {
   if (err instanceof SpecError) {
-    for (const i of err.issues) process.stderr.write(`${pc.red('error:')} ${formatSpecIssue(i)}\n`);
+    for (const line of specIssueLines(err.issues)) process.stderr.write(`${pc.red('error:')} ${line}\n`);
     process.stderr.write(`${err.issues.length} error(s); nothing was changed\n`);
     return;
   }

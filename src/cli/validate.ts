@@ -13,6 +13,7 @@ export async function validate(files: string[], o: { json?: boolean }): Promise<
       valid: issues.length === 0,
       labs: labs.map((l) => ({ name: l.name, file: l.file, hosts: l.hosts.length })),
       issues: issuesJson(issues),
+      issueCount: issues.length,
     });
   else if (issues.length) printError(new SpecError(issues));
   else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${counted(l.hosts.length, 'host')})`);

@@ -17,6 +17,7 @@ import ipaddr from 'ipaddr.js';
 import { profile } from '../apply/profile.js';
 import { PERL_RTNETLINK } from './netlink.js';
 import { PERL_NETNS, runCollect, setnsSyscall } from './runner.js';
+import { appendAll } from '../append.js';
 
 export interface Fixup {
   offset: number;
@@ -67,7 +68,10 @@ function concat(parts: Part[]): Part {
   const fixups: Fixup[] = [];
   let off = 0;
   for (const p of parts) {
-    fixups.push(...p.fixups.map((f) => ({ ...f, offset: f.offset + off })));
+    appendAll(
+      fixups,
+      p.fixups.map((f) => ({ ...f, offset: f.offset + off })),
+    );
     off += p.buf.length;
   }
   return { buf: Buffer.concat(parts.map((p) => p.buf)), fixups };

@@ -16,7 +16,7 @@ import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
 import { readFileSync } from 'node:fs';
 import { profile } from '../apply/profile.js';
-import { PERL_NETNS, runCollect, setnsSyscall } from './runner.js';
+import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, setnsSyscall } from './runner.js';
 
 export interface NetlinkQuery {
   ns: string;
@@ -114,6 +114,7 @@ use strict; use warnings;
 my ($nr, $nsdir, $mode) = @ARGV;
 ${PERL_NETNS}
 ${PERL_RTNETLINK}
+${PERL_SYSCTL_FILE}
 binmode STDOUT;
 $| = 0;
 sub frame { my ($id, $what, $data) = @_; print pack('NAN', $id, $what, length $data), $data; }
@@ -167,7 +168,8 @@ while (my $l = <STDIN>) {
   next unless $ok;
   my $values = '';
   for my $p (@sysctls) {
-    if (open(my $r, '<', $p)) { local $/; my $v = <$r>; $v = '' unless defined $v; $v =~ s/\s+/ /g; $v =~ s/^ | $//g; $values .= "=$v\n" }
+    my ($r) = open_sysctl($p, 0);
+    if ($r) { local $/; my $v = <$r>; $v = '' unless defined $v; $v =~ s/\s+/ /g; $v =~ s/^ | $//g; $values .= "=$v\n" }
     else { $values .= "-\n" }
   }
   frame($id, 'Y', $values);

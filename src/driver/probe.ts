@@ -10,6 +10,7 @@ import { lazyExeca } from './exec.js';
 import { readStateFile, stateRoot, writeStateFile } from '../state/files.js';
 import { sysctlPath } from '../model/sysctl.js';
 import type { ProbeRequest, ProbeResult } from './driver.js';
+import { appendAll } from '../append.js';
 
 /** Every feature preflight can ask for, with the command that proves it (run in the probe namespace). */
 export const PROBES = {
@@ -303,7 +304,7 @@ export function probeKernel(req: ProbeRequest): Promise<ProbeResult[]> {
       const r = cache.get(nftKey(s));
       if (r) results.push({ ...r, check: `nft:${i}` });
     });
-    results.push(...(await Promise.all(req.targets.map(checkTarget))));
+    appendAll(results, await Promise.all(req.targets.map(checkTarget)));
     return results;
   });
   queue = next.catch(() => undefined);

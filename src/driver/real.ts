@@ -24,7 +24,7 @@ import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, P
 import { probeKernel } from './probe.js';
 import { carriesLabToken, labSessions, observeProcesses, reapUnconfirmed, runProcCommand } from './processes.js';
 import { procStat } from './procfs.js';
-import { PERL_NETNS, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
+import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
 import { profile } from '../apply/profile.js';
@@ -73,6 +73,7 @@ const SYSCTL_PERL = String.raw`
 use strict; use warnings;
 my ($nr, $nsdir) = @ARGV;
 ${PERL_NETNS}
+${PERL_SYSCTL_FILE}
 my $cur;
 my $i = -1;
 while (my $l = <STDIN>) {
@@ -83,17 +84,42 @@ while (my $l = <STDIN>) {
     if ($err) { print "ERR\t$i\t$err\n"; exit 1 }
     $cur = $ns;
   }
-  open(my $w, '>', $path) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
+  my ($w, $why) = open_sysctl($path, 1);
+  if (!$w) { print "ERR\t$i\t$why\n"; exit 1 }
   print $w "$val\n";
   close($w) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
 }
 `;
 
+/** A value as one line of the helper's input: a line break in it would start a line of its own. */
+function sysctlLineValue(l: { ns: string; key: string; value: string }, line: number): string {
+  if (!/[\n\r]/.test(l.value)) return l.value;
+  throw new KernelError({ ns: l.ns, command: `sysctl -w ${l.key}`, stderr: 'refusing a sysctl value with a line break', line });
+}
+
 async function writeSysctls(lines: { ns: string; key: string; value: string }[]): Promise<void> {
+  const paths = lines.map((l, i) => ({ ns: l.ns, path: sysctlPath(l.key), value: sysctlLineValue(l, i) }));
+  try {
+    await writeSysctlFiles(paths);
+  } catch (e) {
+    // The helper names the file; the user wrote the key.
+    if (e instanceof KernelError && e.detail.line !== undefined) {
+      const l = lines[e.detail.line]!;
+      throw new KernelError({ ...e.detail, command: `sysctl -w ${l.key}=${l.value}` });
+    }
+    throw e;
+  }
+}
+
+/**
+ * Writes sysctl files (paths under /proc/sys/net) of many namespaces from one process. Exported
+ * for the test that the helper itself refuses any other path.
+ */
+export async function writeSysctlFiles(lines: { ns: string; path: string; value: string }[]): Promise<void> {
   if (!lines.length) return;
   // Grouping by namespace keeps setns calls to one per namespace.
   const order = lines.map((l, i) => ({ l, i })).sort((a, b) => (a.l.ns < b.l.ns ? -1 : a.l.ns > b.l.ns ? 1 : a.i - b.i));
-  const input = order.map(({ l }) => [l.ns, sysctlPath(l.key), l.value].join('\t')).join('\n') + '\n';
+  const input = order.map(({ l }) => [l.ns, l.path, l.value].join('\t')).join('\n') + '\n';
   profile.count('processes');
   // No modules: perl starts in a millisecond (POSIX alone costs 15); node knows the setns number.
   const r = await runCollect('perl', ['-e', SYSCTL_PERL, String(setnsSyscall()), NETNS_DIR], input, spawnListeners.getStore() ?? null);
@@ -103,7 +129,7 @@ async function writeSysctls(lines: { ns: string; key: string; value: string }[])
     const original = order[Number(idx)]!;
     throw new KernelError({
       ns: original.l.ns,
-      command: `sysctl -w ${original.l.key}=${original.l.value}`,
+      command: `write ${original.l.path}`,
       stderr: message ?? r.stderr,
       line: original.i,
     });

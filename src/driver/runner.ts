@@ -73,6 +73,24 @@ sub enter_netns {
 }
 `;
 
+// Opens a sysctl file for reading (0) or writing (1): only a path of plain names under
+// /proc/sys/net (none empty, "." or ".."), not through a symbolic link, and only if the file opened
+// really is procfs's, under /proc/sys (its /proc/self/fd link and its device). The node side checks keys as well; this is
+// the last guard before a root process opens the path. Nothing is created or truncated.
+export const PERL_SYSCTL_FILE = String.raw`
+sub open_sysctl {
+  my ($path, $write) = @_;
+  return (undef, "refusing $path: not a sysctl file under /proc/sys/net")
+    unless $path =~ m{\A/proc/sys/net(?:/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)+\z};
+  sysopen(my $fh, $path, ($write ? 1 : 0) | ${constants.O_NOFOLLOW}) or return (undef, "$path: $!");
+  my $real = readlink('/proc/self/fd/' . fileno($fh)) // '';
+  return (undef, "refusing $path: it is $real, outside /proc/sys") unless index($real, '/proc/sys/') == 0;
+  # A file mounted over a sysctl keeps its path: only procfs's own files are sysctls.
+  return (undef, "refusing $path: it is not procfs's own file") unless (stat $fh)[0] == (stat '/proc/sys')[0];
+  return ($fh, '');
+}
+`;
+
 // Input: one job a line, `ID \t NS \t ARGV...`, each field with %, tab and newline %-escaped.
 // Output: `S \t ID \t PID` when a job starts, `E \t ID \t EXIT` when it ends (128+signal if killed).
 const RUNNER_PERL = String.raw`

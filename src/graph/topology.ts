@@ -1,6 +1,7 @@
 // `netlab graph`: a lab's topology as a small graph (hosts, bridges, links), then rendered as
 // Mermaid or Graphviz DOT. Pure: the same lab always gives the same text (golden tests).
 import type { Host, Interface, Lab } from '../spec/types.js';
+import { appendAll } from '../append.js';
 
 export interface GraphNode {
   /** Stable id, safe in Mermaid and DOT. */
@@ -71,7 +72,7 @@ export function buildTopology(lab: Lab): Topology {
       lines.push(interfaceLine(h, i, ref));
     }
     for (const r of h.routes) lines.push(`route ${r.to}${r.via ? ` via ${r.via}` : ''}${r.dev ? ` dev ${nameOf(h.name, r.dev)}` : ''}`);
-    lines.push(...natLines(h, nameOf));
+    appendAll(lines, natLines(h, nameOf));
     nodes.push({ id: hostId.get(h.name)!, kind: 'host', host: h.name, lines });
     for (const i of h.interfaces) {
       if (i.kind !== 'bridge') continue;
@@ -160,7 +161,7 @@ function interfaceLine(h: Host, i: Interface, ref: (self: string, host: string, 
     parts.push(`vxlan ${i.vni}${i.remotes.length ? ` to ${i.remotes.join(',')}` : ''}${i.group ? ` group ${i.group}` : ''}`);
   else if (i.kind === 'tap') parts.push('tap');
   if (i.master !== null) parts.push(`port of ${ref(h.name, h.name, i.master)}${portVlans(i)}`);
-  parts.push(...i.addresses);
+  appendAll(parts, i.addresses);
   return parts.join(' ');
 }
 

@@ -19,6 +19,7 @@ import ipaddr from 'ipaddr.js';
 import { SpecError } from '../errors.js';
 import { nftTableName, shortDigest } from '../spec/names.js';
 import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../spec/types.js';
+import { appendAll } from '../append.js';
 
 export interface RenderedPolicy {
   family: 'inet';
@@ -396,7 +397,7 @@ export function compactRules(rules: string[]): string[] {
   const flush = () => {
     if (!run) return;
     if (run.rules.length >= MERGE_RUN) out.push(run.c.merged(run.first, run.elements));
-    else out.push(...run.rules);
+    else appendAll(out, run.rules);
     run = null;
   };
   for (const r of rules) {

@@ -1,11 +1,22 @@
 // Namespace sysctls. IPv6 is switched off on lab namespaces unless the lab asks for it:
 // autoconfiguration on bridge ports makes building cost grow with N^2.
+import { KernelError } from '../errors.js';
+import { isSysctlKey, SYSCTL_KEY_WORDS } from '../spec/names.js';
 import type { Lab } from '../spec/types.js';
 import { PHASE, type Command } from './command.js';
 import { ids, type SysctlObj } from './objects.js';
 
-/** `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s convention). */
+/**
+ * `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s
+ * convention). Refuses a key that is not the grammar of isSysctlKey, whatever let it through: the path is opened as root.
+ */
 export function sysctlPath(key: string): string {
+  if (!isSysctlKey(key))
+    throw new KernelError({
+      ns: '',
+      command: `sysctl ${JSON.stringify(key)}`,
+      stderr: `refusing a sysctl key that is not ${SYSCTL_KEY_WORDS}`,
+    });
   return `/proc/sys/${key
     .split('.')
     .map((p) => p.replace(/\//g, '.'))

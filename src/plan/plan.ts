@@ -426,7 +426,7 @@ function byId(a: Obj, b: Obj): number {
 /** Deletions first (deepest phase first), then creations and changes (lowest phase first); ties by object id. */
 function order(steps: Step[], rank: (s: Step) => number = () => 0): Step[] {
   const key = (s: Step) => {
-    const phase = Math.min(...s.commands.map((c) => c.phase));
+    const phase = s.commands.reduce((min, c) => Math.min(min, c.phase), Infinity);
     return s.op === 'delete' ? -1000 + (100 - phase) : phase;
   };
   return steps

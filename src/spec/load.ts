@@ -8,6 +8,7 @@ import { checkAcrossLabs } from './across.js';
 import { cachedLab, cacheKey, readMemory, storeLab, storeMemory } from './cache.js';
 import type { Lab } from './types.js';
 import { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
+import { appendAll } from '../append.js';
 
 export interface LoadResult {
   labs: Lab[];
@@ -66,7 +67,7 @@ export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}
     if (seen.has(resolve(file))) continue;
     seen.add(resolve(file));
     const read = await readLabFile(file);
-    issues.push(...read.issues);
+    appendAll(issues, read.issues);
     if (read.text === null) continue;
     const key = opts.cacheDir === undefined ? '' : cacheKey(file, read.text);
     const cached = opts.cacheDir === undefined ? null : await cachedLab(opts.cacheDir, key);
@@ -81,13 +82,13 @@ export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}
     ]);
     const { result, memory, via } = checkLabText(file, read.text, last);
     checked[via === 'splice' ? 'spliced' : 'parsed']++;
-    issues.push(...result.issues);
+    appendAll(issues, result.issues);
     if (result.lab) labs.push(result.lab);
     if (result.lab && !result.issues.length && opts.cacheDir !== undefined) {
       await storeLab(opts.cacheDir, key, result.lab);
       if (memory) await storeMemory(opts.cacheDir, file, memory());
     }
   }
-  issues.push(...checkAcrossLabs(labs));
+  appendAll(issues, checkAcrossLabs(labs));
   return { labs, issues, checked };
 }

@@ -12,6 +12,23 @@ export const HOST_NAME_PATTERN = /^[a-z][a-z0-9-]{0,31}$/;
 /** What Linux accepts in an interface name, minus what breaks our tooling (':' and '.' are kept). */
 export const IFNAME_PATTERN = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,14}$/;
 
+/**
+ * A network sysctl key: `net`, then names separated by single dots, each starting with a letter,
+ * digit, "_" or "-" (a "/" inside a name stands for a "." of an interface name). So no path made
+ * from a key has an empty, "." or ".." part: `net.//.//.tmp` would otherwise climb out of /proc/sys.
+ * The schema's `sysctlKey` pattern is the same expression.
+ */
+export const SYSCTL_KEY_PATTERN = '^net(\\.[A-Za-z0-9_-][A-Za-z0-9_/-]*)+$';
+const SYSCTL_KEY = new RegExp(SYSCTL_KEY_PATTERN);
+
+export function isSysctlKey(key: string): boolean {
+  return SYSCTL_KEY.test(key);
+}
+
+/** What a sysctl key looks like, for messages. */
+export const SYSCTL_KEY_WORDS =
+  'a network sysctl in dotted form, e.g. net.ipv4.ip_forward or net.ipv4.conf.eth0/10.rp_filter: "net", then names of letters, digits, "_" or "-" separated by single dots ("/" stands for a "." inside an interface name; only net.* sysctls belong to a namespace)';
+
 /** The key the engine uses for the machine's own namespace. */
 export const ROOT_NS = '';
 

@@ -3,8 +3,11 @@
 import type { SpecIssue } from '../errors.js';
 import { LAB_NAME_PATTERN } from './names.js';
 
-/** Lab files are hand-written; anything bigger is a mistake (or an attack on the parser). */
-export const MAX_LAB_BYTES = 4 * 1024 * 1024;
+/**
+ * Anything bigger is a mistake or an attack on the parser. Room for `netlab gen`'s biggest star
+ * (65533 hosts, ~10 MB) and more: validation is linear in the size of the file.
+ */
+export const MAX_LAB_BYTES = 32 * 1024 * 1024;
 
 /** An issue about the file as a whole (or at a position computed without the parser). */
 export function issueAt(file: string, message: string, line = 1, col = 1): SpecIssue {

@@ -3,6 +3,7 @@
 import type { ErrorObject } from 'ajv/dist/2020.js';
 import type { SpecIssue } from '../errors.js';
 import type { Locator, Part, Path } from './locate.js';
+import { SYSCTL_KEY_PATTERN, SYSCTL_KEY_WORDS } from './names.js';
 import { didYouMean } from './suggest.js';
 import { UNIT_WORDS } from './units.js';
 
@@ -17,7 +18,7 @@ export const PATTERN_WORDS: Record<string, string> = {
   '^root$': '"root" or a mapping with one of name, path or pid',
   '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$': 'a namespace name in /run/netns (letters, digits, "_", "." or "-")',
   '^/[^\\u0000]*$': 'an absolute path, e.g. /proc/1234/ns/net',
-  '^net(\\.[A-Za-z0-9_/-]+)+$': 'a network sysctl in dotted form, e.g. net.ipv4.ip_forward (only net.* sysctls belong to a namespace)',
+  [SYSCTL_KEY_PATTERN]: SYSCTL_KEY_WORDS,
   '^[^\\n\\r]*$': 'a single line',
   '^([a-z][a-z0-9-]{0,31}|[a-z0-9-]*(\\{[^{}]*\\}[a-z0-9-]*)+)$':
     'a host name (a lowercase letter, then up to 31 lowercase letters, digits or "-"), or a template name with {i}, e.g. h{i}',

@@ -3,6 +3,7 @@
 // several documents, alias bombs. Never throws.
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { SpecIssue } from '../errors.js';
+import { duplicateKeyOffsets } from './duplicates.js';
 import { Locator } from './locate.js';
 import { entryStarts, isPlain, outlineOf, type Outline } from './outline.js';
 import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
@@ -44,10 +45,14 @@ function keyAt(text: string, pos: number): string {
   return key.startsWith("'") ? key.slice(1, -1).replace(/''/g, "'") : key;
 }
 
+function duplicateKeyMessage(text: string, offset: number): string {
+  return `duplicate key ${JSON.stringify(keyAt(text, offset))}: each key may appear once in a mapping`;
+}
+
 function yamlMessage(err: YAMLError, text: string): string {
   switch (err.code) {
     case 'DUPLICATE_KEY':
-      return `duplicate key ${JSON.stringify(keyAt(text, err.pos[0]))}: each key may appear once in a mapping`;
+      return duplicateKeyMessage(text, err.pos[0]);
     case 'MULTIPLE_DOCS':
       return 'file holds more than one YAML document (---): one file is one lab';
     default:
@@ -64,7 +69,8 @@ function parseYaml(
   const lines = new LineCounter();
   let doc;
   try {
-    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
+    // Duplicate keys are found below, in one pass (see duplicates.ts).
+    doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, merge: true });
   } catch (err) {
     // The parser reports bad YAML as errors; a throw means input it cannot cope with (e.g. stack depth).
     return at(file, `YAML: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
@@ -74,6 +80,11 @@ function parseYaml(
     const { line, col } = locator.offsetPos(err.pos[0]);
     return at(file, yamlMessage(err, text), line, col);
   });
+  for (const offset of duplicateKeyOffsets(doc)) {
+    const { line, col } = locator.offsetPos(offset);
+    issues.push(at(file, duplicateKeyMessage(text, offset), line, col));
+  }
+  issues.sort((a, b) => a.line - b.line || a.col - b.col);
   // `? [a, b]: x` would be stringified by toJS (with a process warning); no lab key is a collection.
   // A collection key needs `?`, an alias or a flow collection before `:`; without any, no walk.
   if (/[?*]|[\]}]\s*:/.test(text))

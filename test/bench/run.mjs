@@ -117,7 +117,7 @@ if (!process.env.NETLAB_OUTER_NETNS || readlinkSync('/proc/self/ns/net') === pro
   process.exit(1);
 }
 
-const { starLabYaml, starAddress } = await import(pathToFileURL(join(ROOT, 'dist/cli/gen.js')).href);
+const { starLabYaml, starAddress, MAX_STAR_HOSTS } = await import(pathToFileURL(join(ROOT, 'dist/cli/gen.js')).href);
 const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
 
 /** Runs a command; resolves with wall time, exit code and output. */
@@ -456,6 +456,41 @@ async function measureConditions() {
   };
 }
 
+/**
+ * `netlab validate` alone at 1k, 10k and 100k hosts: seconds, peak RSS and how much each grows per
+ * 10x hosts (1.0 would be constant, 10 linear, 100 quadratic). Two shapes: hosts with empty bodies
+ * (`h1: {}`) and netlab gen's star (whose /16 holds at most 65533 hosts: its last size is that).
+ */
+async function measureValidate() {
+  const sizes = opts.quick ? [1000, 10000] : [1000, 10000, 100000];
+  const shapes = {
+    'empty hosts': (n) => `name: bv\nhosts:\n${Array.from({ length: n }, (_, i) => `  h${i + 1}: {}`).join('\n')}\n`,
+    'gen star': (n) => starLabYaml({ name: 'bv', hosts: Math.min(n, MAX_STAR_HOSTS) }),
+  };
+  const out = [];
+  for (const [shape, text] of Object.entries(shapes)) {
+    let last = null;
+    for (const n of sizes) {
+      const hosts = shape === 'gen star' ? Math.min(n, MAX_STAR_HOSTS) : n;
+      const file = join(work, `validate-${hosts}.yaml`);
+      writeFileSync(file, text(n));
+      log(`bench: validate: ${shape}, ${hosts} hosts`);
+      const r = await netlab(['validate', file]);
+      const row = { shape, hosts, ms: Math.round(r.ms), peakRssKb: r.profile?.maxRssKb ?? null, growthPer10x: null };
+      if (last) {
+        const per10x = (a, b) => +((b / a) ** (1 / Math.log10(hosts / last.hosts))).toFixed(1);
+        row.growthPer10x = {
+          time: per10x(last.ms, row.ms),
+          rss: row.peakRssKb && last.peakRssKb ? per10x(last.peakRssKb, row.peakRssKb) : null,
+        };
+      }
+      out.push(row);
+      last = row;
+    }
+  }
+  return out;
+}
+
 /** Every figure the fastest of several runs; profiles and process counts from the fastest apply. */
 function fastest(runs) {
   if (runs.length === 1) return runs[0];
@@ -509,7 +544,7 @@ function machine() {
 const sec = (ms) => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(2));
 const mb = (kb) => (kb ? `${Math.round(kb / 1024)}` : '-');
 
-function table(results, nft, m, conditions) {
+function table(results, nft, m, conditions, validate) {
   const out = [];
   out.push(
     `netlab bench: ${m.cpus} cores, Linux ${m.kernel}${m.debian ? `, Debian ${m.debian}` : ''}, node ${m.node}, ${m.iproute2}${
@@ -555,6 +590,14 @@ function table(results, nft, m, conditions) {
       '',
       `conditions on ${conditions.links} links (${conditions.qdiscs} tbf + pfifo trees, one tc batch per namespace): apply ${sec(conditions.applyMs)} s (without conditions ${sec(conditions.applyWithoutMs)} s; tc step ${conditions.tcStepMs === null ? '-' : `${Math.round(conditions.tcStepMs)} ms`}), re-apply ${sec(conditions.reapplyMs)} s (0 steps), destroy ${sec(conditions.destroyMs)} s`,
     );
+  if (validate) {
+    out.push('', 'netlab validate alone (growth per 10x hosts: 10 is linear, 100 quadratic):', '');
+    out.push('| lab | hosts | seconds | peak RSS MB | time growth per 10x | RSS growth per 10x |', '|---|---:|---:|---:|---:|---:|');
+    for (const v of validate)
+      out.push(
+        `| ${v.shape} | ${v.hosts} | ${sec(v.ms)} | ${mb(v.peakRssKb)} | ${v.growthPer10x?.time ?? '-'} | ${v.growthPer10x?.rss ?? '-'} |`,
+      );
+  }
   return out.join('\n');
 }
 
@@ -568,8 +611,9 @@ try {
   }
   const nft = await measureNft();
   const conditions = await measureConditions();
-  if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft, conditions }, null, 2)}\n`);
-  else process.stdout.write(`${table(results, nft, m, conditions)}\n`);
+  const validate = await measureValidate();
+  if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft, conditions, validate }, null, 2)}\n`);
+  else process.stdout.write(`${table(results, nft, m, conditions, validate)}\n`);
 } catch (e) {
   log(e instanceof Error ? e.message : String(e));
   process.exitCode = 1;

@@ -3,6 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { MAX_STAR_HOSTS, starLabYaml } from '../../src/cli/gen.js';
+import { issuesJson } from '../../src/cli/output.js';
+import { decodeLabBytes, MAX_LAB_BYTES, tooBig } from '../../src/spec/read.js';
+import { MAX_REPORTED_ISSUES, SpecError } from '../../src/errors.js';
 import { loadLabs, loadLabText } from '../../src/spec/index.js';
 
 function only(text: string) {
@@ -40,9 +44,9 @@ describe('bad input', () => {
     expect([i.line, i.col, i.message]).toEqual([2, 4, 'file contains NUL bytes: it is binary, not a YAML lab']);
   });
 
-  it('huge text (> 4 MiB) is refused before parsing', () => {
-    const i = only(`name: x\n# ${'x'.repeat(4 * 1024 * 1024)}\n`);
-    expect(i.message).toBe('file is 4194315 bytes; lab files are limited to 4 MiB (4194304 bytes)');
+  it('huge text (> 32 MiB) is refused before parsing', () => {
+    const i = only(`name: x\n# ${'x'.repeat(32 * 1024 * 1024)}\n`);
+    expect(i.message).toBe('file is 33554443 bytes; lab files are limited to 32 MiB (33554432 bytes)');
   });
 
   it('top level not a mapping', () => {
@@ -69,6 +73,18 @@ describe('bad input', () => {
         `duplicate key ${JSON.stringify(key)}: each key may appear once in a mapping`,
       ]);
     }
+  });
+
+  it('a duplicate among 100k keys is found, with its position (one pass, not each key against all before it)', () => {
+    const n = 100_000;
+    const rows = Array.from({ length: n }, (_, i) => `  h${i + 1}: {}`);
+    const i = only(`name: x\nhosts:\n${rows.join('\n')}\n  h7: {}\n`);
+    expect([i.line, i.col, i.message]).toEqual([n + 3, 3, 'duplicate key "h7": each key may appear once in a mapping']);
+  });
+
+  it('keys that are the same once converted are duplicates: 1 and "1"', () => {
+    const i = only('name: x\nhosts: { a: { sysctls: { 1: 1, "1": 2 } } }\n');
+    expect([i.line, i.col, i.message]).toEqual([2, 32, 'duplicate key "1": each key may appear once in a mapping']);
   });
 
   it('multiple documents', () => {
@@ -137,14 +153,14 @@ describe('bad files', () => {
 
   it('a missing file, a directory and a huge file are issues, read or not', async () => {
     const huge = join(dir, 'huge.yaml');
-    writeFileSync(huge, Buffer.alloc(5 * 1024 * 1024, 0x20));
+    writeFileSync(huge, Buffer.alloc(33 * 1024 * 1024, 0x20));
     mkdirSync(join(dir, 'sub.yaml'));
     const { labs, issues } = await loadLabs([join(dir, 'missing.yaml'), join(dir, 'sub.yaml'), huge]);
     expect(labs).toEqual([]);
     expect(issues.map((i) => [i.file, i.line, i.col, i.message])).toEqual([
       [join(dir, 'missing.yaml'), 1, 1, 'cannot read file: no such file'],
       [join(dir, 'sub.yaml'), 1, 1, 'cannot read file: is a directory, not a lab file'],
-      [huge, 1, 1, 'file is 5242880 bytes; lab files are limited to 4 MiB (4194304 bytes)'],
+      [huge, 1, 1, 'file is 34603008 bytes; lab files are limited to 32 MiB (33554432 bytes)'],
     ]);
   });
 
@@ -155,6 +171,28 @@ describe('bad files', () => {
     writeFileSync(bin, Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0x02, 0x01, 0x00, 0x00]));
     const { issues } = await loadLabs([latin1, bin]);
     expect(issues.map((i) => i.message)).toEqual(['file is not valid UTF-8 text', 'file contains NUL bytes: it is binary, not a YAML lab']);
+  });
+
+  it('more than 100k problems: all are counted, the report lists the first 1,000 and how many more', async () => {
+    const n = 130_000;
+    const file = join(dir, 'many.yaml');
+    writeFileSync(file, `name: x\nhosts:\n${Array.from({ length: n }, (_, i) => `  h${i + 1}: { ipv6: 1 }`).join('\n')}\n`);
+    const { issues } = await loadLabs([file]);
+    expect(issues).toHaveLength(n);
+    const lines = new SpecError(issues).message.split('\n');
+    expect(lines).toHaveLength(MAX_REPORTED_ISSUES + 1);
+    expect(lines[0]).toBe(`${file}:3:15: hosts.h1.ipv6: must be true or false (got 1)`);
+    expect(lines.at(-1)).toBe(`... and ${n - MAX_REPORTED_ISSUES} more`);
+    expect(issuesJson(issues)).toHaveLength(MAX_REPORTED_ISSUES);
+  }, 120_000);
+
+  it("netlab gen's biggest stars fit the file limit, which the message names", () => {
+    for (const hosts of [50_000, MAX_STAR_HOSTS]) {
+      const text = starLabYaml({ name: 'big', hosts });
+      expect(Buffer.byteLength(text)).toBeGreaterThan(4 * 1024 * 1024);
+      expect(decodeLabBytes('big.yaml', Buffer.from(text)).issues).toEqual([]);
+    }
+    expect(tooBig('f.yaml', MAX_LAB_BYTES + 1).message).toContain(`limited to 32 MiB (${MAX_LAB_BYTES} bytes)`);
   });
 
   it('the same file twice is loaded once', async () => {

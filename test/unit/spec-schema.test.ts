@@ -4,7 +4,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { labSchema, loadLabs, loadLabText } from '../../src/spec/index.js';
-import { IFNAME_PATTERN } from '../../src/spec/names.js';
+import { KernelError } from '../../src/errors.js';
+import { sysctlPath } from '../../src/model/sysctl.js';
+import { IFNAME_PATTERN, isSysctlKey, SYSCTL_KEY_PATTERN } from '../../src/spec/names.js';
 import { FORMATS } from '../../src/spec/schema.js';
 import { compileValidator } from '../../src/spec/schema-compile.js';
 import { schemaHash } from '../../src/spec/schema-source.js';
@@ -201,5 +203,31 @@ describe('schema errors', () => {
     expect(issues.map((i) => `${i.file}:${i.line}:${i.col}: ${i.path}: ${i.message}`)).toEqual([
       'labs/x.yaml:5:31: hosts.web.interfaces.eth0.mtu: must be <= 65535',
     ]);
+  });
+});
+
+describe('sysctl keys', () => {
+  // `/` stands for `.` in sysctl(8)'s keys, so `//` would be a `..` part of the path.
+  const HOSTILE = ['net.//.//.//.//.//.tmp.victim/txt', 'net./.x', 'net.ipv4..ip_forward', 'net.ipv4.', 'net', 'net.ipv4.conf.eth0./x'];
+  const GOOD = ['net.ipv4.ip_forward', 'net.ipv4.conf.eth0/10.rp_filter', 'net.ipv6.conf.all.disable_ipv6', 'net.core.somaxconn'];
+
+  it('a hostile key is a schema error at its position, saying what a key looks like', () => {
+    for (const key of HOSTILE) {
+      const { lab, issues } = loadLabText('in.yaml', `name: x\nhosts:\n  a:\n    sysctls:\n      ${JSON.stringify(key)}: x\n`);
+      expect(lab).toBeNull();
+      expect(issues).toHaveLength(1);
+      expect(issues[0]).toMatchObject({ line: 5, col: 7, message: expect.stringContaining(`invalid sysctl name ${JSON.stringify(key)}`) });
+      expect(issues[0]!.message).toContain('"net", then names of letters, digits, "_" or "-" separated by single dots');
+    }
+  });
+
+  it('the schema and the driver hold keys to the same grammar, and the driver refuses others', () => {
+    expect(((labSchema as Json).$defs as Json).sysctlKey).toMatchObject({ pattern: SYSCTL_KEY_PATTERN });
+    for (const key of HOSTILE) {
+      expect(isSysctlKey(key)).toBe(false);
+      expect(() => sysctlPath(key)).toThrow(KernelError);
+    }
+    for (const key of GOOD) expect(isSysctlKey(key)).toBe(true);
+    expect(sysctlPath('net.ipv4.conf.eth0/10.rp_filter')).toBe('/proc/sys/net/ipv4/conf/eth0.10/rp_filter');
   });
 });
