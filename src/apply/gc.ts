@@ -82,7 +82,9 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
     if (!(await opts.confirm(`Remove ${counted(p.plan.steps.length, 'leftover object')} of lab "${lab}"?`))) continue;
     try {
       const r = await destroyLab(driver, lab, null, { unrecordedOnly: true }, extra);
-      lines.push(r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${counted(r.steps.length, 'leftover object')}`);
+      lines.push(
+        r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${counted(r.steps.length, 'leftover object')}`,
+      );
     } catch (e) {
       if (!(e instanceof LockBusyError)) throw e;
       lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);

@@ -175,10 +175,17 @@ export async function lockLab(lab: string): Promise<() => Promise<void>> {
       held.add(lab);
       return async () => {
         held.delete(lab);
-        await unlink(path).catch(() => undefined);
         // A lab that never got a record (refused by preflight, rolled back on its first apply)
-        // leaves nothing behind: status and gc would list an empty directory as a lab.
-        await removeLabDirIfEmpty(lab);
+        // leaves nothing behind, not even the logs and process record of its rolled-back
+        // processes: status and gc would list the directory as a lab. A journal (an undo that
+        // did not complete) keeps everything for the next run.
+        const orphan = !(await store.hasRecord(lab).catch(() => true)) && !(await store.readJournal(lab).catch(() => true));
+        // Removed with the lock still in it: no other run can have begun in the directory.
+        if (orphan) await removeLabDir(lab).catch(() => undefined);
+        else {
+          await unlink(path).catch(() => undefined);
+          await removeLabDirIfEmpty(lab);
+        }
       };
     } catch (e) {
       // The directory went with another process's unlock in between: make it again.
