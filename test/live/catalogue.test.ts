@@ -11,6 +11,12 @@ import { sandboxSkipReason, sh } from './sandbox.js';
 const VM_TIER = new Set(['vlan-trunk.yaml', 'macvlan-ipvlan.yaml']);
 /** Covered by test/live/scale.test.ts. */
 const ELSEWHERE = new Set(['scale.yaml']);
+/**
+ * Attach a running container by pid: the file holds a placeholder pid no process can have, and
+ * test/live/container.test.ts applies it with a real podman container's. Here: as shipped, preflight
+ * refuses it before anything changes.
+ */
+const NEEDS_CONTAINER = new Set(['container-attach.yaml']);
 
 const labs = readdirSync('labs')
   .filter((f) => f.endsWith('.yaml') && !ELSEWHERE.has(f))
@@ -59,6 +65,16 @@ describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
         }
         expect(r.code).toBe(1);
         expect(r.stderr).toMatch(/not supported by this kernel|Unknown device type/);
+        expect(await sh('ip', ['netns', 'list']).then((x) => x.stdout)).toBe('');
+      });
+      continue;
+    }
+    if (NEEDS_CONTAINER.has(file)) {
+      it(`${file}: without a container's pid, preflight refuses it before anything changes`, async () => {
+        expect((await netlab(['validate', path])).code).toBe(0);
+        const r = await netlab(['apply', '--yes', path]);
+        expect(r.code, r.all).toBe(1);
+        expect(r.stderr).toMatch(/netns \{ pid: \d+ \}: no process \d+; needed by host \w+/);
         expect(await sh('ip', ['netns', 'list']).then((x) => x.stdout)).toBe('');
       });
       continue;
