@@ -1,11 +1,11 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
-import { readFileSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LockBusyError, StateDirError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
+import { procStat } from '../driver/procfs.js';
 import type { Obj } from '../model/objects.js';
 import {
   appendStateFile,
@@ -100,12 +100,7 @@ export const store = {
 
 /** Start time of a process (clock ticks since boot), so a reused pid is never mistaken for ours. */
 export function processStart(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
+  return procStat(pid)?.start ?? null;
 }
 
 /** Whether the process that wrote `pid` (and `start`, when known) still runs. */
