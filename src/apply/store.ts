@@ -147,7 +147,7 @@ function parseHolder(text: string | null): { pid: number; start: string | null }
 }
 
 function busy(lab: string, pid: number): LockBusyError {
-  const err = new LockBusyError(`lab "${lab}" is locked by a netlab process that is still running (pid ${pid})`);
+  const err = new LockBusyError(`lab "${lab}" is locked by another netlab process (pid ${pid})`);
   err.hints.push('wait for it to finish; nothing was changed by this run');
   return err;
 }
