@@ -12,6 +12,9 @@ export interface LabJob<R> {
 
 export type JobResult<R> = { lab: string; ok: true; value: R } | { lab: string; ok: false; error: unknown };
 
+/** The narrowest terminal the live task list is drawn on. */
+const MIN_COLUMNS = 20;
+
 const warn = (lab: string, message: string) => out.warn(`${lab}: ${message}`);
 
 /** Runs jobs concurrently (labs are independent units) and returns every outcome, in job order. */
