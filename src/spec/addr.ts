@@ -57,6 +57,26 @@ export function networkText(c: Cidr): string {
   return cidrText(networkOf(c));
 }
 
+/** Bits of an address family. */
+export function familyBits(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+/**
+ * True when a CIDR's host bits are all zero on a subnet that has a network address: /31 and /32
+ * (IPv6 /127, /128) have none (RFC 3021, RFC 6164), so every address there is a host's.
+ */
+export function isNetworkAddress(c: Cidr): boolean {
+  return c.prefix < familyBits(c.family) - 1 && sameIp(networkOf(c).ip, c.ip);
+}
+
+/** The first host address of a CIDR's subnet (`172.17.0.0/16` -> `172.17.0.1/16`). */
+export function firstHostOf(c: Cidr): Cidr {
+  const bytes = networkOf(c).ip.toByteArray();
+  bytes[bytes.length - 1]! |= 1;
+  return { ip: ipaddr.fromByteArray(bytes), prefix: c.prefix, family: c.family };
+}
+
 /** A single address as a host CIDR (/32 or /128). */
 export function hostCidr(ip: IP): Cidr {
   const family = familyOf(ip);
