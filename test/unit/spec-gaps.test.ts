@@ -186,3 +186,55 @@ hosts:
     expect(ports.reduce((a, b) => a + b, 0)).toBe(2500 + 4);
   });
 });
+
+describe('causes first, knock-ons dropped (20.9)', () => {
+  const typo = (peer: string) => `name: x
+hosts:
+  web:
+    interfaces:
+      eth0: { addresses: [10.0.0.1/24] }
+    routes: [{ to: 10.9.0.0/16, via: 10.0.0.2, dev: eth0 }]
+  db:
+    interfaces:
+      eth0: { addresses: [10.0.0.2/24] }
+links:
+  - { a: db:eth0, b: ${peer}:eth0 }
+`;
+
+  it('a typo in a link end is the one issue: not eth0 unlinked, not dev eth0 unknown', () => {
+    expect(issues(typo('wbe'))).toEqual(['t.yaml:11:22: links[0].b: host "wbe" is not defined (did you mean "web"?)']);
+  });
+
+  it('an issue that may follow from a wrong end comes after it, though written earlier', () => {
+    expect(issues(typo('zzzzzz'))).toEqual([
+      't.yaml:11:22: links[0].b: host "zzzzzz" is not defined',
+      't.yaml:5:7: hosts.web.interfaces.eth0: interface "eth0" has no kind and no link creates it: add a link (e.g. { a: web:eth0, b: OTHER:IF }) or set kind',
+    ]);
+  });
+});
+
+describe('a link to an undeclared interface next to an unlinked one (20.10)', () => {
+  const lab = (end: string) => `name: x
+hosts:
+  internet:
+    interfaces:
+      eth0: { addresses: [203.0.113.1/24] }
+  gw:
+    interfaces:
+      wan: { addresses: [203.0.113.2/24] }
+links:
+  - { a: gw:wan, b: ${end} }
+`;
+
+  it('says did you mean the unlinked interface, and not that it is unlinked', () => {
+    expect(issues(lab('internet:eth1'))).toEqual([
+      't.yaml:10:21: links[0].b: interface "eth1" is not declared in host "internet", which declares "eth0" and links it nowhere (did you mean "eth0"?)',
+    ]);
+    expect(issues(lab('internet:eth0'))).toEqual([]);
+  });
+
+  it('still lets a link create an interface in a host whose declared ones are all linked', () => {
+    const text = lab('internet:eth0').replace('links:\n', 'links:\n  - { a: internet:eth1, b: gw:lan }\n');
+    expect(issues(text)).toEqual([]);
+  });
+});
