@@ -206,10 +206,13 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
 /** Per host, the declared veth ends (no kind) that no link names: a link naming another interface of that host probably meant one. */
 function unlinkedOf(ctx: LabContext, mentioned: Set<string>): Map<string, string[]> {
   const out = new Map<string, string[]>();
-  for (const host of ctx.hosts.values()) {
-    const names = [...host.ifaces.values()].filter((e) => e.kind === 'veth' && !mentioned.has(`${host.name}:${e.name}`)).map((e) => e.name);
-    if (names.length) out.set(host.name, names);
-  }
+  for (const host of ctx.hosts.values())
+    for (const e of host.ifaces.values()) {
+      if (e.kind !== 'veth' || e.raw.link !== undefined || mentioned.has(`${host.name}:${e.name}`)) continue;
+      const names = out.get(host.name);
+      if (names) names.push(e.name);
+      else out.set(host.name, [e.name]);
+    }
   return out;
 }
 
@@ -253,9 +256,10 @@ function portOf(self: EndRef, other: EndRef): PortIdentity {
 
 /** Every bridge port the links create, named; the names the lab writes for each host are never taken. */
 function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
+  // Names written for a host matter only in hosts that get ports: a big lab has one hub among 100k hosts.
   const reserved = new Map<string, Set<string>>();
-  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set()).get(host)!;
-  for (const host of ctx.hosts.values()) for (const name of host.ifaces.keys()) names(host.name).add(name);
+  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set(ctx.hosts.get(host)!.ifaces.keys())).get(host)!;
+  const written: [string, string][] = [];
   const ports: PortIdentity[] = [];
   // Only looks: addLink reports what is wrong with an end.
   const end = (text: string): EndRef | null => {
@@ -272,10 +276,12 @@ function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
       [b, a],
     ] as const) {
       if (!self) continue;
-      if (self.target?.kind !== 'bridge') names(self.host.name).add(self.written);
+      if (self.target?.kind !== 'bridge') written.push([self.host.name, self.written]);
       else if (other) ports.push(portOf(self, other));
     }
   }
+  for (const p of ports) names(p.host);
+  for (const [host, name] of written) reserved.get(host)?.add(name);
   return assignPortNames(ctx.name, ports, reserved);
 }
 

@@ -146,6 +146,10 @@ function checkHostSubnets(ctx: LabContext, all: IfaceEntry[][]): void {
   const segmentOf = new Map<IfaceEntry, number>();
   for (const [i, seg] of all.entries()) for (const e of seg) segmentOf.set(e, i);
   for (const host of ctx.hosts.values()) {
+    // Most hosts of a big lab have one address: nothing to compare.
+    let count = 0;
+    for (const e of host.ifaces.values()) count += e.raw.addresses?.length ?? 0;
+    if (count < 2) continue;
     const nets: { p: Placed; net: Cidr; start: bigint; end: bigint; segment: number }[] = [];
     for (const { entry, index, text } of ctx.addressesOf(host)) {
       const cidr = subnetAddress(text);
