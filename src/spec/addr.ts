@@ -17,15 +17,39 @@ export function familyOf(ip: IP): Family {
   return ip.kind() === 'ipv4' ? 4 : 6;
 }
 
+/** Four decimal parts without leading zeros: what ipaddr.js's isValidFourPartDecimal accepts, without its generic parser. */
+const FOUR_PART = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 /** Parses an IPv4 or IPv6 address, or returns null. */
 export function parseIp(text: string): IP | null {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
+  const v4 = FOUR_PART.exec(text);
+  if (v4) {
+    const parts = [Number(v4[1]), Number(v4[2]), Number(v4[3]), Number(v4[4])];
+    return parts.every((p) => p <= 255) ? new ipaddr.IPv4(parts) : null;
+  }
   if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text);
   return null;
 }
 
+/**
+ * Parsed CIDRs by text: every rule looks at the same addresses, and labs may have 100k of them.
+ * Cidr values are never changed in place, so sharing them is safe; cleared when it grows large
+ * so a long-running server does not keep every address it ever saw.
+ */
+const cidrCache = new Map<string, Cidr | null>();
+const CIDR_CACHE_MAX = 1 << 19;
+
 /** Parses `ADDRESS/PREFIX`, or returns null. */
 export function parseCidr(text: string): Cidr | null {
+  const hit = cidrCache.get(text);
+  if (hit !== undefined) return hit;
+  if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.clear();
+  const parsed = parseCidrUncached(text);
+  cidrCache.set(text, parsed);
+  return parsed;
+}
+
+function parseCidrUncached(text: string): Cidr | null {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
   if (!m) return null;
   const ip = parseIp(m[1]!);
@@ -55,6 +79,26 @@ export function networkOf(c: Cidr): Cidr {
 
 export function networkText(c: Cidr): string {
   return cidrText(networkOf(c));
+}
+
+/** Bits of an address family. */
+export function familyBits(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+/**
+ * True when a CIDR's host bits are all zero on a subnet that has a network address: /31 and /32
+ * (IPv6 /127, /128) have none (RFC 3021, RFC 6164), so every address there is a host's.
+ */
+export function isNetworkAddress(c: Cidr): boolean {
+  return c.prefix < familyBits(c.family) - 1 && sameIp(networkOf(c).ip, c.ip);
+}
+
+/** The first host address of a CIDR's subnet (`172.17.0.0/16` -> `172.17.0.1/16`). */
+export function firstHostOf(c: Cidr): Cidr {
+  const bytes = networkOf(c).ip.toByteArray();
+  bytes[bytes.length - 1]! |= 1;
+  return { ip: ipaddr.fromByteArray(bytes), prefix: c.prefix, family: c.family };
 }
 
 /** A single address as a host CIDR (/32 or /128). */

@@ -43,7 +43,8 @@ function checkData(data: unknown, locator: Locator): Checked {
   // Pool addresses are written into the lab before any rule looks at addresses; see pool.ts.
   assignPools(ctx);
   checkSemantics(ctx);
-  if (ctx.issues.length > 0) return { lab: null, issues: collapse(ctx.issues) };
+  // Causes first, then what may only follow from them; collapsing keeps that order.
+  if (ctx.issues.length > 0) return { lab: null, issues: collapseTemplateIssues(ctx.orderedIssues(), locator) };
   return { lab: normalise(ctx), issues: [] };
 }
 

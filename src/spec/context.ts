@@ -6,7 +6,7 @@ import { formatPath, type Locator, type Part, type Path } from './locate.js';
 import { ownerAltname, sharedIfname } from './names.js';
 import { assignPortNames, portKey, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
-import { didYouMean } from './suggest.js';
+import { closest, didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
 
 export interface LinkEnd {
@@ -49,6 +49,14 @@ export class LabContext {
   readonly issues: SpecIssue[] = [];
   /** Generated bridge-port names by portKey (see ports.ts). */
   portNames = new Map<string, string>();
+  /**
+   * `HOST:IF` that a link end reported as wrong was most likely meant for (`wbe:eth0` for
+   * web:eth0): what only follows from that mistake (eth0 unlinked, `dev: eth0` unknown) is not
+   * reported again.
+   */
+  readonly meantFor = new Set<string>();
+  /** Issues that may only follow from another one (see report): listed after the others. */
+  private readonly knockOns = new WeakSet<SpecIssue>();
 
   constructor(
     readonly raw: RawLab,
@@ -59,8 +67,18 @@ export class LabContext {
     return this.raw.name;
   }
 
-  report(path: Path, message: string, part: Part = 'value'): void {
-    this.issues.push(this.locator.issue(path, message, part));
+  /** Reports an issue; a knock-on is one that may only follow from an issue reported elsewhere. */
+  report(path: Path, message: string, part: Part = 'value', knockOn = false): void {
+    const issue = this.locator.issue(path, message, part);
+    this.issues.push(issue);
+    if (knockOn) this.knockOns.add(issue);
+  }
+
+  /** The issues with causes first, then knock-ons, each in file order. */
+  orderedIssues(): SpecIssue[] {
+    const byPosition = (a: SpecIssue, b: SpecIssue) => a.line - b.line || a.col - b.col;
+    const causes = this.issues.filter((i) => !this.knockOns.has(i)).sort(byPosition);
+    return [...causes, ...this.issues.filter((i) => this.knockOns.has(i)).sort(byPosition)];
   }
 
   /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. */
@@ -87,7 +105,7 @@ export class LabContext {
   /** Looks up an interface of a host, reporting an unknown name at `path`. */
   iface(host: HostEntry, name: string, path: Path): IfaceEntry | null {
     const e = host.ifaces.get(name);
-    if (!e) {
+    if (!e && !this.meantFor.has(`${host.name}:${name}`)) {
       const declared = [...host.ifaces.values()].filter((i) => i.portOf === null).map((i) => i.name);
       this.report(path, `interface "${name}" is not defined in host "${host.name}"${didYouMean(name, declared)}`);
     }
@@ -162,21 +180,40 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
     }
   // Port names depend on every port of the host, so they are settled before any link is added.
   ctx.portNames = portNamesOf(ctx, specs);
-  for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu);
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
   const mentioned = new Set([...(raw.links ?? []).flatMap((l) => [l.a, l.b]), ...written]);
+  const unlinked = unlinkedOf(ctx, mentioned);
+  const before = ctx.issues.length;
+  for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu, unlinked);
+  // Some link was wrong: an interface no link names may be the one it was meant for.
+  const linkFailed = ctx.issues.length > before;
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
-      if (e.kind === 'veth' && e.link === null && !mentioned.has(`${host.name}:${e.name}`)) {
+      const key = `${host.name}:${e.name}`;
+      if (e.kind === 'veth' && e.link === null && !mentioned.has(key) && !ctx.meantFor.has(key)) {
         ctx.report(
           e.path,
           `interface "${e.name}" has no kind and no link creates it: add a link (e.g. { a: ${host.name}:${e.name}, b: OTHER:IF }) or set kind`,
           'key',
+          linkFailed,
         );
       }
     }
   }
   return ctx;
+}
+
+/** Per host, the declared veth ends (no kind) that no link names: a link naming another interface of that host probably meant one. */
+function unlinkedOf(ctx: LabContext, mentioned: Set<string>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const host of ctx.hosts.values())
+    for (const e of host.ifaces.values()) {
+      if (e.kind !== 'veth' || e.raw.link !== undefined || mentioned.has(`${host.name}:${e.name}`)) continue;
+      const names = out.get(host.name);
+      if (names) names.push(e.name);
+      else out.set(host.name, [e.name]);
+    }
+  return out;
 }
 
 interface EndRef {
@@ -196,9 +233,13 @@ interface LinkSource {
 
 function parseEnd(ctx: LabContext, src: LinkSource, end: 'a' | 'b', text: string): EndRef | null {
   const colon = text.indexOf(':');
-  const host = ctx.host(text.slice(0, colon), src.path(end));
-  if (!host) return null;
   const written = text.slice(colon + 1);
+  const host = ctx.host(text.slice(0, colon), src.path(end));
+  if (!host) {
+    const meant = closest(text.slice(0, colon), ctx.hosts.keys());
+    if (meant !== null) ctx.meantFor.add(`${meant}:${written}`);
+    return null;
+  }
   return { end, host, written, target: host.ifaces.get(written) };
 }
 
@@ -215,9 +256,10 @@ function portOf(self: EndRef, other: EndRef): PortIdentity {
 
 /** Every bridge port the links create, named; the names the lab writes for each host are never taken. */
 function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
+  // Names written for a host matter only in hosts that get ports: a big lab has one hub among 100k hosts.
   const reserved = new Map<string, Set<string>>();
-  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set()).get(host)!;
-  for (const host of ctx.hosts.values()) for (const name of host.ifaces.keys()) names(host.name).add(name);
+  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set(ctx.hosts.get(host)!.ifaces.keys())).get(host)!;
+  const written: [string, string][] = [];
   const ports: PortIdentity[] = [];
   // Only looks: addLink reports what is wrong with an end.
   const end = (text: string): EndRef | null => {
@@ -234,10 +276,12 @@ function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
       [b, a],
     ] as const) {
       if (!self) continue;
-      if (self.target?.kind !== 'bridge') names(self.host.name).add(self.written);
+      if (self.target?.kind !== 'bridge') written.push([self.host.name, self.written]);
       else if (other) ports.push(portOf(self, other));
     }
   }
+  for (const p of ports) names(p.host);
+  for (const [host, name] of written) reserved.get(host)?.add(name);
   return assignPortNames(ctx.name, ports, reserved);
 }
 
@@ -250,10 +294,18 @@ function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
   return name;
 }
 
-function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string, mtu: number | undefined): void {
+function addLink(
+  ctx: LabContext,
+  src: LinkSource,
+  aText: string,
+  bText: string,
+  mtu: number | undefined,
+  unlinked: Map<string, string[]>,
+): void {
   const a = parseEnd(ctx, src, 'a', aText);
   const b = parseEnd(ctx, src, 'b', bText);
   if (!a || !b) return;
+  if (!checkUndeclared(ctx, src, a, unlinked) || !checkUndeclared(ctx, src, b, unlinked)) return;
   if (a.host === b.host && a.written === b.written) {
     ctx.report(src.path('b'), `both ends are ${aText}: a link joins two different interfaces`);
     return;
@@ -288,6 +340,23 @@ function addLink(ctx: LabContext, src: LinkSource, aText: string, bText: string,
       });
     }
   }
+}
+
+/**
+ * A link end may create an interface its host does not declare, but not while the host declares
+ * one that no link names: `internet:eth1` next to a declared, unlinked eth0 is a typo for eth0.
+ */
+function checkUndeclared(ctx: LabContext, src: LinkSource, ref: EndRef, unlinked: Map<string, string[]>): boolean {
+  if (ref.target !== undefined) return true;
+  const candidates = unlinked.get(ref.host.name) ?? [];
+  const meant = closest(ref.written, candidates) ?? (candidates.length === 1 ? candidates[0]! : null);
+  if (meant === null) return true;
+  ctx.meantFor.add(`${ref.host.name}:${meant}`);
+  ctx.report(
+    src.path(ref.end),
+    `interface "${ref.written}" is not declared in host "${ref.host.name}", which declares "${meant}" and links it nowhere (did you mean "${meant}"?)`,
+  );
+  return false;
 }
 
 /** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */

@@ -56,10 +56,23 @@ export class Locator {
     return this.hostTemplates.get(host);
   }
 
+  /** Positions inside templates by template path: every instance of a template asks for the same ones. */
+  private readonly templatePos = new Map<string, LinePos>();
+
   /** Position of the key (or value) at `path`, or of the nearest enclosing node that exists. */
   pos(path: Path, part: Part = 'value'): LinePos {
     const template = path[0] === 'hosts' && typeof path[1] === 'string' ? this.hostTemplates.get(path[1])?.template : undefined;
-    if (template !== undefined) path = ['hosts', template, ...path.slice(2)];
+    if (template === undefined) return this.walk(path, part);
+    const key = `${part}\0${template}\0${path.slice(2).join('\0')}`;
+    let pos = this.templatePos.get(key);
+    if (!pos) {
+      pos = this.walk(['hosts', template, ...path.slice(2)], part);
+      this.templatePos.set(key, pos);
+    }
+    return pos;
+  }
+
+  private walk(path: Path, part: Part): LinePos {
     const doc = this.doc;
     if (!doc || !doc.contents) return { line: 1, col: 1 };
     let node: Node | null = doc.contents;

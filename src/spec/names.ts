@@ -1,6 +1,6 @@
 // Deterministic names and marks. Every derived identity in netlab comes from here, so the
 // spec layer, the engine and gc agree on what a lab owns.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Linux IFNAMSIZ is 16 including the NUL: 15 usable bytes. */
 export const IFNAME_MAX = 15;
@@ -33,7 +33,8 @@ export const SYSCTL_KEY_WORDS =
 export const ROOT_NS = '';
 
 function digest(...parts: string[]): string {
-  return createHash('sha256').update(parts.join('\0')).digest('hex');
+  // The one-shot form: a lab of 100k hosts digests a name for every interface.
+  return hash('sha256', parts.join('\0'), 'hex');
 }
 
 /** Namespace a lab creates for one of its hosts. */

@@ -39,12 +39,14 @@ export function assignPortNames(lab: string, ports: PortIdentity[], reserved: Ma
     const written = reserved.get(host) ?? new Set<string>();
     const sorted = [...unique].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const name = (p: PortIdentity, probe: number) => bridgePortName(lab, host, p.peerHost, p.peerIf, probe);
+    // Each hash name once: a hub may have thousands of ports.
+    const bases = new Map(sorted.map(([key, p]) => [key, name(p, 0)]));
     const claims = new Map<string, number>();
-    for (const [, p] of sorted) claims.set(name(p, 0), (claims.get(name(p, 0)) ?? 0) + 1);
+    for (const base of bases.values()) claims.set(base, (claims.get(base) ?? 0) + 1);
     const taken = new Set(written);
     const rest: [string, PortIdentity][] = [];
     for (const [key, p] of sorted) {
-      const base = name(p, 0);
+      const base = bases.get(key)!;
       if (claims.get(base) === 1 && !written.has(base)) {
         out.set(key, base);
         taken.add(base);

@@ -1,6 +1,20 @@
-// Rules about addresses: no address twice and no mismatched prefixes on one L2 segment, gateways
-// reachable, and no IPv6 where the host turned it off.
-import { contains, familyOf, isLinkLocal, networkOf, parseCidr, parseIp, type Cidr } from './addr.js';
+// Rules about addresses: an interface address is a host's (not /0, not a network address), no
+// address twice and no mismatched prefixes on one L2 segment, no subnet on two segments of one
+// host, route destinations are networks, gateways reachable, and no IPv6 where the host turned it off.
+import {
+  cidrText,
+  contains,
+  familyBits,
+  familyOf,
+  firstHostOf,
+  isLinkLocal,
+  isNetworkAddress,
+  networkOf,
+  networkText,
+  parseCidr,
+  parseIp,
+  type Cidr,
+} from './addr.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import type { Path } from './locate.js';
 
@@ -59,16 +73,47 @@ function bigintOf(c: Cidr): bigint {
   return c.ip.toByteArray().reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
 }
 
-/** Duplicate addresses and overlapping-but-different subnets within each segment. */
+/**
+ * An interface address names the interface's own address and its subnet: `/0` is every address,
+ * and a network address (host bits zero) is no host's; both are what apply would refuse or
+ * misroute, so they are caught here with the address that was probably meant.
+ */
+export function checkHostAddresses(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    for (const { entry, index, text } of ctx.addressesOf(host)) {
+      const cidr = parseCidr(text);
+      if (!cidr) continue;
+      const path: Path = [...entry.path, 'addresses', index];
+      if (cidr.prefix === 0) {
+        const example = cidr.family === 4 ? '10.0.0.1/24' : 'fd00::1/64';
+        ctx.report(
+          path,
+          `${text} is not a host address: /0 is every address; write the interface's own address and its subnet's prefix, e.g. ${example}`,
+        );
+      } else if (isNetworkAddress(cidr)) {
+        ctx.report(path, `${text} is the network address of its subnet, not a host address (did you mean ${cidrText(firstHostOf(cidr))}?)`);
+      }
+    }
+  }
+}
+
+/** Interface addresses the segment rules look at: /0 is reported by checkHostAddresses, not as an overlap with everything. */
+function subnetAddress(text: string): Cidr | null {
+  const cidr = parseCidr(text);
+  return cidr && cidr.prefix > 0 ? cidr : null;
+}
+
+/** Duplicate addresses and overlapping-but-different subnets within each segment, and subnets shared by two segments of a host. */
 export function checkSegments(ctx: LabContext): void {
   // Hosts and interfaces in file order, so the second occurrence is the one reported.
   const order = new Map<IfaceEntry, number>();
   for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) order.set(e, order.size);
-  for (const segment of segments(ctx)) {
+  const all = segments(ctx);
+  for (const segment of all) {
     const placed: Placed[] = [];
     for (const e of [...segment].sort((a, b) => order.get(a)! - order.get(b)!)) {
       for (const [i, text] of (e.raw.addresses ?? []).entries()) {
-        const cidr = parseCidr(text);
+        const cidr = subnetAddress(text);
         if (cidr) placed.push({ cidr, text, path: [...e.path, 'addresses', i], where: ctx.where(e), order: placed.length });
       }
     }
@@ -86,6 +131,65 @@ export function checkSegments(ctx: LabContext): void {
       ctx,
       placed.filter((p) => !flagged.has(p)),
     );
+  }
+  checkHostSubnets(ctx, all);
+}
+
+/**
+ * A host routes each connected subnet out of one interface: the same or nested subnets on two of
+ * its L2 segments (docker0 172.17.0.1/16 and an uplink 172.17.5.1/24) make one of them
+ * unreachable. Single addresses (/32, /128) are not subnets and may sit anywhere. Blocks nest or
+ * are disjoint, so a sweep in address order with a stack of the enclosing blocks finds each
+ * overlap in linear time after the sort.
+ */
+function checkHostSubnets(ctx: LabContext, all: IfaceEntry[][]): void {
+  const segmentOf = new Map<IfaceEntry, number>();
+  for (const [i, seg] of all.entries()) for (const e of seg) segmentOf.set(e, i);
+  for (const host of ctx.hosts.values()) {
+    // Most hosts of a big lab have one address: nothing to compare.
+    let count = 0;
+    for (const e of host.ifaces.values()) count += e.raw.addresses?.length ?? 0;
+    if (count < 2) continue;
+    const nets: { p: Placed; net: Cidr; start: bigint; end: bigint; segment: number }[] = [];
+    for (const { entry, index, text } of ctx.addressesOf(host)) {
+      const cidr = subnetAddress(text);
+      if (!cidr || cidr.prefix === familyBits(cidr.family)) continue;
+      const net = networkOf(cidr);
+      const start = bigintOf(net);
+      const p: Placed = { cidr, text, path: [...entry.path, 'addresses', index], where: ctx.where(entry), order: nets.length };
+      const size = 1n << BigInt(familyBits(cidr.family) - cidr.prefix);
+      // Families apart: an IPv4 block never encloses an IPv6 one.
+      const base = cidr.family === 6 ? 1n << 128n : 0n;
+      nets.push({ p, net, start: base + start, end: base + start + size - 1n, segment: segmentOf.get(entry) ?? -1 });
+    }
+    if (nets.length < 2) continue;
+    nets.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.net.prefix - b.net.prefix || a.p.order - b.p.order));
+    const stack: typeof nets = [];
+    for (const n of nets) {
+      while (stack.length && stack[stack.length - 1]!.end < n.start) stack.pop();
+      const other = stack.find((s) => s.segment !== n.segment);
+      if (other) {
+        const [early, late] = other.p.order < n.p.order ? [other.p, n.p] : [n.p, other.p];
+        ctx.report(
+          late.path,
+          `subnet ${networkText(late.cidr)} of ${late.text} (${late.where}) overlaps ${networkText(early.cidr)} of ${early.text} (${early.where}), which is on another L2 segment of host "${host.name}": the host could route only one of them; use disjoint subnets`,
+        );
+      } else stack.push(n);
+    }
+  }
+}
+
+/** A route's destination is a network: host bits in it are a typo the kernel would silently clear. */
+export function checkRouteDestinations(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    for (const [i, route] of (host.raw.routes ?? []).entries()) {
+      const to = route.to === 'default' ? null : parseCidr(route.to);
+      if (!to || networkText(to) === cidrText(to)) continue;
+      ctx.report(
+        [...host.path, 'routes', i, 'to'],
+        `destination ${route.to} has host bits set: a route's destination is a network (did you mean ${networkText(to)}?)`,
+      );
+    }
   }
 }
 

@@ -14,6 +14,34 @@ export function checkDevices(ctx: LabContext): void {
     }
   }
   checkSharedParents(ctx);
+  checkBridgePorts(ctx);
+}
+
+/** Most ports one Linux bridge takes: port numbers are 10 bits and 0 is reserved (BR_MAX_PORTS - 1); the next fails with EXFULL. */
+export const MAX_BRIDGE_PORTS = 1023;
+
+/** Everything that becomes a port of a bridge (link ends naming it, interfaces with `bridge:`), counted per bridge. */
+function checkBridgePorts(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    const ports = new Map<IfaceEntry, number>();
+    for (const e of host.ifaces.values()) {
+      const ref = e.portOf ?? e.raw.bridge;
+      if (ref === undefined || ref === null) continue;
+      const colon = ref.indexOf(':');
+      // A bridge in another host is refused by the reference rules.
+      if (colon >= 0 && ref.slice(0, colon) !== host.name) continue;
+      const bridge = host.ifaces.get(ref.slice(colon + 1));
+      if (bridge?.kind === 'bridge') ports.set(bridge, (ports.get(bridge) ?? 0) + 1);
+    }
+    for (const [bridge, n] of ports) {
+      if (n <= MAX_BRIDGE_PORTS) continue;
+      ctx.report(
+        bridge.path,
+        `bridge "${bridge.name}" of host "${host.name}" gets ${n} ports: Linux takes at most ${MAX_BRIDGE_PORTS} on one bridge (apply would fail with "Exchange full"); split the segment across bridges joined by a trunk (a link between two bridges) or by a router`,
+        'key',
+      );
+    }
+  }
 }
 
 const name = (e: IfaceEntry) => `${e.host}:${e.name}`;

@@ -1,6 +1,7 @@
 // Rules about namespaces: `netns: root` is opt-in per lab, and two hosts of one lab can never
 // be the same namespace (their interfaces, routes and policies would fight).
 import type { LabContext } from './context.js';
+import type { Path } from './locate.js';
 import { labNetnsName } from './names.js';
 import type { RawNetns } from './raw.js';
 
@@ -14,11 +15,36 @@ export function netnsIdentity(lab: string, host: string, netns: RawNetns | undef
   return named ? `/run/netns/${named[1]}` : netns.path.replace(/\/+/g, '/');
 }
 
+/** The kernel's highest possible pid (PID_MAX_LIMIT on 64-bit): a larger one names no process. */
+export const PID_MAX_LIMIT = 4194304;
+
+/** Files that can be a network namespace: a process's (or thread's) namespace, or a mounted handle. */
+const NETNS_PATH = /^\/proc\/(\d+)(?:\/task\/(\d+))?\/ns\/net$|^(?:\/var)?\/run\/(?:docker\/)?netns\/[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/;
+
+const NETNS_PATHS = '/proc/PID/ns/net, /proc/PID/task/TID/ns/net, /run/netns/NAME or /run/docker/netns/NAME (or the same under /var/run)';
+
+const validPid = (pid: number) => Number.isSafeInteger(pid) && pid >= 1 && pid <= PID_MAX_LIMIT;
+
+/** Namespace paths and pids apply could only refuse (preflight, without a position). */
+function checkNetnsTarget(ctx: LabContext, netns: RawNetns | undefined, path: Path): void {
+  if (typeof netns !== 'object') return;
+  if ('pid' in netns && !validPid(netns.pid)) {
+    ctx.report([...path, 'pid'], `pid ${netns.pid} names no process: a pid is 1..${PID_MAX_LIMIT} (the kernel's PID_MAX_LIMIT)`);
+  }
+  if ('path' in netns) {
+    const m = NETNS_PATH.exec(netns.path);
+    if (!m) ctx.report([...path, 'path'], `${netns.path} is not a network namespace file: use ${NETNS_PATHS}`);
+    else if ([m[1], m[2]].some((pid) => pid !== undefined && !validPid(Number(pid))))
+      ctx.report([...path, 'path'], `${netns.path} names no process: a pid is 1..${PID_MAX_LIMIT} (the kernel's PID_MAX_LIMIT)`);
+  }
+}
+
 export function checkNetns(ctx: LabContext): void {
   const owners = new Map<string, string>();
   for (const host of ctx.hosts.values()) {
     const netns = host.raw.netns;
     const path = [...host.path, 'netns'];
+    checkNetnsTarget(ctx, netns, path);
     if (netns === 'root' && ctx.raw.root !== true) {
       ctx.report(path, 'netns: root uses the machine\'s own namespace; allow it with "root: true" at the top level of the lab');
     }

@@ -3,7 +3,7 @@
 import { checkConditions } from './conditions.js';
 import type { LabContext } from './context.js';
 import { checkExpect } from './expect.js';
-import { checkGateways, checkIpv6, checkSegments } from './semantic-addresses.js';
+import { checkGateways, checkHostAddresses, checkIpv6, checkRouteDestinations, checkSegments } from './semantic-addresses.js';
 import { checkDevices } from './semantic-devices.js';
 import { checkExtras } from './semantic-extras.js';
 import { checkNames } from './semantic-names.js';
@@ -16,7 +16,9 @@ export function checkSemantics(ctx: LabContext): void {
   checkNames(ctx);
   checkReferences(ctx);
   checkDevices(ctx);
+  checkHostAddresses(ctx);
   checkSegments(ctx);
+  checkRouteDestinations(ctx);
   checkGateways(ctx);
   checkIpv6(ctx);
   checkNat(ctx);

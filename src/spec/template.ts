@@ -69,15 +69,28 @@ function expandString(text: string, i: number): string | number {
   return text.replace(PLACEHOLDER, (all, expr: string) => render(expr, i) ?? all);
 }
 
-function expandValue(v: unknown, i: number): unknown {
-  if (typeof v === 'string') return expandString(v, i);
-  if (Array.isArray(v)) return v.map((x) => expandValue(x, i));
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[String(expandString(k, i))] = expandValue(x, i);
-    return out;
+/**
+ * A template's body as a function of the index, built once: each instance then only renders the
+ * strings that hold a placeholder, and gets its own objects (later steps may replace parts).
+ */
+function compileValue(v: unknown): (i: number) => unknown {
+  if (typeof v === 'string') return hasPlaceholder(v) ? (i) => expandString(v, i) : () => v;
+  if (Array.isArray(v)) {
+    const items = v.map(compileValue);
+    return (i) => items.map((item) => item(i));
   }
-  return v;
+  if (v && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>).map(([k, x]) => {
+      const key = hasPlaceholder(k) ? (i: number) => String(expandString(k, i)) : () => k;
+      return [key, compileValue(x)] as const;
+    });
+    return (i) => {
+      const out: Record<string, unknown> = {};
+      for (const [key, value] of entries) out[key(i)] = value(i);
+      return out;
+    };
+  }
+  return () => v;
 }
 
 /** Every string in a template with an invalid placeholder, with its path. */
@@ -158,6 +171,7 @@ export function expandTemplates(data: unknown, locator: Locator): SpecIssue[] {
       broken = true;
     }
     if (broken) continue;
+    const instance = compileValue(template);
     for (let i = start; i < start + count; i++) {
       const name = String(expandString(key, i));
       const clash = plain.has(name) ? `host "${name}"` : made.has(name) ? `"${made.get(name)}"` : null;
@@ -167,7 +181,7 @@ export function expandTemplates(data: unknown, locator: Locator): SpecIssue[] {
       }
       made.set(name, key);
       locator.aliasHost(name, key, i, start);
-      out[name] = expandValue(template, i);
+      out[name] = instance(i);
     }
   }
   data.hosts = out;
