@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Expectation, Lab } from '../spec/types.js';
 import type { AssertionResult, LabResult } from './report.js';
+import { waitForServers } from './settle.js';
 import { holdsConnection } from './sockets.js';
 import { destinations, responders } from './targets.js';
 
@@ -260,7 +261,9 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
   const results: AssertionResult[] = [];
   const base = (e: Expectation) => ({ lab: lab.name, text: e.text, pos: e.pos });
   try {
-    for (const [host, ports] of responders(lab)) {
+    const needed = responders(lab);
+    await waitForServers(lab.name, new Set(needed.keys()));
+    for (const [host, ports] of needed) {
       const h = lab.hosts.find((x) => x.name === host)!;
       if (h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`)) continue;
       rs.push(await startResponder(host, h.ns, ports.tcp, ports.udp, warn));

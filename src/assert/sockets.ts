@@ -15,31 +15,39 @@ export interface SocketPorts {
   remote: number;
   /** Kernel state in hex, as the file writes it (0A listen, 01 established, 03 syn-recv, 06 time-wait). */
   state: string;
+  /** The socket's inode: /proc/PID/fd/N of its owner links to socket:[INODE]. */
+  inode: string;
 }
 
-const LISTEN = '0A';
+export const LISTEN = '0A';
 
 /** The ports of every socket in the text of /proc/net/tcp or /proc/net/tcp6 (the header skipped). */
 export function socketPorts(text: string): SocketPorts[] {
   const out: SocketPorts[] = [];
   for (const line of text.split('\n')) {
-    // "  1: 0100007F:1F90 0200007F:B9CA 01 ...": addresses are in host byte order, ports are not.
-    const m = /^\s*\d+:\s+[0-9A-Fa-f]+:([0-9A-Fa-f]{4})\s+[0-9A-Fa-f]+:([0-9A-Fa-f]{4})\s+([0-9A-Fa-f]{2})\s/.exec(line);
-    if (m) out.push({ local: parseInt(m[1]!, 16), remote: parseInt(m[2]!, 16), state: m[3]!.toUpperCase() });
+    // "  1: 0100007F:1F90 0200007F:B9CA 01 ... uid timeout inode": addresses are in host byte
+    // order, ports are not.
+    const f = line.trim().split(/\s+/);
+    const local = /^[0-9A-Fa-f]+:([0-9A-Fa-f]{4})$/.exec(f[1] ?? '');
+    const remote = /^[0-9A-Fa-f]+:([0-9A-Fa-f]{4})$/.exec(f[2] ?? '');
+    if (!/^\d+:$/.test(f[0] ?? '') || !local || !remote || !/^[0-9A-Fa-f]{2}$/.test(f[3] ?? '')) continue;
+    out.push({ local: parseInt(local[1]!, 16), remote: parseInt(remote[1]!, 16), state: f[3]!.toUpperCase(), inode: f[9] ?? '' });
+  }
+  return out;
+}
+
+/** Every socket of the namespace process `pid` is in ([] for a gone process). */
+export async function namespaceSockets(pid: number): Promise<SocketPorts[]> {
+  const out: SocketPorts[] = [];
+  for (const file of ['tcp', 'tcp6']) {
+    // tcp6 is absent on a kernel without IPv6; a gone process holds nothing.
+    const text = await readFile(`/proc/${pid}/net/${file}`, 'utf8').catch(() => '');
+    out.push(...socketPorts(text));
   }
   return out;
 }
 
 /** Whether the namespace of process `pid` holds a TCP connection on local port `port` from remote port `from`. */
 export async function holdsConnection(pid: number, port: number, from: number): Promise<boolean> {
-  for (const file of ['tcp', 'tcp6']) {
-    let text: string;
-    try {
-      text = await readFile(`/proc/${pid}/net/${file}`, 'utf8');
-    } catch {
-      continue; // tcp6 is absent on a kernel without IPv6; a gone process holds nothing.
-    }
-    if (socketPorts(text).some((s) => s.state !== LISTEN && s.local === port && s.remote === from)) return true;
-  }
-  return false;
+  return (await namespaceSockets(pid)).some((s) => s.state !== LISTEN && s.local === port && s.remote === from);
 }

@@ -59,4 +59,40 @@ describe.skipIf(sandboxSkipReason !== null)('netlab test with real services behi
     expect(one).toMatchObject({ status: 'pass', message: 'a answered tcp 10.0.0.2:8080 (a)' });
     expect(r.stderr).not.toContain('cannot listen');
   });
+
+  it('right after apply, a server still starting gets its port: the responder does not take it first', async () => {
+    // The server listens only 1.5 s after it starts, as a slow one does; apply returns after 0.3 s.
+    // Had a responder taken port 8080 first, the server would fail to listen and exit.
+    const slow = labFile(
+      'slow',
+      [
+        'name: slow',
+        'hosts:',
+        '  a:',
+        '    interfaces:',
+        '      eth0: { addresses: [10.0.1.1/24] }',
+        '    run:',
+        `      - { name: http, command: "sleep 1.5; exec node -e \\"require('http').createServer((q, s) => s.end('a\\\\n')).listen(8080)\\"" }`,
+        '  b:',
+        '    interfaces:',
+        '      eth0: { addresses: [10.0.1.2/24], link: a:eth0 }',
+        'expect:',
+        '  - b -> a:8080 tcp reachable',
+        // Keeps the responders up well past the server's start: a ping nobody answers.
+        '  - b -> 10.0.1.99 unreachable',
+        '',
+      ].join('\n'),
+    );
+    try {
+      const applied = await netlab(['apply', slow]);
+      expect(applied.code, applied.all).toBe(0);
+      const r = await netlab(['test', '--timeout', '3s', slow]);
+      expect(r.code, r.all).toBe(0);
+      // The server is still running: it listened, so nothing is pending.
+      const plan = await netlab(['plan', slow]);
+      expect(plan.code, plan.all).toBe(0);
+    } finally {
+      await netlab(['destroy', '--yes', slow]);
+    }
+  });
 });

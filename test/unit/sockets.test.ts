@@ -10,11 +10,11 @@ describe('socketPorts', () => {
       '   1: 0000000000000000FFFF00000200000A:0050 0000000000000000FFFF00000100000A:B9CA 01 00000000:00000000 00:00000000 00000000     0        0 287730 1 00000000fc27cb88 20 0 0 10 -1',
     ].join('\n');
     expect(socketPorts(tcp6)).toEqual([
-      { local: 80, remote: 0, state: '0A' },
-      { local: 80, remote: 47562, state: '01' },
+      { local: 80, remote: 0, state: '0A', inode: '286380' },
+      { local: 80, remote: 47562, state: '01', inode: '287730' },
     ]);
     const tcp =
       '  sl  local_address rem_address   st\n  12: 0200000A:1F90 6400000A:d431 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n';
-    expect(socketPorts(tcp)).toEqual([{ local: 8080, remote: 54321, state: '06' }]);
+    expect(socketPorts(tcp)).toEqual([{ local: 8080, remote: 54321, state: '06', inode: '0' }]);
   });
 });
