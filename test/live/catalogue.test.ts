@@ -9,11 +9,9 @@ import { sandboxSkipReason, sh } from './sandbox.js';
 
 /** Built in the vm tier (test/vm/scenarios), refused here by preflight. */
 const VM_TIER = new Set(['vlan-trunk.yaml', 'macvlan-ipvlan.yaml']);
-/** Covered by test/live/scale.test.ts. */
-const ELSEWHERE = new Set(['scale.yaml']);
 
 const labs = readdirSync('labs')
-  .filter((f) => f.endsWith('.yaml') && !ELSEWHERE.has(f))
+  .filter((f) => f.endsWith('.yaml'))
   .sort();
 
 async function labNamespaces(lab: string): Promise<string[]> {
