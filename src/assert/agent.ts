@@ -4,12 +4,15 @@
 //   agent.js serve --name HOST [--tcp PORT]... [--udp PORT]... [--lifetime SECONDS]
 //     A responder: answers every TCP connection and every UDP datagram with one JSON line
 //     {"netlab":"responder","name":HOST} (so a client can count which backend answered). Prints one
-//     JSON line {"ready":true,"failed":[...]} once listening (a port already in use is reported in
+//     JSON line {"ready":true,"pid":PID,"failed":[...]} once listening (a port already in use is reported in
 //     `failed`, not fatal). Exits on SIGTERM, when its stdin closes (netlab died), or after --lifetime.
 //
-//   agent.js probe --proto tcp|udp --to ADDRESS --port PORT [--count N] [--timeout MS]
+//   agent.js probe --proto tcp|udp --to ADDRESS --port PORT [--count N] [--timeout MS] [--hold 1]
 //     Makes N attempts one after another and prints {"results":[{"ok":true,"name":"db"} |
-//     {"ok":true,"name":null,"answer":"..."} | {"ok":false,"error":"ECONNREFUSED"}]}.
+//     {"ok":true,"name":null,"answer":"..."} | {"ok":false,"error":"ECONNREFUSED"}]}. With --hold
+//     (TCP), each connection once established prints {"connected":I,"port":SOURCE_PORT} and stays
+//     open until a line on stdin: `close` ends it at once (netlab told the answering host by its
+//     socket), anything else waits for the answer as usual.
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -98,7 +101,7 @@ async function serve(a: Args): Promise<void> {
       () => udp(p, 'udp4', '0.0.0.0'),
     ).catch((e: NodeJS.ErrnoException) => failed.push({ proto: 'udp', port: p, error: e.code ?? e.message }));
   }
-  process.stdout.write(`${JSON.stringify({ ready: true, failed })}\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, pid: process.pid, failed })}\n`);
 }
 
 type Result = { ok: true; name: string | null; answer?: string } | { ok: false; error: string };
@@ -113,22 +116,59 @@ function named(data: string): Result {
   return { ok: true, name: null, answer: data.slice(0, 200) };
 }
 
-function tcpOnce(host: string, port: number, timeout: number): Promise<Result> {
+/** The lines netlab writes to a holding probe, one per connection it was told about. */
+function stdinLines(): () => Promise<string> {
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  let rest = '';
+  process.stdin.on('data', (d: Buffer) => {
+    rest += d.toString();
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      const w = waiting.shift();
+      if (w) w(line);
+      else lines.push(line);
+    }
+  });
+  // netlab gone: nobody will answer, so no connection waits for it.
+  process.stdin.on('end', () => {
+    for (const w of waiting.splice(0)) w('');
+  });
+  return () => {
+    const l = lines.shift();
+    return l !== undefined ? Promise.resolve(l) : new Promise((resolve) => waiting.push(resolve));
+  };
+}
+
+function tcpOnce(host: string, port: number, timeout: number, hold?: { index: number; next: () => Promise<string> }): Promise<Result> {
   return new Promise((resolve) => {
     let data = '';
     let connected = false;
     let done = false;
+    // While held, an answer or the server's close is kept until netlab has looked at the sockets.
+    let held: Promise<string> = Promise.resolve('');
     const sock = net.connect({ host, port });
     const finish = (r: Result) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
+      void held.then(() => {
+        sock.destroy();
+        resolve(r);
+      });
     };
     // Connected but silent until the timeout (a server that waits for the client): reachable all the same.
     const timer = setTimeout(() => finish(connected ? named(data) : { ok: false, error: 'ETIMEDOUT' }), timeout);
-    sock.on('connect', () => (connected = true));
+    sock.on('connect', () => {
+      connected = true;
+      if (!hold) return;
+      process.stdout.write(`${JSON.stringify({ connected: hold.index, port: sock.localPort })}\n`);
+      held = hold.next();
+      void held.then((line) => {
+        if (line === 'close') finish(named(data));
+      });
+    });
     sock.on('data', (d) => (data += d.toString()));
     sock.on('error', (e: NodeJS.ErrnoException) => finish(connected ? named(data) : { ok: false, error: e.code ?? e.message }));
     sock.on('end', () => finish(named(data)));
@@ -160,10 +200,14 @@ async function probe(a: Args): Promise<void> {
   const port = Number(one(a, 'port'));
   const count = Number(one(a, 'count', '1'));
   const timeout = Number(one(a, 'timeout', '1000'));
+  const next = proto === 'tcp' && one(a, 'hold', '0') === '1' ? stdinLines() : null;
   // Hard bound on the whole run, whatever happens.
   setTimeout(() => process.exit(2), count * (timeout + 200) + 2000).unref();
   const results: Result[] = [];
-  for (let i = 0; i < count; i++) results.push(await (proto === 'udp' ? udpOnce : tcpOnce)(host, port, timeout));
+  for (let i = 0; i < count; i++)
+    results.push(
+      await (proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined)),
+    );
   process.stdout.write(`${JSON.stringify({ results })}\n`);
   process.exit(0);
 }

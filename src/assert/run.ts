@@ -1,12 +1,15 @@
 // Runs a lab's `expect:` assertions against the kernel: responders at the destinations (our own
-// processes, stopped by pid afterwards), ping for ICMP, the agent's probe for TCP/UDP.
+// processes, stopped by pid afterwards), ping for ICMP, the agent's probe for TCP/UDP. Where a real
+// service holds a target's port, the host that accepted each connection is read from its sockets.
 import type { ResultPromise } from 'execa';
 import { lazyExeca } from '../driver/exec.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Expectation, Lab } from '../spec/types.js';
 import type { AssertionResult, LabResult } from './report.js';
-import { responders } from './targets.js';
+import { waitForServers } from './settle.js';
+import { holdsConnection } from './sockets.js';
+import { destinations, responders } from './targets.js';
 
 /** The agent script, compiled next to this file (dist/assert/agent.js). */
 export const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
@@ -26,6 +29,10 @@ function inNs(ns: string, argv: string[]): [string, string[]] {
 interface Responder {
   host: string;
   child: ResultPromise;
+  /** The responder's own pid (a process in the host's namespace, for its socket table). */
+  pid: number;
+  /** `tcp/80`: ports it could not listen on, because something else (a real service) does. */
+  taken: Set<string>;
 }
 
 async function startResponder(host: string, ns: string, tcp: number[], udp: number[], warn: (m: string) => void): Promise<Responder> {
@@ -41,7 +48,8 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
   ];
   const [cmd, argv] = inNs(ns, args);
   const child = execa(cmd, argv, { stdin: 'pipe', reject: false, buffer: false });
-  await new Promise<void>((resolve, reject) => {
+  const taken = new Set<string>();
+  const pid = await new Promise<number>((resolve, reject) => {
     let text = '';
     const timer = setTimeout(() => reject(new Error(`the responder in host ${host} did not start within 10 s`)), 10_000);
     child.stdout!.on('data', (d: Buffer) => {
@@ -50,12 +58,15 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
       if (nl < 0) return;
       clearTimeout(timer);
       try {
-        const ready = JSON.parse(text.slice(0, nl)) as { failed: { proto: string; port: number; error: string }[] };
-        for (const f of ready.failed)
-          warn(
-            `host ${host}: the responder cannot listen on ${f.proto} port ${f.port} (${f.error}); whatever listens there answers instead`,
-          );
-        resolve();
+        const ready = JSON.parse(text.slice(0, nl)) as { pid: number; failed: { proto: string; port: number; error: string }[] };
+        for (const f of ready.failed) {
+          taken.add(`${f.proto}/${f.port}`);
+          if (f.proto !== 'tcp' || f.error !== 'EADDRINUSE')
+            warn(
+              `host ${host}: the responder cannot listen on ${f.proto} port ${f.port} (${f.error}); whatever listens there answers instead`,
+            );
+        }
+        resolve(ready.pid);
       } catch {
         reject(new Error(`the responder in host ${host} said: ${text.trim()}`));
       }
@@ -67,7 +78,7 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
       reject(new Error(`the responder in host ${host} exited (${r.exitCode ?? r.signal}): ${err.trim()}`));
     });
   });
-  return { host, child };
+  return { host, child, pid, taken };
 }
 
 /** Stops our responders by their pid and waits for them. */
@@ -87,8 +98,32 @@ const ERRORS: Record<string, string> = {
 };
 const words = (e: string) => (ERRORS[e] ? `${ERRORS[e]} (${e})` : e);
 
-async function probe(ns: string, e: Expectation, count: number, timeoutMs: number): Promise<Probe[]> {
+/** A DNAT target whose port a real service holds: its answers are told by the socket it accepted. */
+interface RealService {
+  host: string;
+  pid: number;
+  port: number;
+}
+
+/** The destinations of a TCP assertion where no responder of ours listens but something else does. */
+function realServices(lab: Lab, e: Expectation, rs: Responder[]): RealService[] {
+  if (e.proto !== 'tcp') return [];
+  return destinations(lab, e).flatMap((d) => {
+    const r = rs.find((x) => x.host === d.host);
+    return r?.taken.has(`tcp/${d.port}`) ? [{ host: d.host, pid: r.pid, port: d.port }] : [];
+  });
+}
+
+/** The one host among `candidates` holding the connection from source port `from`, or null. */
+async function accepter(candidates: RealService[], from: number): Promise<string | null> {
+  const found = await Promise.all(candidates.map((c) => holdsConnection(c.pid, c.port, from)));
+  const hosts = candidates.filter((_, i) => found[i]).map((c) => c.host);
+  return hosts.length === 1 ? hosts[0]! : null;
+}
+
+async function probe(ns: string, e: Expectation, count: number, timeoutMs: number, candidates: RealService[] = []): Promise<Probe[]> {
   const execa = await lazyExeca();
+  const hold = candidates.length > 0;
   const [cmd, argv] = inNs(ns, [
     process.execPath,
     AGENT,
@@ -103,10 +138,37 @@ async function probe(ns: string, e: Expectation, count: number, timeoutMs: numbe
     String(count),
     '--timeout',
     String(timeoutMs),
+    ...(hold ? ['--hold', '1'] : []),
   ]);
-  const r = await execa(cmd, argv, { reject: false });
-  if (r.exitCode !== 0) throw new Error(`the probe failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`);
-  return (JSON.parse(r.stdout) as { results: Probe[] }).results;
+  const child = execa(cmd, argv, { reject: false, stdin: 'pipe' });
+  child.stdin!.on('error', () => undefined); // The probe gone: its exit status tells why.
+  // Each connection the probe holds open is looked up in the candidates' socket tables, then released.
+  const told = new Map<number, string>();
+  let seen = '';
+  const lookups: Promise<void>[] = [];
+  if (hold)
+    child.stdout!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      for (let nl = seen.indexOf('\n'); nl >= 0; nl = seen.indexOf('\n')) {
+        const line = seen.slice(0, nl);
+        seen = seen.slice(nl + 1);
+        const m = /^\{"connected":(\d+),"port":(\d+)\}$/.exec(line);
+        if (!m) continue;
+        lookups.push(
+          accepter(candidates, Number(m[2])).then((host) => {
+            if (host) told.set(Number(m[1]), host);
+            child.stdin!.write(host ? 'close\n' : 'wait\n');
+          }),
+        );
+      }
+    });
+  else child.stdin!.end();
+  const r = await child;
+  await Promise.all(lookups);
+  if (r.exitCode !== 0) throw new Error(`the probe failed (exit ${r.exitCode}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
+  const last = String(r.stdout).trim().split('\n').pop() ?? '';
+  const results = (JSON.parse(last) as { results: Probe[] }).results;
+  return results.map((p, i) => (p.ok && told.has(i) ? { ok: true, name: told.get(i)! } : p));
 }
 
 async function ping(ns: string, address: string, timeoutMs: number): Promise<{ ok: boolean; output: string }> {
@@ -124,7 +186,12 @@ function answerer(p: Probe & { ok: true }, address: string): string {
 }
 
 /** Runs one assertion; never throws (a problem running it is an `error` result). */
-async function runOne(lab: Lab, e: Expectation, timeoutMs: number): Promise<Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>> {
+async function runOne(
+  lab: Lab,
+  e: Expectation,
+  timeoutMs: number,
+  rs: Responder[],
+): Promise<Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>> {
   const src = lab.hosts.find((h) => h.name === e.from)!;
   if (src.ns && !existsSync(`${NETNS_DIR}/${src.ns}`))
     return { status: 'error', message: `host ${src.name}'s namespace ${src.ns} does not exist: is the lab applied?`, details: [] };
@@ -145,7 +212,7 @@ async function runOne(lab: Lab, e: Expectation, timeoutMs: number): Promise<Omit
     const what = `${e.proto} ${target}`;
     if (e.verdict === 'reaches') {
       const n = Math.max(10, 6 * e.backends.length);
-      const results = await probe(src.ns, e, n, timeoutMs);
+      const results = await probe(src.ns, e, n, timeoutMs, realServices(lab, e, rs));
       const hits = new Map<string, number>();
       const failures = new Map<string, number>();
       for (const r of results) {
@@ -171,7 +238,7 @@ async function runOne(lab: Lab, e: Expectation, timeoutMs: number): Promise<Omit
     }
     const tries = e.verdict === 'reachable' ? 2 : 1;
     let r: Probe = { ok: false, error: 'ETIMEDOUT' };
-    for (let i = 0; i < tries && !r.ok; i++) [r] = (await probe(src.ns, e, 1, timeoutMs)) as [Probe];
+    for (let i = 0; i < tries && !r.ok; i++) [r] = (await probe(src.ns, e, 1, timeoutMs, realServices(lab, e, rs))) as [Probe];
     if (e.verdict === 'reachable')
       return r.ok
         ? { status: 'pass', message: `${answerer(r, e.to.address)} answered ${what}`, details: [] }
@@ -194,14 +261,16 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
   const results: AssertionResult[] = [];
   const base = (e: Expectation) => ({ lab: lab.name, text: e.text, pos: e.pos });
   try {
-    for (const [host, ports] of responders(lab)) {
+    const needed = responders(lab);
+    await waitForServers(lab.name, new Set(needed.keys()));
+    for (const [host, ports] of needed) {
       const h = lab.hosts.find((x) => x.name === host)!;
       if (h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`)) continue;
       rs.push(await startResponder(host, h.ns, ports.tcp, ports.udp, warn));
     }
     for (const e of lab.expect) {
       const t0 = Date.now();
-      const r = await runOne(lab, e, timeoutMs);
+      const r = await runOne(lab, e, timeoutMs, rs);
       results.push({ ...base(e), ...r, seconds: (Date.now() - t0) / 1000 });
     }
   } catch (err) {

@@ -9,8 +9,6 @@ import { sandboxSkipReason, sh } from './sandbox.js';
 
 /** Built in the vm tier (test/vm/scenarios), refused here by preflight. */
 const VM_TIER = new Set(['vlan-trunk.yaml', 'macvlan-ipvlan.yaml']);
-/** Covered by test/live/scale.test.ts. */
-const ELSEWHERE = new Set(['scale.yaml']);
 /**
  * Attach a running container by pid: the file holds a placeholder pid no process can have, and
  * test/live/container.test.ts applies it with a real podman container's. Here: as shipped, preflight
@@ -19,7 +17,7 @@ const ELSEWHERE = new Set(['scale.yaml']);
 const NEEDS_CONTAINER = new Set(['container-attach.yaml']);
 
 const labs = readdirSync('labs')
-  .filter((f) => f.endsWith('.yaml') && !ELSEWHERE.has(f))
+  .filter((f) => f.endsWith('.yaml'))
   .sort();
 
 async function labNamespaces(lab: string): Promise<string[]> {

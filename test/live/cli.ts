@@ -3,6 +3,7 @@ import { execa } from 'execa';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isAlias, parseDocument, type Scalar, type YAMLMap, type YAMLSeq } from 'yaml';
 
 export const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
 
@@ -17,6 +18,23 @@ export function labFile(name: string, text: string): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, text);
   return file;
+}
+
+/** A lab's text, as written, without its `run:` processes of this name (for a test that listens on their ports itself). */
+export function withoutProcess(text: string, name: string): string {
+  const doc = parseDocument(text);
+  const hosts = doc.get('hosts') as YAMLMap<Scalar, YAMLMap>;
+  // Last host first: an alias of a process goes before the anchor it names.
+  for (const host of [...hosts.items].reverse()) {
+    const run = host.value?.get('run') as YAMLSeq | undefined;
+    if (!run) continue;
+    run.items = run.items.filter((item) => {
+      const p = (isAlias(item) ? item.resolve(doc) : item) as YAMLMap | undefined;
+      return p?.get('name') !== name;
+    });
+    if (!run.items.length) host.value!.delete('run');
+  }
+  return doc.toString();
 }
 
 /** A star lab: N hosts, each with eth0 on a veth to one bridge in a `hub` host, an address and a default route. */
