@@ -5,7 +5,8 @@
 // not a server still starting (a process that never listens, such as a VM's NIC helper).
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { procStat, readProcessRecord } from '../driver/processes.js';
+import { readProcessRecord } from '../driver/processes.js';
+import { procStat } from '../driver/procfs.js';
 import { LISTEN, namespaceSockets } from './sockets.js';
 
 /** Seconds after its start when a run process that listens on nothing is no longer waited for. */

@@ -20,7 +20,9 @@ const warn = (lab: string, message: string) => out.warn(`${lab}: ${message}`);
 /** Runs jobs concurrently (labs are independent units) and returns every outcome, in job order. */
 export async function runJobs<R>(jobs: LabJob<R>[], opts: { json: boolean }): Promise<JobResult<R>[]> {
   if (opts.json || out.quiet) return Promise.all(jobs.map((job) => outcome(job, { warn })));
-  if (process.stdout.isTTY && !process.env.CI) return withTaskList(jobs);
+  // A terminal of 0 columns (`script -qec`, some CI runners), or too narrow for a task's title,
+  // would get one character per line: it gets plain lines.
+  if (process.stdout.isTTY && !process.env.CI && (process.stdout.columns ?? 0) >= MIN_COLUMNS) return withTaskList(jobs);
   return Promise.all(jobs.map(withLines));
 }
 

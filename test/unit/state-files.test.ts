@@ -181,7 +181,9 @@ describe('the lab lock', () => {
   it('is taken over from a dead owner, and from a reused pid (another start time)', async () => {
     const dead = Number(execFileSync('sh', ['-c', 'sh -c "echo \\$\\$"'], { encoding: 'utf8' }).trim());
     lockOf(dead, '12345');
-    await (await lockLab('lab'))();
+    await (
+      await lockLab('lab')
+    )();
     await withSleeper(async (pid) => {
       lockOf(pid, '1');
       const unlock = await lockLab('lab');
@@ -193,7 +195,9 @@ describe('the lab lock', () => {
     const unlock = await lockLab('lab');
     await expect(lockLab('lab')).rejects.toThrow(LockBusyError);
     await unlock();
-    await (await lockLab('lab'))();
+    await (
+      await lockLab('lab')
+    )();
   });
   it("recovery never rolls back a run whose owner is alive, even under the lab's lock", async () => {
     await withSleeper(async (pid) => {
