@@ -15,6 +15,14 @@ import net from 'node:net';
 
 type Args = Record<string, string[]>;
 
+/**
+ * Exits once what was written to stdout and stderr has reached the pipe: netlab reads the
+ * answer from there, and a bare process.exit() drops what Node still holds for a pipe.
+ */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 function parse(argv: string[]): Args {
   const out: Args = {};
   for (let i = 0; i < argv.length; i += 2) {
@@ -42,9 +50,13 @@ async function serve(a: Args): Promise<void> {
   const name = one(a, 'name');
   const answer = `${JSON.stringify({ netlab: 'responder', name })}\n`;
   const closers: (() => void)[] = [];
+  let stopping = false;
   const stop = () => {
+    // SIGTERM and the end of stdin may both come while the output drains.
+    if (stopping) return;
+    stopping = true;
     for (const c of closers) c();
-    process.exit(0);
+    exitWhenFlushed(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -165,7 +177,7 @@ async function probe(a: Args): Promise<void> {
   const results: Result[] = [];
   for (let i = 0; i < count; i++) results.push(await (proto === 'udp' ? udpOnce : tcpOnce)(host, port, timeout));
   process.stdout.write(`${JSON.stringify({ results })}\n`);
-  process.exit(0);
+  exitWhenFlushed(0);
 }
 
 const [mode, ...rest] = process.argv.slice(2);
@@ -176,5 +188,5 @@ try {
   else throw new Error('usage: agent.js serve|probe ...');
 } catch (e) {
   process.stderr.write(`netlab agent: ${(e as Error).message}\n`);
-  process.exit(1);
+  exitWhenFlushed(1);
 }
