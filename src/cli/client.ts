@@ -63,8 +63,10 @@ export async function delegate(argv: string[]): Promise<number | null> {
       finish(1);
     };
     socket.on('connect', () => {
-      socket.write(`${JSON.stringify(request)}\n`);
+      // Listening first: a Ctrl-C the moment the server has the request must reach onSignal, not
+      // end this process by the default action while the run goes on without its client.
       process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+      socket.write(`${JSON.stringify(request)}\n`);
     });
     socket.on('data', (chunk: Buffer) => {
       for (const f of reader.push(chunk)) {

@@ -438,7 +438,7 @@ describe('netlab serve: the client', () => {
   });
 });
 
-describe('netlab serve: a socket the client must not trust', () => {
+describe('netlab serve: a socket the client must not trust', { timeout: 60_000 }, () => {
   /** A socket that answers every command with a forged success: what a planted socket would say. */
   const forged = (socket: Socket) =>
     socket.end(Buffer.concat([frame('r'), frame('o', 'sv: applied 9 steps and verified\n'), frame('x', '0')]));
