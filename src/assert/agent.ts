@@ -18,6 +18,14 @@ import net from 'node:net';
 
 type Args = Record<string, string[]>;
 
+/**
+ * Exits once what was written to stdout and stderr has reached the pipe: netlab reads the
+ * answer from there, and a bare process.exit() drops what Node still holds for a pipe.
+ */
+function exitWhenFlushed(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 function parse(argv: string[]): Args {
   const out: Args = {};
   for (let i = 0; i < argv.length; i += 2) {
@@ -45,9 +53,13 @@ async function serve(a: Args): Promise<void> {
   const name = one(a, 'name');
   const answer = `${JSON.stringify({ netlab: 'responder', name })}\n`;
   const closers: (() => void)[] = [];
+  let stopping = false;
   const stop = () => {
+    // SIGTERM and the end of stdin may both come while the output drains.
+    if (stopping) return;
+    stopping = true;
     for (const c of closers) c();
-    process.exit(0);
+    exitWhenFlushed(0);
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -209,7 +221,7 @@ async function probe(a: Args): Promise<void> {
       await (proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined)),
     );
   process.stdout.write(`${JSON.stringify({ results })}\n`);
-  process.exit(0);
+  exitWhenFlushed(0);
 }
 
 const [mode, ...rest] = process.argv.slice(2);
@@ -220,5 +232,5 @@ try {
   else throw new Error('usage: agent.js serve|probe ...');
 } catch (e) {
   process.stderr.write(`netlab agent: ${(e as Error).message}\n`);
-  process.exit(1);
+  exitWhenFlushed(1);
 }

@@ -2,18 +2,16 @@
 // destroy, status, validate) is handed to it and its output and exit code come back, so the run
 // skips loading netlab and a cold JIT. Anything else, or no server, or a busy or stale one: the
 // command runs in this process as usual (null).
-import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { constants } from 'node:os';
-import { CHANGING, codeIdentity, commandOf, FrameReader, requestEnv, serveSocketPath, type Request } from './wire.js';
+import { CHANGING, checkServeSocket, codeIdentity, FrameReader, requestEnv, servedCommand, serveSocketPath, type Request } from './wire.js';
 
-const SERVED = new Set(['apply', 'plan', 'destroy', 'status', 'validate']);
 /** Options with which a command that changes the kernel does not ask first; the server cannot ask. */
 const NOT_ASKING = new Set(['-y', '--yes', '--json', '--dry-run']);
 
 export function servable(args: string[], interactive: boolean): boolean {
-  const command = commandOf(args);
-  if (command === undefined || !SERVED.has(command)) return false;
+  const command = servedCommand(args);
+  if (command === undefined) return false;
   return !(CHANGING.has(command) && interactive && !args.some((a) => NOT_ASKING.has(a)));
 }
 
@@ -21,8 +19,13 @@ export function servable(args: string[], interactive: boolean): boolean {
 export async function delegate(argv: string[]): Promise<number | null> {
   const args = argv.slice(2);
   const path = serveSocketPath();
-  if (process.env.NETLAB_SERVE === '0' || !servable(args, Boolean(process.stdin.isTTY && process.stdout.isTTY)) || !existsSync(path))
+  if (process.env.NETLAB_SERVE === '0' || !servable(args, Boolean(process.stdin.isTTY && process.stdout.isTTY))) return null;
+  const check = checkServeSocket(path);
+  if (!check.use) {
+    if (check.why !== null)
+      process.stderr.write(`netlab: not using the serve socket ${path}: ${check.why}; the command runs in this process; ${check.fix}\n`);
     return null;
+  }
   let cwd: string;
   try {
     cwd = process.cwd();
@@ -60,14 +63,17 @@ export async function delegate(argv: string[]): Promise<number | null> {
       finish(1);
     };
     socket.on('connect', () => {
-      socket.write(`${JSON.stringify(request)}\n`);
+      // Listening first: a Ctrl-C the moment the server has the request must reach onSignal, not
+      // end this process by the default action while the run goes on without its client.
       process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+      socket.write(`${JSON.stringify(request)}\n`);
     });
     socket.on('data', (chunk: Buffer) => {
       for (const f of reader.push(chunk)) {
         if (f.kind === 'r') started = true;
         else if (f.kind === 'o' || f.kind === 'e') (f.kind === 'o' ? process.stdout : process.stderr).write(f.payload);
         else if (f.kind === 'x') finish(Number(f.payload.toString()));
+        else if (started) lost();
         else finish(null);
       }
     });

@@ -312,6 +312,10 @@ export async function run(argv: string[]): Promise<number> {
   return exitCode;
 }
 
+/**
+ * Runs the command line of this process. Node exits on its own once the output has drained: a
+ * process.exit() here would cut off what stdout still holds for a pipe.
+ */
 export async function main(argv: string[]): Promise<void> {
-  process.exit(await run(argv));
+  process.exitCode = await run(argv);
 }

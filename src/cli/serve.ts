@@ -9,12 +9,23 @@ import { chmod, link, mkdir, rm, stat } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { createInterface } from 'node:readline';
 import { UsageError } from '../errors.js';
 import { parseDuration } from './duration.js';
 import { interrupt, resetInterrupt } from './interrupt.js';
 import { stripColour } from './output.js';
-import { CHANGING, codeIdentity, commandOf, frame, isRequest, requestEnv, serveSocketPath, type Request } from './wire.js';
+import {
+  CHANGING,
+  codeIdentity,
+  directoryProblem,
+  frame,
+  LineReader,
+  MAX_REQUEST_BYTES,
+  requestEnv,
+  requestProblem,
+  servedCommand,
+  serveSocketPath,
+  type Request,
+} from './wire.js';
 
 /** The server's own log line, on its stderr (never a client's: see routeOutput). */
 const log = (text: string) => process.stderr.write(`netlab serve: ${text}\n`);
@@ -66,6 +77,23 @@ function answering(path: string): Promise<boolean> {
     s.on('connect', () => (s.destroy(), resolve(true)));
     s.on('error', () => resolve(false));
   });
+}
+
+/** Answers a request the server will not run, says why, and lets the connection go. */
+function refuse(socket: Socket, why: string): void {
+  log(`refused a request: ${why}`);
+  // Nothing more is read from it; it goes once the answer is out.
+  socket.pause();
+  socket.end(frame('f', why), () => socket.destroy());
+}
+
+/** Whether the server's own code is still what it started with (a rebuild rewrites main.js). */
+function sameCode(identity: string): boolean {
+  try {
+    return codeIdentity() === identity;
+  } catch {
+    return false; // main.js is gone (mid-rebuild or uninstalled)
+  }
 }
 
 function isDirectory(path: string): boolean {
@@ -150,6 +178,13 @@ export async function serve(o: ServeOptions): Promise<number> {
   const path = serveSocketPath();
   const idleMs = o.idle ? parseDuration(o.idle) : 0;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  // Clients would not use a socket there (see checkServeSocket): say so now, not on every run.
+  const uid = process.getuid?.() ?? -1;
+  const unsafe = directoryProblem(dirname(path), uid);
+  if (unsafe)
+    throw new UsageError(
+      `netlab serve cannot offer a socket in ${dirname(path)}: ${unsafe.why ?? `it belongs to another user`}; ${unsafe.fix}`,
+    );
   if (await answering(path)) throw new UsageError(`netlab serve is already running on ${path}`);
   const identity = codeIdentity();
   // Runs never see a terminal, whatever the server was started on: they never ask, never animate.
@@ -177,13 +212,17 @@ export async function serve(o: ServeOptions): Promise<number> {
    */
   const stopRun = (r: Run, signal: NodeJS.Signals) => {
     if (r.ended || interrupt(signal)) return;
-    if (CHANGING.has(commandOf(r.req.args) ?? '')) return;
+    if (CHANGING.has(servedCommand(r.req.args) ?? '')) return;
     r.released = true;
     if (!r.socket.destroyed) r.socket.end(frame('x', String(128 + constants.signals[signal])));
   };
 
   const handle = async (socket: Socket, req: Request) => {
     if (req.id !== identity) {
+      // Another build is stale only when this server's own code has changed since it started:
+      // any other id (another installation, a forged request) is refused, and serving goes on.
+      if (sameCode(identity))
+        return refuse(socket, 'the request comes from another netlab than this server runs; run the command without it');
       // A run in progress still ends first: the server stops listening now and exits after it.
       socket.end(frame('s'));
       stop('netlab was rebuilt or upgraded since this server started');
@@ -215,23 +254,30 @@ export async function serve(o: ServeOptions): Promise<number> {
     }
   };
 
+  /** Every open connection: the server ends them when it stops, or they would keep it alive. */
+  const connections = new Set<Socket>();
   const server = createServer((socket) => {
-    const lines = createInterface({ input: socket });
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    socket.on('error', () => undefined);
+    const lines = new LineReader(MAX_REQUEST_BYTES);
     let request: Request | null = null;
-    lines.on('line', (line) => {
+    const onLine = (line: string): boolean => {
       let message: unknown;
       try {
         message = JSON.parse(line);
       } catch {
-        socket.destroy();
-        return;
+        // A later line that is not JSON is not a signal: ignored, as any other.
+        if (request === null) refuse(socket, 'the request is not JSON');
+        return request !== null;
       }
       if (request === null) {
-        if (!isRequest(message)) {
-          socket.destroy();
-          return;
+        const problem = requestProblem(message);
+        if (problem !== null) {
+          refuse(socket, problem);
+          return false;
         }
-        request = message;
+        request = message as Request;
         const done = handle(socket, request).catch((err: unknown) => {
           log(err instanceof Error ? err.message : String(err));
         });
@@ -241,8 +287,23 @@ export async function serve(o: ServeOptions): Promise<number> {
         const { signal } = message as { signal?: unknown };
         if (active?.socket === socket && (signal === 'SIGINT' || signal === 'SIGTERM')) stopRun(active, signal);
       }
-    });
-    socket.on('error', () => undefined);
+      return true;
+    };
+    const onData = (chunk: Buffer) => {
+      const got = lines.push(chunk);
+      if (got === null) {
+        socket.off('data', onData);
+        refuse(socket, `a line of more than ${MAX_REQUEST_BYTES} bytes`);
+        return;
+      }
+      for (const line of got) {
+        if (!onLine(line)) {
+          socket.off('data', onData);
+          return;
+        }
+      }
+    };
+    socket.on('data', onData);
   });
 
   const ino = await claimSocket(server, path);
@@ -252,11 +313,13 @@ export async function serve(o: ServeOptions): Promise<number> {
   idle(true);
   const why = await stopped;
   server.close();
+  if (active) log(`stopping (${why}) after the run in progress`);
   // The socket's name, unless another server has taken it since (after this one went stale).
   if ((await stat(path).catch(() => null))?.ino === ino) await rm(path, { force: true });
   // A run in progress ends first (a real signal reached its own handler too: it stops at a step
   // boundary and rolls back).
   await running;
+  for (const socket of connections) socket.destroy();
   process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
   idle(false);
   log(`stopped (${why})`);

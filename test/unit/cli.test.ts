@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { starLabYaml } from '../../src/cli/gen.js';
 
 const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
 
@@ -34,7 +35,7 @@ async function loadedModules(...args: string[]): Promise<string[]> {
   const log = join(dir, 'loaded');
   const hook = join(dir, 'hook.mjs');
   const register = join(dir, 'register.mjs');
-  // Appended synchronously: the hooks run on their own thread, and netlab ends with process.exit.
+  // Appended synchronously: the hooks run on their own thread, which may end before a write completes.
   writeFileSync(
     hook,
     `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  appendFileSync(${JSON.stringify(log)}, url + '\\n');\n  return next(url, context);\n}\n`,
@@ -78,6 +79,20 @@ describe('netlab CLI', () => {
     expect(doc.valid).toBe(false);
     expect(doc.issues.length).toBeGreaterThanOrEqual(2);
     expect(doc.issues.every((i) => i.line > 0 && i.col > 0)).toBe(true);
+  });
+
+  it('validate --json writes all of a multi-megabyte answer into a pipe', { timeout: 60_000 }, async () => {
+    // An unknown key in every host: one issue each, some 2 MB of JSON, far more than a pipe holds.
+    const hosts = 5000;
+    const file = tempLab(starLabYaml({ name: 'big', hosts }).replace(/^ {4}interfaces:/gm, '    bogus: 1\n    interfaces:'));
+    const r = await execa('sh', ['-c', 'node "$0" validate --json "$1" | cat', NETLAB, file], {
+      reject: false,
+      env: { NO_COLOR: '1', NETLAB_STATE_DIR: STATE, NETLAB_SERVE: '0' },
+    });
+    expect(r.stdout.length).toBeGreaterThan(2_000_000);
+    const doc = JSON.parse(r.stdout) as { valid: boolean; issues: unknown[] };
+    expect(doc.valid).toBe(false);
+    expect(doc.issues).toHaveLength(hosts + 1);
   });
 
   it('bad input never gives a stack trace: binary, not YAML, missing file', async () => {
