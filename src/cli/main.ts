@@ -212,11 +212,12 @@ export function buildProgram() {
     .description("run a command inside a host's network namespace (like ip netns exec / nsenter -n)")
     .argument('<lab>', 'lab name (as applied on this machine)')
     .argument('<host>', 'host of the lab')
-    .argument('<command...>', 'the command and its arguments, after --')
+    .argument('<command...>', 'the command and its arguments (after HOST, or after --)')
     .option('--file <file>', 'take the hosts from this lab file instead of the state record')
     .addHelpText(
       'after',
-      '\nExample: netlab exec docker web -- ping -c1 172.17.0.3\n' +
+      '\nExample: netlab exec docker web ping -c1 172.17.0.3 (or: netlab exec docker web -- ping -c1 172.17.0.3)\n' +
+        'Options of exec (--file) go before the command: everything after HOST is the command.\n' +
         'The command sees NETLAB_LAB, NETLAB_HOST and NETLAB_NETNS.\n' +
         "Exit codes: the command's own (128+N when killed by signal N); 127 command not found; 1 unknown lab or host, or lab not applied.",
     )
@@ -301,7 +302,7 @@ export async function run(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.exitOverride();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(withExecSeparator(argv));
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
     if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return EXIT_OK;
@@ -310,6 +311,26 @@ export async function run(argv: string[]): Promise<number> {
     return exitCodeOf(err);
   }
   return exitCode;
+}
+
+/**
+ * `netlab exec LAB HOST ip -br addr`, typed as `ip netns exec` and `kubectl exec` users type it:
+ * the command after HOST is the command, options and all, so a `--` is put before it when the
+ * user wrote none (commander would take `-br` for an option of exec).
+ */
+export function withExecSeparator(argv: string[]): string[] {
+  let i = 2;
+  while (i < argv.length && argv[i]!.startsWith('-')) i++;
+  if (argv[i] !== 'exec') return argv;
+  let positionals = 0;
+  for (let j = i + 1; j < argv.length; j++) {
+    const a = argv[j]!;
+    if (a === '--') return argv;
+    if (a === '--file') j++;
+    else if (!a.startsWith('-') && ++positionals === 2)
+      return j + 1 < argv.length && argv[j + 1] !== '--' ? [...argv.slice(0, j + 1), '--', ...argv.slice(j + 1)] : argv;
+  }
+  return argv;
 }
 
 /**

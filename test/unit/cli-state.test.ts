@@ -91,3 +91,23 @@ describe('commands on a lab that is not applied', () => {
     expect(r.stdout).toContain('0 passed, 3 failed');
   });
 });
+
+describe('exec without --', () => {
+  it('takes everything after HOST as the command, options and all', async () => {
+    const { withExecSeparator } = await import('../../src/cli/main.js');
+    const argv = (s: string) => ['node', 'netlab', ...s.split(' ')];
+    expect(withExecSeparator(argv('exec docker web ip -br addr'))).toEqual(argv('exec docker web -- ip -br addr'));
+    expect(withExecSeparator(argv('-q exec --file f.yaml docker web ip -br addr'))).toEqual(
+      argv('-q exec --file f.yaml docker web -- ip -br addr'),
+    );
+    expect(withExecSeparator(argv('exec docker web -- ip -br addr'))).toEqual(argv('exec docker web -- ip -br addr'));
+    expect(withExecSeparator(argv('exec docker web'))).toEqual(argv('exec docker web'));
+    expect(withExecSeparator(argv('apply -v lab.yaml'))).toEqual(argv('apply -v lab.yaml'));
+  });
+  it('reaches the command: an unknown lab is the error, not an unknown option', async () => {
+    const r = await netlab('exec', 'nosuch', 'web', 'ip', '-br', 'addr');
+    expect(r.code).toBe(1);
+    expect(r.stderr).not.toContain('unknown option');
+    expect(r.stderr).toContain('lab "nosuch" is not applied');
+  });
+});
