@@ -18,7 +18,7 @@ import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
 import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
-import { profile } from './profile.js';
+import { profile } from '../profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
 import { claimUnmarked } from './ownership.js';
 import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';

@@ -21,7 +21,7 @@ import {
   writeStateFile,
 } from '../state/files.js';
 
-export { stateDir } from './state-dir.js';
+export { stateDir } from '../state/dir.js';
 
 /**
  * Where checked labs are cached (see src/spec/cache.ts). Null when the state directory cannot be

@@ -6,7 +6,7 @@ import { loadLabs } from '../spec/load.js';
 import { declaredName } from '../spec/read.js';
 import { observeEarly, type EarlyObservation } from '../apply/engine.js';
 import type { Driver } from '../driver/driver.js';
-import { profile } from '../apply/profile.js';
+import { profile } from '../profile.js';
 import { specCacheDir } from '../apply/store.js';
 import type { Lab } from '../spec/types.js';
 import { appendAll } from '../append.js';

@@ -11,7 +11,7 @@
 //   f      refused: the request is not one this server runs (the payload says why); nothing ran
 import { lstatSync, statSync, type Stats } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
-import { stateDir } from '../apply/state-dir.js';
+import { stateDir } from '../state/dir.js';
 
 export interface Request {
   /** The client's code identity (codeIdentity); a server with other code does not run it. */

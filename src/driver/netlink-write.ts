@@ -14,7 +14,7 @@
 // (`Error: ...`) or `RTNETLINK answers: <errno text>`.
 import { endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
-import { profile } from '../apply/profile.js';
+import { profile } from '../profile.js';
 import { PERL_RTNETLINK } from './netlink.js';
 import { PERL_NETNS, runCollect, setnsSyscall } from './runner.js';
 import { appendAll } from '../append.js';

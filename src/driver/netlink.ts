@@ -15,7 +15,7 @@ import type { RawLink } from '../model/link.js';
 import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
 import { readFileSync } from 'node:fs';
-import { profile } from '../apply/profile.js';
+import { profile } from '../profile.js';
 import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, setnsSyscall } from './runner.js';
 
 export interface NetlinkQuery {

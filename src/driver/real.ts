@@ -27,7 +27,7 @@ import { procStat } from './procfs.js';
 import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
-import { profile } from '../apply/profile.js';
+import { profile } from '../profile.js';
 
 export const NETNS_DIR = '/run/netns';
 const CONCURRENCY = Number(process.env.NETLAB_CONCURRENCY ?? 8);

@@ -18,7 +18,7 @@ import { accessSync, constants, existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
-import { profile } from '../apply/profile.js';
+import { profile } from '../profile.js';
 
 export interface Job {
   /** Namespace name in `netnsDir` ('' = the namespace netlab runs in). */

@@ -8,7 +8,7 @@ import { lstat, mkdir, open, readdir, rename, rm, rmdir, unlink } from 'node:fs/
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { StateDirError, UsageError } from '../errors.js';
-import { stateDir } from '../apply/state-dir.js';
+import { stateDir } from './dir.js';
 import { LAB_NAME_PATTERN } from '../spec/names.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;

@@ -135,7 +135,7 @@ describe('netlab CLI', () => {
       version.filter(
         (m) =>
           m.startsWith('dist/') &&
-          !/^dist\/(cli\/(netlab|client|wire|main|output)|apply\/state-dir|errors|words|model\/command)\.js$/.test(m),
+          !/^dist\/(cli\/(netlab|client|wire|main|output)|state\/dir|errors|words|model\/command)\.js$/.test(m),
       ),
     ).toEqual([]);
     // apply without a terminal: its own modules (the engine, the driver), no other command's, no listr2.
