@@ -97,13 +97,8 @@ export class Locator {
   /** SourcePos of a key, for the normalised model. */
   source(path: Path): SourcePos {
     const { line, col } = this.pos(path, 'key');
-    const at = formatPath(path);
-    this.sources?.set(at, [line, col]);
-    return { file: this.file, line, col, path: at };
+    return { file: this.file, line, col, path: formatPath(path) };
   }
-
-  /** Every position given to the normalised lab, by path: what re-checking an edit needs (recheck.ts). */
-  sources: Map<string, [number, number]> | null = null;
 
   /** Key -> pair of a mapping, built once: big labs look up thousands of keys in one mapping. */
   private keysOf(map: YAMLMap): Map<string, Pair> {

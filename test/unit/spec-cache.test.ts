@@ -1,7 +1,7 @@
 // The cache of checked labs (src/spec/cache.ts): an unchanged file is taken from it, any change
 // to the text or the file name is checked from scratch, bad labs are never kept, and a damaged
 // entry is ignored.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -71,6 +71,31 @@ describe('spec cache', () => {
     const r = await loadLabs([file], { cacheDir: join(blocked, 'cache') });
     expect(r.issues).toEqual([]);
     expect(r.labs[0]!.name).toBe('cache');
+  });
+
+  it('never follows a symlink planted in the cache directory, reading or writing', async () => {
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, LAB);
+    const checked = (await loadLabs([file])).labs[0]!;
+    await storeLab(cacheDir, 'seed', checked);
+    const key = cacheKey(file, LAB);
+    // Read: an entry that is a symlink to a lab written elsewhere is not taken as checked.
+    const planted = join(dir, 'planted.json');
+    writeFileSync(planted, JSON.stringify({ ...checked, name: 'planted' }));
+    symlinkSync(planted, join(cacheDir, `${key}.json`));
+    const r = await loadLabs([file], { cacheDir });
+    expect(r.checked).toEqual({ cached: 0, parsed: 1 });
+    expect(r.labs[0]!.name).toBe('cache');
+    // Write: neither the entry's name nor a temporary name next to it writes through a link.
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'untouched');
+    rmSync(join(cacheDir, `${key}.json`));
+    symlinkSync(victim, join(cacheDir, `${key}.json`));
+    symlinkSync(victim, join(cacheDir, `.${key}.json.${process.pid}.tmp`));
+    await storeLab(cacheDir, key, checked);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(lstatSync(join(cacheDir, `${key}.json`)).isFile()).toBe(true);
+    expect((await loadLabs([file], { cacheDir })).checked).toEqual({ cached: 1, parsed: 0 });
   });
 
   it('keeps at most 64 entries, removing the oldest', async () => {
