@@ -15,7 +15,7 @@ import type { Lab } from './types.js';
 /**
  * Entries kept: the most recently written, at most this many and this many bytes (the state
  * directory is usually a tmpfs, that is memory: each edit of a 1000-host lab adds a 1 MB entry),
- * and always the newest.
+ * and always the newest unless it alone is over the budget.
  */
 const MAX_ENTRIES = 64;
 const MAX_BYTES = 16 * 1024 * 1024;
@@ -85,5 +85,9 @@ async function keep(dir: string, name: string, text: string): Promise<void> {
  * test/unit/spec-cache.test.ts holds every catalogue lab to it), so JSON gives it back exactly.
  */
 export async function storeLab(dir: string, key: string, lab: Lab): Promise<void> {
-  await keep(dir, `${key}.json`, JSON.stringify(lab));
+  const json = JSON.stringify(lab);
+  // A lab bigger than the whole budget (a generated lab of some 20k hosts) would push out every
+  // other entry and hold that much of the tmpfs, for one lab: it is checked again instead.
+  if (json.length > MAX_BYTES) return;
+  await keep(dir, `${key}.json`, json);
 }

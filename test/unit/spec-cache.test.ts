@@ -111,7 +111,7 @@ describe('spec cache', () => {
     expect(entries()).toContain('newest.json');
   });
 
-  it('keeps at most 16 MB of entries, however few: the newest always', async () => {
+  it('keeps at most 16 MB of entries, however few: the newest always, unless it alone is over', async () => {
     const big = (kb: number) => ({ name: 'x'.repeat(kb * 1024) }) as unknown as Lab;
     for (let i = 0; i < 6; i++) {
       await storeLab(cacheDir, `m${i}`, big(3 * 1024));
@@ -123,9 +123,12 @@ describe('spec cache', () => {
     }
     // 9 entries, 18 MB: the oldest 3 MB one goes.
     expect(entries().sort()).toEqual(['m1.json', 'm2.json', 'm3.json', 'm4.json', 'm5.json', 's0.json', 's1.json', 's2.json']);
-    // One entry over the whole budget is still kept when it is the newest, and pushes out the rest.
+    // A newest entry near the budget is kept, and pushes out the older big ones.
+    await storeLab(cacheDir, 'big', big(15 * 1024));
+    expect(entries().sort()).toEqual(['big.json', 's0.json', 's1.json', 's2.json']);
+    // One entry over the whole budget is not kept: it would push out every other lab for itself.
     await storeLab(cacheDir, 'huge', big(17 * 1024));
-    expect(entries()).toEqual(['huge.json']);
+    expect(entries().sort()).toEqual(['big.json', 's0.json', 's1.json', 's2.json']);
   });
 
   it('keeps labs exactly: every normalised lab is plain JSON (no undefined members, no special numbers)', () => {
