@@ -59,10 +59,7 @@ function yamlMessage(err: YAMLError, text: string): string {
 }
 
 /** A parsed YAML text, or the issues that make it unusable (errors, warnings, collection keys). */
-function parseYaml(
-  file: string,
-  text: string,
-): { doc: Document.Parsed; lines: LineCounter; locator: Locator; issues: SpecIssue[] } | SpecIssue {
+function parseYaml(file: string, text: string): { doc: Document.Parsed; locator: Locator; issues: SpecIssue[] } | SpecIssue {
   const lines = new LineCounter();
   let doc;
   try {
@@ -94,7 +91,7 @@ function parseYaml(
         }
       },
     });
-  return { doc, lines, locator, issues };
+  return { doc, locator, issues };
 }
 
 export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml | null; issues: SpecIssue[] } {
@@ -104,7 +101,7 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
   if (binary) return { parsed: null, issues: [binary] };
   const yaml = parseYaml(file, text);
   if (!('doc' in yaml)) return { parsed: null, issues: [yaml] };
-  const { doc, lines, locator, issues } = yaml;
+  const { doc, locator, issues } = yaml;
   if (issues.length > 0) return { parsed: null, issues };
 
   const contents = doc.contents;
