@@ -2,24 +2,24 @@
 // its text and netlab's spec code, and applying, re-applying or destroying an unchanged file is
 // the common case in CI and GitOps, where parsing and checking a 500-host lab costs ~200 ms of a
 // ~600 ms run. So a lab that passed every check is kept as JSON under a key made of all three;
-// any change to any of them is a different key. Beside it, the memory of each file's last check
-// (its text, data and outline) lets an edit be re-checked by parsing only the entries it touched
-// (recheck.ts).
+// any change to any of them is a different key. The directory is checked by the caller
+// (specCacheDir in src/apply/store.ts); its files are read and written as state files are, so a
+// symlink planted there is never followed.
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Memory } from './recheck.js';
+import { readStateFile, writeStateFile } from '../state/files.js';
 import type { Lab } from './types.js';
 
 /**
- * Entries kept of each kind (checked labs, memories): the most recently written, at most this
- * many and this many bytes (the state directory is usually a tmpfs, that is memory: each edit of
- * a 1000-host lab adds a 1 MB entry), and always the newest.
+ * Entries kept: the most recently written, at most this many and this many bytes (the state
+ * directory is usually a tmpfs, that is memory: each edit of a 1000-host lab adds a 1 MB entry),
+ * and always the newest unless it alone is over the budget.
  */
 const MAX_ENTRIES = 64;
 const MAX_BYTES = 16 * 1024 * 1024;
-/** Below this many entries of a kind nothing can be over budget enough to stat them all. */
+/** Below this many entries nothing can be over budget enough to stat them all. */
 const STAT_FROM = 8;
 
 let codeId: string | undefined;
@@ -46,7 +46,8 @@ export function cacheKey(file: string, text: string): string {
 /** The lab checked earlier under this key, or null. */
 export async function cachedLab(dir: string, key: string): Promise<Lab | null> {
   try {
-    return JSON.parse(await readFile(join(dir, `${key}.json`), 'utf8')) as Lab;
+    const text = await readStateFile(join(dir, `${key}.json`));
+    return text === null ? null : (JSON.parse(text) as Lab);
   } catch {
     return null;
   }
@@ -57,14 +58,12 @@ async function keep(dir: string, name: string, text: string): Promise<void> {
   const suffix = name.slice(name.lastIndexOf('.'));
   try {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = join(dir, `.${name}.${process.pid}.tmp`);
-    await writeFile(tmp, text);
-    await rename(tmp, join(dir, name));
+    await writeStateFile(join(dir, name), text);
     const names = (await readdir(dir)).filter((n) => n.endsWith(suffix) && !n.startsWith('.'));
     if (names.length < STAT_FROM) return;
     const entries = await Promise.all(
       names.map(async (n) => {
-        const s = await stat(join(dir, n)).catch(() => null);
+        const s = await lstat(join(dir, n)).catch(() => null);
         return { n, t: s?.mtimeMs ?? 0, size: s?.size ?? 0 };
       }),
     );
@@ -86,25 +85,9 @@ async function keep(dir: string, name: string, text: string): Promise<void> {
  * test/unit/spec-cache.test.ts holds every catalogue lab to it), so JSON gives it back exactly.
  */
 export async function storeLab(dir: string, key: string, lab: Lab): Promise<void> {
-  await keep(dir, `${key}.json`, JSON.stringify(lab));
-}
-
-// The memory of the last check of each file (see recheck.ts): what an edit is re-checked from.
-// Keyed by the file's name and netlab's spec code, not by its text.
-function memoryName(file: string): string {
-  return `${createHash('sha256')
-    .update(`${specCodeId()}\0${file}\0${resolve(file)}`)
-    .digest('hex')}.memory`;
-}
-
-export async function readMemory(dir: string, file: string): Promise<Memory | null> {
-  try {
-    return JSON.parse(await readFile(join(dir, memoryName(file)), 'utf8')) as Memory;
-  } catch {
-    return null;
-  }
-}
-
-export async function storeMemory(dir: string, file: string, json: string): Promise<void> {
-  await keep(dir, memoryName(file), json);
+  const json = JSON.stringify(lab);
+  // A lab bigger than the whole budget (a generated lab of some 20k hosts) would push out every
+  // other entry and hold that much of the tmpfs, for one lab: it is checked again instead.
+  if (json.length > MAX_BYTES) return;
+  await keep(dir, `${key}.json`, json);
 }

@@ -5,7 +5,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { SpecIssue } from '../errors.js';
 import { checkAcrossLabs } from './across.js';
-import { cachedLab, cacheKey, readMemory, storeLab, storeMemory } from './cache.js';
+import { cachedLab, cacheKey, storeLab } from './cache.js';
 import type { Lab } from './types.js';
 import { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
 import { appendAll } from '../append.js';
@@ -13,8 +13,8 @@ import { appendAll } from '../append.js';
 export interface LoadResult {
   labs: Lab[];
   issues: SpecIssue[];
-  /** How many files came from the cache, were re-checked from the last check (an edit), or parsed whole. */
-  checked: { cached: number; spliced: number; parsed: number };
+  /** How many files came from the cache of checked labs, and how many were parsed and checked. */
+  checked: { cached: number; parsed: number };
 }
 
 const IO_WORDS: Record<string, string> = {
@@ -60,7 +60,7 @@ async function readLabFile(file: string): Promise<{ text: string | null; issues:
 export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}): Promise<LoadResult> {
   const labs: Lab[] = [];
   const issues: SpecIssue[] = [];
-  const checked = { cached: 0, spliced: 0, parsed: 0 };
+  const checked = { cached: 0, parsed: 0 };
   // The same file named twice is one lab, not two labs with the same name.
   const seen = new Set<string>();
   for (const file of files) {
@@ -76,18 +76,12 @@ export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}
       labs.push(cached);
       continue;
     }
-    const [{ checkLabText }, last] = await Promise.all([
-      import('./check.js'),
-      opts.cacheDir === undefined ? null : readMemory(opts.cacheDir, file),
-    ]);
-    const { result, memory, via } = checkLabText(file, read.text, last);
-    checked[via === 'splice' ? 'spliced' : 'parsed']++;
+    const { loadLabText } = await import('./check.js');
+    const result = loadLabText(file, read.text);
+    checked.parsed++;
     appendAll(issues, result.issues);
     if (result.lab) labs.push(result.lab);
-    if (result.lab && !result.issues.length && opts.cacheDir !== undefined) {
-      await storeLab(opts.cacheDir, key, result.lab);
-      if (memory) await storeMemory(opts.cacheDir, file, memory());
-    }
+    if (result.lab && !result.issues.length && opts.cacheDir !== undefined) await storeLab(opts.cacheDir, key, result.lab);
   }
   appendAll(issues, checkAcrossLabs(labs));
   return { labs, issues, checked };

@@ -11,6 +11,9 @@ export type Part = 'key' | 'value';
 
 const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
 
+/** Mappings up to this many entries are searched without an index (see Locator.pairOf). */
+const SCAN_UP_TO = 16;
+
 /** `hosts.web.interfaces.eth0.mtu`, `links[2].a`, `sysctls["net.ipv4.ip_forward"]`. */
 export function formatPath(path: Path): string {
   let out = '';
@@ -97,13 +100,18 @@ export class Locator {
   /** SourcePos of a key, for the normalised model. */
   source(path: Path): SourcePos {
     const { line, col } = this.pos(path, 'key');
-    const at = formatPath(path);
-    this.sources?.set(at, [line, col]);
-    return { file: this.file, line, col, path: at };
+    return { file: this.file, line, col, path: formatPath(path) };
   }
 
-  /** Every position given to the normalised lab, by path: what re-checking an edit needs (recheck.ts). */
-  sources: Map<string, [number, number]> | null = null;
+  /**
+   * The first pair of a mapping with this key. Small mappings (a host's, an interface's: most of
+   * a big lab) are searched in place, so only the few big ones get an index.
+   */
+  private pairOf(map: YAMLMap, key: string): Pair | undefined {
+    if (map.items.length > SCAN_UP_TO) return this.keysOf(map).get(key);
+    for (const item of map.items) if (isPair(item) && isScalar(item.key) && String(item.key.value) === key) return item as Pair;
+    return undefined;
+  }
 
   /** Key -> pair of a mapping, built once: big labs look up thousands of keys in one mapping. */
   private keysOf(map: YAMLMap): Map<string, Pair> {
@@ -130,7 +138,7 @@ export class Locator {
       return item === undefined ? null : { node: item as Node | null, pair: null };
     }
     if (!isMap(parent)) return null;
-    const pair = this.keysOf(parent).get(String(seg));
+    const pair = this.pairOf(parent, String(seg));
     if (pair) return { node: pair.value as Node | null, pair };
     // `<<: *defaults` merge keys: look into the merged mappings.
     for (const item of parent.items) {

@@ -1,11 +1,10 @@
 // Turns bytes or text into plain data plus a Locator, refusing anything that is not one
 // reasonable YAML document: too big, binary, not UTF-8, syntax errors, duplicate keys,
 // several documents, alias bombs. Never throws.
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
+import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { SpecIssue } from '../errors.js';
 import { duplicateKeyOffsets } from './duplicates.js';
 import { Locator } from './locate.js';
-import { entryStarts, isPlain, outlineOf, type Outline } from './outline.js';
 import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
 
 export { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
@@ -16,8 +15,6 @@ export const MAX_ALIAS_COUNT = 100;
 export interface ParsedYaml {
   data: unknown;
   locator: Locator;
-  /** Where the entries of the top-level collections start, when an edit can be re-checked alone (see outline.ts). */
-  outline: () => Outline | null;
 }
 
 /** Binary files are refused before the YAML parser sees them: its errors would be noise. */
@@ -62,10 +59,7 @@ function yamlMessage(err: YAMLError, text: string): string {
 }
 
 /** A parsed YAML text, or the issues that make it unusable (errors, warnings, collection keys). */
-function parseYaml(
-  file: string,
-  text: string,
-): { doc: Document.Parsed; lines: LineCounter; locator: Locator; issues: SpecIssue[] } | SpecIssue {
+function parseYaml(file: string, text: string): { doc: Document.Parsed; locator: Locator; issues: SpecIssue[] } | SpecIssue {
   const lines = new LineCounter();
   let doc;
   try {
@@ -97,7 +91,7 @@ function parseYaml(
         }
       },
     });
-  return { doc, lines, locator, issues };
+  return { doc, locator, issues };
 }
 
 export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml | null; issues: SpecIssue[] } {
@@ -107,7 +101,7 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
   if (binary) return { parsed: null, issues: [binary] };
   const yaml = parseYaml(file, text);
   if (!('doc' in yaml)) return { parsed: null, issues: [yaml] };
-  const { doc, lines, locator, issues } = yaml;
+  const { doc, locator, issues } = yaml;
   if (issues.length > 0) return { parsed: null, issues };
 
   const contents = doc.contents;
@@ -130,41 +124,5 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
     const what = Array.isArray(data) ? 'a list' : data === null ? 'null' : `a ${typeof data}`;
     return { parsed: null, issues: [at(file, `top level must be a mapping (name:, hosts:, links:), not ${what}`, line, col)] };
   }
-  return { parsed: { data, locator, outline: () => outlineOf(doc, text, lines) }, issues: [] };
-}
-
-/** Some entries of one top-level collection, parsed alone (see recheck.ts). */
-export interface Fragment {
-  locator: Locator;
-  /** Null when the text holds no entry (only comments or blank lines). */
-  kind: 'map' | 'seq' | null;
-  /** The mapping's entries in order, or the list's items. */
-  entries: [string, unknown][];
-  items: unknown[];
-  /** Where each entry starts in the fragment (0-based line, column). */
-  starts: { line: number; col: number }[];
-}
-
-/**
- * A piece of a lab file as data, or null when anything about it needs the whole file: a YAML
- * issue, an anchor, alias or tag, an entry it cannot place, anything but one block collection.
- */
-export function parseFragment(file: string, text: string): Fragment | null {
-  if (nulIssue(file, text)) return null;
-  const yaml = parseYaml(file, text);
-  if (!('doc' in yaml) || yaml.issues.length > 0 || !isPlain(yaml.doc, text)) return null;
-  const { doc, lines, locator } = yaml;
-  const contents = doc.contents;
-  if (contents === null) return { locator, kind: null, entries: [], items: [], starts: [] };
-  if (!(isMap(contents) || isSeq(contents)) || contents.flow) return null;
-  const starts = entryStarts(contents, text, lines);
-  if (!starts) return null;
-  const data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) as unknown;
-  if (isSeq(contents)) return { locator, kind: 'seq', entries: [], items: data as unknown[], starts };
-  const values = data as Record<string, unknown>;
-  const entries = contents.items.map((p): [string, unknown] => {
-    const key = String((p.key as { value: unknown }).value);
-    return [key, values[key]];
-  });
-  return { locator, kind: 'map', entries, items: [], starts };
+  return { parsed: { data, locator }, issues: [] };
 }

@@ -1,7 +1,7 @@
 // The cache of checked labs (src/spec/cache.ts): an unchanged file is taken from it, any change
 // to the text or the file name is checked from scratch, bad labs are never kept, and a damaged
 // entry is ignored.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -73,6 +73,31 @@ describe('spec cache', () => {
     expect(r.labs[0]!.name).toBe('cache');
   });
 
+  it('never follows a symlink planted in the cache directory, reading or writing', async () => {
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(file, LAB);
+    const checked = (await loadLabs([file])).labs[0]!;
+    await storeLab(cacheDir, 'seed', checked);
+    const key = cacheKey(file, LAB);
+    // Read: an entry that is a symlink to a lab written elsewhere is not taken as checked.
+    const planted = join(dir, 'planted.json');
+    writeFileSync(planted, JSON.stringify({ ...checked, name: 'planted' }));
+    symlinkSync(planted, join(cacheDir, `${key}.json`));
+    const r = await loadLabs([file], { cacheDir });
+    expect(r.checked).toEqual({ cached: 0, parsed: 1 });
+    expect(r.labs[0]!.name).toBe('cache');
+    // Write: neither the entry's name nor a temporary name next to it writes through a link.
+    const victim = join(dir, 'victim');
+    writeFileSync(victim, 'untouched');
+    rmSync(join(cacheDir, `${key}.json`));
+    symlinkSync(victim, join(cacheDir, `${key}.json`));
+    symlinkSync(victim, join(cacheDir, `.${key}.json.${process.pid}.tmp`));
+    await storeLab(cacheDir, key, checked);
+    expect(readFileSync(victim, 'utf8')).toBe('untouched');
+    expect(lstatSync(join(cacheDir, `${key}.json`)).isFile()).toBe(true);
+    expect((await loadLabs([file], { cacheDir })).checked).toEqual({ cached: 1, parsed: 0 });
+  });
+
   it('keeps at most 64 entries, removing the oldest', async () => {
     const lab = (await loadLabs([(writeFileSync(join(dir, 'l.yaml'), LAB), join(dir, 'l.yaml'))])).labs[0]!;
     for (let i = 0; i < 64; i++) {
@@ -86,7 +111,7 @@ describe('spec cache', () => {
     expect(entries()).toContain('newest.json');
   });
 
-  it('keeps at most 16 MB of entries, however few: the newest always', async () => {
+  it('keeps at most 16 MB of entries, however few: the newest always, unless it alone is over', async () => {
     const big = (kb: number) => ({ name: 'x'.repeat(kb * 1024) }) as unknown as Lab;
     for (let i = 0; i < 6; i++) {
       await storeLab(cacheDir, `m${i}`, big(3 * 1024));
@@ -98,9 +123,12 @@ describe('spec cache', () => {
     }
     // 9 entries, 18 MB: the oldest 3 MB one goes.
     expect(entries().sort()).toEqual(['m1.json', 'm2.json', 'm3.json', 'm4.json', 'm5.json', 's0.json', 's1.json', 's2.json']);
-    // One entry over the whole budget is still kept when it is the newest, and pushes out the rest.
+    // A newest entry near the budget is kept, and pushes out the older big ones.
+    await storeLab(cacheDir, 'big', big(15 * 1024));
+    expect(entries().sort()).toEqual(['big.json', 's0.json', 's1.json', 's2.json']);
+    // One entry over the whole budget is not kept: it would push out every other lab for itself.
     await storeLab(cacheDir, 'huge', big(17 * 1024));
-    expect(entries()).toEqual(['huge.json']);
+    expect(entries().sort()).toEqual(['big.json', 's0.json', 's1.json', 's2.json']);
   });
 
   it('keeps labs exactly: every normalised lab is plain JSON (no undefined members, no special numbers)', () => {
