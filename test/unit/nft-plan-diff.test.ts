@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { desiredState } from '../../src/model/desired.js';
 import { plan } from '../../src/plan/plan.js';
-import { formatSteps, markdownPlan, stepJson } from '../../src/cli/output.js';
+import { formatSteps, markdownPlan, stepJson, stripColour } from '../../src/cli/output.js';
 import { labOf } from './helpers.js';
 
 const docker = readFileSync('labs/docker-bridge.yaml', 'utf8');
@@ -28,7 +28,8 @@ describe('nft changes in a plan', () => {
     ).toBe(true);
     // Rules that stay are not listed.
     expect(rules.some((r) => r.rule.includes('oifname "uplink" masquerade'))).toBe(false);
-    const text = formatSteps(p.steps, false).join('\n');
+    // Colours are on when CI is set (picocolors): compare the text a reader sees.
+    const text = stripColour(formatSteps(p.steps, false).join('\n'));
     expect(text).toMatch(/\+ nl_prerouting: .*tcp dport 5432 dnat ip to 172\.17\.0\.3:5432/);
     expect(markdownPlan([{ lab: 'docker', plan: p }])).toMatch(/\n\+ {5}nl_prerouting: .*dport 5432/);
     expect(stepJson(nft[0]!).rules).toEqual(rules);
