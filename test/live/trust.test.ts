@@ -21,17 +21,18 @@ async function until(what: string, check: () => boolean, ms = 60_000): Promise<v
   }
 }
 
-/** Starts a first apply of a star lab of `hosts` hosts and returns it once its journal exists (it is changing the kernel). */
+/** Starts a first apply of a star lab of `hosts` hosts; returns it once its journal exists (it is changing the kernel). */
 async function applyUntilJournal(lab: string, hosts: number) {
   const file = labFile(lab, starLab(lab, hosts));
   const apply = execa('node', [NETLAB, 'apply', '--yes', file], { reject: false, input: '', env: { NO_COLOR: '1', NETLAB_SERVE: '0' } });
   await until('the apply journal', () => existsSync(`/run/netlab/${lab}/journal.json`));
-  return apply;
+  // Wrapped: the process is a promise, and an async function would wait for it to end.
+  return { apply };
 }
 
 describe.skipIf(sandboxSkipReason !== null)('recovery and a live run', () => {
   it('gc leaves a running apply alone; the apply then finishes and is true', async () => {
-    const apply = await applyUntilJournal('race', 200);
+    const { apply } = await applyUntilJournal('race', 200);
     process.kill(apply.pid!, 'SIGSTOP');
     let gc;
     try {
@@ -51,7 +52,7 @@ describe.skipIf(sandboxSkipReason !== null)('recovery and a live run', () => {
   });
 
   it('a first apply killed mid-run: gc rolls it back and leaves no state of the lab', async () => {
-    const apply = await applyUntilJournal('phantom', 50);
+    const { apply } = await applyUntilJournal('phantom', 50);
     process.kill(apply.pid!, 'SIGKILL');
     await apply;
     const gc = await netlab(['gc', '--yes'], { env: { NETLAB_SERVE: '0' } });
