@@ -312,7 +312,7 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
     const checked = preflight(driver, lab);
     checked.catch(() => undefined);
     // (An early observation was only begun without a journal, under this lock.)
-    if (!early && (await store.readJournal(lab.name))) {
+    if (!early && (await store.hasJournal(lab.name))) {
       await checked;
       await recoverIfNeeded(driver, lab.name, opts);
     }

@@ -15,14 +15,19 @@ export interface GcOptions {
   recover(lab: string): Promise<boolean>;
 }
 
+/** The line for a lab whose run holds its lock (`e` a LockBusyError; anything else is thrown on). */
+function leftAlone(lab: string, e: unknown): string {
+  if (!(e instanceof LockBusyError)) throw e;
+  return `${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`;
+}
+
 /** Runs `work` under the lab's lock; a lab whose run is in progress is left alone and said so. */
 async function underLock(lab: string, lines: string[], work: () => Promise<void>): Promise<void> {
   let unlock: () => Promise<void>;
   try {
     unlock = await lockLab(lab);
   } catch (e) {
-    if (!(e instanceof LockBusyError)) throw e;
-    lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);
+    lines.push(leftAlone(lab, e));
     return;
   }
   try {
@@ -36,7 +41,7 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
   const lines: string[] = [];
   let pending = false;
   for (const lab of await store.labs()) {
-    if (!(await store.readJournal(lab))) continue;
+    if (!(await store.hasJournal(lab))) continue;
     if (opts.dryRun) {
       lines.push(`${lab}: interrupted run would be rolled back`);
       pending = true;
@@ -86,22 +91,21 @@ export async function gc(driver: Driver, opts: GcOptions): Promise<{ lines: stri
         r.leftAlone ? `${lab}: left alone, it was applied meanwhile` : `${lab}: removed ${counted(r.steps.length, 'leftover object')}`,
       );
     } catch (e) {
-      if (!(e instanceof LockBusyError)) throw e;
-      lines.push(`${lab}: left alone, ${e.message.replace(/^lab "[^"]*" (is |has )?/, '')}`);
+      lines.push(leftAlone(lab, e));
     }
   }
 
   // What is left of labs that never got a record (a first apply killed before its journal, a
   // rolled-back run): their directory would list them as labs.
   for (const lab of await store.labs()) {
-    if ((await store.hasRecord(lab)) || (await store.readJournal(lab))) continue;
+    if ((await store.hasRecord(lab)) || (await store.hasJournal(lab))) continue;
     if (opts.dryRun) {
       lines.push(`${lab}: the state of a run that never finished would be removed`);
       pending = true;
       continue;
     }
     await underLock(lab, lines, async () => {
-      if ((await store.hasRecord(lab)) || (await store.readJournal(lab))) return;
+      if ((await store.hasRecord(lab)) || (await store.hasJournal(lab))) return;
       await store.removeLab(lab);
       lines.push(`${lab}: removed the state of a run that never finished`);
     });

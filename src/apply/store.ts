@@ -17,6 +17,7 @@ import {
   readStateJson,
   removeLabDir,
   removeLabDirIfEmpty,
+  stateFileExists,
   stateSubdir,
   writeStateFile,
 } from '../state/files.js';
@@ -85,7 +86,9 @@ async function readLabJson<T extends { lab: string }>(lab: string, name: string)
 
 export const store = {
   readRecord: (lab: string) => readLabJson<LabRecord>(lab, 'state.json'),
-  hasRecord: async (lab: string) => (await labDir(lab, false)) !== null && (await readStateFile(labPath(lab, 'state.json'))) !== null,
+  // Whether there is a record or a journal, without reading it: a big lab's files are megabytes.
+  hasRecord: async (lab: string) => (await labDir(lab, false)) !== null && (await stateFileExists(labPath(lab, 'state.json'))),
+  hasJournal: async (lab: string) => (await labDir(lab, false)) !== null && (await stateFileExists(labPath(lab, 'journal.json'))),
   writeRecord: (r: LabRecord) => writeRecordFile(r.lab, 'state.json', r),
   readJournal: (lab: string) => readLabJson<Journal>(lab, 'journal.json'),
   writeJournal: (j: Journal) => writeRecordFile(j.lab, 'journal.json', { ...j, pidStart: processStart(j.pid) ?? undefined }),
@@ -174,7 +177,7 @@ export async function lockLab(lab: string): Promise<() => Promise<void>> {
         // leaves nothing behind, not even the logs and process record of its rolled-back
         // processes: status and gc would list the directory as a lab. A journal (an undo that
         // did not complete) keeps everything for the next run.
-        const orphan = !(await store.hasRecord(lab).catch(() => true)) && !(await store.readJournal(lab).catch(() => true));
+        const orphan = !(await store.hasRecord(lab).catch(() => true)) && !(await store.hasJournal(lab).catch(() => true));
         // Removed with the lock still in it: no other run can have begun in the directory.
         if (orphan) await removeLabDir(lab).catch(() => undefined);
         else {

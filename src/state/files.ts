@@ -163,6 +163,17 @@ export async function readStateFile(path: string): Promise<string | null> {
   }
 }
 
+/** Whether a state file exists (a file that is there but not one netlab may believe throws), without reading it. */
+export async function stateFileExists(path: string): Promise<boolean> {
+  const st = await lstat(path).catch((e: unknown) => {
+    if (errno(e) === 'ENOENT') return null;
+    throw e;
+  });
+  if (!st) return false;
+  checkFile(path, st);
+  return true;
+}
+
 /** The JSON of a state file, or null when there is none. */
 export async function readStateJson<T>(path: string): Promise<T | null> {
   const text = await readStateFile(path);

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LockBusyError, StateDirError, UsageError } from '../../src/errors.js';
 import { lockLab, processStart, store, type Journal } from '../../src/apply/store.js';
-import { appendStateFile, checkLabName, labDir, readStateFile, stateRoot, writeStateFile } from '../../src/state/files.js';
+import { appendStateFile, checkLabName, labDir, readStateFile, stateFileExists, stateRoot, writeStateFile } from '../../src/state/files.js';
 import { recoverIfNeeded } from '../../src/apply/engine.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 
@@ -136,6 +136,9 @@ describe('files in the state directory', () => {
     const link = join(state, 'file');
     symlinkSync(join(victim, 'precious.txt'), link);
     await expect(readStateFile(link)).rejects.toThrow(/symbolic link/);
+    // Asking whether it exists does not believe it either.
+    await expect(stateFileExists(link)).rejects.toThrow(/not a regular file/);
+    expect(await stateFileExists(join(state, 'none'))).toBe(false);
   });
   it('are appended to without following a symlink or a hard link', () => {
     const link = join(state, 'children');
