@@ -119,7 +119,9 @@ export function buildProgram() {
 
   program
     .command('gen')
-    .description('generate a scale lab: N hosts on veths to one hub bridge, with optional DNAT rules and a service')
+    .description(
+      'generate a scale lab: N hosts on veths to a hub bridge (several, chained, above 1023 hosts), with optional DNAT rules and a service',
+    )
     .requiredOption('--hosts <n>', 'number of hosts besides the hub', count('--hosts'))
     .option('--name <name>', 'lab name (namespace prefix)', 'scale')
     .option('--dnat <n>', 'published ports (DNAT rules) on the hub', count('--dnat'), 0)
