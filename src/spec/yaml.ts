@@ -4,8 +4,10 @@
 import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
 import type { SpecIssue } from '../errors.js';
 import { duplicateKeyOffsets } from './duplicates.js';
+import { readPlainYaml } from './fast-yaml.js';
 import { Locator } from './locate.js';
 import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
+import { YamlOffsets } from './yaml-offsets.js';
 
 export { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
 
@@ -69,7 +71,7 @@ function parseYaml(file: string, text: string): { doc: Document.Parsed; locator:
     // The parser reports bad YAML as errors; a throw means input it cannot cope with (e.g. stack depth).
     return at(file, `YAML: cannot parse: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const locator = new Locator(file, doc, lines);
+  const locator = new Locator(file, new YamlOffsets(doc, lines));
   const issues: SpecIssue[] = [...doc.errors, ...doc.warnings].map((err) => {
     const { line, col } = locator.offsetPos(err.pos[0]);
     return at(file, yamlMessage(err, text), line, col);
@@ -99,6 +101,9 @@ export function parseLabYaml(file: string, text: string): { parsed: ParsedYaml |
   if (bytes > MAX_LAB_BYTES) return { parsed: null, issues: [tooBig(file, bytes)] };
   const binary = nulIssue(file, text);
   if (binary) return { parsed: null, issues: [binary] };
+  // Most lab files are plain YAML, read much faster without the full parser; see fast-yaml.ts.
+  const plain = readPlainYaml(text);
+  if (plain) return { parsed: { data: plain.data, locator: new Locator(file, plain.offsets) }, issues: [] };
   const yaml = parseYaml(file, text);
   if (!('doc' in yaml)) return { parsed: null, issues: [yaml] };
   const { doc, locator, issues } = yaml;
