@@ -14,9 +14,10 @@ import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
 import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
-import { readFileSync } from 'node:fs';
+import { constants, readFileSync } from 'node:fs';
 import { profile } from '../profile.js';
-import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, setnsSyscall } from './runner.js';
+import { helperArgs } from './perl-helpers.js';
+import { runCollect, setnsSyscall } from './runner.js';
 
 export interface NetlinkQuery {
   ns: string;
@@ -45,144 +46,18 @@ export interface NetlinkDump {
   peerNsids: number[];
 }
 
-/**
- * Perl for the helpers that speak rtnetlink: `nl_socket()` opens a route socket asking for
- * extended acks; `nl_send(SOCK, MSG)` sends a request (its sequence number set here) and returns
- * the answer: every message of a dump up to NLMSG_DONE, the one reply of a get, '' for an ack;
- * on failure (undef, ERRNO, TEXT): the kernel's errno and extended-ack message, or errno 0 and
- * what failed locally. `nl_request(SOCK, TYPE, FLAGS, BODY)` builds the header first.
- */
-export const PERL_RTNETLINK = String.raw`
-my $nl_seq = 0;
-sub nl_socket {
-  socket(my $fh, 16, 3, 0) or return undef;
-  setsockopt($fh, 270, 11, pack('l', 1)); # NETLINK_EXT_ACK
-  setsockopt($fh, 270, 10, pack('l', 1)); # NETLINK_CAP_ACK
-  return $fh;
-}
-sub nl_send {
-  my ($s, $msg) = @_;
-  $nl_seq++;
-  substr($msg, 8, 4) = pack('L', $nl_seq);
-  my $dump = (unpack('S', substr($msg, 6, 2)) & 0x300) == 0x300;
-  send($s, $msg, 0) // return (undef, 0, "send: $!");
-  my $out = '';
-  while (1) {
-    my $buf = '';
-    defined(recv($s, $buf, 1 << 20, 0)) or return (undef, 0, "recv: $!");
-    my $off = 0;
-    while ($off + 16 <= length $buf) {
-      my ($len, $type, $flags, $sq) = unpack('LSSL', substr($buf, $off, 12));
-      last if $len < 16;
-      if ($sq == $nl_seq) {
-        return ($out) if $type == 3; # NLMSG_DONE
-        if ($type == 2) { # NLMSG_ERROR: an ack when the error is 0
-          my $err = unpack('l', substr($buf, $off + 16, 4));
-          return ($out) unless $err;
-          my $text = '';
-          if ($flags & 0x200) { # NLM_F_ACK_TLVS: extended ack after the echoed header
-            my $a = $off + 16 + 4 + 16;
-            while ($a + 4 <= $off + $len) {
-              my ($alen, $atype) = unpack('SS', substr($buf, $a, 4));
-              last if $alen < 4;
-              if ($atype == 1) { $text = substr($buf, $a + 4, $alen - 4); $text =~ s/\0.*//s; last }
-              $a += ($alen + 3) & ~3;
-            }
-          }
-          return (undef, -$err, $text);
-        }
-        $out .= substr($buf, $off, $len);
-        return ($out) unless $dump;
-      }
-      $off += ($len + 3) & ~3;
-    }
-  }
-}
-sub nl_request {
-  my ($s, $type, $flags, $body) = @_;
-  return nl_send($s, pack('LSSLL', 16 + length($body), $type, $flags, 0, 0) . $body);
-}
-`;
-
-// Input: one namespace a line (`NS \t FLAGS \t COUNT \t SYSCTL-PATH... \t PEER...`, COUNT paths,
-// FLAGS 6 for IPv6 routes, q for qdiscs). Output frames: u32 line number, one letter (L links,
-// A addresses, R routes, S IPv6 routes, Q qdiscs, Y sysctl values a line each, `=VALUE` or `-`
-// when missing, N the nsid of each peer a line, E error text), u32 length, bytes.
-// Nsid queries (argument `nsid`): lines `NS \t OTHER...`; answers `LINE \t NSID...` (-1 = none).
-const NETLINK_PERL = String.raw`
-use strict; use warnings;
-my ($nr, $nsdir, $mode) = @ARGV;
-${PERL_NETNS}
-${PERL_RTNETLINK}
-${PERL_SYSCTL_FILE}
-binmode STDOUT;
-$| = 0;
-sub frame { my ($id, $what, $data) = @_; print pack('NAN', $id, $what, length $data), $data; }
-# RTM_GETNSID with NETNSA_FD: the socket's namespace's id for another one (-1 if it has none; the
-# kernel does not allocate one for asking).
-sub nsid_of {
-  my ($s, $other) = @_;
-  my $fh = netns_fh($nsdir, $other) // return -1;
-  my ($r) = nl_request($s, 90, 1, pack('CxxxSSL', 0, 8, 3, fileno($fh)));
-  return -1 unless defined $r && length($r) >= 20;
-  my $off = 20;
-  while ($off + 4 <= length $r) {
-    my ($alen, $atype) = unpack('SS', substr($r, $off, 4));
-    last if $alen < 4;
-    return unpack('l', substr($r, $off + 4, 4)) if $atype == 1;
-    $off += ($alen + 3) & ~3;
-  }
-  return -1;
-}
-my $id = -1;
-while (my $l = <STDIN>) {
-  chomp $l; $id++;
-  my ($ns, @rest) = split /\t/, $l, -1;
-  my $err = enter_netns($nr, $nsdir, $ns);
-  if ($err) { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', $err); next }
-  my $s = nl_socket() // do { $mode eq 'nsid' ? print "$id\tE\n" : frame($id, 'E', "netlink socket: $!"); next };
-  if ($mode eq 'nsid') {
-    print join("\t", $id, map { nsid_of($s, $_) } @rest), "\n";
-    next;
-  }
-  # RTM_GETLINK with IFLA_EXT_MASK = RTEXT_FILTER_SKIP_STATS; RTM_GETADDR; RTM_GETROUTE per family.
-  my @dumps = (['L', 18, pack('CxSlLL', 0, 0, 0, 0, 0) . pack('SSL', 8, 29, 8)], ['A', 22, pack('CCCCL', 0, 0, 0, 0, 0)],
-    ['R', 26, pack('CCCCCCCCL', 2, 0, 0, 0, 0, 0, 0, 0, 0)]);
-  my ($flags, $count, @more) = @rest;
-  $flags //= '';
-  my @sysctls = splice(@more, 0, $count // 0);
-  my @peers = @more;
-  splice(@dumps, 1) if $flags =~ /l/;
-  push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if $flags =~ /6/;
-  # RTM_GETQDISC: struct tcmsg, all zero (every device).
-  push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
-  my $ok = 1;
-  for my $d (@dumps) {
-    my ($out, $errno, $text) = nl_request($s, $d->[1], 0x301, $d->[2]);
-    if (defined $out) { frame($id, $d->[0], $out) }
-    else { frame($id, 'E', "dump $d->[0]: " . ($errno ? "netlink error $errno" : $text)); $ok = 0; last }
-  }
-  # Right after the dump, so the nsids its links carry name the namespaces they point into.
-  frame($id, 'N', join('', map { nsid_of($s, $_) . "\n" } @peers)) if $ok && @peers;
-  close($s);
-  next unless $ok;
-  my $values = '';
-  for my $p (@sysctls) {
-    my ($r) = open_sysctl($p, 0);
-    if ($r) { local $/; my $v = <$r>; $v = '' unless defined $v; $v =~ s/\s+/ /g; $v =~ s/^ | $//g; $values .= "=$v\n" }
-    else { $values .= "-\n" }
-  }
-  frame($id, 'Y', $values);
-}
-`;
-
+// The program and its framing: helpers/netlink-reader.pl.
 async function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): Promise<Buffer> {
   // rtnetlink is in the host's byte order and the decoders below read little-endian (x86, arm64,
   // riscv64, ppc64le): say so rather than misread a big-endian kernel's answers.
   if (endianness() !== 'LE')
     throw new Error('netlab reads rtnetlink as little-endian; this machine is big-endian, which it does not support');
   profile.count('processes');
-  const r = await runCollect('perl', ['-e', NETLINK_PERL, String(setnsSyscall()), netnsDir, mode], input);
+  const r = await runCollect(
+    'perl',
+    helperArgs('netlink-reader', [String(setnsSyscall()), netnsDir, mode, String(constants.O_NOFOLLOW)]),
+    input,
+  );
   if (r.exitCode !== 0) throw new Error(`netlink reader (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
   return r.stdout;
 }

@@ -2,7 +2,7 @@
 // one `nft -f` per namespace, namespaces handled concurrently. Batches, nft and observation
 // commands are started by one small helper that enters each namespace with setns (runner.ts).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { statSync } from 'node:fs';
+import { constants, statSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { lazyExeca } from './exec.js';
 import { KernelError } from '../errors.js';
@@ -24,7 +24,8 @@ import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, P
 import { probeKernel } from './probe.js';
 import { carriesLabToken, labSessions, observeProcesses, reapUnconfirmed, runProcCommand } from './processes.js';
 import { procStat } from './procfs.js';
-import { PERL_NETNS, PERL_SYSCTL_FILE, runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
+import { helperArgs } from './perl-helpers.js';
+import { runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
 import { profile } from '../profile.js';
@@ -66,31 +67,6 @@ function inNs(ns: string, cmd: string[]): [string, string[]] {
 // Per async context, so labs applied concurrently each record their own child processes.
 const spawnListeners = new AsyncLocalStorage<((pid: number) => void) | null>();
 
-// Writes sysctls of many namespaces from one process: setns(2) per namespace, then /proc/sys/net
-// reflects that namespace. perl-base is Essential on Debian, so always present. (They are read
-// by the netlink reader, in the same pass as links and routes.)
-const SYSCTL_PERL = String.raw`
-use strict; use warnings;
-my ($nr, $nsdir) = @ARGV;
-${PERL_NETNS}
-${PERL_SYSCTL_FILE}
-my $cur;
-my $i = -1;
-while (my $l = <STDIN>) {
-  chomp $l; $i++;
-  my ($ns, $path, $val) = split /\t/, $l, 3;
-  if (!defined $cur || $ns ne $cur) {
-    my $err = enter_netns($nr, $nsdir, $ns);
-    if ($err) { print "ERR\t$i\t$err\n"; exit 1 }
-    $cur = $ns;
-  }
-  my ($w, $why) = open_sysctl($path, 1);
-  if (!$w) { print "ERR\t$i\t$why\n"; exit 1 }
-  print $w "$val\n";
-  close($w) or do { print "ERR\t$i\t$path: $!\n"; exit 1 };
-}
-`;
-
 /** A value as one line of the helper's input: a line break in it would start a line of its own. */
 function sysctlLineValue(l: { ns: string; key: string; value: string }, line: number): string {
   if (!/[\n\r]/.test(l.value)) return l.value;
@@ -121,8 +97,13 @@ export async function writeSysctlFiles(lines: { ns: string; path: string; value:
   const order = lines.map((l, i) => ({ l, i })).sort((a, b) => (a.l.ns < b.l.ns ? -1 : a.l.ns > b.l.ns ? 1 : a.i - b.i));
   const input = order.map(({ l }) => [l.ns, l.path, l.value].join('\t')).join('\n') + '\n';
   profile.count('processes');
-  // No modules: perl starts in a millisecond (POSIX alone costs 15); node knows the setns number.
-  const r = await runCollect('perl', ['-e', SYSCTL_PERL, String(setnsSyscall()), NETNS_DIR], input, spawnListeners.getStore() ?? null);
+  // helpers/sysctl-writer.pl. No modules: perl starts in a millisecond; node knows the setns and O_NOFOLLOW numbers.
+  const r = await runCollect(
+    'perl',
+    helperArgs('sysctl-writer', [String(setnsSyscall()), NETNS_DIR, String(constants.O_NOFOLLOW)]),
+    input,
+    spawnListeners.getStore() ?? null,
+  );
   for (const row of r.stdout.toString('utf8').split('\n')) {
     const [status, idx, message] = row.split('\t');
     if (status !== 'ERR' || idx === undefined) continue;

@@ -19,6 +19,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { profile } from '../profile.js';
+import { helperArgs } from './perl-helpers.js';
 
 export interface Job {
   /** Namespace name in `netnsDir` ('' = the namespace netlab runs in). */
@@ -51,88 +52,6 @@ export function setnsSyscall(): number {
   if (nr === undefined) throw new Error(`setns: unsupported architecture ${process.arch}`);
   return nr;
 }
-
-/**
- * Perl for every helper that enters namespaces: `netns_fh(NSDIR, NS)` opens a namespace ('' is the
- * one the helper started in; undef with $! when it cannot), `enter_netns(SETNS_NR, NSDIR, NS)`
- * enters it with setns(2) and returns '' or the error as `ip -n NS` words it.
- */
-export const PERL_NETNS = String.raw`
-open(my $netlab_self, '<', '/proc/self/ns/net') or die "open own netns: $!\n";
-sub netns_fh {
-  my ($nsdir, $ns) = @_;
-  return $netlab_self if $ns eq '';
-  open(my $fh, '<', "$nsdir/$ns") or return undef;
-  return $fh;
-}
-sub enter_netns {
-  my ($nr, $nsdir, $ns) = @_;
-  my $fh = netns_fh($nsdir, $ns) // return "Cannot open network namespace \"$ns\": $!";
-  syscall($nr, fileno($fh), 0x40000000) == 0 or return "setns to \"$ns\" failed: $!";
-  return '';
-}
-`;
-
-// Opens a sysctl file for reading (0) or writing (1): only a path of plain names under
-// /proc/sys/net (none empty, "." or ".."), not through a symbolic link, and only if the file opened
-// really is procfs's, under /proc/sys (its /proc/self/fd link and its device). The node side checks keys as well; this is
-// the last guard before a root process opens the path. Nothing is created or truncated.
-export const PERL_SYSCTL_FILE = String.raw`
-sub open_sysctl {
-  my ($path, $write) = @_;
-  return (undef, "refusing $path: not a sysctl file under /proc/sys/net")
-    unless $path =~ m{\A/proc/sys/net(?:/[A-Za-z0-9_\-][A-Za-z0-9_.\-]*)+\z};
-  sysopen(my $fh, $path, ($write ? 1 : 0) | ${constants.O_NOFOLLOW}) or return (undef, "$path: $!");
-  my $real = readlink('/proc/self/fd/' . fileno($fh)) // '';
-  return (undef, "refusing $path: it is $real, outside /proc/sys") unless index($real, '/proc/sys/') == 0;
-  # A file mounted over a sysctl keeps its path: only procfs's own files are sysctls.
-  return (undef, "refusing $path: it is not procfs's own file") unless (stat $fh)[0] == (stat '/proc/sys')[0];
-  return ($fh, '');
-}
-`;
-
-// Input: one job a line, `ID \t NS \t ARGV...`, each field with %, tab and newline %-escaped.
-// Output: `S \t ID \t PID` when a job starts, `E \t ID \t EXIT` when it ends (128+signal if killed).
-const RUNNER_PERL = String.raw`
-use strict; use warnings;
-my ($nr, $dir, $max, $nsdir) = @ARGV;
-${PERL_NETNS}
-my $parent = getppid();
-my @jobs;
-while (my $l = <STDIN>) { chomp $l; push @jobs, [map { s/%([0-9A-F]{2})/chr(hex($1))/ger } split /\t/, $l, -1]; }
-$| = 1;
-my %running;
-sub reap {
-  my $pid = waitpid(-1, 0);
-  return if $pid <= 0;
-  my $id = delete $running{$pid};
-  return unless defined $id;
-  my $st = $?;
-  print "E\t$id\t" . (($st & 127) ? 128 + ($st & 127) : $st >> 8) . "\n";
-}
-for my $j (@jobs) {
-  reap() while keys(%running) >= $max;
-  last if getppid() != $parent;
-  my ($id, $ns, @argv) = @$j;
-  my $pid = fork() // die "fork: $!\n";
-  if ($pid == 0) {
-    my $in = -e "$dir/$id.in" ? "$dir/$id.in" : '/dev/null';
-    open(STDIN, '<', $in) or exit 125;
-    open(STDOUT, '>', "$dir/$id.out") or exit 125;
-    open(STDERR, '>', "$dir/$id.err") or exit 125;
-    if ($ns ne '') {
-      my $err = enter_netns($nr, $nsdir, $ns);
-      if ($err) { print STDERR "$err\n"; exit 126 }
-    }
-    { no warnings 'exec'; exec { $argv[0] } @argv; }
-    print STDERR "$argv[0]: $!\n";
-    exit 127;
-  }
-  $running{$pid} = $id;
-  print "S\t$id\t$pid\n";
-}
-reap() while %running;
-`;
 
 const escape = (s: string) => s.replace(/[%\t\n]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
@@ -218,7 +137,7 @@ export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[
     await Promise.all(jobs.map((j, i) => (j.input ? writeFile(join(dir, `${i}.in`), j.input) : undefined)));
     const codes: (number | null)[] = new Array(jobs.length).fill(null);
     const stderr = await new Promise<string>((resolve, reject) => {
-      const args = ['-e', RUNNER_PERL, String(setnsSyscall()), dir, String(Math.max(1, opts.concurrency)), opts.netnsDir];
+      const args = helperArgs('runner', [String(setnsSyscall()), dir, String(Math.max(1, opts.concurrency)), opts.netnsDir]);
       const child = spawn(commandPath('perl'), args, { stdio: ['pipe', 'pipe', 'pipe'] });
       if (child.pid !== undefined) opts.onSpawn?.(child.pid);
       let buf = '';
