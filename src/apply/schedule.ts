@@ -2,7 +2,7 @@
 //
 // A plan's commands fall into levels: deletions by phase (deepest first), then creations and
 // changes by phase (lowest first). Running level after level costs one process per namespace per
-// level (for a star of N hosts about 4N processes). Instead, creation levels are packed into
+// level (for a star of N hosts, a few processes per host). Instead, creation levels are packed into
 // rounds: a namespace's consecutive levels that use the same batch tool (ip, bridge, tc, sysctl)
 // run in one batch, in level order, and a command waits for an earlier level's command of another
 // namespace only when the two touch a common namespace (its own, or one its effect reaches, such

@@ -22,8 +22,8 @@ function tablesUnion(a: NsQuery['nftTables'], b: NsQuery['nftTables']): NsQuery[
   return [...new Map([...a, ...b].map((t) => [`${t.family} ${t.table}`, t])).values()];
 }
 
-// Scopes are merged per namespace several times a run (observe, journal, verify, record: ~3,000
-// merges at N=500, in a cold process), so merging builds the one object it returns and little else.
+// Scopes are merged per namespace several times a run (observe, journal, verify, record), mostly
+// in a cold process, so merging builds the one object it returns and little else.
 function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
   const target = a.target ?? b.target;
   const merged: NsQuery = {

@@ -1,6 +1,6 @@
 // Progress of lab runs, one task per lab: a live listr2 task list on a terminal; plain lines when
 // stdout is a log (not a terminal, or CI); nothing with --json or --quiet. listr2 and its
-// dependencies are loaded only for the terminal (they take ~10 ms to load).
+// dependencies are loaded only for the terminal, so a log pays nothing for them.
 import pc from 'picocolors';
 import type { EngineEvents } from '../apply/engine.js';
 import { out } from './output.js';

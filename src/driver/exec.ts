@@ -1,4 +1,4 @@
-// execa, loaded on first use: loading it takes ~50 ms, a fifth of netlab's start-up, and most
+// execa, loaded on first use: loading it is a sizeable part of netlab's start-up, and most
 // runs reach the kernel only through the runner and the netlink reader, which spawn directly.
 import type * as Execa from 'execa';
 

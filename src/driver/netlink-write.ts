@@ -1,8 +1,8 @@
 // Applies the common `ip` batch lines as rtnetlink requests, every namespace from one process.
 //
 // Why: a lab of N hosts needs a batch in each host's namespace (its veth, links up, address,
-// route), and each `ip -batch` process costs ~1.5 ms to start; the kernel's own work for those
-// lines is a fraction of that. So the lines netlab emits most (veth and bridge creation, link
+// route), and starting each `ip -batch` process costs more than the kernel's own work for those
+// lines. So the lines netlab emits most (veth and bridge creation, link
 // settings, altnames, addresses, plain routes, link deletion) are encoded here into the very
 // requests `ip` would send, and one perl helper (perl-base, like the runner) enters each
 // namespace with setns(2) and sends them, in order, stopping a namespace's batch at its first

@@ -2,8 +2,8 @@
 // their sysctls in the same pass.
 //
 // Why: observing a lab of N hosts with `ip -d -j -batch` per namespace starts N processes
-// (~1.2 ms each, 0.6 s at N=500 on two cores); one process that enters each namespace with
-// setns(2) and sends three dump requests reads all 500 in ~40 ms. The process is perl (perl-base
+// whose start costs far more than their reads; one process that enters each namespace with
+// setns(2) and sends three dump requests reads them all at the cost of one. The process is perl (perl-base
 // is Essential on Debian, like the runner and the sysctl writer) and only moves bytes: it writes
 // the kernel's answers unchanged, framed by namespace, and the decoding happens here, into the
 // same shapes `ip -d -j` prints, so the model's parsers (parseLink, parseAddr, parseRoute) read

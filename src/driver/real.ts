@@ -525,7 +525,7 @@ export class RealDriver implements Driver {
 }
 
 /**
- * Waits (at most ~1.5 s) until the ports just put into STP-less bridges forward. The kernel
+ * Waits (at most 1.5 s) until the ports just put into STP-less bridges forward. The kernel
  * enables a port on its carrier/operstate event, which linkwatch may hold back for up to a second
  * (when a veth's ifindex equals its peer's, in another namespace, the event is not "urgent"):
  * without this, the first packets right after apply are dropped.

@@ -1,11 +1,11 @@
 // Runs many short commands, each inside a network namespace, from one small helper process.
 //
 // Why: a lab of N hosts needs about N `ip -batch` processes per observation and per apply. Started
-// from node, each spawn blocks the event loop while node forks its large address space (1-5 ms
-// each, no matter the concurrency), and `ip -n NS` itself unshares a mount namespace and remounts
+// from node, each spawn blocks the event loop while node forks its large address space (however
+// many run at once), and `ip -n NS` itself unshares a mount namespace and remounts
 // /sys, which copies every mount, including one per /run/netns entry: the cost of each call grows
 // with the number of namespaces. The helper is a perl process (perl-base is Essential on Debian,
-// as for the sysctl helper; no modules, so it starts in about a millisecond): it forks cheaply,
+// as for the sysctl helper; no modules, so it starts almost at once): it forks cheaply,
 // enters the namespace with setns(2) alone, and execs the command with stdin, stdout and stderr on
 // files of a private temporary directory. The commands and their output are exactly those of
 // `ip -n NS -batch -`, `nft -f -`, and so on.

@@ -26,7 +26,7 @@ export function parseAddr(ns: string, dev: string, a: RawAddrInfo): AddrObj | nu
 }
 
 export function createAddr(o: AddrObj): Command[] {
-  // IPv6 without DAD: usable at once, so verify and tests need not wait ~2.5 s for `tentative` to clear.
+  // IPv6 without DAD: usable at once, so verify and tests need not wait for `tentative` to clear.
   const nodad = o.cidr.includes(':') ? ' nodad' : '';
   return [{ tool: 'ip', ns: o.ns, line: `addr add ${o.cidr} dev ${o.dev}${nodad}`, phase: PHASE.addr, effect: { set: [o] } }];
 }

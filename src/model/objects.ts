@@ -256,8 +256,8 @@ function canon(v: unknown): string | undefined {
 
 /**
  * Equal as canonicalJson sees it (absent and undefined members alike), without building the text.
- * Plain loops: planning compares every desired object with its live twin (~5,000 calls at N=500,
- * mostly in a cold process), so no closures or filtered key copies per call.
+ * Plain loops: planning compares every desired object with its live twin (thousands of calls in a
+ * large lab, mostly in a cold process), so no closures or filtered key copies per call.
  */
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;

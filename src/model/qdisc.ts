@@ -45,7 +45,7 @@ export function needsNetem(c: Conditions): boolean {
 
 /**
  * The grid a burst is kept on at this rate. The kernel stores the bucket as time and reports it
- * back as bytes up to about 1 µs worth of the rate lower (a byte at 10mbit, ~1 KiB at 10gbit), so
+ * back as bytes up to `1us` worth of the rate lower (a byte at 10mbit, a KiB at 10gbit), so
  * desired bursts are rounded up to the grid and observed ones to the nearest grid point.
  */
 export function burstGrid(rateBit: number): number {
@@ -55,7 +55,7 @@ export function burstGrid(rateBit: number): number {
   return g;
 }
 
-/** tc prints delays with 6 significant digits after truncating to 64 ns ticks: 10 µs below 1 s, coarser above. */
+/** tc prints delays with 6 significant digits after truncating to 64 ns ticks: a grid of `10us` below `1s`, coarser above. */
 function timeGrid(us: number): number {
   return us < 1e6 ? 10 : us < 1e7 ? 100 : 1000;
 }
@@ -69,12 +69,12 @@ export function rateBytes(rateBit: number): number {
   return Math.max(1, Math.round(rateBit / 8));
 }
 
-/** Default burst: 10 ms at the rate in whole KiB, at least 16 KiB. */
+/** Default burst: what the rate sends in `10ms`, in whole KiB, at least 16 KiB. */
 export function defaultBurst(rateBit: number): number {
   return Math.max(MIN_DEFAULT_BURST, Math.ceil((rateBytes(rateBit) * 10) / 1000 / 1024) * 1024);
 }
 
-/** Byte limit of the token bucket's own queue: the burst plus 50 ms at the rate (tc's `latency 50ms`). */
+/** Byte limit of the token bucket's own queue: the burst plus what the rate sends in tc's `latency 50ms`. */
 function tbfQueueBytes(rateBit: number, burst: number): number {
   return burst + Math.ceil((rateBytes(rateBit) * 50) / 1000);
 }

@@ -48,7 +48,7 @@ export interface Plan {
   conflicts: string[];
   /**
    * Digest of the live state the plan was computed from. Computed when first read: it digests
-   * every live object (~15 ms at N=500) and only `plan -o` and `apply --plan` read it.
+   * every live object, which a large lab notices, and only `plan -o` and `apply --plan` read it.
    */
   readonly fingerprint: string;
 }
@@ -414,7 +414,7 @@ function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
   }
 }
 
-/** A state's objects by id: its keys sorted natively (no comparator call per pair: at N=500 that is ~50,000 calls). */
+/** A state's objects by id: its keys sorted natively (no comparator call per pair, of which a large lab has many). */
 function inIdOrder(state: State): Obj[] {
   return [...state.keys()].sort().map((id) => state.get(id)!);
 }

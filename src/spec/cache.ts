@@ -1,7 +1,7 @@
 // A content-addressed cache of checked labs. Checking a lab is a pure function of its file name,
 // its text and netlab's spec code, and applying, re-applying or destroying an unchanged file is
-// the common case in CI and GitOps, where parsing and checking a 500-host lab costs ~200 ms of a
-// ~600 ms run. So a lab that passed every check is kept as JSON under a key made of all three;
+// the common case in CI and GitOps, where parsing and checking a large lab is a good part of the
+// run. So a lab that passed every check is kept as JSON under a key made of all three;
 // any change to any of them is a different key. The directory is checked by the caller
 // (specCacheDir in src/apply/store.ts); its files are read and written as state files are, so a
 // symlink planted there is never followed.
@@ -14,7 +14,7 @@ import type { Lab } from './types.js';
 
 /**
  * Entries kept: the most recently written, at most this many and this many bytes (the state
- * directory is usually a tmpfs, that is memory: each edit of a 1000-host lab adds a 1 MB entry),
+ * directory is usually a tmpfs, that is memory: each edit of a large lab adds an entry as big as the lab),
  * and always the newest unless it alone is over the budget.
  */
 const MAX_ENTRIES = 64;

@@ -1,6 +1,7 @@
 // The pipeline for one lab text: YAML -> schema -> semantic rules -> normalised Lab. Bad input
 // of any kind comes back as issues, never as an exception. Loaded only when a file is not in the
-// cache of checked labs (see load.ts): the YAML parser and the schema validator take ~40 ms to load.
+// cache of checked labs (see load.ts): loading the YAML parser and the schema validator is
+// a good part of a run's start-up.
 import type { SpecIssue } from '../errors.js';
 import { buildContext } from './context.js';
 import type { Locator } from './locate.js';

@@ -5,7 +5,7 @@ import { LAB_NAME_PATTERN } from './names.js';
 
 /**
  * Anything bigger is a mistake or an attack on the parser. Room for `netlab gen`'s biggest star
- * (65533 hosts, ~10 MB) and more: validation is linear in the size of the file.
+ * (65533 hosts) with room to spare: validation is linear in the size of the file.
  */
 export const MAX_LAB_BYTES = 32 * 1024 * 1024;
 

@@ -1,6 +1,6 @@
 // Compiles the lab schema with ajv. At build time (`npm run build` runs this file) the validator
 // is written as standalone code to dist/spec/lab-validator.js, so netlab does not compile the
-// schema on every start (~100 ms); schema.ts falls back to compiling here when that file is
+// schema on every start (compiling is slow and every run would pay it); schema.ts falls back to compiling here when that file is
 // missing or was made from another schema text.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -44,7 +44,7 @@ const TIME_UNITS: Record<string, number> = {
 
 /** Largest rate accepted: 1 Tbit/s. */
 export const MAX_RATE_BIT = 1e12;
-/** Largest delay or jitter accepted (netem keeps them in 32-bit ticks of 64 ns: about 274 s). */
+/** Largest delay or jitter accepted (netem keeps them in 32-bit ticks of 64 ns, so they must stay under 2^32 ticks). */
 export const MAX_DURATION_US = 60e6;
 
 function withUnit(v: string | number, units: Record<string, number>, bare: number): number | null {

@@ -17,7 +17,9 @@
 // Everything runs inside a private sandbox (unshare --net --mount, tmpfs on /run/netns and
 // /run/netlab), like the live test tier: the script re-executes itself inside it.
 //
-//   node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline]
+//   node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline] [--no-docs]
+//
+// The results table also goes into docs/performance.md, between its bench markers (--no-docs: not).
 //
 // With --repeat K each size is measured K times and every figure is the fastest of the K runs
 // (the least disturbed by other load on the machine).
@@ -29,19 +31,22 @@ import { createInterface } from 'node:readline';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { replaceBetweenMarkers } from './docs-table.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NETLAB = join(ROOT, 'dist/cli/netlab.js');
 const SELF = fileURLToPath(import.meta.url);
+const PERFORMANCE_PAGE = join(ROOT, 'docs/performance.md');
 
 function parseArgs(argv) {
-  const o = { json: false, quick: false, build: true, baseline: true, sizes: null, repeat: 1 };
+  const o = { json: false, quick: false, build: true, baseline: true, docs: true, sizes: null, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
     else if (a === '--quick') o.quick = true;
     else if (a === '--no-build') o.build = false;
     else if (a === '--no-baseline') o.baseline = false;
+    else if (a === '--no-docs') o.docs = false;
     else if (a === '--sizes' || a.startsWith('--sizes=')) {
       const v = a.includes('=') ? a.slice('--sizes='.length) : argv[++i];
       o.sizes = String(v ?? '')
@@ -63,7 +68,7 @@ function parseArgs(argv) {
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    'usage: node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline]\n',
+    'usage: node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline] [--no-docs]\n',
   );
   process.exit(message ? 2 : 0);
 }
@@ -605,6 +610,13 @@ try {
   const validate = await measureValidate();
   if (opts.json) process.stdout.write(`${JSON.stringify({ machine: m, results, nft, conditions, validate }, null, 2)}\n`);
   else process.stdout.write(`${table(results, nft, m, conditions, validate)}\n`);
+  if (opts.docs) {
+    writeFileSync(
+      PERFORMANCE_PAGE,
+      replaceBetweenMarkers(readFileSync(PERFORMANCE_PAGE, 'utf8'), table(results, nft, m, conditions, validate)),
+    );
+    log(`bench: results written to ${PERFORMANCE_PAGE}`);
+  }
 } catch (e) {
   log(e instanceof Error ? e.message : String(e));
   process.exitCode = 1;

@@ -51,12 +51,12 @@ describe('graph (golden)', () => {
   });
 });
 
-describe('README', () => {
+describe('the lab catalogue', () => {
   it('shows the current Mermaid diagrams of the example labs (regenerate with `netlab graph FILE`)', async () => {
-    const readme = readFileSync('README.md', 'utf8');
+    const catalogue = readFileSync('docs/labs/README.md', 'utf8');
     for (const file of ['labs/docker-bridge.yaml', 'labs/k8s-flat.yaml']) {
       const mermaid = toMermaid(buildTopology(await lab(file)));
-      expect(readme, `README.md is missing the current diagram of ${file}`).toContain(`\`\`\`mermaid\n${mermaid}\`\`\``);
+      expect(catalogue, `docs/labs/README.md is missing the current diagram of ${file}`).toContain(`\`\`\`mermaid\n${mermaid}\`\`\``);
     }
   });
 });
