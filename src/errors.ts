@@ -120,11 +120,16 @@ export class ApplyFailedError extends NetlabError {
 export class RollbackIncompleteError extends NetlabError {
   readonly exitCode = EXIT_ROLLBACK_INCOMPLETE;
   constructor(
-    readonly original: Error,
-    readonly rollbackError: Error,
+    /** What failed: the apply's error, or what was being done (recovering a run). */
+    readonly original: Error | string,
+    /** Why the undo did not complete: its failure, or why it was not attempted. */
+    readonly rollback: Error | string,
     readonly lab: string,
   ) {
-    super(`apply of lab "${lab}" failed:\n${original.message}\nrollback did not complete:\n${rollbackError.message}`);
+    const why = typeof rollback === 'string' ? rollback : rollback.message;
+    super(
+      `apply of lab "${lab}" failed:\n${typeof original === 'string' ? original : original.message}\nrollback did not complete:\n${why}`,
+    );
     this.hints.push(`the checkpoint is kept in the journal; run "netlab gc" or re-run apply/destroy to finish the undo`);
   }
 }
@@ -148,6 +153,27 @@ export class InterruptedError extends NetlabError {
   constructor(signal: string) {
     super(`interrupted by ${signal}`);
   }
+}
+
+/** A bug in netlab: a state its own checks should have made impossible. */
+export class InternalError extends NetlabError {
+  readonly exitCode = EXIT_ERROR;
+  constructor(message: string) {
+    super(`internal error (please report): ${message}`);
+  }
+}
+
+/**
+ * A program netlab runs for its own work (the netlink and runner helpers, the probe, the responder,
+ * ping) failed or is missing, before anything of the lab was changed by it.
+ */
+export class ToolError extends NetlabError {
+  readonly exitCode = EXIT_ERROR;
+}
+
+/** A Node error for what is not one (a rejection with a string, say), keeping its text. */
+export function asError(e: unknown): Error {
+  return e instanceof Error ? e : new ToolError(String(e));
 }
 
 export function exitCodeOf(err: unknown): number {

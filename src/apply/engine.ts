@@ -9,6 +9,8 @@ import {
   NetlabError,
   RollbackIncompleteError,
   VerifyError,
+  asError,
+  ToolError,
 } from '../errors.js';
 import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
@@ -233,7 +235,7 @@ export async function recoverIfNeeded(driver: Driver, lab: string, opts: RunOpti
   try {
     await rollbackTo(driver, j, opts);
   } catch (e) {
-    throw new RollbackIncompleteError(new Error(`recovering the interrupted ${j.operation}`), e as Error, lab);
+    throw new RollbackIncompleteError(`recovering the interrupted ${j.operation}`, asError(e), lab);
   }
   await store.removeJournal(lab);
   return true;
@@ -420,13 +422,13 @@ async function runWithCheckpoint(
     if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
   } catch (e) {
     driver.setSpawnListener?.(null);
-    const original = e instanceof Error ? e : new Error(String(e));
+    const original = asError(e);
     if (opts.keepFailed) {
       opts.events?.warn?.(
         lp.lab,
         '--keep-failed: the failed state is left in place; the journal keeps the checkpoint (netlab gc undoes it)',
       );
-      throw new RollbackIncompleteError(original, new Error('not attempted (--keep-failed)'), lp.lab);
+      throw new RollbackIncompleteError(original, 'not attempted (--keep-failed)', lp.lab);
     }
     try {
       await rollbackTo(driver, journal, opts);

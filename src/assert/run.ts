@@ -3,6 +3,7 @@
 // service holds a target's port, the host that accepted each connection is read from its sockets.
 import type { ResultPromise } from 'execa';
 import { lazyExeca } from '../driver/exec.js';
+import { ToolError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Expectation, Lab } from '../spec/types.js';
@@ -51,7 +52,7 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
   const taken = new Set<string>();
   const pid = await new Promise<number>((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`the responder in host ${host} did not start within 10 s`)), 10_000);
+    const timer = setTimeout(() => reject(new ToolError(`the responder in host ${host} did not start within 10 s`)), 10_000);
     child.stdout!.on('data', (d: Buffer) => {
       text += d.toString();
       const nl = text.indexOf('\n');
@@ -68,14 +69,14 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
         }
         resolve(ready.pid);
       } catch {
-        reject(new Error(`the responder in host ${host} said: ${text.trim()}`));
+        reject(new ToolError(`the responder in host ${host} said: ${text.trim()}`));
       }
     });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     void child.then((r) => {
       clearTimeout(timer);
-      reject(new Error(`the responder in host ${host} exited (${r.exitCode ?? r.signal}): ${err.trim()}`));
+      reject(new ToolError(`the responder in host ${host} exited (${r.exitCode ?? r.signal}): ${err.trim()}`));
     });
   });
   return { host, child, pid, taken };
@@ -165,7 +166,7 @@ async function probe(ns: string, e: Expectation, count: number, timeoutMs: numbe
   else child.stdin!.end();
   const r = await child;
   await Promise.all(lookups);
-  if (r.exitCode !== 0) throw new Error(`the probe failed (exit ${r.exitCode}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
+  if (r.exitCode !== 0) throw new ToolError(`the probe failed (exit ${r.exitCode}): ${String(r.stderr).trim() || String(r.stdout).trim()}`);
   const last = String(r.stdout).trim().split('\n').pop() ?? '';
   const results = (JSON.parse(last) as { results: Probe[] }).results;
   return results.map((p, i) => (p.ok && told.has(i) ? { ok: true, name: told.get(i)! } : p));
@@ -177,7 +178,7 @@ async function ping(ns: string, address: string, timeoutMs: number): Promise<{ o
   const [cmd, argv] = inNs(ns, ['ping', '-n', '-c', '1', '-W', wait, address]);
   const r = await execa(cmd, argv, { reject: false, all: true });
   if ((r as { code?: string }).code === 'ENOENT' || /exec of "ping" failed/.test(r.all ?? ''))
-    throw new Error('ping is not installed (apt-get install iputils-ping)');
+    throw new ToolError('ping is not installed (apt-get install iputils-ping)');
   return { ok: r.exitCode === 0, output: (r.all ?? '').trim().split('\n').filter(Boolean).slice(-2).join(' | ') };
 }
 

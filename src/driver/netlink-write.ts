@@ -18,6 +18,7 @@ import { profile } from '../profile.js';
 import { helperArgs } from './perl-helpers.js';
 import { runCollect, setnsSyscall } from './runner.js';
 import { appendAll } from '../append.js';
+import { ToolError } from '../errors.js';
 
 export interface Fixup {
   offset: number;
@@ -329,7 +330,7 @@ export async function writeGroups(
   if (!groups.length) return [];
   // The requests are encoded little-endian, rtnetlink's byte order on every machine netlab supports.
   if (endianness() !== 'LE')
-    throw new Error('netlab writes rtnetlink as little-endian; this machine is big-endian, which it does not support');
+    throw new ToolError('netlab writes rtnetlink as little-endian; this machine is big-endian, which it does not support');
   profile.count('processes');
   const lines: string[] = [];
   const where: [number, number][] = [];
@@ -342,7 +343,7 @@ export async function writeGroups(
   });
   const r = await runCollect('perl', helperArgs('netlink-writer', [String(setnsSyscall()), netnsDir]), `${lines.join('\n')}\n`, onSpawn);
   const out = r.stdout.toString('utf8');
-  if (r.exitCode !== 0 || !out.endsWith('D\n')) throw new Error(`netlink writer (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
+  if (r.exitCode !== 0 || !out.endsWith('D\n')) throw new ToolError(`netlink writer (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
   const results: ({ index: number; stderr: string } | null)[] = groups.map(() => null);
   for (const row of out.split('\n')) {
     const [kind, id, message] = row.split('\t');

@@ -18,6 +18,7 @@ import { constants, readFileSync } from 'node:fs';
 import { profile } from '../profile.js';
 import { helperArgs } from './perl-helpers.js';
 import { runCollect, setnsSyscall } from './runner.js';
+import { ToolError } from '../errors.js';
 
 export interface NetlinkQuery {
   ns: string;
@@ -51,14 +52,14 @@ async function runPerl(mode: 'dump' | 'nsid', netnsDir: string, input: string): 
   // rtnetlink is in the host's byte order and the decoders below read little-endian (x86, arm64,
   // riscv64, ppc64le): say so rather than misread a big-endian kernel's answers.
   if (endianness() !== 'LE')
-    throw new Error('netlab reads rtnetlink as little-endian; this machine is big-endian, which it does not support');
+    throw new ToolError('netlab reads rtnetlink as little-endian; this machine is big-endian, which it does not support');
   profile.count('processes');
   const r = await runCollect(
     'perl',
     helperArgs('netlink-reader', [String(setnsSyscall()), netnsDir, mode, String(constants.O_NOFOLLOW)]),
     input,
   );
-  if (r.exitCode !== 0) throw new Error(`netlink reader (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
+  if (r.exitCode !== 0) throw new ToolError(`netlink reader (perl) failed: ${r.stderr || `exit ${r.exitCode}`}`);
   return r.stdout;
 }
 
@@ -102,8 +103,8 @@ function decodeShare(qs: NetlinkQuery[], out: Buffer): (NetlinkDump | Error)[] {
   }
   return frames.map((f, i) => {
     const error = f.get('E');
-    if (error) return new Error(error.toString('utf8'));
-    if (!f.has(qs[i]!.linksOnly ? 'L' : 'R')) return new Error(`netlink reader: no answer for namespace ${qs[i]!.ns || '(root)'}`);
+    if (error) return new ToolError(error.toString('utf8'));
+    if (!f.has(qs[i]!.linksOnly ? 'L' : 'R')) return new ToolError(`netlink reader: no answer for namespace ${qs[i]!.ns || '(root)'}`);
     const links = decodeLinks(f.get('L')!);
     const names = new Map(links.map((l) => [l.ifindex, l.ifname]));
     for (const l of links) if (l.master === undefined && l.masterIndex !== undefined) l.master = names.get(l.masterIndex);

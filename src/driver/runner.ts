@@ -20,6 +20,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { delimiter, isAbsolute, join } from 'node:path';
 import { profile } from '../profile.js';
 import { helperArgs } from './perl-helpers.js';
+import { ToolError } from '../errors.js';
 
 export interface Job {
   /** Namespace name in `netnsDir` ('' = the namespace netlab runs in). */
@@ -49,7 +50,7 @@ const SETNS: Record<string, number> = { x64: 308, arm64: 268, ia32: 346, arm: 37
 
 export function setnsSyscall(): number {
   const nr = SETNS[process.arch];
-  if (nr === undefined) throw new Error(`setns: unsupported architecture ${process.arch}`);
+  if (nr === undefined) throw new ToolError(`setns: unsupported architecture ${process.arch}`);
   return nr;
 }
 
@@ -157,7 +158,7 @@ export async function runJobs(jobs: Job[], opts: RunOptions): Promise<JobResult[
       child.stderr.on('data', (chunk: string) => (err += chunk));
       child.on('error', reject);
       child.on('close', (code) =>
-        code === 0 ? resolve(err) : reject(new Error(`command runner (perl) failed: ${err || `exit ${code}`}`)),
+        code === 0 ? resolve(err) : reject(new ToolError(`command runner (perl) failed: ${err || `exit ${code}`}`)),
       );
       child.stdin.on('error', () => undefined);
       const lines = jobs.map((j, i) => [String(i), j.ns, commandPath(j.argv[0]!), ...j.argv.slice(1)].map(escape).join('\t'));

@@ -6,6 +6,7 @@ import type { Host, Interface, Lab } from '../spec/types.js';
 import { createdNetnsMark } from '../spec/names.js';
 import { PHASE, type Command } from './command.js';
 import { ids, type LinkObj, type LinkType, type Obj } from './objects.js';
+import { InternalError } from '../errors.js';
 
 /** Link types netlab manages; anything else in a namespace (e.g. fallback tunnels) is left alone. */
 const MANAGED: ReadonlySet<string> = new Set(['veth', 'bridge', 'vlan', 'macvlan', 'ipvlan', 'macvtap', 'tun', 'vxlan']);
@@ -289,7 +290,7 @@ export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number)
   const ip = (ns: string, line: string, set: Obj[]): Command => ({ tool: 'ip', ns, line, phase, effect: { set } });
   const created = justCreated(o);
   if (o.type === 'veth') {
-    if (!peer) throw new Error(`veth ${o.id} has no peer in the desired state`);
+    if (!peer) throw new InternalError(`veth ${o.id} has no peer in the desired state`);
     const [first, second] = peer.ns === '' && o.ns !== '' ? [peer, o] : [o, peer];
     const from = first.ns;
     const line =

@@ -27,6 +27,7 @@ import { createRoute, deleteRoute, modifyRoute, routeDevs, routeGateways } from 
 import { createRule, deleteRule } from '../model/rule.js';
 import { releaseSysctl, setSysctl, sysctlInterface } from '../model/sysctl.js';
 import { contains, parseCidr, parseIp } from '../spec/addr.js';
+import { InternalError } from '../errors.js';
 
 export type StepOp = 'create' | 'modify' | 'delete';
 
@@ -347,7 +348,7 @@ export function plan(desired: State, live: State, opts: PlanOptions = {}): Plan 
 function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
   if (sameObject(current, d)) return;
   const commands = modifyLink(current, d);
-  if (!commands) throw new Error(`internal: ${d.id} cannot be configured in place after creation`);
+  if (!commands) throw new InternalError(`${d.id} cannot be configured in place after creation`);
   if (commands.length)
     steps.push({ op: 'modify', objects: [d.id], title: describe(d), reason: differingFields(current, d).join(', '), commands });
 }
@@ -375,7 +376,7 @@ function createCommands(d: Obj, opts: PlanOptions = {}): Command[] {
     case 'qdisc':
       return createQdisc(d);
     default:
-      throw new Error(`internal: no create for ${d.kind}`);
+      throw new InternalError(`no create for ${d.kind}`);
   }
 }
 
@@ -410,7 +411,7 @@ function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
     case 'process':
       return deleteProcess(l);
     default:
-      throw new Error(`internal: no delete for ${l.kind}`);
+      throw new InternalError(`no delete for ${l.kind}`);
   }
 }
 

@@ -8,6 +8,7 @@ import { assignPortNames, portKey, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
 import { closest, didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
+import { InternalError } from '../errors.js';
 
 export interface LinkEnd {
   /** Index in `links`; -1 for a link written as an interface's `link` key. */
@@ -125,7 +126,7 @@ export class LabContext {
     const colon = ref.indexOf(':');
     const owner = colon < 0 ? host : this.hosts.get(ref.slice(0, colon));
     const entry = owner?.ifaces.get(colon < 0 ? ref : ref.slice(colon + 1));
-    if (!entry) throw new Error(`internal: unresolved reference ${ref} in host ${host.name}`);
+    if (!entry) throw new InternalError(`unresolved reference ${ref} in host ${host.name}`);
     return entry;
   }
 
@@ -290,7 +291,7 @@ function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
   if (self.target?.kind !== 'bridge') return self.written;
   const name = ctx.portNames.get(portKey(portOf(self, other)));
   if (name === undefined)
-    throw new Error(`internal: no port name for ${self.host.name}:${self.written} to ${other.host.name}:${other.written}`);
+    throw new InternalError(`no port name for ${self.host.name}:${self.written} to ${other.host.name}:${other.written}`);
   return name;
 }
 

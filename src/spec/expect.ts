@@ -13,6 +13,7 @@ import { HOST_NAME_PATTERN } from './names.js';
 import { firstAddress } from './semantic-nat.js';
 import { closest } from './suggest.js';
 import type { Expectation, ExpectProto } from './types.js';
+import { InternalError } from '../errors.js';
 
 export interface ParsedTarget {
   /** A lab host name, or null when an address was written. */
@@ -133,7 +134,7 @@ export function checkExpect(ctx: LabContext): void {
 export function normaliseExpect(ctx: LabContext): Expectation[] {
   return (ctx.raw.expect ?? []).map((text, i) => {
     const p = parseExpectation(text);
-    if (typeof p === 'string') throw new Error(`internal: unchecked assertion ${text}`);
+    if (typeof p === 'string') throw new InternalError(`unchecked assertion ${text}`);
     const address = p.target.host === null ? p.target.address! : firstAddress(ctx, ctx.hosts.get(p.target.host)!, null)!.toString();
     return {
       text: text.trim().replace(/\s+/g, ' '),

@@ -16,6 +16,7 @@ import type { HostEntry, LabContext } from './context.js';
 import type { RawRule } from './raw.js';
 import { firstAddress } from './semantic-nat.js';
 import type { DnatRule, FilterRule, Policy, Service, SnatRule } from './types.js';
+import { InternalError } from '../errors.js';
 
 export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null {
   const { nat, firewall } = host.raw;
@@ -80,7 +81,7 @@ function resolveEndpoint(ctx: LabContext, text: string, family: Family | null): 
   const ep = parseEndpoint(text)!;
   if (ep.kind === 'ip') return { address: ep.ip.toString(), port: ep.port };
   const ip = firstAddress(ctx, ctx.hosts.get(ep.host)!, family);
-  if (!ip) throw new Error(`internal: host ${ep.host} has no address`);
+  if (!ip) throw new InternalError(`host ${ep.host} has no address`);
   return { address: ip.toString(), port: ep.port };
 }
 

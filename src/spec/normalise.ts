@@ -10,6 +10,7 @@ import { normaliseIfaceExtras, normaliseNexthops, normaliseProcesses, normaliseR
 import { normalisePolicy } from './normalise-policy.js';
 import type { RawNetns } from './raw.js';
 import type { Host, Interface, Lab, NetnsRef, Route } from './types.js';
+import { InternalError } from '../errors.js';
 
 const DEFAULT_MTU = 1500;
 const MAIN_TABLE = 254;
@@ -109,7 +110,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   switch (e.kind) {
     case 'veth': {
       const peer = peerOf(ctx, e);
-      if (!peer) throw new Error(`internal: veth ${host.name}:${e.name} has no peer`);
+      if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
       return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
     }
     case 'bridge':
