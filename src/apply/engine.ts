@@ -10,7 +10,6 @@ import {
   RollbackIncompleteError,
   VerifyError,
   asError,
-  ToolError,
 } from '../errors.js';
 import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
