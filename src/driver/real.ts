@@ -10,6 +10,7 @@ import type { Command } from '../model/command.js';
 import { parseAddr, type RawAddrInfo } from '../model/addr.js';
 import { parseFdb, type RawFdb } from '../model/fdb.js';
 import { parseLink, type ObservedLink, type RawLink } from '../model/link.js';
+import { withNumericOwners } from './owner-ids.js';
 import { parseNftListing } from '../model/nft.js';
 import { ids, type Obj, type State } from '../model/objects.js';
 import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
@@ -722,7 +723,7 @@ function assemble(
 
   for (const raw of raws) {
     const { q } = raw;
-    const links = raw.links.map((l) => parseLink(q.ns, l)).filter((l): l is ObservedLink => l !== null);
+    const links = raw.links.map((l) => parseLink(q.ns, withNumericOwners(l))).filter((l): l is ObservedLink => l !== null);
     if (q.mode === 'created') {
       const lo = links.find((l) => l.obj.type === 'loopback');
       // A namespace whose lo carries another mark or none is not this lab's: read nothing in it.

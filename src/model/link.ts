@@ -1,7 +1,6 @@
 // Links: every device kind. How each is derived from a lab, read back from `ip -d -j link`,
 // created, changed in place, and deleted.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Host, Interface, Lab } from '../spec/types.js';
 import { createdNetnsMark } from '../spec/names.js';
 import { PHASE, type Command } from './command.js';
@@ -152,8 +151,7 @@ function observedAttrs(type: LinkType, d: Record<string, unknown>): LinkObj['att
       // iproute2 prints the flag as a boolean key: {"mode":"l2","private":true}.
       return { mode: String(d.mode ?? 'l2'), flag: d.private === true ? 'private' : d.vepa === true ? 'vepa' : 'bridge' };
     case 'tap':
-      // iproute2 prints names when the ids resolve (user "root"), numbers otherwise.
-      return { user: ownerId(d.user, 'passwd'), group: ownerId(d.group, 'group') };
+      return { user: ownerNumber(d.user), group: ownerNumber(d.group) };
     case 'vxlan':
       return {
         vni: Number(d.id),
@@ -169,26 +167,9 @@ function observedAttrs(type: LinkType, d: Record<string, unknown>): LinkObj['att
   }
 }
 
-const ownerDbs = new Map<string, Map<string, number>>();
-
-/** A uid/gid as iproute2 printed it (a number, or a name from /etc/passwd or /etc/group) as a number. */
-export function ownerId(v: unknown, db: 'passwd' | 'group'): number | null {
-  if (v === undefined || v === null || v === '') return null;
-  if (typeof v === 'number' || /^\d+$/.test(String(v))) return Number(v);
-  let names = ownerDbs.get(db);
-  if (!names) {
-    names = new Map();
-    try {
-      for (const line of readFileSync(`/etc/${db}`, 'utf8').split('\n')) {
-        const [name, , id] = line.split(':');
-        if (name && id !== undefined && /^\d+$/.test(id) && !names.has(name)) names.set(name, Number(id));
-      }
-    } catch {
-      // no database: names stay unresolved
-    }
-    ownerDbs.set(db, names);
-  }
-  return names.get(String(v)) ?? null;
+/** A uid/gid the driver decoded (see src/driver/owner-ids.ts), or null for none. */
+function ownerNumber(v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null;
 }
 
 export function parseLink(ns: string, r: RawLink): ObservedLink | null {

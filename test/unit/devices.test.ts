@@ -12,7 +12,8 @@ import { PreflightError } from '../../src/errors.js';
 import { commandText } from '../../src/model/command.js';
 import { desiredState } from '../../src/model/desired.js';
 import { parseFdb } from '../../src/model/fdb.js';
-import { ownerId, parseLink, type RawLink } from '../../src/model/link.js';
+import { parseLink, type RawLink } from '../../src/model/link.js';
+import { ownerId, withNumericOwners } from '../../src/driver/owner-ids.js';
 import type { LinkObj } from '../../src/model/objects.js';
 import { plan } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
@@ -58,8 +59,10 @@ describe('observation reads back what netlab writes', () => {
     expect(ownerId('root', 'group')).toBe(0);
     expect(ownerId(4242, 'passwd')).toBe(4242);
     expect(ownerId(undefined, 'passwd')).toBeNull();
-    const o = parseLink('n', raw({ linkinfo: { info_kind: 'tun', info_data: { type: 'tap', persist: true, user: 'root', group: 7 } } }));
-    expect(o?.obj.attrs).toEqual({ user: 0, group: 7 });
+    const printed = raw({ linkinfo: { info_kind: 'tun', info_data: { type: 'tap', persist: true, user: 'root', group: 7 } } });
+    expect(parseLink('n', withNumericOwners(printed))?.obj.attrs).toEqual({ user: 0, group: 7 });
+    // The model reads only numbers: a name that reached it unresolved is no owner.
+    expect(parseLink('n', printed)?.obj.attrs).toEqual({ user: null, group: 7 });
   });
 
   it('vxlan IPv6 endpoints come as local6/group6', () => {

@@ -31,4 +31,13 @@ describe('code shape', () => {
     );
     expect(upward).toEqual([]);
   });
+
+  it('keeps the model free of I/O: it only computes', () => {
+    const io = sources(join('src', 'model')).flatMap((f) =>
+      [...readFileSync(f, 'utf8').matchAll(/from '((?:node:)?(?:fs|fs\/promises|child_process|net|dgram)|execa)'/g)].map(
+        (m) => `${f}: ${m[1]}`,
+      ),
+    );
+    expect(io).toEqual([]);
+  });
 });
