@@ -61,6 +61,7 @@ export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null
         return { address: t.address, port: t.port };
       }),
       mode: s.mode ?? 'round-robin',
+      ...(s.node_port === undefined ? {} : { nodePort: s.node_port, externalTrafficPolicy: s.external_traffic_policy ?? 'Cluster' }),
       pos: ctx.locator.source([...base, 'services', i]),
     };
   });
@@ -72,7 +73,8 @@ export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null
     port: r.port === undefined ? null : parsePortRange(r.port)!,
     pos: ctx.locator.source([...host.path, 'firewall', 'rules', i]),
   }));
-  return { snat, dnat, services, defaultAction: firewall?.default ?? 'allow', rules };
+  const proxy = nat?.userland_proxy === false ? { userlandProxy: false } : {};
+  return { snat, dnat, services, ...proxy, defaultAction: firewall?.default ?? 'allow', rules };
 }
 
 /** `web:80` -> web's first address (of `family`, else IPv4 first); `10.0.0.2:80` as is. */

@@ -244,6 +244,10 @@ export interface Service {
   port: number;
   backends: { address: string; port: number }[];
   mode: 'round-robin' | 'random';
+  /** A NodePort: the service also answers on this port of every local address of the host. */
+  nodePort?: number;
+  /** kube-proxy's externalTrafficPolicy for the NodePort; absent = Cluster. */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
   pos: SourcePos;
 }
 
@@ -261,6 +265,8 @@ export interface Policy {
   snat: SnatRule[];
   dnat: DnatRule[];
   services: Service[];
+  /** false: published ports behave as Docker's `--userland-proxy=false`; absent = true, Docker's default. */
+  userlandProxy?: boolean;
   /** Default verdict for traffic to and through this host. */
   defaultAction: 'allow' | 'deny';
   rules: FilterRule[];
