@@ -363,6 +363,16 @@ function renderFilterRule(r: FilterRule): string[] {
   return out;
 }
 
+// Docker's bridge isolation: traffic forwarded into the bridge from another interface passes only
+// when a published port DNATed it (`DOCKER -d C ! -i br -o br --dport P ACCEPT`, then
+// `DOCKER ! -i br -o br DROP`; its raw-table direct-access filter drops what names a container's
+// address directly, so "DNATed by this host" is the same set). Replies passed the state rules.
+function isolationRules(bridges: string[]): string[] {
+  return [...new Set(bridges)]
+    .sort()
+    .flatMap((b) => [`iifname != "${b}" oifname "${b}" ct status dnat accept`, `iifname != "${b}" oifname "${b}" drop`]);
+}
+
 function usesIpv6(host: Host): boolean {
   if (host.ipv6) return true;
   return host.interfaces.some((i) => i.addresses.some((a) => a.includes(':')));
@@ -500,17 +510,20 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   push(CHAINS.output, NAT_HEADERS[CHAINS.output], out);
   push(CHAINS.postrouting, NAT_HEADERS[CHAINS.postrouting], [...hairpin, ...post]);
 
-  if (policy.rules.length > 0 || policy.defaultAction === 'deny') {
+  const filtered = policy.rules.length > 0 || policy.defaultAction === 'deny';
+  const isolation = isolationRules(policy.isolate ?? []);
+  if (filtered || isolation.length > 0) {
     const verdict = policy.defaultAction === 'deny' ? 'drop' : 'accept';
     const user = policy.rules.flatMap(renderFilterRule);
     const nd = usesIpv6(host) ? [ND_ACCEPT] : [];
     const base = ['ct state established,related accept', 'ct state invalid drop'];
-    chains.push({
-      name: CHAINS.input,
-      header: filterHeader('input', verdict),
-      rules: dedupe([...base, 'iifname "lo" accept', ...nd, ...user]),
-    });
-    chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user]) });
+    if (filtered)
+      chains.push({
+        name: CHAINS.input,
+        header: filterHeader('input', verdict),
+        rules: dedupe([...base, 'iifname "lo" accept', ...nd, ...user]),
+      });
+    chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
   if (chains.length === 0) return null;
 

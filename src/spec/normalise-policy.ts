@@ -74,7 +74,8 @@ export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null
     pos: ctx.locator.source([...host.path, 'firewall', 'rules', i]),
   }));
   const proxy = nat?.userland_proxy === false ? { userlandProxy: false } : {};
-  return { snat, dnat, services, ...proxy, defaultAction: firewall?.default ?? 'allow', rules };
+  const isolate = firewall?.isolate?.length ? { isolate: firewall.isolate.map((n) => ctx.kernelNameOf(host, n)) } : {};
+  return { snat, dnat, services, ...proxy, defaultAction: firewall?.default ?? 'allow', rules, ...isolate };
 }
 
 /** `web:80` -> web's first address (of `family`, else IPv4 first); `10.0.0.2:80` as is. */

@@ -158,6 +158,7 @@ export interface RawRule {
 export interface RawFirewall {
   default?: 'allow' | 'deny';
   rules?: RawRule[];
+  isolate?: string[];
 }
 
 export interface RawHost {

@@ -270,6 +270,8 @@ export interface Policy {
   /** Default verdict for traffic to and through this host. */
   defaultAction: 'allow' | 'deny';
   rules: FilterRule[];
+  /** Kernel names of bridges that forwarded traffic from other interfaces enters only by a published port (Docker's DOCKER chain); absent = none. */
+  isolate?: string[];
 }
 
 export interface Host {

@@ -62,6 +62,10 @@ describe.skipIf(sandboxSkipReason !== null)('kube-proxy and Docker fidelity', ()
     const file = labFile('docker', withoutProcess(readFileSync('labs/docker-bridge.yaml', 'utf8'), 'http'));
     expect((await netlab(['apply', file])).code).toBe(0);
     await startServer('docker-web', 'web', [80]);
+    // Isolation: the internet host has a route to the containers, yet only the published port enters.
+    expect((await connect('docker-internet', '172.17.0.2:80', 1, 800))[0]!.ok).toBe(false);
+    expect((await reply('docker-internet', '203.0.113.1:8080')).name).toBe('web');
+    expect(addressOf((await reply('docker-host', '172.17.0.2:80')).peer)).toBe('172.17.0.1'); // the host itself may
     // docker-proxy opens its own connection: every container is seen from the bridge's address.
     expect(addressOf((await reply('docker-db', '203.0.113.1:8080')).peer)).toBe('172.17.0.1');
     expect(addressOf((await reply('docker-web', '203.0.113.1:8080')).peer)).toBe('172.17.0.1');

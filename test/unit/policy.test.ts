@@ -454,6 +454,18 @@ describe('renderPolicy: golden', () => {
     ]);
   });
 
+  it('isolate: from other interfaces, a bridge is entered only by DNATed traffic, after the rules; no input chain', () => {
+    const body = renderPolicy('docker', dockerBridgeHost({ isolate: ['docker0'] }))!.body;
+    expect(body).not.toContain('nl_input');
+    expect(body).toContain('type filter hook forward priority filter; policy accept;');
+    expect(chainRules(body, 'nl_forward')).toEqual([
+      'ct state established,related accept',
+      'ct state invalid drop',
+      'iifname != "docker0" oifname "docker0" ct status dnat accept',
+      'iifname != "docker0" oifname "docker0" drop',
+    ]);
+  });
+
   it('random mode, one backend, no backends', () => {
     const rnd = renderPolicy(
       'k8s',

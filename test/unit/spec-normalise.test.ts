@@ -102,11 +102,11 @@ describe('docker-bridge', () => {
   it('fills positions from the YAML', () => {
     expect(iface(host(l, 'web'), 'eth0').pos).toEqual({
       file: 'labs/docker-bridge.yaml',
-      line: 19,
+      line: 22,
       col: 7,
       path: 'hosts.web.interfaces.eth0',
     });
-    expect(host(l, 'web').routes[0]!.pos).toMatchObject({ line: 21, path: 'hosts.web.routes[0]' });
+    expect(host(l, 'web').routes[0]!.pos).toMatchObject({ line: 24, path: 'hosts.web.routes[0]' });
     expect(l.pos).toMatchObject({ line: 4, col: 1, path: 'name' });
     expect([l.owner, l.allowRoot, l.file]).toEqual([null, false, 'labs/docker-bridge.yaml']);
   });
