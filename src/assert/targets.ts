@@ -27,8 +27,12 @@ export function destinations(lab: Lab, e: Expectation): Destination[] {
   for (const h of lab.hosts) {
     const p = h.policy;
     if (!p) continue;
-    for (const s of p.services)
-      if (s.vip === addr && s.port === port && s.proto === proto) for (const b of s.backends) add(b.address, b.port);
+    for (const s of p.services) {
+      if (s.proto !== proto) continue;
+      // A NodePort answers on every address of the host that has the service.
+      const nodePort = s.nodePort === port && local.includes(h.name);
+      if ((s.vip === addr && s.port === port) || nodePort) for (const b of s.backends) add(b.address, b.port);
+    }
     for (const d of p.dnat) {
       if (d.proto !== proto || port < d.port.from || port > d.port.to) continue;
       if (d.address !== null ? d.address !== addr : !local.includes(h.name)) continue;

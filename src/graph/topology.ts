@@ -176,7 +176,9 @@ function natLines(h: Host, nameOf: (host: string, ifname: string) => string): st
     lines.push(`publish ${d.proto} ${port} to ${d.toAddress}:${d.toPort}`);
   }
   for (const s of p.services)
-    lines.push(`service ${s.name} ${s.vip}:${s.port}/${s.proto} to ${s.backends.map((b) => `${b.address}:${b.port}`).join(', ')}`);
+    lines.push(
+      `service ${s.name} ${s.vip}:${s.port}/${s.proto}${s.nodePort === undefined ? '' : ` node port ${s.nodePort} (${s.externalTrafficPolicy ?? 'Cluster'})`} to ${s.backends.map((b) => `${b.address}:${b.port}`).join(', ')}`,
+    );
   if (p.rules.length || p.defaultAction === 'deny') lines.push(`firewall: default ${p.defaultAction}, ${p.rules.length} rule(s)`);
   return lines;
 }

@@ -208,6 +208,13 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   // comes back through the host (like docker-proxy does). `iifname` cannot be used in
   // postrouting (no input device there): the source subnet says where it came from.
   const tports = `${d.proto} dport ${portsText({ from: d.toPort, to: d.toPort + (d.port.to - d.port.from) })}`;
+  if (host.policy?.userlandProxy === false) {
+    // Docker without its userland proxy masquerades only a container reaching its own published
+    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address.
+    if (connectedSubnets(host).some((s) => contains(s.net, to.cidr)))
+      post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    return;
+  }
   for (const s of connectedSubnets(host)) {
     if (!contains(s.net, to.cidr)) continue;
     post.push(`oifname "${s.ifname}" ${k} saddr ${cidrText(s.net)} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
@@ -246,15 +253,12 @@ function renderService(host: Host, s: Service, pre: string[], out: string[], pos
     // packets with a conntrack entry, and a table whose only nat rules are rejects would
     // otherwise leave conntrack off in the namespace and never see the packet.
     action = `ct state new ${s.proto === 'tcp' ? 'reject with tcp reset' : 'reject'}`;
-  } else if (backends.length === 1) {
-    action = `dnat ${k} to ${hostPort(fam, backends[0]!.addr, backends[0]!.port)}`;
   } else {
-    const gen = s.mode === 'random' ? 'random' : 'inc';
-    const map = backends.map((b, i) => `${i} : ${b.addr} . ${b.port}`).join(', ');
-    action = `dnat ${k} to numgen ${gen} mod ${backends.length} map { ${map} }`;
+    action = dnatAction(fam, s, backends);
   }
   pre.push(`${m} ${action}`);
   out.push(`${m} ${action}`);
+  if (s.nodePort !== undefined) renderNodePort(host, s, backends, pre, out, post);
   // kube-proxy's hairpin: a pod whose connection to the VIP lands on itself is masqueraded
   // (otherwise it would see a packet from its own address). Other clients keep their address.
   const subnets = connectedSubnets(host);
@@ -262,6 +266,46 @@ function renderService(host: Host, s: Service, pre: string[], out: string[], pos
     if (!subnets.some((sn) => contains(sn.net, b.cidr))) continue;
     post.push(`${k} saddr ${b.addr} ${k} daddr ${b.addr} ct status dnat ${s.proto} dport ${b.port} masquerade`);
   }
+}
+
+/** kube-proxy's KUBE-MARK-MASQ bit: set on NodePort traffic in dstnat, masqueraded in srcnat. */
+export const MASQ_MARK = '0x00004000';
+const MASQ_RULE = `meta mark & ${MASQ_MARK} == ${MASQ_MARK} masquerade`;
+
+function dnatAction(fam: Fam, s: Service, backends: Backend[]): string {
+  const k = IPK[fam];
+  if (backends.length === 1) return `dnat ${k} to ${hostPort(fam, backends[0]!.addr, backends[0]!.port)}`;
+  const gen = s.mode === 'random' ? 'random' : 'inc';
+  const map = backends.map((b, i) => `${i} : ${b.addr} . ${b.port}`).join(', ');
+  return `dnat ${k} to numgen ${gen} mod ${backends.length} map { ${map} }`;
+}
+
+// A NodePort answers on every local address of the host (KUBE-NODEPORTS is reached through
+// `-m addrtype --dst-type LOCAL`), loopback left out. externalTrafficPolicy Cluster marks the
+// connection for masquerade (KUBE-EXT -> KUBE-MARK-MASQ) so the reply from a backend on any node
+// comes back through this one; Local keeps the client's address and uses only this host's own
+// backends, dropping the connection when there is none (KUBE-SVL ... "has no local endpoints").
+function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string[], out: string[], post: string[]): void {
+  const np = s.nodePort!;
+  if (!Number.isInteger(np) || np < 1 || np > 65535) fail(s.pos, `service ${s.name}: invalid node_port ${np}`);
+  const fam = hostAddr(s.vip, s.pos).fam;
+  const k = IPK[fam];
+  const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
+  // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
+  // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.
+  const cluster =
+    backends.length === 0
+      ? `ct state new ${s.proto === 'tcp' ? 'reject with tcp reset' : 'reject'}`
+      : `meta mark set meta mark | ${MASQ_MARK} ${dnatAction(fam, s, backends)}`;
+  if (backends.length > 0) post.push(MASQ_RULE);
+  let inbound = cluster;
+  if (s.externalTrafficPolicy === 'Local') {
+    const subnets = connectedSubnets(host);
+    const local = backends.filter((b) => subnets.some((sn) => contains(sn.net, b.cidr)));
+    inbound = local.length === 0 ? 'drop' : dnatAction(fam, s, local);
+  }
+  pre.push(`${m} ${inbound}`);
+  out.push(`${m} ${cluster}`);
 }
 
 function renderSnat(policy: Policy, post: string[]): void {
@@ -317,6 +361,16 @@ function renderFilterRule(r: FilterRule): string[] {
     out.push(parts.join(' '));
   }
   return out;
+}
+
+// Docker's bridge isolation: traffic forwarded into the bridge from another interface passes only
+// when a published port DNATed it (`DOCKER -d C ! -i br -o br --dport P ACCEPT`, then
+// `DOCKER ! -i br -o br DROP`; its raw-table direct-access filter drops what names a container's
+// address directly, so "DNATed by this host" is the same set). Replies passed the state rules.
+function isolationRules(bridges: string[]): string[] {
+  return [...new Set(bridges)]
+    .sort()
+    .flatMap((b) => [`iifname != "${b}" oifname "${b}" ct status dnat accept`, `iifname != "${b}" oifname "${b}" drop`]);
 }
 
 function usesIpv6(host: Host): boolean {
@@ -455,17 +509,20 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   push(CHAINS.output, NAT_HEADERS[CHAINS.output], out);
   push(CHAINS.postrouting, NAT_HEADERS[CHAINS.postrouting], [...hairpin, ...post]);
 
-  if (policy.rules.length > 0 || policy.defaultAction === 'deny') {
+  const filtered = policy.rules.length > 0 || policy.defaultAction === 'deny';
+  const isolation = isolationRules(policy.isolate ?? []);
+  if (filtered || isolation.length > 0) {
     const verdict = policy.defaultAction === 'deny' ? 'drop' : 'accept';
     const user = policy.rules.flatMap(renderFilterRule);
     const nd = usesIpv6(host) ? [ND_ACCEPT] : [];
     const base = ['ct state established,related accept', 'ct state invalid drop'];
-    chains.push({
-      name: CHAINS.input,
-      header: filterHeader('input', verdict),
-      rules: dedupe([...base, 'iifname "lo" accept', ...nd, ...user]),
-    });
-    chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user]) });
+    if (filtered)
+      chains.push({
+        name: CHAINS.input,
+        header: filterHeader('input', verdict),
+        rules: dedupe([...base, 'iifname "lo" accept', ...nd, ...user]),
+      });
+    chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
   if (chains.length === 0) return null;
 

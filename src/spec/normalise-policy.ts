@@ -62,6 +62,7 @@ export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null
         return { address: t.address, port: t.port };
       }),
       mode: s.mode ?? 'round-robin',
+      ...(s.node_port === undefined ? {} : { nodePort: s.node_port, externalTrafficPolicy: s.external_traffic_policy ?? 'Cluster' }),
       pos: ctx.locator.source([...base, 'services', i]),
     };
   });
@@ -73,7 +74,9 @@ export function normalisePolicy(ctx: LabContext, host: HostEntry): Policy | null
     port: r.port === undefined ? null : parsePortRange(r.port)!,
     pos: ctx.locator.source([...host.path, 'firewall', 'rules', i]),
   }));
-  return { snat, dnat, services, defaultAction: firewall?.default ?? 'allow', rules };
+  const proxy = nat?.userland_proxy === false ? { userlandProxy: false } : {};
+  const isolate = firewall?.isolate?.length ? { isolate: firewall.isolate.map((n) => ctx.kernelNameOf(host, n)) } : {};
+  return { snat, dnat, services, ...proxy, defaultAction: firewall?.default ?? 'allow', rules, ...isolate };
 }
 
 /** `web:80` -> web's first address (of `family`, else IPv4 first); `10.0.0.2:80` as is. */

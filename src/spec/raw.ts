@@ -137,8 +137,11 @@ export interface RawService {
   proto?: 'tcp' | 'udp';
   backends: string[];
   mode?: 'round-robin' | 'random';
+  node_port?: number;
+  external_traffic_policy?: 'Cluster' | 'Local';
 }
 export interface RawNat {
+  userland_proxy?: boolean;
   masquerade?: RawMasquerade[];
   snat?: RawSnat[];
   publish?: RawPublish[];
@@ -155,6 +158,7 @@ export interface RawRule {
 export interface RawFirewall {
   default?: 'allow' | 'deny';
   rules?: RawRule[];
+  isolate?: string[];
 }
 
 export interface RawHost {

@@ -1,6 +1,6 @@
 // Rules about NAT targets: traffic may only be sent to addresses the lab owns, and a host
 // named as a target needs an address of the right family.
-import { familyOf, parseEndpoint, parseIp, parseCidr, type Family, type IP } from './addr.js';
+import { familyOf, parseEndpoint, parseIp, parseCidr, parseMatch, parsePortRange, type Family, type IP } from './addr.js';
 import type { HostEntry, LabContext } from './context.js';
 import type { Path } from './locate.js';
 
@@ -60,6 +60,55 @@ export function checkNat(ctx: LabContext): void {
       for (const [j, b] of s.backends.entries()) {
         checkTarget(ctx, owned, b, vip ? familyOf(vip) : null, [...base, 'services', i, 'backends', j], 'service');
       }
+      if (s.external_traffic_policy !== undefined && s.node_port === undefined) {
+        ctx.report(
+          [...base, 'services', i, 'external_traffic_policy'],
+          `external_traffic_policy applies to a NodePort: add node_port to service "${s.name}" or remove it`,
+        );
+      }
     }
   }
+  checkRulesNamingVips(ctx);
+}
+
+/**
+ * A filter rule whose destination is one of this host's service VIPs can never match: the host's
+ * filter chains see packets after the service's DNAT (as a real cluster's NetworkPolicy does).
+ * It is an error, not silently rewritten to the backends, so the lab shows what the kernel sees.
+ */
+function checkRulesNamingVips(ctx: LabContext): void {
+  for (const host of ctx.hosts.values()) {
+    const services = host.raw.nat?.services ?? [];
+    const rules = host.raw.firewall?.rules ?? [];
+    if (services.length === 0 || rules.length === 0) continue;
+    for (const [i, r] of rules.entries()) {
+      if (r.to === undefined) continue;
+      const items = typeof r.to === 'string' ? [r.to] : r.to;
+      const ports = r.port === undefined ? null : parsePortRange(r.port);
+      for (const [j, item] of items.entries()) {
+        const m = parseMatch(item);
+        if (!m || m.kind !== 'cidr' || m.cidr.prefix !== (m.cidr.family === 4 ? 32 : 128)) continue;
+        const s = services.find(
+          (sv) =>
+            parseIp(sv.vip)?.toString() === m.cidr.ip.toString() &&
+            (ports === null || (ports.from <= sv.port && sv.port <= ports.to)) &&
+            (r.proto === undefined || r.proto === (sv.proto ?? 'tcp')),
+        );
+        if (!s) continue;
+        const path: Path = [...host.path, 'firewall', 'rules', i, 'to', ...(typeof r.to === 'string' ? [] : [j])];
+        ctx.report(
+          path,
+          `${item} is the VIP of service "${s.name}": filter rules see packets after the service's DNAT, so this rule never matches; name its backends instead (${backendHint(s.backends)})`,
+        );
+      }
+    }
+  }
+}
+
+/** `to: [pod-a1, pod-b1], port: 8080` from `[pod-a1:8080, pod-b1:8080]`. */
+function backendHint(backends: string[]): string {
+  const eps = backends.map(parseEndpoint).filter((e) => e !== null);
+  const targets = [...new Set(eps.map((e) => (e.kind === 'host' ? e.host : e.ip.toString())))];
+  const ports = [...new Set(eps.map((e) => e.port))];
+  return `to: [${targets.join(', ')}]${ports.length === 1 ? `, port: ${ports[0]}` : ''}`;
 }

@@ -112,4 +112,5 @@ function checkFirewallRefs(ctx: LabContext, host: HostEntry): void {
       }
     }
   }
+  for (const [i, name] of (host.raw.firewall?.isolate ?? []).entries()) ctx.iface(host, name, [...host.path, 'firewall', 'isolate', i]);
 }

@@ -244,6 +244,10 @@ export interface Service {
   port: number;
   backends: { address: string; port: number }[];
   mode: 'round-robin' | 'random';
+  /** A NodePort: the service also answers on this port of every local address of the host. */
+  nodePort?: number;
+  /** kube-proxy's externalTrafficPolicy for the NodePort; absent = Cluster. */
+  externalTrafficPolicy?: 'Cluster' | 'Local';
   pos: SourcePos;
 }
 
@@ -261,9 +265,13 @@ export interface Policy {
   snat: SnatRule[];
   dnat: DnatRule[];
   services: Service[];
+  /** false: published ports behave as Docker's `--userland-proxy=false`; absent = true, Docker's default. */
+  userlandProxy?: boolean;
   /** Default verdict for traffic to and through this host. */
   defaultAction: 'allow' | 'deny';
   rules: FilterRule[];
+  /** Kernel names of bridges that forwarded traffic from other interfaces enters only by a published port (Docker's DOCKER chain); absent = none. */
+  isolate?: string[];
 }
 
 export interface Host {

@@ -38,7 +38,7 @@ describe('policy advice', () => {
   });
 
   it('says bridged traffic passes the filter rules when br_netfilter is on', async () => {
-    const l = await lab('labs/docker-bridge.yaml', (t) => t.replace('    nat:\n', '    firewall:\n      default: deny\n    nat:\n'));
+    const l = await lab('labs/docker-bridge.yaml', (t) => t.replace('    firewall:\n', '    firewall:\n      default: deny\n'));
     const host = l.hosts.find((h) => h.name === 'host')!;
     expect(adviceFor(l.name, host, clean).join('\n')).toMatch(/between ports of one bridge passes the lab's forward chain/);
   });

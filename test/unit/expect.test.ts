@@ -94,6 +94,17 @@ describe('expect in a lab', () => {
 });
 
 describe('responders for netlab test', () => {
+  it('a NodePort on any address of the node leads to the service backends', async () => {
+    const l = await lab('labs/k8s-flat.yaml');
+    const at = (to: string) => destinations(l, { ...l.expect[0]!, proto: 'tcp', to: { ...l.expect[0]!.to, address: to, port: 30080 } });
+    const backends = [
+      { host: 'pod-a1', proto: 'tcp', port: 8080 },
+      { host: 'pod-b1', proto: 'tcp', port: 8080 },
+    ];
+    expect(at('198.51.100.2')).toEqual(backends);
+    expect(at('10.244.1.1')).toEqual(backends);
+  });
+
   it('go where the traffic lands: the address owner, DNAT targets of a published port, the backends of a VIP', async () => {
     const l = await lab('test/fixtures/good/expect.yaml');
     const d = (i: number) => destinations(l, l.expect[i]!);

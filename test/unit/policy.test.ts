@@ -39,6 +39,20 @@ function dockerBridgeHost(p: Partial<Policy> = {}): Host {
 function webService(backends: { address: string; port: number }[], mode: Service['mode'] = 'round-robin'): Service {
   return { name: 'web', vip: '10.96.0.10', proto: 'tcp', port: 80, backends, mode, pos: pos('hosts.node1.nat.services[0]') };
 }
+const BACKENDS = [
+  { address: '10.244.1.2', port: 8080 },
+  { address: '10.244.2.2', port: 8080 },
+];
+
+/** The rules of one chain of a rendered body, without their comments. */
+function chainRules(body: string, chain: string): string[] {
+  const m = new RegExp(`chain ${chain} \\{\\n[^\\n]*\\n((?:\\t\\t[^\\n]*\\n)*)\\t\\}`).exec(body);
+  return (m?.[1] ?? '')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.trim().replace(/ comment "nl:[0-9a-f]+"$/, ''));
+}
+
 /** labs/k8s-flat.yaml, host "node1". */
 function k8sNode(
   backends = [
@@ -407,6 +421,49 @@ describe('renderPolicy: golden', () => {
 	}
 }
 `);
+  });
+
+  it('NodePort, externalTrafficPolicy Cluster: every local address, marked and masqueraded as kube-proxy does', () => {
+    const body = renderPolicy('k8s', k8sNode(undefined, { services: [{ ...webService(BACKENDS), nodePort: 30080 }] }))!.body;
+    const nodePort =
+      'fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
+    expect(chainRules(body, 'nl_prerouting')).toContain(nodePort);
+    expect(chainRules(body, 'nl_output')).toContain(nodePort);
+    expect(chainRules(body, 'nl_postrouting')).toContain('meta mark & 0x00004000 == 0x00004000 masquerade');
+  });
+
+  it('NodePort, externalTrafficPolicy Local: only local backends, the client address kept, none = drop', () => {
+    const local = { ...webService(BACKENDS), nodePort: 30080, externalTrafficPolicy: 'Local' as const };
+    const body = renderPolicy('k8s', k8sNode(undefined, { services: [local] }))!.body;
+    expect(chainRules(body, 'nl_prerouting')).toContain(
+      'fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 dnat ip to 10.244.1.2:8080',
+    );
+    // The node's own connections take the Cluster path, as kube-proxy's "masquerade LOCAL traffic".
+    expect(chainRules(body, 'nl_output').some((r) => r.includes('dport 30080 meta mark set'))).toBe(true);
+    const remote = { ...local, backends: [{ address: '10.244.2.2', port: 8080 }] };
+    const none = renderPolicy('k8s', k8sNode(undefined, { services: [remote] }))!.body;
+    expect(chainRules(none, 'nl_prerouting')).toContain('fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 drop');
+  });
+
+  it('userland_proxy false: only a container reaching its own published port is masqueraded', () => {
+    const body = renderPolicy('docker', dockerBridgeHost({ userlandProxy: false }))!.body;
+    const post = chainRules(body, 'nl_postrouting');
+    expect(post).toEqual([
+      'ip saddr 172.17.0.2 ip daddr 172.17.0.2 ct status dnat tcp dport 80 masquerade',
+      'ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade',
+    ]);
+  });
+
+  it('isolate: from other interfaces, a bridge is entered only by DNATed traffic, after the rules; no input chain', () => {
+    const body = renderPolicy('docker', dockerBridgeHost({ isolate: ['docker0'] }))!.body;
+    expect(body).not.toContain('nl_input');
+    expect(body).toContain('type filter hook forward priority filter; policy accept;');
+    expect(chainRules(body, 'nl_forward')).toEqual([
+      'ct state established,related accept',
+      'ct state invalid drop',
+      'iifname != "docker0" oifname "docker0" ct status dnat accept',
+      'iifname != "docker0" oifname "docker0" drop',
+    ]);
   });
 
   it('random mode, one backend, no backends', () => {

@@ -227,6 +227,22 @@ const RULES: { rule: string; good: string[]; bad: Record<string, Expected[]> }[]
     },
   },
   {
+    rule: 'a filter rule naming a service VIP never matches (after DNAT); external_traffic_policy needs node_port',
+    good: ['refs.yaml'],
+    bad: {
+      'firewall-vip.yaml': [
+        [9, 110, 'hosts.node.nat.services[1].external_traffic_policy', 'external_traffic_policy applies to a NodePort: add node_port'],
+        [
+          12,
+          43,
+          'hosts.node.firewall.rules[0].to',
+          '10.96.0.10 is the VIP of service "web": filter rules see packets after the service\'s DNAT, so this rule never matches; name its backends instead (to: [pod], port: 8080)',
+        ],
+        [13, 38, 'hosts.node.firewall.rules[1].to[1]', '10.96.0.10 is the VIP of service "web"'],
+      ],
+    },
+  },
+  {
     rule: 'reachability assertions (expect): syntax and host references (more in expect.test.ts)',
     good: ['expect.yaml'],
     bad: {
