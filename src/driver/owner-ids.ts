@@ -28,7 +28,9 @@ export function ownerId(v: unknown, db: 'passwd' | 'group'): number | null {
 
 /** The link with its tap owner as numbers (unchanged when it has none, or they are numbers already). */
 export function withNumericOwners(raw: RawLink): RawLink {
-  const d = raw.linkinfo?.info_data as Record<string, unknown> | undefined;
+  // Only a tun/tap's `group` is an owner: a VXLAN's is its multicast group.
+  if (raw.linkinfo?.info_kind !== 'tun') return raw;
+  const d = raw.linkinfo.info_data as Record<string, unknown> | undefined;
   if (!d || (d.user === undefined && d.group === undefined)) return raw;
   if (typeof d.user !== 'string' && typeof d.group !== 'string') return raw;
   const info_data = { ...d, user: ownerId(d.user, 'passwd') ?? undefined, group: ownerId(d.group, 'group') ?? undefined };

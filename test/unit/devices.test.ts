@@ -63,6 +63,9 @@ describe('observation reads back what netlab writes', () => {
     expect(parseLink('n', withNumericOwners(printed))?.obj.attrs).toEqual({ user: 0, group: 7 });
     // The model reads only numbers: a name that reached it unresolved is no owner.
     expect(parseLink('n', printed)?.obj.attrs).toEqual({ user: null, group: 7 });
+    // A VXLAN's group is an address, never an owner.
+    const vxlan = raw({ linkinfo: { info_kind: 'vxlan', info_data: { id: 42, group: '239.1.1.1' } } });
+    expect(withNumericOwners(vxlan)).toBe(vxlan);
   });
 
   it('vxlan IPv6 endpoints come as local6/group6', () => {
