@@ -130,17 +130,17 @@ describe.skipIf(sandboxSkipReason !== null)('working with an applied lab', () =>
     const r = await netlab(['test', docker, '--junit', junit]);
     expect(r.code, r.all).toBe(0);
     expect(r.stdout).toContain('ok   internet -> 203.0.113.1:8080 reaches [web]  (10 connections to tcp 203.0.113.1:8080: web x10)');
-    expect(r.stdout).toContain('6 passed, 0 failed');
+    expect(r.stdout).toContain('7 passed, 0 failed');
     if (hasPython) {
       const root = await parseXmlWithPython(junit);
       expect(root.tag).toBe('testsuites');
-      expect(root.attrib).toMatchObject({ tests: '6', failures: '0', errors: '0' });
+      expect(root.attrib).toMatchObject({ tests: '7', failures: '0', errors: '0' });
       const suite = root.children[0]!;
-      expect(suite.attrib).toMatchObject({ name: 'docker', tests: '6' });
+      expect(suite.attrib).toMatchObject({ name: 'docker', tests: '7' });
       expect(suite.children.map((c) => c.attrib.name)).toContain('web -> db:5432 tcp reachable');
     }
     const tap = await netlab(['test', docker, '--tap']);
-    expect(tap.stdout.split('\n').slice(0, 3)).toEqual(['TAP version 13', '1..6', 'ok 1 - docker: web -> db reachable']);
+    expect(tap.stdout.split('\n').slice(0, 3)).toEqual(['TAP version 13', '1..7', 'ok 1 - docker: web -> db reachable']);
     // Every responder netlab started is gone: what is left in web is the lab's own web server.
     const record = JSON.parse(readFileSync('/run/netlab/docker/processes.json', 'utf8')) as { entries: { host: string; pid: number }[] };
     const server = record.entries.filter((e) => e.host === 'web').map((e) => String(e.pid));
