@@ -126,10 +126,8 @@ export class RollbackIncompleteError extends NetlabError {
     readonly rollback: Error | string,
     readonly lab: string,
   ) {
-    const why = typeof rollback === 'string' ? rollback : rollback.message;
-    super(
-      `apply of lab "${lab}" failed:\n${typeof original === 'string' ? original : original.message}\nrollback did not complete:\n${why}`,
-    );
+    const text = (e: Error | string) => (typeof e === 'string' ? e : e.message);
+    super(`apply of lab "${lab}" failed:\n${text(original)}\nrollback did not complete:\n${text(rollback)}`);
     this.hints.push(`the checkpoint is kept in the journal; run "netlab gc" or re-run apply/destroy to finish the undo`);
   }
 }

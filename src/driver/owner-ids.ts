@@ -31,8 +31,7 @@ export function withNumericOwners(raw: RawLink): RawLink {
   // Only a tun/tap's `group` is an owner: a VXLAN's is its multicast group.
   if (raw.linkinfo?.info_kind !== 'tun') return raw;
   const d = raw.linkinfo.info_data as Record<string, unknown> | undefined;
-  if (!d || (d.user === undefined && d.group === undefined)) return raw;
-  if (typeof d.user !== 'string' && typeof d.group !== 'string') return raw;
+  if (!d || (typeof d.user !== 'string' && typeof d.group !== 'string')) return raw;
   const info_data = { ...d, user: ownerId(d.user, 'passwd') ?? undefined, group: ownerId(d.group, 'group') ?? undefined };
-  return { ...raw, linkinfo: { ...raw.linkinfo!, info_data } };
+  return { ...raw, linkinfo: { ...raw.linkinfo, info_data } };
 }

@@ -369,7 +369,7 @@ class Reader {
     let end: number;
     if (c === '"' || c === "'") ({ value: name, end } = this.quoted(i));
     else {
-      if (c === '[' || c === '{' || isIndicator(c) || c === '?' || c === ':' || c === '-' || isFlowIndicator(c)) leave();
+      if (isIndicator(c) || isFlowIndicator(c) || c === '?' || c === ':' || c === '-') leave();
       end = this.plainEnd(i, flow);
       const raw = this.text.slice(i, end);
       if (raw === '' || resolvePlain(raw) !== raw || raw === '<<') leave();
