@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { applyLab, destroyLab, planLab, recoverIfNeeded } from '../../src/apply/engine.js';
 import { store, type Journal, type LabRecord } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
+import { toolOf } from '../../src/driver/render.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
 import { loopback } from '../../src/model/link.js';
 import { diffStates } from '../../src/model/objects.js';
@@ -148,7 +149,7 @@ describe('fault injection: failing at every command rolls back to the exact earl
     let stage = 0;
     base.injectFault({
       failWhen: (c) => {
-        if (stage === 0 && c.tool === 'nft') return (stage = 1) === 1;
+        if (stage === 0 && toolOf(c) === 'nft') return (stage = 1) === 1;
         if (stage === 1) return (stage = 2) === 2;
         return false;
       },

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { commandText } from '../../src/model/command.js';
+import { operationText } from '../../src/driver/render.js';
 import type { Step } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
@@ -20,7 +20,7 @@ export function labOf(file: string, text: string): Lab {
 export function planText(steps: Step[]): string {
   return (
     steps
-      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n'))
+      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${operationText(c)}`)].join('\n'))
       .join('\n') + '\n'
   );
 }

@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
 import { FakeDriver } from '../../src/driver/fake.js';
-import { commandText, type Command } from '../../src/model/command.js';
+import { operationText } from '../../src/driver/render.js';
+import type { Operation } from '../../src/model/operations.js';
 import { desiredState } from '../../src/model/desired.js';
 import { plan, type Step } from '../../src/plan/plan.js';
 import { labOf, useTempStateDir } from './helpers.js';
@@ -19,9 +20,9 @@ function lab(file: string, edit: (t: string) => string = (t) => t) {
   return labOf(file, text);
 }
 
-function rendered(c: Command): string[] {
-  const out = [`[${c.phase}] ${commandText(c)}`];
-  if (c.tool === 'nft') out.push(...c.script.split('\n').map((l) => `      | ${l}`));
+function rendered(c: Operation): string[] {
+  const out = [`[${c.phase}] ${operationText(c)}`];
+  if (c.op === 'nft.replace' || c.op === 'nft.delete') out.push(...c.script.split('\n').map((l) => `      | ${l}`));
   return out;
 }
 
