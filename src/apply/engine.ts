@@ -14,7 +14,8 @@ import {
 import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
 import { describe, diffStates, stateOf, type Obj, type State } from '../model/objects.js';
-import type { Command } from '../model/command.js';
+import { effectOf, type Effect, type Operation } from '../model/operations.js';
+import { toolOf } from '../driver/render.js';
 import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
 import type { Lab } from '../spec/types.js';
 import { policyAdvice } from './advice.js';
@@ -153,7 +154,7 @@ export function executePlan(driver: Driver, p: Plan, lab: string, opts: RunOptio
 }
 
 async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOptions): Promise<void> {
-  const owner = new Map<Command, Step>();
+  const owner = new Map<Operation, Step>();
   for (const s of p.steps) for (const c of s.commands) owner.set(c, s);
   // Levels packed into rounds: per namespace the same commands in the same order (see schedule.ts).
   const ordered = scheduleRounds(p.steps);
@@ -164,7 +165,7 @@ async function executeRounds(driver: Driver, p: Plan, lab: string, opts: RunOpti
     opts.events?.progress?.(lab, done, total);
     try {
       // Profile name: round number and tools, e.g. `round 3: nft`.
-      const name = profile.enabled ? `round ${profile.count('rounds')}: ${[...new Set(commands.map((c) => c.tool))].sort().join('+')}` : '';
+      const name = profile.enabled ? `round ${profile.count('rounds')}: ${[...new Set(commands.map(toolOf))].sort().join('+')}` : '';
       await profile.time(name, () => driver.execute(commands));
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) {
@@ -260,10 +261,13 @@ function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> 
     for (const c of s.commands) {
       const touched = touchedNamespaces(c);
       for (const ns of touched) direct.add(ns);
-      if (c.effect.removeNamespace !== undefined || c.effect.remove?.some((id) => id.startsWith('link:') || id.startsWith('netns:')))
+      const effect = effectOf(c);
+      if (effect.removeNamespace !== undefined || effect.remove?.some((id) => id.startsWith('link:') || id.startsWith('netns:')))
         for (const ns of touched) deleting.add(ns);
-      for (const o of c.effect.set ?? []) peerOf(o);
-      for (const id of c.effect.remove ?? []) peerOf(lp.live.state.get(id));
+      for (const o of effect.set ?? []) peerOf(o);
+      for (const id of effect.remove ?? []) peerOf(lp.live.state.get(id));
+      // A link changed in place keeps its peer.
+      if (effect.patch) peerOf(lp.desired.get(effect.patch.id) ?? lp.live.state.get(effect.patch.id));
     }
   const neighbours = new Map<string, Set<string>>();
   for (const state of [lp.desired, lp.live.state])
@@ -373,14 +377,21 @@ async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
   };
 }
 
+/** The links an effect makes or changes, by namespace and name. */
+function linksOf(e: Effect): { ns: string; ifname: string }[] {
+  const out: { ns: string; ifname: string }[] = [];
+  for (const o of e.set ?? []) if (o.kind === 'link') out.push(o);
+  if (e.patch) out.push(e.patch);
+  return out;
+}
+
 /** The names of the links a plan's commands put in each of these namespaces. */
 function linksMadeIn(p: Plan, namespaces: Set<string>): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const ns of namespaces) out[ns] = [];
   for (const s of p.steps)
     for (const c of s.commands)
-      for (const o of c.effect.set ?? [])
-        if (o.kind === 'link' && namespaces.has(o.ns) && !out[o.ns]!.includes(o.ifname)) out[o.ns]!.push(o.ifname);
+      for (const o of linksOf(effectOf(c))) if (namespaces.has(o.ns) && !out[o.ns]!.includes(o.ifname)) out[o.ns]!.push(o.ifname);
   return out;
 }
 

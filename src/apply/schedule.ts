@@ -15,7 +15,8 @@
 // Deletion levels keep one round each: deleting a link or a namespace reaches namespaces the
 // command does not name (the kernel takes the veth peer along, and tears a namespace down
 // asynchronously), so nothing else is packed around them.
-import type { Command } from '../model/command.js';
+import { effectOf, type Operation } from '../model/operations.js';
+import { toolOf } from '../driver/render.js';
 import type { Step } from '../plan/plan.js';
 import { appendAll } from '../append.js';
 
@@ -23,8 +24,8 @@ import { appendAll } from '../append.js';
 const MERGEABLE = new Set<string>(['ip', 'ip6', 'bridge', 'tc', 'sysctl']);
 
 /** The process a command runs in, per namespace: its tool, `ip6` for `ip -6` lines (a batch of their own). */
-function batchKind(c: Command): string {
-  return c.tool === 'ip' && c.line.startsWith('-6 ') ? 'ip6' : c.tool;
+function batchKind(c: Operation): string {
+  return toolOf(c);
 }
 
 /** The level of a command: the order executePlan has always used. */
@@ -42,11 +43,13 @@ function nsOfId(id: string): string {
 }
 
 /** Namespaces a command acts in or reaches: its own and those of the objects its effect sets or removes. */
-export function touchedNamespaces(c: Command): Set<string> {
+export function touchedNamespaces(c: Operation): Set<string> {
   const out = new Set<string>([c.ns]);
-  for (const o of c.effect.set ?? []) out.add(o.ns);
-  for (const id of c.effect.remove ?? []) out.add(nsOfId(id));
-  if (c.effect.removeNamespace !== undefined) out.add(c.effect.removeNamespace);
+  const effect = effectOf(c);
+  for (const o of effect.set ?? []) out.add(o.ns);
+  for (const id of effect.remove ?? []) out.add(nsOfId(id));
+  if (effect.removeNamespace !== undefined) out.add(effect.removeNamespace);
+  if (effect.patch) out.add(effect.patch.ns);
   return out;
 }
 
@@ -54,7 +57,7 @@ interface Cell {
   /** See batchKind. */
   tool: string;
   ns: string;
-  commands: Command[];
+  commands: Operation[];
   touched: Set<string>;
   round: number;
 }
@@ -71,8 +74,8 @@ interface Touch {
  * The plan's commands in rounds: each round's commands may run concurrently across namespaces
  * (in order within one), and a round starts when the previous one has finished.
  */
-export function scheduleRounds(steps: Step[]): Command[][] {
-  const levels = new Map<string, Command[]>();
+export function scheduleRounds(steps: Step[]): Operation[][] {
+  const levels = new Map<string, Operation[]>();
   for (const s of steps)
     for (const c of s.commands) {
       const key = levelKey(s.op, c.phase);
@@ -82,8 +85,8 @@ export function scheduleRounds(steps: Step[]): Command[][] {
     }
   const ordered = [...levels.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
 
-  const rounds: Command[][] = [];
-  const put = (round: number, commands: Command[]) => {
+  const rounds: Operation[][] = [];
+  const put = (round: number, commands: Operation[]) => {
     while (rounds.length <= round) rounds.push([]);
     appendAll(rounds[round]!, commands);
   };
@@ -100,7 +103,7 @@ export function scheduleRounds(steps: Step[]): Command[][] {
       next++;
       continue;
     }
-    if (commands.every((c) => c.tool === 'proc')) {
+    if (commands.every((c) => c.op === 'proc')) {
       // Processes (exec, run) start once the whole network is up, not just their own namespace's:
       // a round of their own after every round so far, and nothing later packs in before them.
       const round = rounds.length;

@@ -8,7 +8,7 @@ import { lockLab, store } from '../apply/store.js';
 import type { NsQuery } from '../driver/driver.js';
 import { RealDriver } from '../driver/real.js';
 import { PreflightError, UsageError } from '../errors.js';
-import { PHASE, type Command as KernelCommand } from '../model/command.js';
+import { PHASE, type Operation } from '../model/operations.js';
 import { ids, sameObject, type QdiscObj } from '../model/objects.js';
 import {
   conditionsOf,
@@ -124,10 +124,10 @@ export async function link(labArg: string, endpointArg: string, state: string | 
       return;
     }
 
-    const commands: KernelCommand[] = [];
+    const commands: Operation[] = [];
     const said: string[] = [];
     if (state !== undefined && link.up !== (state === 'up')) {
-      commands.push({ tool: 'ip', ns: ep.ns, line: `link set dev ${ep.ifname} ${state}`, phase: PHASE.linkSet, effect: {} });
+      commands.push({ op: 'link.set', ns: ep.ns, dev: ep.ifname, changes: { up: state === 'up' }, phase: PHASE.linkSet });
       said.push(`set ${state}`);
     } else if (state !== undefined) said.push(`already ${state}`);
 

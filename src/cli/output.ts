@@ -1,7 +1,7 @@
 // Printing: plans, errors, tables. Colour follows picocolors (NO_COLOR, --no-color, non-TTY).
 import pc from 'picocolors';
 import { formatSpecIssue, MAX_REPORTED_ISSUES, NetlabError, SpecError, specIssueLines, type SpecIssue } from '../errors.js';
-import { commandText } from '../model/command.js';
+import { operationText } from '../driver/render.js';
 import type { Step } from '../plan/plan.js';
 import { counted } from '../words.js';
 
@@ -37,7 +37,7 @@ export function formatSteps(steps: Step[], verbose: boolean): string[] {
     lines.push(`  ${OP_MARK[s.op]} ${s.op.padEnd(6)} ${s.title.padEnd(width)}  ${pc.dim(s.reason)}`);
     // A firewall change is shown rule by rule, always: it is what a reviewer must see.
     for (const r of s.rules ?? []) lines.push(`        ${r.op === '+' ? pc.green('+') : pc.red('-')} ${r.chain}: ${r.rule}`);
-    if (verbose) for (const c of s.commands) lines.push(pc.dim(`        ${commandText(c)}`));
+    if (verbose) for (const c of s.commands) lines.push(pc.dim(`        ${operationText(c)}`));
   }
   return lines;
 }
@@ -54,7 +54,7 @@ export function stepJson(s: Step) {
     objects: s.objects,
     title: s.title,
     reason: s.reason,
-    commands: s.commands.map(commandText),
+    commands: s.commands.map(operationText),
     ...(s.rules ? { rules: s.rules } : {}),
   };
 }

@@ -1,6 +1,6 @@
 // The driver is the only layer that touches the kernel. The real one runs ip/bridge/nft and
 // writes sysctls; the fake one keeps an in-memory kernel and can fail at any chosen command.
-import type { Command } from '../model/command.js';
+import type { Operation } from '../model/operations.js';
 import type { State } from '../model/objects.js';
 
 /** What to read from one namespace. */
@@ -116,7 +116,7 @@ export interface Driver {
    * run concurrently, those of one namespace and tool run in order, as one batch. Throws a
    * KernelError whose `line` is the index in `commands` of the command that failed.
    */
-  execute(commands: Command[]): Promise<void>;
+  execute(commands: Operation[]): Promise<void>;
   /** Calls `listener` with the pid of every child process started from now on (null stops). */
   setSpawnListener?(listener: ((pid: number) => void) | null): void;
   /** Which labs mark a namespace: the lab that created it (lo's alias) and labs with altnames in it. */

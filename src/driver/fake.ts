@@ -1,9 +1,10 @@
-// An in-memory kernel for unit tests: applies each command's declared effect, observes what a
+// An in-memory kernel for unit tests: applies each operation's effect (effectOf), observes what a
 // real observation would return, and fails at any chosen command, optionally part-way through a
 // batch (earlier commands of the batch stay applied, as with `ip -batch`).
 import { KernelError } from '../errors.js';
-import { commandText, type Command } from '../model/command.js';
+import { effectOf, type Operation } from '../model/operations.js';
 import type { Obj, State } from '../model/objects.js';
+import { operationText } from './render.js';
 import { routeDevs } from '../model/route.js';
 import { sysctlInterface } from '../model/sysctl.js';
 import type { Driver, Observation, ObserveRequest } from './driver.js';
@@ -12,7 +13,7 @@ export interface FaultPlan {
   /** Fail the n-th command executed from the moment the fault is set (0-based). */
   failAtCommand?: number;
   /** Or fail the first command matching this predicate. */
-  failWhen?: (c: Command) => boolean;
+  failWhen?: (c: Operation) => boolean;
   /** Message the fake kernel answers with. */
   message?: string;
 }
@@ -21,7 +22,7 @@ export class FakeDriver implements Driver {
   readonly kernel: State;
   /** Objects in the kernel that belong to nobody (e.g. the user's own interfaces). */
   readonly foreign: Map<string, Obj> = new Map();
-  executed: Command[] = [];
+  executed: Operation[] = [];
   private fault: FaultPlan = {};
   private count = 0;
 
@@ -111,23 +112,30 @@ export class FakeDriver implements Driver {
     return { state, foreignLinks, foreignNetns };
   }
 
-  async execute(commands: Command[]): Promise<void> {
+  async execute(commands: Operation[]): Promise<void> {
     for (const [i, c] of commands.entries()) {
       const n = this.count++;
       if (this.fault.failAtCommand === n || this.fault.failWhen?.(c)) {
         const stderr = this.fault.message ?? 'Error: injected fault';
         // A command-count fault fires once; a predicate fault stays armed until it says no.
         if (this.fault.failAtCommand === n) this.fault = {};
-        throw new KernelError({ ns: c.ns, command: commandText(c), stderr, line: i });
+        throw new KernelError({ ns: c.ns, command: operationText(c), stderr, line: i });
       }
       this.executed.push(c);
-      const e = c.effect;
+      const e = effectOf(c);
       if (e.removeNamespace !== undefined) {
         // Links die with their namespace and take veth peers and stacked children elsewhere along.
         for (const [id, o] of [...this.kernel]) if (o.ns === e.removeNamespace) this.removeWithDependents(id);
       }
       for (const id of e.remove ?? []) this.removeWithDependents(id);
       for (const o of e.set ?? []) this.kernel.set(o.id, structuredClone(o));
+      if (e.patch) {
+        const link = this.kernel.get(e.patch.id);
+        if (!link || link.kind !== 'link')
+          throw new KernelError({ ns: c.ns, command: operationText(c), stderr: `Cannot find device "${e.patch.ifname}"`, line: i });
+        const { attrs, ...fields } = e.patch.fields;
+        this.kernel.set(link.id, { ...link, ...fields, attrs: { ...link.attrs, ...attrs } });
+      }
     }
   }
 

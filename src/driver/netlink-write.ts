@@ -1,12 +1,13 @@
-// Applies the common `ip` batch lines as rtnetlink requests, every namespace from one process.
+// Applies the common `ip` operations as rtnetlink requests, every namespace from one process.
 //
 // Why: a lab of N hosts needs a batch in each host's namespace (its veth, links up, address,
-// route), and starting each `ip -batch` process costs more than the kernel's own work for those
-// lines. So the lines netlab emits most (veth and bridge creation, link
+// route), and each `ip -batch` process costs a process start; the kernel's own work for those
+// lines is a fraction of that. So the operations netlab emits most (veth and bridge creation, link
 // settings, altnames, addresses, plain routes, link deletion) are encoded here into the very
-// requests `ip` would send, and one perl helper (perl-base, like the runner) enters each
-// namespace with setns(2) and sends them, in order, stopping a namespace's batch at its first
-// error like `ip -batch` does. A batch with any other line runs through `ip` as before.
+// requests `ip` would send for their lines (src/driver/render.ts), and one perl helper (perl-base,
+// like the runner) enters each namespace with setns(2) and sends them, in order, stopping a
+// namespace's batch at its first error like `ip -batch` does. A batch with any other operation
+// runs through `ip` as before.
 //
 // The helper only patches in what is known at run time: the ifindex of a named device (looked
 // up in the namespace at the moment of use) and the fd of a namespace a veth end goes to.
@@ -19,6 +20,7 @@ import { helperArgs } from './perl-helpers.js';
 import { runCollect, setnsSyscall } from './runner.js';
 import { appendAll } from '../append.js';
 import { ToolError } from '../errors.js';
+import type { LinkChanges, LinkEnd, Operation, OpOf } from '../model/operations.js';
 
 export interface Fixup {
   offset: number;
@@ -107,112 +109,77 @@ function ifinfo(flags = 0, change = 0, dev?: string): Part {
 
 const IFNAME = /^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,14}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-const UINT = /^\d{1,10}$/;
 
-/** `name A [netns X] address M mtu N`: the attributes of one veth end, or null. */
-function vethEnd(t: string[], i: number): { parts: Part[]; next: number } | null {
-  if (t[i] !== 'name' || !IFNAME.test(t[i + 1] ?? '')) return null;
-  const parts = [attr(IFLA.ifname, cstr(t[i + 1]!))];
-  i += 2;
-  if (t[i] === 'netns') {
-    if (!t[i + 1]) return null;
-    parts.push(attr(IFLA.netNsFd, u32(0), { kind: 'nsfd', name: t[i + 1]! }));
-    i += 2;
-  }
-  if (t[i] === 'address' && MAC.test(t[i + 1] ?? '')) {
-    parts.push(attr(IFLA.address, macBytes(t[i + 1]!)));
-    i += 2;
-  }
-  if (t[i] === 'mtu' && UINT.test(t[i + 1] ?? '')) {
-    parts.push(attr(IFLA.mtu, u32(Number(t[i + 1]))));
-    i += 2;
-  }
-  return { parts, next: i };
+/** The attributes of one end of a link being made (name, namespace, MAC, MTU), or null when they are not what `ip` would accept. */
+function endParts(e: LinkEnd): Part[] | null {
+  if (!IFNAME.test(e.name) || (e.mac !== null && !MAC.test(e.mac))) return null;
+  const parts = [attr(IFLA.ifname, cstr(e.name))];
+  if (e.netns !== null) parts.push(attr(IFLA.netNsFd, u32(0), { kind: 'nsfd', name: e.netns }));
+  if (e.mac !== null) parts.push(attr(IFLA.address, macBytes(e.mac)));
+  parts.push(attr(IFLA.mtu, u32(e.mtu)));
+  return parts;
 }
 
-function linkAdd(t: string[]): Encoded | null {
-  const first = vethEnd(t, 2);
-  if (!first || t[first.next] !== 'type') return null;
-  const kind = t[first.next + 1];
-  const rest = t.slice(first.next + 2);
+function linkAdd(o: OpOf<'link.add'>): Encoded | null {
+  const first = endParts(o.end);
+  if (!first || o.parent !== null) return null;
   const flags = NLM_F_CREATE | NLM_F_EXCL;
-  if (kind === 'veth') {
-    if (rest[0] !== 'peer') return null;
-    const peer = vethEnd(rest, 1);
-    if (!peer || peer.next !== rest.length) return null;
+  if (o.peer) {
+    const peer = endParts(o.peer.end);
+    if (!peer) return null;
     const info = attr(IFLA.linkinfo, [
       attr(INFO.kind, bytes('veth')),
-      attr(INFO.data, [attr(1 /* VETH_INFO_PEER */, [ifinfo(), ...peer.parts])]),
+      attr(INFO.data, [attr(1 /* VETH_INFO_PEER */, [ifinfo(), ...peer])]),
     ]);
-    return header(RTM.newlink, flags, concat([ifinfo(), ...first.parts, info]));
+    return header(RTM.newlink, flags, concat([ifinfo(), ...first, info]));
   }
-  if (kind === 'bridge') {
-    // Only what netlab emits for a bridge without VLAN filtering (that one goes through `ip`).
-    if (rest.length !== 4 || rest[0] !== 'stp_state' || rest[2] !== 'ageing_time' || !UINT.test(rest[1]!) || !UINT.test(rest[3]!))
-      return null;
-    const info = attr(IFLA.linkinfo, [
-      attr(INFO.kind, bytes('bridge')),
-      attr(INFO.data, [attr(4 /* IFLA_BR_AGEING_TIME */, u32(Number(rest[3]))), attr(5 /* IFLA_BR_STP_STATE */, u32(Number(rest[1])))]),
-    ]);
-    return header(RTM.newlink, flags, concat([ifinfo(), ...first.parts, info]));
-  }
-  return null;
+  // Only a bridge without VLAN filtering (that one goes through `ip`).
+  if (o.link.type !== 'bridge' || o.link.attrs.vlanFiltering) return null;
+  const info = attr(IFLA.linkinfo, [
+    attr(INFO.kind, bytes('bridge')),
+    attr(INFO.data, [
+      attr(4 /* IFLA_BR_AGEING_TIME */, u32(Number(o.link.attrs.ageing) * 100)),
+      attr(5 /* IFLA_BR_STP_STATE */, u32(o.link.attrs.stp ? 1 : 0)),
+    ]),
+  ]);
+  return header(RTM.newlink, flags, concat([ifinfo(), ...first, info]));
 }
 
-function linkSet(t: string[]): Encoded | null {
-  if (t[2] !== 'dev' || !IFNAME.test(t[3] ?? '')) return null;
-  const dev = t[3]!;
+function linkSet(o: OpOf<'link.set'>): Encoded | null {
+  if (!IFNAME.test(o.dev)) return null;
+  const c = o.changes;
+  const keys = Object.keys(c) as (keyof LinkChanges)[];
+  if (!keys.length) return null;
+  if (keys.length === 1 && c.alias !== undefined)
+    return header(RTM.newlink, 0, concat([ifinfo(0, 0, o.dev), attr(IFLA.ifalias, bytes(c.alias ?? ''))]));
+  if (keys.length === 1 && c.hairpin !== undefined) {
+    const info = attr(IFLA.linkinfo, [
+      attr(INFO.slaveKind, bytes('bridge')),
+      attr(INFO.slaveData, [attr(4 /* IFLA_BRPORT_MODE */, u8(c.hairpin ? 1 : 0))]),
+    ]);
+    return header(RTM.newlink, 0, concat([ifinfo(0, 0, o.dev), info]));
+  }
   const parts: Part[] = [];
   let flags = 0;
   let change = 0;
-  const rest = t.slice(4);
-  if (rest[0] === 'alias') {
-    // `alias TEXT` (the rest of the line) or `alias ""` to remove it.
-    const text = rest.slice(1).join(' ');
-    parts.push(attr(IFLA.ifalias, bytes(text === '""' ? '' : text)));
-    return header(RTM.newlink, 0, concat([ifinfo(0, 0, dev), ...parts]));
-  }
-  if (rest[0] === 'type') {
-    if (rest.length !== 4 || rest[1] !== 'bridge_slave' || rest[2] !== 'hairpin' || (rest[3] !== 'on' && rest[3] !== 'off')) return null;
-    parts.push(
-      attr(IFLA.linkinfo, [
-        attr(INFO.slaveKind, bytes('bridge')),
-        attr(INFO.slaveData, [attr(4 /* IFLA_BRPORT_MODE */, u8(rest[3] === 'on' ? 1 : 0))]),
-      ]),
-    );
-    return header(RTM.newlink, 0, concat([ifinfo(0, 0, dev), ...parts]));
-  }
-  for (let i = 0; i < rest.length;) {
-    const [k, v] = [rest[i], rest[i + 1]];
-    if (k === 'up' || k === 'down') {
+  // Attributes in the order the changes were given, as `ip` sends the words of its line.
+  for (const k of keys) {
+    if (k === 'up') {
       change |= 1;
-      flags = k === 'up' ? 1 : 0;
-      i += 1;
-    } else if (k === 'nomaster') {
-      parts.push(attr(IFLA.master, u32(0)));
-      i += 1;
-    } else if (k === 'mtu' && UINT.test(v ?? '')) {
-      parts.push(attr(IFLA.mtu, u32(Number(v))));
-      i += 2;
-    } else if (k === 'address' && MAC.test(v ?? '')) {
-      parts.push(attr(IFLA.address, macBytes(v!)));
-      i += 2;
-    } else if (k === 'master' && IFNAME.test(v ?? '')) {
-      parts.push(attr(IFLA.master, u32(0), { kind: 'ifindex', name: v! }));
-      i += 2;
-    } else return null;
+      flags = c.up ? 1 : 0;
+    } else if (k === 'master' && c.master === null) parts.push(attr(IFLA.master, u32(0)));
+    else if (k === 'master' && IFNAME.test(c.master ?? '')) parts.push(attr(IFLA.master, u32(0), { kind: 'ifindex', name: c.master! }));
+    else if (k === 'mtu') parts.push(attr(IFLA.mtu, u32(c.mtu!)));
+    else if (k === 'mac' && MAC.test(c.mac ?? '')) parts.push(attr(IFLA.address, macBytes(c.mac!)));
+    else return null;
   }
-  if (!rest.length) return null;
-  return header(RTM.newlink, 0, concat([ifinfo(flags, change, dev), ...parts]));
+  return header(RTM.newlink, 0, concat([ifinfo(flags, change, o.dev), ...parts]));
 }
 
-function linkProperty(t: string[]): Encoded | null {
-  // link property add|del dev X altname Y
-  if (t.length !== 7 || t[3] !== 'dev' || t[5] !== 'altname' || !IFNAME.test(t[4]!)) return null;
-  const body = concat([ifinfo(0, 0, t[4]!), attr(IFLA.propList, [attr(IFLA.altIfname, cstr(t[6]!))])]);
-  if (t[2] === 'add') return header(RTM.newlinkprop, NLM_F_CREATE | NLM_F_APPEND, body);
-  if (t[2] === 'del') return header(RTM.dellinkprop, 0, body);
-  return null;
+function altname(o: OpOf<'altname.add' | 'altname.del'>): Encoded | null {
+  if (!IFNAME.test(o.dev)) return null;
+  const body = concat([ifinfo(0, 0, o.dev), attr(IFLA.propList, [attr(IFLA.altIfname, cstr(o.altname))])]);
+  return o.op === 'altname.add' ? header(RTM.newlinkprop, NLM_F_CREATE | NLM_F_APPEND, body) : header(RTM.dellinkprop, 0, body);
 }
 
 function parsePrefix(text: string): { family: 2 | 10; addr: Buffer; bits: number } | null {
@@ -225,93 +192,80 @@ function parsePrefix(text: string): { family: 2 | 10; addr: Buffer; bits: number
   }
 }
 
-function addr(t: string[]): Encoded | null {
-  // addr add|del CIDR dev X [nodad]
-  const nodad = t[5] === 'nodad' && t.length === 6;
-  if ((t.length !== 5 && !nodad) || t[3] !== 'dev' || !IFNAME.test(t[4]!)) return null;
-  const p = t[2]?.includes('/') ? parsePrefix(t[2]) : null;
+function addr(o: OpOf<'addr.add' | 'addr.del'>): Encoded | null {
+  const { cidr, dev } = o.addr;
+  if (!IFNAME.test(dev)) return null;
+  const p = cidr.includes('/') ? parsePrefix(cidr) : null;
   if (!p) return null;
+  // IPv6 addresses are added without DAD (see render.ts).
+  const nodad = o.op === 'addr.add' && cidr.includes(':');
   const msg = Buffer.alloc(8);
   msg.writeUInt8(p.family, 0);
   msg.writeUInt8(p.bits, 1);
   msg.writeUInt8(nodad ? 0x02 /* IFA_F_NODAD */ : 0, 2);
   const body = concat([
-    { buf: msg, fixups: [{ offset: 4, kind: 'ifindex', name: t[4]! }] },
+    { buf: msg, fixups: [{ offset: 4, kind: 'ifindex', name: dev }] },
     attr(2 /* IFA_LOCAL */, p.addr),
     attr(1 /* IFA_ADDRESS */, p.addr),
   ]);
-  if (t[1] === 'add') return header(RTM.newaddr, NLM_F_CREATE | NLM_F_EXCL, body);
-  if (t[1] === 'del' && !nodad) return header(RTM.deladdr, 0, body);
-  return null;
+  return o.op === 'addr.add' ? header(RTM.newaddr, NLM_F_CREATE | NLM_F_EXCL, body) : header(RTM.deladdr, 0, body);
 }
 
-function route(t: string[]): Encoded | null {
-  // route add|replace|del DST [via GW] [dev X] [metric M] [onlink] [table T]; no next hops.
-  const op = t[1];
-  if (op !== 'add' && op !== 'replace' && op !== 'del') return null;
-  const dst = t[2] === 'default' ? null : parsePrefix(t[2] ?? '');
-  if (t[2] !== 'default' && !dst) return null;
-  let via: ReturnType<typeof parsePrefix> = null;
-  let dev: string | null = null;
-  let metric: number | null = null;
-  let onlink = false;
-  let table = 254;
-  for (let i = 3; i < t.length;) {
-    const [k, v] = [t[i], t[i + 1]];
-    if (k === 'via' && v) {
-      via = parsePrefix(v);
-      if (!via) return null;
-      i += 2;
-    } else if (k === 'dev' && IFNAME.test(v ?? '')) {
-      dev = v!;
-      i += 2;
-    } else if (k === 'metric' && UINT.test(v ?? '')) {
-      metric = Number(v);
-      i += 2;
-    } else if (k === 'table' && UINT.test(v ?? '')) {
-      table = Number(v);
-      i += 2;
-    } else if (k === 'onlink') {
-      onlink = true;
-      i += 1;
-    } else return null;
-  }
+function route(o: OpOf<'route.add' | 'route.replace' | 'route.del'>): Encoded | null {
+  // Next hops (ECMP) go through `ip`.
+  const r = o.route;
+  if (r.nexthops) return null;
+  // IPv4's default is no destination; IPv6's is ::/0, as `ip` is given it.
+  const dst = r.dst === 'default' && r.family === 4 ? null : parsePrefix(r.dst === 'default' ? '::/0' : r.dst);
+  if (r.dst !== 'default' && !dst) return null;
+  const via = r.via ? parsePrefix(r.via) : null;
+  if (r.via && !via) return null;
+  if (r.dev !== null && !IFNAME.test(r.dev)) return null;
   const family = dst?.family ?? via?.family ?? 2;
   if ((via && via.family !== family) || (dst && dst.family !== family)) return null;
   // What `ip route` puts in struct rtmsg: see iproute_modify in iproute2.
-  const del = op === 'del';
+  const del = o.op === 'route.del';
   const scope = del ? 255 : family === 10 || via ? 0 : 253;
-  const r = Buffer.alloc(12);
-  r.writeUInt8(family, 0);
-  r.writeUInt8(dst?.bits ?? 0, 1);
-  r.writeUInt8(table < 256 ? table : 0, 4);
-  r.writeUInt8(del ? 0 : 3 /* RTPROT_BOOT */, 5);
-  r.writeUInt8(scope, 6);
-  r.writeUInt8(del ? 0 : 1 /* RTN_UNICAST */, 7);
-  r.writeUInt32LE(onlink ? 4 /* RTNH_F_ONLINK */ : 0, 8);
-  const parts: Part[] = [{ buf: r, fixups: [] }];
-  if (table >= 256) parts.push(attr(15 /* RTA_TABLE */, u32(table)));
+  const m = Buffer.alloc(12);
+  m.writeUInt8(family, 0);
+  m.writeUInt8(dst?.bits ?? 0, 1);
+  m.writeUInt8(r.table < 256 ? r.table : 0, 4);
+  m.writeUInt8(del ? 0 : 3 /* RTPROT_BOOT */, 5);
+  m.writeUInt8(scope, 6);
+  m.writeUInt8(del ? 0 : 1 /* RTN_UNICAST */, 7);
+  m.writeUInt32LE(r.onlink ? 4 /* RTNH_F_ONLINK */ : 0, 8);
+  const parts: Part[] = [{ buf: m, fixups: [] }];
+  if (r.table >= 256) parts.push(attr(15 /* RTA_TABLE */, u32(r.table)));
   if (dst) parts.push(attr(1 /* RTA_DST */, dst.addr));
   if (via) parts.push(attr(5 /* RTA_GATEWAY */, via.addr));
-  if (dev) parts.push(attr(4 /* RTA_OIF */, u32(0), { kind: 'ifindex', name: dev }));
-  if (metric !== null) parts.push(attr(6 /* RTA_PRIORITY */, u32(metric)));
-  const flags = op === 'add' ? NLM_F_CREATE | NLM_F_EXCL : op === 'replace' ? NLM_F_CREATE | NLM_F_REPLACE : 0;
+  if (r.dev !== null) parts.push(attr(4 /* RTA_OIF */, u32(0), { kind: 'ifindex', name: r.dev }));
+  parts.push(attr(6 /* RTA_PRIORITY */, u32(r.metric)));
+  const flags = o.op === 'route.add' ? NLM_F_CREATE | NLM_F_EXCL : o.op === 'route.replace' ? NLM_F_CREATE | NLM_F_REPLACE : 0;
   return header(del ? RTM.delroute : RTM.newroute, flags, concat(parts));
 }
 
-/** The rtnetlink request `ip` sends for this batch line, or null when netlab leaves it to `ip`. */
-export function encodeIpLine(line: string): Encoded | null {
-  const t = line.trim().split(/\s+/);
-  if (t[0] === 'link') {
-    if (t[1] === 'add') return linkAdd(t);
-    if (t[1] === 'set') return linkSet(t);
-    if (t[1] === 'property') return linkProperty(t);
-    if (t[1] === 'del' && t[2] === 'dev' && t.length === 4 && IFNAME.test(t[3]!)) return header(RTM.dellink, 0, ifinfo(0, 0, t[3]!));
-    return null;
+/** The rtnetlink request `ip` sends for this operation, or null when netlab leaves it to `ip`. */
+export function encodeOperation(o: Operation): Encoded | null {
+  switch (o.op) {
+    case 'link.add':
+      return linkAdd(o);
+    case 'link.set':
+      return linkSet(o);
+    case 'altname.add':
+    case 'altname.del':
+      return altname(o);
+    case 'link.del':
+      return IFNAME.test(o.link.ifname) ? header(RTM.dellink, 0, ifinfo(0, 0, o.link.ifname)) : null;
+    case 'addr.add':
+    case 'addr.del':
+      return addr(o);
+    case 'route.add':
+    case 'route.replace':
+    case 'route.del':
+      return route(o);
+    default:
+      return null;
   }
-  if (t[0] === 'addr') return addr(t);
-  if (t[0] === 'route') return route(t);
-  return null;
 }
 
 // ---- sending ------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import { closeSync, writeSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { labDir, labPath, openStateFileForAppend, readStateFile, readStateJson, writeStateFile } from '../state/files.js';
 import { KernelError } from '../errors.js';
-import type { Command } from '../model/command.js';
+import type { OpOf } from '../model/operations.js';
 import { ids, type ProcessObj } from '../model/objects.js';
 import { faultPoint } from './fault.js';
 import { allPids, procNetns, procStat, signalGroup } from './procfs.js';
@@ -413,7 +413,7 @@ async function exec(p: ProcessObj, onSpawn: ((pid: number) => void) | null): Pro
 }
 
 /** Runs one `proc` command. */
-export async function runProcCommand(c: Extract<Command, { tool: 'proc' }>, onSpawn: ((pid: number) => void) | null): Promise<void> {
+export async function runProcCommand(c: OpOf<'proc'>, onSpawn: ((pid: number) => void) | null): Promise<void> {
   const p = c.proc;
   switch (c.action) {
     case 'start':

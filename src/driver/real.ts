@@ -6,7 +6,7 @@ import { constants, statSync } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { lazyExeca } from './exec.js';
 import { KernelError } from '../errors.js';
-import type { Command } from '../model/command.js';
+import type { Operation } from '../model/operations.js';
 import { parseAddr, type RawAddrInfo } from '../model/addr.js';
 import { parseFdb, type RawFdb } from '../model/fdb.js';
 import { parseLink, type ObservedLink, type RawLink } from '../model/link.js';
@@ -28,7 +28,8 @@ import { procStat } from './procfs.js';
 import { helperArgs } from './perl-helpers.js';
 import { runCollect, runJobs, setnsSyscall, type Job, type JobResult } from './runner.js';
 import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
-import { encodeIpLine, writeGroups, type Encoded } from './netlink-write.js';
+import { encodeOperation, writeGroups, type Encoded } from './netlink-write.js';
+import { batchLine, toolOf, type Tool } from './render.js';
 import { profile } from '../profile.js';
 
 export const NETNS_DIR = '/run/netns';
@@ -474,29 +475,29 @@ export class RealDriver implements Driver {
     return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls, new Set(unmounted.map((q) => q.ns))));
   }
 
-  async execute(commands: Command[]): Promise<void> {
+  async execute(commands: Operation[]): Promise<void> {
     // Group by tool and namespace, keeping each command's index for error reports.
-    const groups = new Map<string, { c: Command; i: number }[]>();
+    const groups = new Map<string, Item[]>();
     commands.forEach((c, i) => {
       // `ip -6` lines (IPv6 rules) need a batch of their own: -6 cannot be given per line.
-      const tool = c.tool === 'ip' && c.line.startsWith('-6 ') ? 'ip6' : c.tool;
-      const key = c.tool === 'sysctl' ? 'sysctl' : c.tool === 'handle' || c.tool === 'nft' ? `${c.tool}#${i}` : `${tool}:${c.ns}`;
+      const tool = toolOf(c);
+      const key = tool === 'sysctl' ? 'sysctl' : tool === 'handle' || tool === 'nft' ? `${tool}#${i}` : `${tool}:${c.ns}`;
       const g = groups.get(key) ?? [];
-      g.push({ c, i });
+      g.push({ c, i, tool });
       groups.set(key, g);
     });
     // `ip` batches made only of lines the netlink writer knows go through it, all in one process;
     // the other batches and nft transactions through one runner; sysctls and handles beside them.
     const all = [...groups.values()];
-    const encoded = new Map<{ c: Command; i: number }[], Encoded[]>();
+    const encoded = new Map<Item[], Encoded[]>();
     if (NETLINK_WRITES)
       for (const g of all) {
-        if (g[0]!.c.tool !== 'ip' || g[0]!.c.line.startsWith('-6 ')) continue;
-        const requests = g.map(({ c }) => (c.tool === 'ip' ? encodeIpLine(c.line) : null));
+        if (g[0]!.tool !== 'ip') continue;
+        const requests = g.map(({ c }) => encodeOperation(c));
         if (requests.every((r) => r !== null)) encoded.set(g, requests as Encoded[]);
       }
     const written = [...encoded.keys()];
-    const batched = all.filter((g) => BATCHED.has(g[0]!.c.tool) && !encoded.has(g));
+    const batched = all.filter((g) => BATCHED.has(g[0]!.tool) && !encoded.has(g));
     const errors: unknown[] = [];
     await Promise.all([
       writeGroups(
@@ -512,7 +513,7 @@ export class RealDriver implements Driver {
         (e: unknown) => errors.push(e),
       ),
       pool(
-        all.filter((g) => !BATCHED.has(g[0]!.c.tool)),
+        all.filter((g) => !BATCHED.has(g[0]!.tool)),
         CONCURRENCY,
         (g) => runGroup(g),
       ).catch((e: unknown) => errors.push(e)),
@@ -531,8 +532,8 @@ export class RealDriver implements Driver {
  * (when a veth's ifindex equals its peer's, in another namespace, the event is not "urgent"):
  * without this, the first packets right after apply are dropped.
  */
-async function portsForwarding(commands: Command[]): Promise<void> {
-  let pending = [...new Set(commands.filter((c) => c.tool === 'ip' && / master \S+/.test(c.line)).map((c) => c.ns))];
+async function portsForwarding(commands: Operation[]): Promise<void> {
+  let pending = [...new Set(commands.filter((c) => c.op === 'link.set' && c.changes.master).map((c) => c.ns))];
   for (const deadline = Date.now() + 1500; pending.length && Date.now() < deadline;) {
     const dumps = await dumpNamespaces(
       pending.map((ns) => ({ ns, ipv6Routes: false, linksOnly: true })),
@@ -558,22 +559,29 @@ async function portsForwarding(commands: Command[]): Promise<void> {
   }
 }
 
-const BATCHED = new Set<Command['tool']>(['ip', 'bridge', 'tc', 'nft']);
-
-function batchLine(c: Command): string {
-  return c.tool === 'ip' ? c.line.replace(/^-6 /, '') : c.tool === 'bridge' || c.tool === 'tc' ? c.line : '';
+/** An operation of a batch, its index in the round, and the tool that runs it. */
+interface Item {
+  c: Operation;
+  i: number;
+  tool: Tool;
 }
 
+const BATCHED = new Set<Tool>(['ip', 'ip6', 'bridge', 'tc', 'nft']);
+
+/** The program of a batch tool (`ip6` is `ip -6`). */
+const program = (tool: Tool) => (tool === 'ip6' ? 'ip' : tool);
+
 /** `ip|bridge|tc -batch -` of a group's lines in its namespace, or `nft -f -` of its one script. */
-function batchJob(g: { c: Command; i: number }[]): Job {
-  const first = g[0]!.c;
-  if (first.tool === 'nft') return { ns: first.ns, argv: ['nft', '-f', '-'], input: first.script };
-  const v6 = first.tool === 'ip' && first.line.startsWith('-6 ') ? ['-6'] : [];
-  return { ns: first.ns, argv: [first.tool, ...v6, '-batch', '-'], input: g.map(({ c }) => batchLine(c)).join('\n') + '\n' };
+function batchJob(g: Item[]): Job {
+  const first = g[0]!;
+  if (first.c.op === 'nft.replace' || first.c.op === 'nft.delete')
+    return { ns: first.c.ns, argv: ['nft', '-f', '-'], input: first.c.script };
+  const v6 = first.tool === 'ip6' ? ['-6'] : [];
+  return { ns: first.c.ns, argv: [program(first.tool), ...v6, '-batch', '-'], input: g.map(({ c }) => batchLine(c)).join('\n') + '\n' };
 }
 
 /** The KernelError of a batch the netlink writer stopped at line `index`, worded as `ip` words it. */
-function writeError(g: { c: Command; i: number }[], r: { index: number; stderr: string }): KernelError {
+function writeError(g: Item[], r: { index: number; stderr: string }): KernelError {
   const { c, i } = g[r.index]!;
   return new KernelError({
     ns: c.ns,
@@ -584,10 +592,10 @@ function writeError(g: { c: Command; i: number }[], r: { index: number; stderr: 
 }
 
 /** The KernelError of a failed batch (naming the failing line), or null. */
-function batchError(g: { c: Command; i: number }[], r: JobResult): KernelError | null {
+function batchError(g: Item[], r: JobResult): KernelError | null {
   if (r.exitCode === 0) return null;
   const first = g[0]!.c;
-  if (first.tool === 'nft')
+  if (first.op === 'nft.replace' || first.op === 'nft.delete')
     return new KernelError({
       ns: first.ns,
       command: `nft -f - (${first.script.split('\n')[0] ?? ''} ...)`,
@@ -600,18 +608,18 @@ function batchError(g: { c: Command; i: number }[], r: JobResult): KernelError |
   const stderr = r.stderr.replace(/\n?Command failed -:\d+\s*$/, '').trim();
   return new KernelError({
     ns: first.ns,
-    command: `${first.tool} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '),
+    command: `${program(g[0]!.tool)} ${nsArgs(first.ns).join(' ')} ${lines[idx] ?? ''}`.replace(/\s+/g, ' '),
     stderr,
     line: g[idx]?.i ?? g[0]!.i,
   });
 }
 
-async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
+async function runGroup(g: Item[]): Promise<void> {
   const first = g[0]!.c;
-  if (first.tool === 'sysctl') {
+  if (first.op === 'sysctl.set') {
     try {
       await writeSysctls(
-        g.map(({ c }) => (c.tool === 'sysctl' ? { ns: c.ns, key: c.key, value: c.value } : { ns: '', key: '', value: '' })),
+        g.map(({ c }) => (c.op === 'sysctl.set' ? { ns: c.ns, key: c.key, value: c.value } : { ns: '', key: '', value: '' })),
       );
     } catch (e) {
       if (e instanceof KernelError && e.detail.line !== undefined) throw new KernelError({ ...e.detail, line: g[e.detail.line]!.i });
@@ -619,10 +627,10 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
     }
     return;
   }
-  if (first.tool === 'proc') {
+  if (first.op === 'proc') {
     // One namespace's processes, one after another: exec entries in the order they are written.
-    for (const { c, i } of [...g].sort((a, b) => (a.c.tool === 'proc' && b.c.tool === 'proc' ? a.c.proc.seq - b.c.proc.seq : 0))) {
-      if (c.tool !== 'proc') continue;
+    for (const { c, i } of [...g].sort((a, b) => (a.c.op === 'proc' && b.c.op === 'proc' ? a.c.proc.seq - b.c.proc.seq : 0))) {
+      if (c.op !== 'proc') continue;
       try {
         await runProcCommand(c, spawnListeners.getStore() ?? null);
       } catch (e) {
@@ -632,11 +640,11 @@ async function runGroup(g: { c: Command; i: number }[]): Promise<void> {
     }
     return;
   }
-  if (first.tool === 'handle') {
+  if (first.op === 'handle.mount' || first.op === 'handle.unmount') {
     const execa = await lazyExeca();
     const path = `${NETNS_DIR}/${first.ns}`;
     const fail = (stderr: string, command: string) => new KernelError({ ns: first.ns, command, stderr, line: g[0]!.i });
-    if (first.action === 'mount') {
+    if (first.op === 'handle.mount') {
       await mkdir(NETNS_DIR, { recursive: true });
       await writeFile(path, '', { flag: 'wx' }).catch((e: NodeJS.ErrnoException) => {
         throw fail(e.message, `create ${path}`);

@@ -1,6 +1,6 @@
 // Addresses on links.
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type AddrObj } from './objects.js';
 
 export function desiredAddrs(lab: Lab): AddrObj[] {
@@ -25,12 +25,10 @@ export function parseAddr(ns: string, dev: string, a: RawAddrInfo): AddrObj | nu
   return { kind: 'addr', id: ids.addr(ns, dev, cidr), ns, dev, cidr };
 }
 
-export function createAddr(o: AddrObj): Command[] {
-  // IPv6 without DAD: usable at once, so verify and tests need not wait for `tentative` to clear.
-  const nodad = o.cidr.includes(':') ? ' nodad' : '';
-  return [{ tool: 'ip', ns: o.ns, line: `addr add ${o.cidr} dev ${o.dev}${nodad}`, phase: PHASE.addr, effect: { set: [o] } }];
+export function createAddr(o: AddrObj): Operation[] {
+  return [{ op: 'addr.add', ns: o.ns, addr: o, phase: PHASE.addr }];
 }
 
-export function deleteAddr(o: AddrObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: `addr del ${o.cidr} dev ${o.dev}`, phase: PHASE.addr, effect: { remove: [o.id] } }];
+export function deleteAddr(o: AddrObj): Operation[] {
+  return [{ op: 'addr.del', ns: o.ns, addr: o, phase: PHASE.addr }];
 }

@@ -3,7 +3,7 @@
 // `bridge fdb append MAC dev VX dst IP`) and static entries on bridge ports (`fdb: [{ mac, vlan }]`:
 // `bridge fdb add MAC dev PORT master static [vlan N]`, observed as state `static`).
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type FdbObj } from './objects.js';
 
 const ALL_ZERO = '00:00:00:00:00:00';
@@ -81,16 +81,10 @@ export function parseFdb(
   return { kind: 'fdb', id: ids.fdb(ns, r.ifname, mac, r.dst), ns, dev: r.ifname, mac, dst: r.dst };
 }
 
-function portSpec(o: FdbObj): string {
-  return `${o.mac} dev ${o.dev} master static${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''}`;
+export function createFdb(o: FdbObj): Operation[] {
+  return [{ op: 'fdb.add', ns: o.ns, fdb: o, phase: PHASE.fdb }];
 }
 
-export function createFdb(o: FdbObj): Command[] {
-  const line = o.dst ? `fdb append ${o.mac} dev ${o.dev} dst ${o.dst}` : `fdb add ${portSpec(o)}`;
-  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.fdb, effect: { set: [o] } }];
-}
-
-export function deleteFdb(o: FdbObj): Command[] {
-  const line = o.dst ? `fdb del ${o.mac} dev ${o.dev} dst ${o.dst}` : `fdb del ${portSpec(o)}`;
-  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.fdb, effect: { remove: [o.id] } }];
+export function deleteFdb(o: FdbObj): Operation[] {
+  return [{ op: 'fdb.del', ns: o.ns, fdb: o, phase: PHASE.fdb }];
 }

@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { Host, Interface, Lab } from '../spec/types.js';
 import { createdNetnsMark } from '../spec/names.js';
-import { PHASE, type Command } from './command.js';
-import { ids, type LinkObj, type LinkType, type Obj } from './objects.js';
+import { PHASE, type LinkChanges, type LinkEnd, type Operation } from './operations.js';
+import { ids, type LinkObj, type LinkType } from './objects.js';
 import { InternalError } from '../errors.js';
 
 /** Link types netlab manages; anything else in a namespace (e.g. fallback tunnels) is left alone. */
@@ -201,12 +201,11 @@ export function parseLink(ns: string, r: RawLink): ObservedLink | null {
   return { obj, ifindex: r.ifindex, peerRef };
 }
 
-// ---- commands -------------------------------------------------------------------------------
+// ---- operations -----------------------------------------------------------------------------
 
-function netnsArg(targetNs: string, issuingNs: string): string {
-  if (targetNs === issuingNs) return '';
+function netnsArg(targetNs: string, issuingNs: string): string | null {
   // The root namespace has no name; links into it are always issued from it (see issuingNs).
-  return ` netns ${targetNs}`;
+  return targetNs === issuingNs ? null : targetNs;
 }
 
 /** The namespace whose batch creates a link: the parent's for stacked devices, the root end for a veth touching root. */
@@ -230,84 +229,47 @@ function creationMtu(o: LinkObj): number {
   return o.type === 'bridge' ? Math.max(68, o.mtu - 1) : o.mtu;
 }
 
-function typeArgs(o: LinkObj): string {
-  const a = o.attrs;
-  switch (o.type) {
-    case 'bridge':
-      return `type bridge stp_state ${a.stp ? 1 : 0} ageing_time ${Number(a.ageing) * 100}${
-        a.vlanFiltering ? ' vlan_filtering 1 vlan_default_pvid 0' : ''
-      }`;
-    case 'vlan':
-      return `type vlan protocol ${String(a.protocol)} id ${String(a.id)}`;
-    case 'macvlan':
-    case 'macvtap':
-      return `type ${o.type} mode ${String(a.mode)}`;
-    case 'ipvlan':
-      return `type ipvlan mode ${String(a.mode)} ${String(a.flag)}`;
-    case 'vxlan':
-      return [
-        `type vxlan id ${String(a.vni)} dstport ${String(a.port)}`,
-        a.local ? `local ${String(a.local)}` : '',
-        a.group ? `group ${String(a.group)}` : '',
-        a.dev ? `dev ${String(a.dev)}` : '',
-        a.learning ? '' : 'nolearning',
-      ]
-        .filter(Boolean)
-        .join(' ');
-    default:
-      return `type ${o.type}`;
-  }
+function altnameOps(o: LinkObj, phase: number): Operation[] {
+  return o.altname ? [{ op: 'altname.add', ns: o.ns, dev: o.ifname, altname: o.altname, phase }] : [];
 }
 
-function altnameLine(o: LinkObj): string[] {
-  return o.altname ? [`link property add dev ${o.ifname} altname ${o.altname}`] : [];
-}
+const set = (ns: string, dev: string, changes: LinkChanges, phase: number): Operation => ({ op: 'link.set', ns, dev, changes, phase });
 
 /**
- * Commands creating `o` (and its veth peer, which must be passed), at `phase`.
+ * Operations creating `o` (and its veth peer, which must be passed), at `phase`.
  * Settings that need other objects (master, up) come from `configure`.
  */
-export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number): Command[] {
-  const ip = (ns: string, line: string, set: Obj[]): Command => ({ tool: 'ip', ns, line, phase, effect: { set } });
-  const created = justCreated(o);
+export function createLink(o: LinkObj, peer: LinkObj | undefined, phase: number): Operation[] {
   if (o.type === 'veth') {
     if (!peer) throw new InternalError(`veth ${o.id} has no peer in the desired state`);
     const [first, second] = peer.ns === '' && o.ns !== '' ? [peer, o] : [o, peer];
     const from = first.ns;
-    const line =
-      `link add name ${first.ifname}${netnsArg(first.ns, from)} address ${first.mac} mtu ${first.mtu} ` +
-      `type veth peer name ${second.ifname}${netnsArg(second.ns, from)} address ${second.mac} mtu ${second.mtu}`;
-    const cmds = [ip(from, line, [justCreated(first), justCreated(second)])];
+    const end = (l: LinkObj): LinkEnd => ({ name: l.ifname, netns: netnsArg(l.ns, from), mac: l.mac, mtu: l.mtu });
+    const ops: Operation[] = [
+      { op: 'link.add', ns: from, link: first, end: end(first), parent: null, peer: { link: second, end: end(second) }, phase },
+    ];
     // Mark shared-namespace ends at once, in the batch that created them where possible.
-    for (const end of [first, second]) {
-      for (const l of altnameLine(end)) cmds.push({ ...ip(end.ns, l, []), phase: end.ns === from ? phase : PHASE.linkSet });
-    }
-    return cmds;
+    for (const e of [first, second]) ops.push(...altnameOps(e, e.ns === from ? phase : PHASE.linkSet));
+    return ops;
   }
   if (o.type === 'tap') {
-    const owner = `${o.attrs.user !== null ? ` user ${String(o.attrs.user)}` : ''}${o.attrs.group !== null ? ` group ${String(o.attrs.group)}` : ''}`;
-    return [
-      ip(o.ns, `tuntap add dev ${o.ifname} mode tap${owner}`, [created]),
-      ip(o.ns, `link set dev ${o.ifname} address ${o.mac} mtu ${o.mtu}`, []),
-      ...altnameLine(o).map((l) => ip(o.ns, l, [])),
-    ];
+    return [{ op: 'tap.add', ns: o.ns, link: o, phase }, set(o.ns, o.ifname, { mac: o.mac, mtu: o.mtu }, phase), ...altnameOps(o, phase)];
   }
   const from = issuingNs(o, peer);
-  const parent = o.peer && from === o.peer.ns ? `link ${o.peer.ifname} ` : '';
-  const addr = inheritsMac(o) ? '' : ` address ${o.mac}`;
+  const parent = o.peer && from === o.peer.ns ? o.peer.ifname : null;
   // Before Linux 6.8 `ip link add NAME netns X` looks NAME up in the issuing namespace and fails
   // with "File exists" when it is taken there (a container's eth0 made on the host's eth0): a
   // device made for another namespace gets a temporary name, renamed once it is there.
   const moved = o.ns !== from;
   const name = moved ? temporaryName(o) : o.ifname;
-  const line = `link add ${parent}name ${name}${netnsArg(o.ns, from)}${addr} mtu ${creationMtu(o)} ${typeArgs(o)}`;
-  const cmds = [ip(from, line, [created])];
+  const end: LinkEnd = { name, netns: netnsArg(o.ns, from), mac: inheritsMac(o) ? null : o.mac, mtu: creationMtu(o) };
+  const ops: Operation[] = [{ op: 'link.add', ns: from, link: o, end, parent, phase }];
   // Pinned in the creating batch, before any port or device stacked on the bridge (a VLAN on it
   // may not exceed its MTU) is made.
-  if (creationMtu(o) !== o.mtu) cmds.push(ip(from, `link set dev ${name} mtu ${o.mtu}`, []));
-  if (moved) cmds.push({ ...ip(o.ns, `link set dev ${name} name ${o.ifname}`, []), phase: PHASE.linkSet });
-  for (const l of altnameLine(o)) cmds.push({ ...ip(o.ns, l, []), phase: moved ? PHASE.linkSet : phase });
-  return cmds;
+  if (creationMtu(o) !== o.mtu) ops.push(set(from, name, { mtu: o.mtu }, phase));
+  if (moved) ops.push(set(o.ns, name, { name: o.ifname }, PHASE.linkSet));
+  ops.push(...altnameOps(o, moved ? PHASE.linkSet : phase));
+  return ops;
 }
 
 /** `nlt` + 8 hex: the name of a device on its way to another namespace (see createLink). */
@@ -316,7 +278,7 @@ export function temporaryName(o: LinkObj): string {
 }
 
 /** Changes that can be made in place; null when the link must be recreated. */
-export function modifyLink(live: LinkObj, desired: LinkObj): Command[] | null {
+export function modifyLink(live: LinkObj, desired: LinkObj): Operation[] | null {
   if (live.type !== desired.type) return null;
   if (JSON.stringify(live.peer) !== JSON.stringify(desired.peer) && live.type !== 'loopback') return null;
   const attrKeys = new Set([...Object.keys(live.attrs), ...Object.keys(desired.attrs)]);
@@ -325,37 +287,26 @@ export function modifyLink(live: LinkObj, desired: LinkObj): Command[] | null {
   if (changedAttrs.length && !inPlaceBridge) return null;
   if (inheritsMac(live) && live.mac !== desired.mac) return null;
 
-  const lines: string[] = [];
-  const set: string[] = [];
-  if (live.mtu !== desired.mtu) set.push(`mtu ${desired.mtu}`);
-  if (live.mac !== desired.mac) set.push(`address ${desired.mac}`);
-  if (live.master !== desired.master) set.push(desired.master ? `master ${desired.master}` : 'nomaster');
-  if (set.length) lines.push(`link set dev ${desired.ifname} ${set.join(' ')}`);
-  if (changedAttrs.length) {
-    lines.push(
-      `link set dev ${desired.ifname} type bridge stp_state ${desired.attrs.stp ? 1 : 0} ageing_time ${Number(desired.attrs.ageing) * 100}`,
-    );
-  }
-  if (desired.master && (live.hairpin !== desired.hairpin || live.master !== desired.master)) {
-    lines.push(`link set dev ${desired.ifname} type bridge_slave hairpin ${desired.hairpin ? 'on' : 'off'}`);
-  }
-  if (live.alias !== desired.alias) {
-    lines.push(desired.alias ? `link set dev ${desired.ifname} alias ${desired.alias}` : `link set dev ${desired.ifname} alias ""`);
-  }
+  const { ns, ifname: dev } = desired;
+  const ops: Operation[] = [];
+  const basic: LinkChanges = {};
+  if (live.mtu !== desired.mtu) basic.mtu = desired.mtu;
+  if (live.mac !== desired.mac) basic.mac = desired.mac;
+  if (live.master !== desired.master) basic.master = desired.master;
+  if (Object.keys(basic).length) ops.push(set(ns, dev, basic, PHASE.linkSet));
+  if (changedAttrs.length)
+    ops.push(set(ns, dev, { bridge: { stp: Boolean(desired.attrs.stp), ageing: Number(desired.attrs.ageing) } }, PHASE.linkSet));
+  if (desired.master && (live.hairpin !== desired.hairpin || live.master !== desired.master))
+    ops.push(set(ns, dev, { hairpin: desired.hairpin }, PHASE.linkSet));
+  if (live.alias !== desired.alias) ops.push(set(ns, dev, { alias: desired.alias }, PHASE.linkSet));
   if (live.altname !== desired.altname) {
-    if (live.altname) lines.push(`link property del dev ${desired.ifname} altname ${live.altname}`);
-    if (desired.altname) lines.push(`link property add dev ${desired.ifname} altname ${desired.altname}`);
+    if (live.altname) ops.push({ op: 'altname.del', ns, dev, altname: live.altname, phase: PHASE.linkSet });
+    if (desired.altname) ops.push({ op: 'altname.add', ns, dev, altname: desired.altname, phase: PHASE.linkSet });
   }
-  if (live.up !== desired.up) lines.push(`link set dev ${desired.ifname} ${desired.up ? 'up' : 'down'}`);
-  return lines.map((line, i) => ({
-    tool: 'ip' as const,
-    ns: desired.ns,
-    line,
-    phase: PHASE.linkSet,
-    effect: i === lines.length - 1 ? { set: [desired] } : {},
-  }));
+  if (live.up !== desired.up) ops.push(set(ns, dev, { up: desired.up }, PHASE.linkSet));
+  return ops;
 }
 
-export function deleteLink(o: LinkObj, phase: number, alsoRemoves: string[] = []): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: `link del dev ${o.ifname}`, phase, effect: { remove: [o.id, ...alsoRemoves] } }];
+export function deleteLink(o: LinkObj, phase: number, alsoRemoves: string[] = []): Operation[] {
+  return [{ op: 'link.del', ns: o.ns, link: o, alsoRemoves, phase }];
 }

@@ -1,7 +1,7 @@
-// Static neighbour entries: `ip neigh replace ADDRESS lladdr MAC dev DEV nud permanent`.
+// Static neighbour entries (`ip neigh replace ADDRESS lladdr MAC dev DEV nud permanent`).
 // Entries the kernel learns (reachable, stale, ...) are not objects; permanent ones are.
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type NeighObj } from './objects.js';
 
 export function desiredNeighbours(lab: Lab): NeighObj[] {
@@ -27,11 +27,10 @@ export function parseNeigh(ns: string, r: RawNeigh): NeighObj | null {
 }
 
 /** `replace` creates or changes the MAC in place. */
-export function setNeigh(o: NeighObj): Command[] {
-  const line = `neigh replace ${o.address} lladdr ${o.mac} dev ${o.dev} nud permanent`;
-  return [{ tool: 'ip', ns: o.ns, line, phase: PHASE.route, effect: { set: [o] } }];
+export function setNeigh(o: NeighObj): Operation[] {
+  return [{ op: 'neigh.replace', ns: o.ns, neigh: o, phase: PHASE.route }];
 }
 
-export function deleteNeigh(o: NeighObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: `neigh del ${o.address} dev ${o.dev}`, phase: PHASE.route, effect: { remove: [o.id] } }];
+export function deleteNeigh(o: NeighObj): Operation[] {
+  return [{ op: 'neigh.del', ns: o.ns, neigh: o, phase: PHASE.route }];
 }

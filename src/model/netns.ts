@@ -1,7 +1,6 @@
 // Namespaces: created ones (owned, marked on their `lo`) and handles for attached ones.
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
-import { loopback } from './link.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type NetnsObj } from './objects.js';
 
 export function desiredNetns(lab: Lab): NetnsObj[] {
@@ -22,19 +21,13 @@ export function targetPath(t: NonNullable<NetnsObj['target']>): string {
   return 'pid' in t ? `/proc/${t.pid}/ns/net` : t.path;
 }
 
-export function createNetns(o: NetnsObj): Command[] {
-  if (o.origin === 'created') {
-    // A new namespace comes with `lo` down and unmarked; the lo link step marks it.
-    return [{ tool: 'ip', ns: '', line: `netns add ${o.ns}`, phase: PHASE.netns, effect: { set: [o, loopback(o.ns, null)] } }];
-  }
+export function createNetns(o: NetnsObj): Operation[] {
+  if (o.origin === 'created') return [{ op: 'netns.add', ns: '', netns: o, phase: PHASE.netns }];
   const source = o.target ? targetPath(o.target) : '';
-  return [{ tool: 'handle', ns: o.ns, action: 'mount', source, phase: PHASE.netns, effect: { set: [o] } }];
+  return [{ op: 'handle.mount', ns: o.ns, netns: o, source, phase: PHASE.netns }];
 }
 
-export function deleteNetns(o: NetnsObj): Command[] {
-  if (o.origin === 'created') {
-    return [{ tool: 'ip', ns: '', line: `netns del ${o.ns}`, phase: PHASE.netns, effect: { remove: [o.id], removeNamespace: o.ns } }];
-  }
-  // Unmounting a handle leaves the attached namespace and its contents alone.
-  return [{ tool: 'handle', ns: o.ns, action: 'unmount', source: '', phase: PHASE.netns, effect: { remove: [o.id] } }];
+export function deleteNetns(o: NetnsObj): Operation[] {
+  if (o.origin === 'created') return [{ op: 'netns.del', ns: '', netns: o, phase: PHASE.netns }];
+  return [{ op: 'handle.unmount', ns: o.ns, netns: o, phase: PHASE.netns }];
 }

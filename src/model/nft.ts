@@ -1,7 +1,7 @@
 // The lab's nftables table in a namespace: one object, replaced atomically in one `nft -f`.
 import type { Lab } from '../spec/types.js';
 import { nftTableName } from '../spec/names.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type NftObj } from './objects.js';
 import { deleteTableScript, renderPolicy, replaceTableScript, ruleEntries, rulesFromListing } from './policy.js';
 
@@ -34,12 +34,12 @@ export function parseNftListing(ns: string, family: string, table: string, text:
 }
 
 /** Create and change are the same transaction: the table is replaced whole, never half-written. */
-export function writeNft(o: NftObj): Command[] {
-  return [{ tool: 'nft', ns: o.ns, script: replaceTableScript(o), phase: PHASE.nft, effect: { set: [o] } }];
+export function writeNft(o: NftObj): Operation[] {
+  return [{ op: 'nft.replace', ns: o.ns, table: o, script: replaceTableScript(o), phase: PHASE.nft }];
 }
 
-export function deleteNft(o: NftObj): Command[] {
-  return [{ tool: 'nft', ns: o.ns, script: deleteTableScript(o.family, o.table), phase: PHASE.nft, effect: { remove: [o.id] } }];
+export function deleteNft(o: NftObj): Operation[] {
+  return [{ op: 'nft.delete', ns: o.ns, family: o.family, table: o.table, script: deleteTableScript(o.family, o.table), phase: PHASE.nft }];
 }
 
 /** One rule a table change adds or removes, for a reviewer of the plan. */

@@ -1,6 +1,6 @@
 // VLANs on ports of a VLAN-filtering bridge (`bridge vlan`).
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type PortVlanObj } from './objects.js';
 
 export function desiredPortVlans(lab: Lab): PortVlanObj[] {
@@ -41,11 +41,10 @@ export function parsePortVlans(ns: string, r: RawPortVlans): PortVlanObj[] {
   return out;
 }
 
-export function createPortVlan(o: PortVlanObj): Command[] {
-  const line = `vlan add dev ${o.dev} vid ${o.vid}${o.pvid ? ' pvid' : ''}${o.untagged ? ' untagged' : ''}`;
-  return [{ tool: 'bridge', ns: o.ns, line, phase: PHASE.portvlan, effect: { set: [o] } }];
+export function createPortVlan(o: PortVlanObj): Operation[] {
+  return [{ op: 'vlan.add', ns: o.ns, vlan: o, phase: PHASE.portvlan }];
 }
 
-export function deletePortVlan(o: PortVlanObj): Command[] {
-  return [{ tool: 'bridge', ns: o.ns, line: `vlan del dev ${o.dev} vid ${o.vid}`, phase: PHASE.portvlan, effect: { remove: [o.id] } }];
+export function deletePortVlan(o: PortVlanObj): Operation[] {
+  return [{ op: 'vlan.del', ns: o.ns, vlan: o, phase: PHASE.portvlan }];
 }

@@ -10,7 +10,7 @@
 //   record does not prove netlab started) and forgets an `exec`.
 import { dirname, resolve } from 'node:path';
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command, type ProcAction } from './command.js';
+import { PHASE, type Operation, type ProcAction } from './operations.js';
 import { ids, type ProcessObj } from './objects.js';
 
 export function desiredProcesses(lab: Lab): ProcessObj[] {
@@ -36,25 +36,24 @@ export function desiredProcesses(lab: Lab): ProcessObj[] {
   return out;
 }
 
-function proc(action: ProcAction, o: ProcessObj, effect: Command['effect']): Command {
-  return { tool: 'proc', ns: o.ns, action, proc: o, phase: o.mode === 'run' ? PHASE.process : PHASE.exec, effect };
+function proc(action: ProcAction, o: ProcessObj): Operation {
+  return { op: 'proc', ns: o.ns, action, proc: o, phase: o.mode === 'run' ? PHASE.process : PHASE.exec };
 }
 
 /** Starts a `run` process or runs an `exec` one; with `restore`, only records an exec as done (rollback never re-runs one). */
-export function createProcess(o: ProcessObj, restore = false): Command[] {
-  if (o.mode === 'run') return [proc('start', o, { set: [o] })];
-  return [proc(restore ? 'record' : 'exec', o, { set: [o] })];
+export function createProcess(o: ProcessObj, restore = false): Operation[] {
+  if (o.mode === 'run') return [proc('start', o)];
+  return [proc(restore ? 'record' : 'exec', o)];
 }
 
 /** A stopped or changed `run` process is stopped (its leftovers too) and started again; a changed exec runs again. */
-export function modifyProcess(live: ProcessObj, desired: ProcessObj, restore = false): Command[] {
-  if (desired.mode === 'run' && live.mode === 'run') return [proc('stop', live, {}), ...createProcess(desired)];
-  if (desired.mode === 'exec' && live.mode === 'run')
-    return [proc('stop', live, { remove: [live.id] }), ...createProcess(desired, restore)];
-  if (desired.mode === 'run' && live.mode === 'exec') return [proc('forget', live, { remove: [live.id] }), ...createProcess(desired)];
+export function modifyProcess(live: ProcessObj, desired: ProcessObj, restore = false): Operation[] {
+  if (desired.mode === 'run' && live.mode === 'run') return [proc('stop', live), ...createProcess(desired)];
+  if (desired.mode === 'exec' && live.mode === 'run') return [proc('stop', live), ...createProcess(desired, restore)];
+  if (desired.mode === 'run' && live.mode === 'exec') return [proc('forget', live), ...createProcess(desired)];
   return createProcess(desired, restore);
 }
 
-export function deleteProcess(o: ProcessObj): Command[] {
-  return [proc(o.mode === 'run' ? 'stop' : 'forget', o, { remove: [o.id] })];
+export function deleteProcess(o: ProcessObj): Operation[] {
+  return [proc(o.mode === 'run' ? 'stop' : 'forget', o)];
 }

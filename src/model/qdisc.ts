@@ -10,8 +10,8 @@
 // after an apply and a re-apply is 0 steps.
 import type { Lab, LinkConditions } from '../spec/types.js';
 import { formatDuration, formatPercent, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../spec/units.js';
-import { PHASE, type Command } from './command.js';
-import { ids, type QdiscObj } from './objects.js';
+import { PHASE, type Operation } from './operations.js';
+import { canonicalJson, ids, type QdiscObj } from './objects.js';
 
 /** Conditions in plain units (see LinkConditions), without a position. */
 export type Conditions = Omit<LinkConditions, 'pos'>;
@@ -245,67 +245,77 @@ export function parseQdiscs(ns: string, raws: RawQdisc[]): QdiscObj[] {
   return out;
 }
 
-// ---- commands ---------------------------------------------------------------------------------
+// ---- operations -------------------------------------------------------------------------------
 
-function netemArgs(o: QdiscObj): string {
-  return [
-    `netem limit ${o.limit ?? NETEM_DEFAULT_LIMIT}`,
-    `delay ${o.delay ?? '0us'} ${o.jitter ?? '0us'}`,
-    // Every option is written, zeros included: netem keeps reorder and corrupt unless told.
-    `loss ${o.loss ?? '0%'}`,
-    `duplicate ${o.duplicate ?? '0%'}`,
-    `reorder ${o.reorder ?? '0%'}`,
-    `corrupt ${o.corrupt ?? '0%'}`,
-  ].join(' ');
+/** What one qdisc of the tree is given, every option written (netem keeps reorder and corrupt unless told). */
+export type QdiscParams =
+  | { kind: 'netem'; limit: number; delay: string; jitter: string; loss: string; duplicate: string; reorder: string; corrupt: string }
+  /** `rate: null`: a token bucket without a rate, which tc refuses. */
+  | { kind: 'tbf'; rate: string; burst: string; limit: number }
+  | { kind: 'tbf'; rate: null }
+  | { kind: 'pfifo'; limit: number | null };
+
+export function qdiscParams(kind: string, o: QdiscObj): QdiscParams {
+  if (kind === 'netem')
+    return {
+      kind,
+      limit: o.limit ?? NETEM_DEFAULT_LIMIT,
+      delay: o.delay ?? '0us',
+      jitter: o.jitter ?? '0us',
+      loss: o.loss ?? '0%',
+      duplicate: o.duplicate ?? '0%',
+      reorder: o.reorder ?? '0%',
+      corrupt: o.corrupt ?? '0%',
+    };
+  if (kind === 'tbf') {
+    const rate = o.rate === null ? null : parseRate(o.rate);
+    const burst = o.burst === null ? null : parseSize(o.burst);
+    if (rate === null || burst === null || o.rate === null || o.burst === null) return { kind, rate: null };
+    return { kind, rate: o.rate, burst: o.burst, limit: tbfQueueBytes(rate, burst) };
+  }
+  return { kind: 'pfifo', limit: o.limit };
 }
 
-function tbfArgs(o: QdiscObj): string {
-  const rate = o.rate === null ? null : parseRate(o.rate);
-  const burst = o.burst === null ? null : parseSize(o.burst);
-  if (rate === null || burst === null) return 'tbf (no rate)';
-  return `tbf rate ${o.rate} burst ${o.burst} limit ${tbfQueueBytes(rate, burst)}`;
-}
-
-function argsOf(kind: string, o: QdiscObj): string {
-  if (kind === 'netem') return netemArgs(o);
-  if (kind === 'tbf') return tbfArgs(o);
-  return `pfifo limit ${o.limit}`;
-}
-
+/** The child qdisc's parent class under a root of this handle (`1:` -> `1:1`). */
 const childParent = (handle: string) => `${handle.replace(/:$/, '')}:1`;
 
-function tc(o: QdiscObj, line: string, effect: Command['effect']): Command {
-  return { tool: 'tc', ns: o.ns, line, phase: PHASE.qdisc, effect };
-}
-
 /** Builds the tree at the root of `o.dev` (replacing a default root qdisc). */
-export function createQdisc(o: QdiscObj): Command[] {
-  const [root, child] = o.kinds;
-  const lines = [`qdisc replace dev ${o.dev} root handle ${ROOT_HANDLE} ${argsOf(root!, o)}`];
-  if (child) lines.push(`qdisc replace dev ${o.dev} parent ${childParent(ROOT_HANDLE)} handle ${CHILD_HANDLE} ${argsOf(child, o)}`);
+export function createQdisc(o: QdiscObj): Operation[] {
   const desired: QdiscObj = { ...o, handle: ROOT_HANDLE };
-  return lines.map((line, i) => tc(o, line, i === lines.length - 1 ? { set: [desired] } : {}));
+  const [root, child] = o.kinds;
+  const at = { op: 'qdisc.replace' as const, ns: o.ns, qdisc: desired, phase: PHASE.qdisc };
+  const ops: Operation[] = [{ ...at, parent: null, handle: ROOT_HANDLE, params: qdiscParams(root!, o), completes: !child }];
+  if (child) ops.push({ ...at, parent: childParent(ROOT_HANDLE), handle: CHILD_HANDLE, params: qdiscParams(child, o), completes: true });
+  return ops;
 }
 
 /**
  * Changes conditions in place (`tc qdisc change`, so the link and its queue stay) when the tree
  * keeps its shape; otherwise replaces the tree (delete the root, build the new one).
  */
-export function modifyQdisc(live: QdiscObj, desired: QdiscObj): Command[] {
+export function modifyQdisc(live: QdiscObj, desired: QdiscObj): Operation[] {
   if (live.kinds.join('/') !== desired.kinds.join('/')) return [...deleteQdisc(live), ...createQdisc(desired)];
   const [root, child] = desired.kinds;
-  const lines: string[] = [];
-  const changed = (kind: string) => argsOf(kind, live) !== argsOf(kind, desired);
+  const changed = (kind: string) => canonicalJson(qdiscParams(kind, live)) !== canonicalJson(qdiscParams(kind, desired));
+  const parts: { parent: string | null; kind: string }[] = [];
   const rootChanged = changed(root!);
-  if (rootChanged) lines.push(`qdisc change dev ${desired.dev} root ${argsOf(root!, desired)}`);
+  if (rootChanged) parts.push({ parent: null, kind: root! });
   // Changing a tbf sets the limit of a fifo under it to the tbf's byte limit: set the child again.
-  if (child && (changed(child) || (rootChanged && root === 'tbf')))
-    lines.push(`qdisc change dev ${desired.dev} parent ${childParent(live.handle)} ${argsOf(child, desired)}`);
+  if (child && (changed(child) || (rootChanged && root === 'tbf'))) parts.push({ parent: childParent(live.handle), kind: child });
   const result: QdiscObj = { ...desired, handle: live.handle };
-  return lines.map((line, i) => tc(desired, line, i === lines.length - 1 ? { set: [result] } : {}));
+  return parts.map(({ parent, kind }, i) => ({
+    op: 'qdisc.change' as const,
+    ns: desired.ns,
+    qdisc: result,
+    parent,
+    handle: null,
+    params: qdiscParams(kind, desired),
+    completes: i === parts.length - 1,
+    phase: PHASE.qdisc,
+  }));
 }
 
 /** Removes the tree: the device gets its default root qdisc back. */
-export function deleteQdisc(o: QdiscObj): Command[] {
-  return [tc(o, `qdisc del dev ${o.dev} root`, { remove: [o.id] })];
+export function deleteQdisc(o: QdiscObj): Operation[] {
+  return [{ op: 'qdisc.del', ns: o.ns, qdisc: o, phase: PHASE.qdisc }];
 }

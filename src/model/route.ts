@@ -2,7 +2,7 @@
 // routes are the kernel's and never managed.
 import { contains, parseCidr, parseIp, type Cidr, type IP } from '../spec/addr.js';
 import type { Host, Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type RouteObj } from './objects.js';
 
 const KERNEL_DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
@@ -120,30 +120,15 @@ export function parseRoute(ns: string, family: 4 | 6, r: RawRoute): RouteObj | n
   };
 }
 
-function spec(o: RouteObj): string {
-  const dst = o.dst === 'default' && o.family === 6 ? '::/0' : o.dst;
-  return [
-    dst,
-    o.via ? `via ${o.via}` : '',
-    o.dev ? `dev ${o.dev}` : '',
-    `metric ${o.metric}`,
-    o.onlink ? 'onlink' : '',
-    o.table !== 254 ? `table ${o.table}` : '',
-    ...(o.nexthops ?? []).map((n) => `nexthop via ${n.via}${n.dev ? ` dev ${n.dev}` : ''} weight ${n.weight}${n.onlink ? ' onlink' : ''}`),
-  ]
-    .filter(Boolean)
-    .join(' ');
-}
-
-export function createRoute(o: RouteObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: `route add ${spec(o)}`, phase: PHASE.route, effect: { set: [o] } }];
+export function createRoute(o: RouteObj): Operation[] {
+  return [{ op: 'route.add', ns: o.ns, route: o, phase: PHASE.route }];
 }
 
 /** Same key (table, dst, metric): `route replace` changes gateway, device or onlink in place. */
-export function modifyRoute(_live: RouteObj, desired: RouteObj): Command[] {
-  return [{ tool: 'ip', ns: desired.ns, line: `route replace ${spec(desired)}`, phase: PHASE.route, effect: { set: [desired] } }];
+export function modifyRoute(_live: RouteObj, desired: RouteObj): Operation[] {
+  return [{ op: 'route.replace', ns: desired.ns, route: desired, phase: PHASE.route }];
 }
 
-export function deleteRoute(o: RouteObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: `route del ${spec(o)}`, phase: PHASE.route, effect: { remove: [o.id] } }];
+export function deleteRoute(o: RouteObj): Operation[] {
+  return [{ op: 'route.del', ns: o.ns, route: o, phase: PHASE.route }];
 }

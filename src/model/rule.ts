@@ -1,9 +1,8 @@
 // Policy routing rules (`ip rule`). In namespaces the lab creates every rule but the kernel's
 // own (priorities 0, 32766, 32767 to local, main, default) is the lab's; in shared ones only the
 // rules the lab asks for (by id, see NsQuery.rules) are read, so foreign rules are never touched.
-// IPv6 rules need `ip -6`: their lines start with `-6 `, which the real driver runs as `ip -6 -batch`.
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type RuleObj } from './objects.js';
 
 const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 255 };
@@ -76,28 +75,10 @@ export function parseRule(ns: string, family: 4 | 6, r: RawRule): RuleObj | null
   return { kind: 'rule', id: ids.rule(ns, body), ns, ...body };
 }
 
-function spec(o: RuleObj): string {
-  return [
-    `pref ${o.priority}`,
-    o.from ? `from ${o.from}` : '',
-    o.to ? `to ${o.to}` : '',
-    o.iif ? `iif ${o.iif}` : '',
-    o.oif ? `oif ${o.oif}` : '',
-    o.fwmark ? `fwmark ${o.fwmark}` : '',
-    `table ${o.table}`,
-  ]
-    .filter(Boolean)
-    .join(' ');
+export function createRule(o: RuleObj): Operation[] {
+  return [{ op: 'rule.add', ns: o.ns, rule: o, phase: PHASE.route }];
 }
 
-function line(o: RuleObj, verb: 'add' | 'del'): string {
-  return `${o.family === 6 ? '-6 ' : ''}rule ${verb} ${spec(o)}`;
-}
-
-export function createRule(o: RuleObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: line(o, 'add'), phase: PHASE.route, effect: { set: [o] } }];
-}
-
-export function deleteRule(o: RuleObj): Command[] {
-  return [{ tool: 'ip', ns: o.ns, line: line(o, 'del'), phase: PHASE.route, effect: { remove: [o.id] } }];
+export function deleteRule(o: RuleObj): Operation[] {
+  return [{ op: 'rule.del', ns: o.ns, rule: o, phase: PHASE.route }];
 }

@@ -3,7 +3,7 @@
 import { KernelError } from '../errors.js';
 import { isSysctlKey, SYSCTL_KEY_WORDS } from '../spec/names.js';
 import type { Lab } from '../spec/types.js';
-import { PHASE, type Command } from './command.js';
+import { PHASE, type Operation } from './operations.js';
 import { ids, type SysctlObj } from './objects.js';
 
 /**
@@ -52,17 +52,17 @@ export function sysctlInterface(key: string): string | null {
   return m && m[1] !== 'all' && m[1] !== 'default' ? m[1]!.replace(/\//g, '.') : null;
 }
 
-export function setSysctl(o: SysctlObj): Command[] {
+export function setSysctl(o: SysctlObj): Operation[] {
   // A per-interface key exists only once its interface does: write it after the links are made.
   const phase = sysctlInterface(o.key) === null ? PHASE.sysctl : PHASE.linkSet;
-  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: o.value, phase, effect: { set: [o] } }];
+  return [{ op: 'sysctl.set', ns: o.ns, key: o.key, value: o.value, restores: false, phase }];
 }
 
 /**
  * Dropping a sysctl from a lab writes back the value it had before the lab set it, when known
  * (it always is for shared namespaces: apply records it). Otherwise the value stays.
  */
-export function releaseSysctl(o: SysctlObj, original: string | undefined): Command[] {
+export function releaseSysctl(o: SysctlObj, original: string | undefined): Operation[] {
   if (original === undefined) return [];
-  return [{ tool: 'sysctl', ns: o.ns, key: o.key, value: original, phase: PHASE.sysctl, effect: { remove: [o.id] } }];
+  return [{ op: 'sysctl.set', ns: o.ns, key: o.key, value: original, restores: true, phase: PHASE.sysctl }];
 }

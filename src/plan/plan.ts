@@ -2,7 +2,7 @@
 // Rollback uses the same function with the checkpoint as the desired state.
 import { createHash } from 'node:crypto';
 import { createAddr, deleteAddr } from '../model/addr.js';
-import { PHASE, type Command } from '../model/command.js';
+import { PHASE, type Operation } from '../model/operations.js';
 import { createFdb, deleteFdb } from '../model/fdb.js';
 import { createLink, deleteLink, justCreated, loopback, modifyLink } from '../model/link.js';
 import { createNetns, deleteNetns } from '../model/netns.js';
@@ -38,7 +38,7 @@ export interface Step {
   /** Human description of the (first) object. */
   title: string;
   reason: string;
-  commands: Command[];
+  commands: Operation[];
   /** For an nft table: the rules the step adds and removes. */
   rules?: RuleChange[];
 }
@@ -353,7 +353,7 @@ function configure(steps: Step[], current: LinkObj, d: LinkObj): void {
     steps.push({ op: 'modify', objects: [d.id], title: describe(d), reason: differingFields(current, d).join(', '), commands });
 }
 
-function createCommands(d: Obj, opts: PlanOptions = {}): Command[] {
+function createCommands(d: Obj, opts: PlanOptions = {}): Operation[] {
   switch (d.kind) {
     case 'neigh':
       return setNeigh(d);
@@ -380,7 +380,7 @@ function createCommands(d: Obj, opts: PlanOptions = {}): Command[] {
   }
 }
 
-function modifyCommands(l: Obj, d: Obj, opts: PlanOptions = {}): Command[] {
+function modifyCommands(l: Obj, d: Obj, opts: PlanOptions = {}): Operation[] {
   if (d.kind === 'process' && l.kind === 'process') return modifyProcess(l, d, opts.restore);
   if (d.kind === 'route' && l.kind === 'route') return modifyRoute(l, d);
   if (d.kind === 'portvlan' && l.kind === 'portvlan') return [...deletePortVlan(l), ...createPortVlan(d)];
@@ -388,7 +388,7 @@ function modifyCommands(l: Obj, d: Obj, opts: PlanOptions = {}): Command[] {
   return createCommands(d, opts);
 }
 
-function deleteCommands(l: Obj, opts: PlanOptions): Command[] {
+function deleteCommands(l: Obj, opts: PlanOptions): Operation[] {
   switch (l.kind) {
     case 'addr':
       return deleteAddr(l);

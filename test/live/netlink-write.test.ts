@@ -4,7 +4,9 @@
 // it, and stops its namespace's batch there.
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { encodeIpLine, writeGroups } from '../../src/driver/netlink-write.js';
+import { encodeOperation, writeGroups } from '../../src/driver/netlink-write.js';
+import { ids, type LinkObj, type RouteObj } from '../../src/model/objects.js';
+import type { Operation } from '../../src/model/operations.js';
 import { labFile, NETLAB } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
 
@@ -120,23 +122,64 @@ describe.skipIf(sandboxSkipReason !== null)('netlink writer', () => {
     await sh('ip', ['netns', 'add', 'nlw-a']);
     await sh('ip', ['netns', 'add', 'nlw-b']);
     try {
-      const req = (line: string) => encodeIpLine(line)!;
+      const req = (o: Operation) => encodeOperation(o)!;
+      const veth = (ns: string, ifname: string): LinkObj => ({
+        kind: 'link',
+        id: ids.link(ns, ifname),
+        ns,
+        ifname,
+        type: 'veth',
+        mtu: 1500,
+        mac: '02:00:00:00:00:01',
+        up: false,
+        master: null,
+        hairpin: false,
+        altname: null,
+        alias: null,
+        peer: null,
+        attrs: {},
+      });
+      const up = (ns: string, dev: string): Operation => ({ op: 'link.set', ns, dev, changes: { up: true }, phase: 0 });
+      const addr: Operation = {
+        op: 'addr.add',
+        ns: 'nlw-a',
+        addr: { kind: 'addr', id: '', ns: 'nlw-a', dev: 'v0', cidr: '10.1.0.1/24' },
+        phase: 0,
+      };
+      const route: RouteObj = {
+        kind: 'route',
+        id: '',
+        ns: 'nlw-b',
+        family: 4,
+        dst: '10.7.0.0/16',
+        via: '10.1.0.9',
+        dev: null,
+        metric: 5,
+        onlink: false,
+        table: 254,
+      };
       const results = await writeGroups(
         [
           {
             ns: 'nlw-a',
             requests: [
-              req(
-                'link add name v0 address 02:00:00:00:00:01 mtu 1500 type veth peer name v1 netns nlw-b address 02:00:00:00:00:02 mtu 1500',
-              ),
-              req('addr add 10.1.0.1/24 dev v0'),
-              req('addr add 10.1.0.1/24 dev v0'), // File exists
-              req('link set dev v0 up'), // never sent
+              req({
+                op: 'link.add',
+                ns: 'nlw-a',
+                link: veth('nlw-a', 'v0'),
+                end: { name: 'v0', netns: null, mac: '02:00:00:00:00:01', mtu: 1500 },
+                parent: null,
+                peer: { link: veth('nlw-b', 'v1'), end: { name: 'v1', netns: 'nlw-b', mac: '02:00:00:00:00:02', mtu: 1500 } },
+                phase: 0,
+              }),
+              req(addr),
+              req(addr), // File exists
+              req(up('nlw-a', 'v0')), // never sent
             ],
           },
-          { ns: 'nlw-b', requests: [req('link set dev nosuch up')] },
-          { ns: 'nlw-absent', requests: [req('link set dev lo up')] },
-          { ns: 'nlw-b', requests: [req('link set dev v1 up'), req('route add 10.7.0.0/16 via 10.1.0.9 metric 5')] },
+          { ns: 'nlw-b', requests: [req(up('nlw-b', 'nosuch'))] },
+          { ns: 'nlw-absent', requests: [req(up('nlw-absent', 'lo'))] },
+          { ns: 'nlw-b', requests: [req(up('nlw-b', 'v1')), req({ op: 'route.add', ns: 'nlw-b', route, phase: 0 })] },
         ],
         '/run/netns',
         null,

@@ -33,7 +33,7 @@ describe.skipIf(sandboxSkipReason !== null)('sysctl writes stay in /proc/sys', (
   const hostileKey = () => `net.${'//.'.repeat(5)}${dir.slice(1).split('/').join('.')}.victim/txt`;
 
   it('the driver refuses a hostile key that bypassed validation', async () => {
-    const run = new RealDriver().execute([{ tool: 'sysctl', ns: NS, key: hostileKey(), value: 'pwned', phase: 0, effect: {} }]);
+    const run = new RealDriver().execute([{ op: 'sysctl.set', ns: NS, key: hostileKey(), value: 'pwned', restores: false, phase: 0 }]);
     await expect(run).rejects.toThrow(KernelError);
     await expect(run).rejects.toThrow(/refusing a sysctl key/);
     untouched();

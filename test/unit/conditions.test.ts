@@ -6,7 +6,7 @@ import { applyLab, planLab } from '../../src/apply/engine.js';
 import { store } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError } from '../../src/errors.js';
-import { commandText } from '../../src/model/command.js';
+import { operationText } from '../../src/driver/render.js';
 import { diffStates, sameObject, type QdiscObj } from '../../src/model/objects.js';
 import {
   burstGrid,
@@ -254,7 +254,7 @@ describe('qdisc model: desired and observed agree after a round trip through the
 });
 
 describe('qdisc commands', () => {
-  const text = (cmds: ReturnType<typeof createQdisc>) => cmds.map(commandText);
+  const text = (cmds: ReturnType<typeof createQdisc>) => cmds.map(operationText);
   const q = (x: Partial<Conditions>, handle?: string): QdiscObj => {
     const o = qdiscObject('lab-a', 'eth0', c(x), 'desired')!;
     return handle ? { ...o, handle } : o;
@@ -310,7 +310,7 @@ describe('conditions through the engine (fake kernel)', () => {
     expect(p.plan.steps.map((s) => [s.op, s.title, s.reason])).toEqual([
       ['modify', 'conditions on c-a/eth0', expect.stringContaining('rate: 10mbit -> 20mbit')],
     ]);
-    expect(p.plan.steps[0]!.commands.map(commandText)).toEqual([
+    expect(p.plan.steps[0]!.commands.map(operationText)).toEqual([
       'tc -n c-a qdisc change dev eth0 root tbf rate 20mbit burst 25kb limit 150600',
     ]);
   });

@@ -9,7 +9,7 @@ import type { ProbeRequest, ProbeResult } from '../../src/driver/driver.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { batchErrors } from '../../src/driver/probe.js';
 import { PreflightError } from '../../src/errors.js';
-import { commandText } from '../../src/model/command.js';
+import { operationText } from '../../src/driver/render.js';
 import { desiredState } from '../../src/model/desired.js';
 import { parseFdb } from '../../src/model/fdb.js';
 import { parseLink, type RawLink } from '../../src/model/link.js';
@@ -137,7 +137,7 @@ links:
     expect(link('link:c-c1/eth0').mac).toBe(link('link:c-host/eth0').mac);
     expect(link('link:c-c2/eth0').mac).toBe(link('link:c-host/eth1').mac);
     const steps = (await planLab(new FakeDriver(), containers)).plan.steps;
-    const cmds = steps.flatMap((s) => s.commands.map(commandText));
+    const cmds = steps.flatMap((s) => s.commands.map(operationText));
     const add = cmds.find((c) => c.includes('type macvlan mode passthru'))!;
     expect(add).toMatch(/^ip -n c-host link add link eth0 name nlt[0-9a-f]{8} netns c-c1 mtu 1500 type macvlan mode passthru$/);
     const temp = /name (nlt[0-9a-f]{8})/.exec(add)![1]!;
@@ -166,7 +166,7 @@ hosts:
 links:
   - { a: a:wan, b: b:wan }
 `);
-    const cmds = (await planLab(new FakeDriver(), l)).plan.steps.flatMap((s) => s.commands.map(commandText));
+    const cmds = (await planLab(new FakeDriver(), l)).plan.steps.flatMap((s) => s.commands.map(operationText));
     const at = (c: string) => {
       const i = cmds.indexOf(c);
       expect(i, `${c} in\n${cmds.join('\n')}`).toBeGreaterThanOrEqual(0);

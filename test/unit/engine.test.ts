@@ -5,11 +5,12 @@ import { describe, expect, it } from 'vitest';
 import { applyLab, destroyLab, planLab, recoverIfNeeded } from '../../src/apply/engine.js';
 import { store, type Journal, type LabRecord } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
+import { toolOf } from '../../src/driver/render.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
 import { loopback } from '../../src/model/link.js';
 import { diffStates } from '../../src/model/objects.js';
 import type { Lab } from '../../src/spec/types.js';
-import { labOf, planText, useTempStateDir } from './helpers.js';
+import { labOf, planOps, useTempStateDir } from './helpers.js';
 
 async function lab(file: string, edit: (text: string) => string = (t) => t): Promise<Lab> {
   let text = edit(await readFile(file, 'utf8'));
@@ -36,12 +37,12 @@ function writeCrashJournal(record: LabRecord, made: Pick<Journal, 'checkpoint' |
 describe('plan (golden)', () => {
   it('creates the docker-bridge lab from nothing', async () => {
     const p = await planLab(new FakeDriver(), await lab('labs/docker-bridge.yaml'));
-    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.create.plan');
+    await expect(planOps(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.create.plan');
   });
 
   it('creates the k8s-flat lab from nothing', async () => {
     const p = await planLab(new FakeDriver(), await lab('labs/k8s-flat.yaml'));
-    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/k8s-flat.create.plan');
+    await expect(planOps(p.plan.steps)).toMatchFileSnapshot('golden/k8s-flat.create.plan');
   });
 
   it('changes only what differs: an address, an MTU and a route', async () => {
@@ -53,7 +54,7 @@ describe('plan (golden)', () => {
         .replace(/(db:\n[\s\S]*?)- \{ to: default, via: 172.17.0.1 \}/, '$1- { to: default, via: 172.17.0.1, metric: 50 }'),
     );
     const p = await planLab(d, changed);
-    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.change.plan');
+    await expect(planOps(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.change.plan');
     expect(p.plan.steps.every((s) => s.objects.every((id) => id.includes('docker-db') || id.includes('veth')))).toBe(true);
   });
 
@@ -83,7 +84,7 @@ describe('plan (golden)', () => {
       t.replace(/ {2}db:\n( {4}.*\n)+/, '').replace('  - { a: db:eth0, b: host:docker0 }\n', ''),
     );
     const p = await planLab(d, smaller);
-    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.remove-host.plan');
+    await expect(planOps(p.plan.steps)).toMatchFileSnapshot('golden/docker-bridge.remove-host.plan');
     // The host-side veth end is deleted explicitly: namespace teardown is asynchronous.
     expect(p.plan.steps.filter((s) => s.op === 'delete').map((s) => s.title)).toEqual([
       expect.stringMatching(/^veth docker-host\/veth[0-9a-f]{7}$/),
@@ -153,7 +154,7 @@ describe('fault injection: failing at every command rolls back to the exact earl
     let stage = 0;
     base.injectFault({
       failWhen: (c) => {
-        if (stage === 0 && c.tool === 'nft') return (stage = 1) === 1;
+        if (stage === 0 && toolOf(c) === 'nft') return (stage = 1) === 1;
         if (stage === 1) return (stage = 2) === 2;
         return false;
       },

@@ -4,7 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
-import { commandText } from '../../src/model/command.js';
+import { operationText } from '../../src/driver/render.js';
+import { canonicalJson, nsLabel } from '../../src/model/objects.js';
+import type { Operation } from '../../src/model/operations.js';
 import type { Step } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
@@ -20,7 +22,33 @@ export function labOf(file: string, text: string): Lab {
 export function planText(steps: Step[]): string {
   return (
     steps
-      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${commandText(c)}`)].join('\n'))
+      .map((s) => [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${operationText(c)}`)].join('\n'))
+      .join('\n') + '\n'
+  );
+}
+
+/** An operation's fields with the objects it carries named by id (their content is the planner's other goldens'). */
+function opFields(o: Operation): string {
+  const { op: _op, ns: _ns, phase: _phase, ...rest } = o;
+  const byId = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(byId);
+    if (v === null || typeof v !== 'object') return v;
+    const r = v as Record<string, unknown>;
+    if (typeof r.kind === 'string' && typeof r.id === 'string') return r.id;
+    return Object.fromEntries(Object.entries(r).map(([k, x]) => [k, byId(x)]));
+  };
+  return canonicalJson(byId(rest));
+}
+
+/** A plan as golden operations: each step with its reason, then its operations with their phase and namespace. */
+export function planOps(steps: Step[]): string {
+  return (
+    steps
+      .map((s) =>
+        [`${s.op} ${s.title} (${s.reason})`, ...s.commands.map((c) => `    [${c.phase}] ${c.op} ${nsLabel(c.ns)} ${opFields(c)}`)].join(
+          '\n',
+        ),
+      )
       .join('\n') + '\n'
   );
 }

@@ -184,8 +184,8 @@ links:
       expect((await applyLab(d, labs[order[1]])).changed).toBe(false);
       await destroyLab(d, order[1], null);
       // The last write of the key puts the user's value back (the fake kernel then forgets it).
-      const writes = d.executed.filter((c) => c.tool === 'sysctl' && c.ns === 'shared1' && c.key === 'net.ipv4.ip_forward');
-      expect(writes.map((c) => (c.tool === 'sysctl' ? c.value : ''))).toEqual(['1', '0']);
+      const writes = d.executed.filter((c) => c.op === 'sysctl.set' && c.ns === 'shared1' && c.key === 'net.ipv4.ip_forward');
+      expect(writes.map((c) => (c.op === 'sysctl.set' ? c.value : ''))).toEqual(['1', '0']);
     });
   }
 });

@@ -7,10 +7,11 @@ import { scheduleRounds } from '../../src/apply/schedule.js';
 import { store } from '../../src/apply/store.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { ApplyFailedError } from '../../src/errors.js';
-import { commandText, type Command } from '../../src/model/command.js';
+import { operationText, toolOf } from '../../src/driver/render.js';
+import type { Operation, OpOf } from '../../src/model/operations.js';
 import { diffStates, type ProcessObj } from '../../src/model/objects.js';
 import type { Lab } from '../../src/spec/types.js';
-import { labOf, planText, useTempStateDir } from './helpers.js';
+import { labOf, planOps, planText, useTempStateDir } from './helpers.js';
 
 const LAB = `name: ex
 hosts:
@@ -53,14 +54,14 @@ function lab(edit: (t: string) => string = (t) => t): Lab {
   return labOf('ex.yaml', edit(LAB));
 }
 
-const procCommands = (cs: Command[]) => cs.filter((c): c is Extract<Command, { tool: 'proc' }> => c.tool === 'proc');
+const procCommands = (cs: Operation[]) => cs.filter((c): c is OpOf<'proc'> => c.op === 'proc');
 
 useTempStateDir();
 
 describe('processes and the remaining kernel objects (fake kernel)', () => {
   it('plans every kind from nothing (golden), processes last and in a round of their own', async () => {
     const p = await planLab(new FakeDriver(), lab());
-    await expect(planText(p.plan.steps)).toMatchFileSnapshot('golden/extras.create.plan');
+    await expect(planOps(p.plan.steps)).toMatchFileSnapshot('golden/extras.create.plan');
     const text = planText(p.plan.steps);
     expect(text).toContain('route add 10.9.0.0/24 metric 0 nexthop via 10.1.0.2 dev a weight 1 nexthop via 10.2.0.2 dev b weight 2');
     expect(text).toContain('rule add pref 110 iif b fwmark 0x10/0xff table 100');
@@ -68,7 +69,7 @@ describe('processes and the remaining kernel objects (fake kernel)', () => {
     expect(text).toContain('fdb add');
     // exec entries run before run entries; both after every other command, in rounds of their own.
     const rounds = scheduleRounds(p.plan.steps);
-    const last = rounds.slice(-2).map((r) => r.map((c) => (c.tool === 'proc' ? `${c.action} ${c.proc.name}` : c.tool)));
+    const last = rounds.slice(-2).map((r) => r.map((c) => (c.op === 'proc' ? `${c.action} ${c.proc.name}` : toolOf(c))));
     expect(last).toEqual([
       ['exec exec1', 'exec seed'],
       ['start web', 'start echo'],
@@ -77,7 +78,7 @@ describe('processes and the remaining kernel objects (fake kernel)', () => {
       rounds
         .slice(0, -2)
         .flat()
-        .some((c) => c.tool === 'proc'),
+        .some((c) => c.op === 'proc'),
     ).toBe(false);
   });
 
@@ -92,7 +93,7 @@ describe('processes and the remaining kernel objects (fake kernel)', () => {
     expect(p.plan.steps.map((s) => `${s.op} ${s.title} (${s.reason})`)).toEqual([
       'modify process r/web in ex-r (state: stopped -> running)',
     ]);
-    expect(p.plan.steps[0]!.commands.map(commandText)).toEqual([
+    expect(p.plan.steps[0]!.commands.map(operationText)).toEqual([
       'stop r/web (SIGTERM, then SIGKILL)',
       'start r/web: ip netns exec ex-r sh -c "exec sleep 1000" (detached)',
     ]);
@@ -163,7 +164,7 @@ describe('processes and the remaining kernel objects (fake kernel)', () => {
   it('a failing exec fails the apply and rolls back to the state before', async () => {
     const d = new FakeDriver();
     const before = d.snapshot();
-    d.injectFault({ failWhen: (c) => c.tool === 'proc' && c.action === 'exec' && c.proc.name === 'seed', message: 'exited with status 1' });
+    d.injectFault({ failWhen: (c) => c.op === 'proc' && c.action === 'exec' && c.proc.name === 'seed', message: 'exited with status 1' });
     const err = await applyLab(d, lab()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplyFailedError);
     expect((err as Error).message).toContain('seed');
@@ -176,7 +177,9 @@ describe('processes and the remaining kernel objects (fake kernel)', () => {
     await applyLab(d, lab());
     const snapshot = d.snapshot();
     const mark = d.executed.length;
-    d.injectFault({ failWhen: (c) => c.tool === 'proc' && c.action === 'start' });
+    // Once: the fake kernel now stops the old process as the real one does, so the rollback starts it again.
+    let fired = false;
+    d.injectFault({ failWhen: (c) => !fired && c.op === 'proc' && c.action === 'start' && (fired = true) });
     const err = await applyLab(
       d,
       lab((t) => t.replace('touch /tmp/seed', 'touch /tmp/other').replace('exec sleep 1000', 'exec sleep 5')),

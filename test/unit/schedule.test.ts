@@ -7,7 +7,8 @@ import { applyLab, planLab } from '../../src/apply/engine.js';
 import { scheduleRounds, touchedNamespaces } from '../../src/apply/schedule.js';
 import { starLabYaml } from '../../src/cli/gen.js';
 import { FakeDriver } from '../../src/driver/fake.js';
-import { commandText, type Command } from '../../src/model/command.js';
+import { batchLine, operationText, toolOf } from '../../src/driver/render.js';
+import type { Operation } from '../../src/model/operations.js';
 import { plan, type Step } from '../../src/plan/plan.js';
 import { loadLabText } from '../../src/spec/index.js';
 import type { Lab } from '../../src/spec/types.js';
@@ -24,8 +25,8 @@ async function labFile(file: string, edit: (t: string) => string = (t) => t): Pr
 }
 
 /** Level of each command as executePlan ordered them before rounds: deletions deepest first, then by phase. */
-function levels(steps: Step[]): Map<Command, string> {
-  const out = new Map<Command, string>();
+function levels(steps: Step[]): Map<Operation, string> {
+  const out = new Map<Operation, string>();
   for (const s of steps)
     for (const c of s.commands)
       out.set(c, s.op === 'delete' ? `0:${String(100 - c.phase).padStart(3, '0')}` : `1:${String(c.phase).padStart(3, '0')}`);
@@ -33,19 +34,19 @@ function levels(steps: Step[]): Map<Command, string> {
 }
 
 /** The schedule keeps every command once, per namespace in level order, and orders every conflicting pair. */
-function checkSchedule(steps: Step[]): Command[][] {
+function checkSchedule(steps: Step[]): Operation[][] {
   const rounds = scheduleRounds(steps);
   const level = levels(steps);
   const all = rounds.flat();
   expect(all.length).toBe(level.size);
   expect(new Set(all).size).toBe(all.length);
-  const roundOf = new Map<Command, number>();
+  const roundOf = new Map<Operation, number>();
   rounds.forEach((r, k) => r.forEach((c) => roundOf.set(c, k)));
   // Per namespace: the commands in execution order are the level order (stable within a level).
   const levelOrder = [...level.keys()].sort((a, b) => (level.get(a)! < level.get(b)! ? -1 : level.get(a)! > level.get(b)! ? 1 : 0));
   for (const ns of new Set(all.map((c) => c.ns))) {
-    const executed = all.filter((c) => c.ns === ns).map(commandText);
-    const expected = levelOrder.filter((c) => c.ns === ns).map(commandText);
+    const executed = all.filter((c) => c.ns === ns).map(operationText);
+    const expected = levelOrder.filter((c) => c.ns === ns).map(operationText);
     expect(executed, `order in namespace ${ns || '(root)'}`).toEqual(expected);
   }
   // A command that touches a namespace another namespace's earlier-level command touched runs in a later round.
@@ -53,11 +54,11 @@ function checkSchedule(steps: Step[]): Command[][] {
     for (const b of all) {
       if (a.ns === b.ns || level.get(a)! >= level.get(b)!) continue;
       const shared = [...touchedNamespaces(a)].some((ns) => touchedNamespaces(b).has(ns));
-      if (shared) expect(roundOf.get(a)!, `${commandText(a)} before ${commandText(b)}`).toBeLessThan(roundOf.get(b)!);
+      if (shared) expect(roundOf.get(a)!, `${operationText(a)} before ${operationText(b)}`).toBeLessThan(roundOf.get(b)!);
     }
   // Two processes of one namespace in one round (two tools, `ip` and `ip -6`) run side by side:
   // only commands of one level may be split so, as level by level.
-  const kind = (c: Command) => (c.tool === 'ip' && c.line.startsWith('-6 ') ? 'ip6' : c.tool);
+  const kind = (c: Operation) => toolOf(c);
   for (const r of rounds)
     for (const ns of new Set(r.map((c) => c.ns))) {
       const mine = r.filter((c) => c.ns === ns);
@@ -83,30 +84,34 @@ describe('schedule', () => {
     const p = await planLab(new FakeDriver(), lab);
     const rounds = checkSchedule(p.plan.steps);
     expect(rounds).toHaveLength(5);
-    expect(rounds[0]!.every((c) => c.tool === 'ip' && c.ns === '' && c.line.startsWith('netns add'))).toBe(true);
-    expect(rounds[1]!.every((c) => c.tool === 'sysctl')).toBe(true);
+    expect(rounds[0]!.every((c) => toolOf(c) === 'ip' && c.ns === '' && batchLine(c).startsWith('netns add'))).toBe(true);
+    expect(rounds[1]!.every((c) => toolOf(c) === 'sysctl')).toBe(true);
     // The hub's own bridge first: it takes the hub's first free ifindex, before any port lands there.
     expect(rounds[2]!.length).toBeGreaterThan(0);
-    expect(rounds[2]!.every((c) => c.ns === 'star-hub' && c.phase === 2 && c.tool === 'ip' && / br0\b/.test(c.line))).toBe(true);
+    expect(rounds[2]!.every((c) => c.ns === 'star-hub' && c.phase === 2 && toolOf(c) === 'ip' && / br0\b/.test(batchLine(c)))).toBe(true);
     // Each host's veth, links up, address and route in one batch.
     for (let i = 1; i <= 20; i++) {
       const lines = rounds[3]!
         .filter((c) => c.ns === `star-h${i}`)
-        .map((c) => (c.tool === 'ip' ? c.line.split(' ').slice(0, 2).join(' ') : c.tool));
+        .map((c) => (toolOf(c) === 'ip' ? batchLine(c).split(' ').slice(0, 2).join(' ') : toolOf(c)));
       expect(lines).toEqual(['link add', 'link set', 'link set', 'link set', 'addr add', 'route add']);
     }
     expect(rounds[3]!.every((c) => c.ns !== 'star-hub')).toBe(true);
     // The hub's ports exist only once the hosts' batches ran.
     expect(rounds[4]!.every((c) => c.ns === 'star-hub')).toBe(true);
     // Processes: one root batch, one sysctl helper, the bridge, 20 host batches, one hub batch.
-    const processes = rounds.reduce((n, r) => n + new Set(r.map((c) => (c.tool === 'sysctl' ? 'sysctl' : `${c.tool}:${c.ns}`))).size, 0);
+    const processes = rounds.reduce(
+      (n, r) => n + new Set(r.map((c) => (toolOf(c) === 'sysctl' ? 'sysctl' : `${toolOf(c)}:${c.ns}`))).size,
+      0,
+    );
     expect(processes).toBe(24);
   });
 
   it("puts a namespace's own devices before the veth ends other namespaces create in it (no ifindex equal to its peer's)", async () => {
     const lab = load('docker.yaml', readFileSync('labs/docker-bridge.yaml', 'utf8'));
     const rounds = checkSchedule((await planLab(new FakeDriver(), lab)).plan.steps);
-    const roundOf = (ns: string, re: RegExp) => rounds.findIndex((r) => r.some((c) => c.tool === 'ip' && c.ns === ns && re.test(c.line)));
+    const roundOf = (ns: string, re: RegExp) =>
+      rounds.findIndex((r) => r.some((c) => toolOf(c) === 'ip' && c.ns === ns && re.test(batchLine(c))));
     const bridge = roundOf('docker-host', /^link add name docker0 /);
     const dbVeth = roundOf('docker-db', /^link add name eth0 .* netns docker-host /);
     expect(bridge).toBeGreaterThanOrEqual(0);
@@ -180,8 +185,8 @@ describe('schedule', () => {
     expect(changed).not.toBe(text);
     // A kernel that acknowledges the new address but keeps the old one.
     class Forgetful extends FakeDriver {
-      override async execute(commands: Command[]) {
-        return super.execute(commands.filter((c) => !commandText(c).includes('10.10.0.99')));
+      override async execute(commands: Operation[]) {
+        return super.execute(commands.filter((c) => !operationText(c).includes('10.10.0.99')));
       }
     }
     const forgetful = new Forgetful();
@@ -200,7 +205,7 @@ describe('schedule', () => {
         if (this.misplace && eth0?.kind === 'link' && eth0.peer) eth0.peer = { ...eth0.peer, ns: 'star-h1' };
         return seen;
       }
-      override async execute(commands: Command[]) {
+      override async execute(commands: Operation[]) {
         await super.execute(commands);
         this.misplace = this.armed;
       }
