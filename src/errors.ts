@@ -17,7 +17,7 @@ export abstract class NetlabError extends Error {
 }
 
 /** One problem in a lab file, with its position. */
-export interface SpecIssue {
+export interface LabIssue {
   file: string;
   line: number;
   col: number;
@@ -26,7 +26,7 @@ export interface SpecIssue {
   message: string;
 }
 
-export function formatSpecIssue(i: SpecIssue): string {
+export function formatLabIssue(i: LabIssue): string {
   return `${i.file}:${i.line}:${i.col}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
 }
 
@@ -34,16 +34,16 @@ export function formatSpecIssue(i: SpecIssue): string {
 export const MAX_REPORTED_ISSUES = 1000;
 
 /** The issues as report lines: the first MAX_REPORTED_ISSUES, then how many more there are. */
-export function specIssueLines(issues: readonly SpecIssue[]): string[] {
-  const lines = issues.slice(0, MAX_REPORTED_ISSUES).map(formatSpecIssue);
+export function specIssueLines(issues: readonly LabIssue[]): string[] {
+  const lines = issues.slice(0, MAX_REPORTED_ISSUES).map(formatLabIssue);
   if (issues.length > MAX_REPORTED_ISSUES) lines.push(`... and ${issues.length - MAX_REPORTED_ISSUES} more`);
   return lines;
 }
 
 /** Invalid input: nothing was changed. */
-export class SpecError extends NetlabError {
+export class LabError extends NetlabError {
   readonly exitCode = EXIT_ERROR;
-  constructor(readonly issues: SpecIssue[]) {
+  constructor(readonly issues: LabIssue[]) {
     super(specIssueLines(issues).join('\n'));
   }
 }

@@ -1,4 +1,4 @@
-// Opt-in profile of one netlab process (NETLAB_PROFILE=1): time spent in each stage (load, spec,
+// Opt-in profile of one netlab process (NETLAB_PROFILE=1): time spent in each stage (load, lab,
 // preflight, observe, plan, execute) and how many processes were started, printed to stderr as
 // one line `NETLAB_PROFILE {json}` when the process exits. `npm run bench` reads it.
 // NETLAB_PROFILE=timeline also lists when each stage ran (ms from process start): stages overlap,

@@ -3,8 +3,8 @@
 // whether bridged traffic passes the lab's forward chain at all.
 import type { Driver, PolicyEnvironment } from '../driver/driver.js';
 import { nsLabel } from '../model/objects.js';
-import { nftTableName } from '../spec/names.js';
-import type { Host, Lab } from '../spec/types.js';
+import { nftTableName } from '../lab/names.js';
+import type { Host, Lab } from '../lab/types.js';
 
 function hasBridge(h: Host): boolean {
   return h.interfaces.some((i) => i.kind === 'bridge');

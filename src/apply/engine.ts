@@ -17,7 +17,7 @@ import { describe, diffStates, stateOf, type Obj, type State } from '../model/ob
 import { effectOf, type Effect, type Operation } from '../model/operations.js';
 import { toolOf } from '../driver/render.js';
 import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
 import { profile } from '../profile.js';

@@ -3,7 +3,7 @@
 // and never a lab whose run is still going: every step holds the lab's lock.
 import type { Driver, NsQuery } from '../driver/driver.js';
 import { LockBusyError } from '../errors.js';
-import { ROOT_NS } from '../spec/names.js';
+import { ROOT_NS } from '../lab/names.js';
 import { destroyLab, planDestroy } from './engine.js';
 import { lockLab, store } from './store.js';
 import { counted } from '../words.js';

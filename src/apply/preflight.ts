@@ -9,7 +9,7 @@ import { desiredNft } from '../model/nft.js';
 import { NETEM_KEYS } from '../model/qdisc.js';
 import { replaceTableScript } from '../model/policy.js';
 import { desiredSysctls } from '../model/sysctl.js';
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 
 interface FeatureInfo {
   label: string;

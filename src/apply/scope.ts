@@ -3,7 +3,7 @@
 import type { NsQuery } from '../driver/driver.js';
 import { labTable } from '../model/nft.js';
 import type { Obj, State } from '../model/objects.js';
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 
 function emptyQuery(ns: string, mode: NsQuery['mode']): NsQuery {
   return { ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: false };

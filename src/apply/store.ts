@@ -25,12 +25,12 @@ import {
 export { stateDir } from '../state/dir.js';
 
 /**
- * Where checked labs are cached (see src/spec/cache.ts). Null when the state directory cannot be
+ * Where checked labs are cached (see src/lab/cache.ts). Null when the state directory cannot be
  * trusted: a cached lab planted there would be taken as checked. (The commands that change the
  * kernel then refuse with the reason.)
  */
-export async function specCacheDir(): Promise<string | null> {
-  return stateSubdir('.spec-cache').catch(() => null);
+export async function labCacheDir(): Promise<string | null> {
+  return stateSubdir('.lab-cache').catch(() => null);
 }
 
 /** What the last successful apply left: enough to destroy the lab when its file is gone. */

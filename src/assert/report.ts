@@ -1,5 +1,5 @@
 // Results of `netlab test` as text, JUnit XML and TAP 13. Pure functions of the results.
-import type { SourcePos } from '../spec/types.js';
+import type { SourcePos } from '../lab/types.js';
 
 export interface AssertionResult {
   lab: string;

@@ -6,7 +6,7 @@ import { lazyExeca } from '../driver/exec.js';
 import { ToolError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Expectation, Lab } from '../spec/types.js';
+import type { Expectation, Lab } from '../lab/types.js';
 import type { AssertionResult, LabResult } from './report.js';
 import { waitForServers } from './settle.js';
 import { holdsConnection } from './sockets.js';

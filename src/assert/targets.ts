@@ -1,7 +1,7 @@
 // Where `netlab test` starts responders: at the destination of each TCP/UDP assertion. A service
 // VIP or a published port leads to the DNAT targets (what the kernel does first); otherwise the
 // destination is the host that owns the address. Pure, so it is unit-tested.
-import type { Expectation, Lab } from '../spec/types.js';
+import type { Expectation, Lab } from '../lab/types.js';
 
 export interface Destination {
   host: string;

@@ -18,7 +18,7 @@ import { store } from '../apply/store.js';
 import { checkLabName } from '../state/files.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, UsageError } from '../errors.js';
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
 import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';

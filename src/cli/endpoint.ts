@@ -6,8 +6,8 @@ import { stat } from 'node:fs/promises';
 import { store, type LabRecord } from '../apply/store.js';
 import { UsageError } from '../errors.js';
 import type { LinkObj } from '../model/objects.js';
-import { LAB_NAME_PATTERN, parseOwnerAltname } from '../spec/names.js';
-import { didYouMean } from '../spec/suggest.js';
+import { LAB_NAME_PATTERN, parseOwnerAltname } from '../lab/names.js';
+import { didYouMean } from '../lab/suggest.js';
 import { loadValidLabs } from './labs.js';
 
 export interface Endpoint {

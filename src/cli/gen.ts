@@ -5,7 +5,7 @@
 // one L2 segment and one subnet, so every host reaches every other and the hub as before.
 import { writeFile } from 'node:fs/promises';
 import { UsageError } from '../errors.js';
-import { MAX_BRIDGE_PORTS } from '../spec/semantic-devices.js';
+import { MAX_BRIDGE_PORTS } from '../lab/semantic-devices.js';
 
 export interface StarOptions {
   /** Lab name (also the namespace prefix). */

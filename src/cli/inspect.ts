@@ -6,7 +6,7 @@ import type { LabRecord } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { differingFields, sameObject, stateOf, type NftObj, type Obj, type State } from '../model/objects.js';
-import { parseOwnerAltname } from '../spec/names.js';
+import { parseOwnerAltname } from '../lab/names.js';
 import { labHosts, type HostNs } from './labinfo.js';
 import { out, stripColour } from './output.js';
 import { appendAll } from '../append.js';

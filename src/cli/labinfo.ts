@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { store, stateDir, type LabRecord } from '../apply/store.js';
 import { UsageError } from '../errors.js';
-import { loadLabs } from '../spec/load.js';
-import { parseOwnerAltname } from '../spec/names.js';
-import { didYouMean } from '../spec/suggest.js';
+import { loadLabs } from '../lab/load.js';
+import { parseOwnerAltname } from '../lab/names.js';
+import { didYouMean } from '../lab/suggest.js';
 import { loadValidLabs } from './labs.js';
 
 export interface HostNs {

@@ -1,14 +1,14 @@
-// Loading labs for a command: expands directories, validates, and turns issues into one SpecError.
+// Loading labs for a command: expands directories, validates, and turns issues into one LabError.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { SpecError, UsageError } from '../errors.js';
-import { loadLabs } from '../spec/load.js';
-import { declaredName } from '../spec/read.js';
+import { LabError, UsageError } from '../errors.js';
+import { loadLabs } from '../lab/load.js';
+import { declaredName } from '../lab/read.js';
 import { observeEarly, type EarlyObservation } from '../apply/engine.js';
 import type { Driver } from '../driver/driver.js';
 import { profile } from '../profile.js';
-import { specCacheDir } from '../apply/store.js';
-import type { Lab } from '../spec/types.js';
+import { labCacheDir } from '../apply/store.js';
+import type { Lab } from '../lab/types.js';
 import { appendAll } from '../append.js';
 
 /** FILES may name directories: their *.yaml / *.yml files are taken, sorted. */
@@ -40,9 +40,9 @@ export async function observeDeclaredLabs(driver: Driver, files: string[]): Prom
 
 export async function loadValidLabs(inputs: string[]): Promise<Lab[]> {
   const files = await expandInputs(inputs);
-  const cacheDir = (await specCacheDir()) ?? undefined;
-  const { labs, issues, checked } = await profile.time('spec', () => loadLabs(files, { cacheDir }));
-  for (const [how, n] of Object.entries(checked)) if (n) profile.count(`spec ${how}`, n);
-  if (issues.length) throw new SpecError(issues);
+  const cacheDir = (await labCacheDir()) ?? undefined;
+  const { labs, issues, checked } = await profile.time('lab', () => loadLabs(files, { cacheDir }));
+  for (const [how, n] of Object.entries(checked)) if (n) profile.count(`lab ${how}`, n);
+  if (issues.length) throw new LabError(issues);
   return labs;
 }

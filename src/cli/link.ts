@@ -21,7 +21,7 @@ import {
   qdiscObject,
   type Conditions,
 } from '../model/qdisc.js';
-import { parseDuration, parsePercent, parseRate, parseSize, UNIT_WORDS } from '../spec/units.js';
+import { parseDuration, parsePercent, parseRate, parseSize, UNIT_WORDS } from '../lab/units.js';
 import { endpointLabel, labNameOf, resolveEndpoint } from './endpoint.js';
 import { out } from './output.js';
 import { appendAll } from '../append.js';

@@ -1,6 +1,6 @@
 // Printing: plans, errors, tables. Colour follows picocolors (NO_COLOR, --no-color, non-TTY).
 import pc from 'picocolors';
-import { formatSpecIssue, MAX_REPORTED_ISSUES, NetlabError, SpecError, specIssueLines, type SpecIssue } from '../errors.js';
+import { formatLabIssue, MAX_REPORTED_ISSUES, NetlabError, LabError, specIssueLines, type LabIssue } from '../errors.js';
 import { operationText } from '../driver/render.js';
 import type { Step } from '../plan/plan.js';
 import { counted } from '../words.js';
@@ -60,13 +60,13 @@ export function stepJson(s: Step) {
 }
 
 /** The first MAX_REPORTED_ISSUES issues for JSON output (the count of all is beside them). */
-export function issuesJson(issues: SpecIssue[]) {
-  return issues.slice(0, MAX_REPORTED_ISSUES).map((i) => ({ ...i, text: formatSpecIssue(i) }));
+export function issuesJson(issues: LabIssue[]) {
+  return issues.slice(0, MAX_REPORTED_ISSUES).map((i) => ({ ...i, text: formatLabIssue(i) }));
 }
 
 /** Prints an error the way every command does: message, hints, no stack trace. */
 export function printError(err: unknown): void {
-  if (err instanceof SpecError) {
+  if (err instanceof LabError) {
     for (const line of specIssueLines(err.issues)) process.stderr.write(`${pc.red('error:')} ${line}\n`);
     process.stderr.write(`${err.issues.length} error(s); nothing was changed\n`);
     return;

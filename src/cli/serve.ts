@@ -192,7 +192,7 @@ export async function serve(o: ServeOptions): Promise<number> {
   routeOutput(process as unknown as Parameters<typeof routeOutput>[0]);
   const { run } = await import('./main.js');
   // Loaded now, so the first request is as quick as the rest.
-  await Promise.all([import('./apply.js'), import('./status.js'), import('./validate.js'), import('../spec/check.js')]);
+  await Promise.all([import('./apply.js'), import('./status.js'), import('./validate.js'), import('../lab/check.js')]);
 
   let active: Run | null = null;
   /** The run in progress (settled when none): the server ends only after it. */

@@ -1,7 +1,7 @@
 // `netlab validate` and `netlab schema`: lab files only, no kernel.
-import { EXIT_ERROR, EXIT_OK, SpecError } from '../errors.js';
-import { loadLabs } from '../spec/load.js';
-import { readLabSchema } from '../spec/schema-source.js';
+import { EXIT_ERROR, EXIT_OK, LabError } from '../errors.js';
+import { loadLabs } from '../lab/load.js';
+import { readLabSchema } from '../lab/schema-source.js';
 import { expandInputs } from './labs.js';
 import { issuesJson, out, printError } from './output.js';
 import { counted } from '../words.js';
@@ -15,7 +15,7 @@ export async function validate(files: string[], o: { json?: boolean }): Promise<
       issues: issuesJson(issues),
       issueCount: issues.length,
     });
-  else if (issues.length) printError(new SpecError(issues));
+  else if (issues.length) printError(new LabError(issues));
   else for (const l of labs) out.line(`${l.file}: lab "${l.name}" is valid (${counted(l.hosts.length, 'host')})`);
   return issues.length ? EXIT_ERROR : EXIT_OK;
 }

@@ -4,11 +4,11 @@
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { applyLab, planLab } from '../apply/engine.js';
-import { specCacheDir } from '../apply/store.js';
+import { labCacheDir } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
-import { formatSpecIssue } from '../errors.js';
-import { loadLabs } from '../spec/load.js';
-import type { Lab } from '../spec/types.js';
+import { formatLabIssue } from '../errors.js';
+import { loadLabs } from '../lab/load.js';
+import type { Lab } from '../lab/types.js';
 import { parseDuration } from './duration.js';
 import { expandInputs } from './labs.js';
 
@@ -50,9 +50,9 @@ export async function watch(inputs: string[], o: WatchOptions): Promise<void> {
     const files = await expandInputs(inputs).catch(() => [] as string[]);
     for (const file of files) {
       if (stop.requested) return;
-      const { labs, issues } = await loadLabs([file], { cacheDir: (await specCacheDir()) ?? undefined });
+      const { labs, issues } = await loadLabs([file], { cacheDir: (await labCacheDir()) ?? undefined });
       if (issues.length) {
-        log({ lab: lastGood.get(file)?.name ?? file, event: 'invalid', trigger, result: issues.map(formatSpecIssue).join('; ') });
+        log({ lab: lastGood.get(file)?.name ?? file, event: 'invalid', trigger, result: issues.map(formatLabIssue).join('; ') });
       } else if (labs[0]) lastGood.set(file, labs[0]);
       const lab = lastGood.get(file);
       if (!lab) continue;

@@ -20,7 +20,7 @@ import { parseRoute, type RawRoute } from '../model/route.js';
 import { targetPath } from '../model/netns.js';
 import { parseRule, type RawRule } from '../model/rule.js';
 import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
-import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../spec/names.js';
+import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../lab/names.js';
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
 import { carriesLabToken, labSessions, observeProcesses, reapUnconfirmed, runProcCommand } from './processes.js';

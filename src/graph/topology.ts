@@ -1,6 +1,6 @@
 // `netlab graph`: a lab's topology as a small graph (hosts, bridges, links), then rendered as
 // Mermaid or Graphviz DOT. Pure: the same lab always gives the same text (golden tests).
-import type { Host, Interface, Lab } from '../spec/types.js';
+import type { Host, Interface, Lab } from '../lab/types.js';
 import { appendAll } from '../append.js';
 
 export interface GraphNode {

@@ -1,5 +1,5 @@
 // Addresses on links.
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type AddrObj } from './objects.js';
 

@@ -1,5 +1,5 @@
 // A lab's desired state: every object it should own, in the shapes observation produces.
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { desiredAddrs } from './addr.js';
 import { desiredFdb } from './fdb.js';
 import { desiredLinks } from './link.js';

@@ -2,7 +2,7 @@
 // (`bridge fdb append 00:00:00:00:00:00 dev VX dst IP`), explicit VXLAN entries (`fdb: [{ mac, dst }]`:
 // `bridge fdb append MAC dev VX dst IP`) and static entries on bridge ports (`fdb: [{ mac, vlan }]`:
 // `bridge fdb add MAC dev PORT master static [vlan N]`, observed as state `static`).
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type FdbObj } from './objects.js';
 

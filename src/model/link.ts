@@ -1,8 +1,8 @@
 // Links: every device kind. How each is derived from a lab, read back from `ip -d -j link`,
 // created, changed in place, and deleted.
 import { createHash } from 'node:crypto';
-import type { Host, Interface, Lab } from '../spec/types.js';
-import { createdNetnsMark } from '../spec/names.js';
+import type { Host, Interface, Lab } from '../lab/types.js';
+import { createdNetnsMark } from '../lab/names.js';
 import { PHASE, type LinkChanges, type LinkEnd, type Operation } from './operations.js';
 import { ids, type LinkObj, type LinkType } from './objects.js';
 import { InternalError } from '../errors.js';

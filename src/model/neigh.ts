@@ -1,6 +1,6 @@
 // Static neighbour entries (`ip neigh replace ADDRESS lladdr MAC dev DEV nud permanent`).
 // Entries the kernel learns (reachable, stale, ...) are not objects; permanent ones are.
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type NeighObj } from './objects.js';
 

@@ -1,5 +1,5 @@
 // Namespaces: created ones (owned, marked on their `lo`) and handles for attached ones.
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type NetnsObj } from './objects.js';
 

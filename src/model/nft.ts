@@ -1,6 +1,6 @@
 // The lab's nftables table in a namespace: one object, replaced atomically in one `nft -f`.
-import type { Lab } from '../spec/types.js';
-import { nftTableName } from '../spec/names.js';
+import type { Lab } from '../lab/types.js';
+import { nftTableName } from '../lab/names.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type NftObj } from './objects.js';
 import { deleteTableScript, renderPolicy, replaceTableScript, ruleEntries, rulesFromListing } from './policy.js';

@@ -9,16 +9,16 @@
 //   VIPs (DNAT over backends with numgen).
 // - nl_output (nat, -100): the same for connections the host itself opens (not to 127.0.0.0/8, ::1).
 // - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
-//   interface it came from, then masquerade/snat in spec order.
+//   interface it came from, then masquerade/snat in lab order.
 // - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
 //
 // Every rule carries `comment "nl:<digest>"`; the digest covers chain, position and rule text, and
 // every chain's header (type, hook, priority, policy) is digested too, so two equal `rules` lists
 // mean the same rule set in the same order with the same chain policies.
 import ipaddr from 'ipaddr.js';
-import { SpecError } from '../errors.js';
-import { nftTableName, shortDigest } from '../spec/names.js';
-import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../spec/types.js';
+import { LabError } from '../errors.js';
+import { nftTableName, shortDigest } from '../lab/names.js';
+import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../lab/types.js';
 import { appendAll } from '../append.js';
 
 export interface RenderedPolicy {
@@ -75,7 +75,7 @@ interface Cidr {
 }
 
 function fail(pos: SourcePos, message: string): never {
-  throw new SpecError([{ file: pos.file, line: pos.line, col: pos.col, path: pos.path, message }]);
+  throw new LabError([{ file: pos.file, line: pos.line, col: pos.col, path: pos.path, message }]);
 }
 
 function addrText(a: ipaddr.IPv4 | ipaddr.IPv6): string {
@@ -488,7 +488,7 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   const hairpin: string[] = [];
   const post: string[] = [];
 
-  // Published ports keep spec order (a specific `in`/`address` rule written first wins);
+  // Published ports keep lab order (a specific `in`/`address` rule written first wins);
   // services are independent of each other and sorted so reordering the YAML changes nothing.
   for (const d of policy.dnat) renderPublish(host, d, pre, out, hairpin);
   const services = [...policy.services].sort(

@@ -1,5 +1,5 @@
 // VLANs on ports of a VLAN-filtering bridge (`bridge vlan`).
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type PortVlanObj } from './objects.js';
 

@@ -9,7 +9,7 @@
 // - deleting stops a `run` process (SIGTERM, SIGKILL after a grace period; never a process the
 //   record does not prove netlab started) and forgets an `exec`.
 import { dirname, resolve } from 'node:path';
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation, type ProcAction } from './operations.js';
 import { ids, type ProcessObj } from './objects.js';
 

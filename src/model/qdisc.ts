@@ -8,8 +8,8 @@
 // (`tc -j` prints rates in bytes/s, delays in seconds truncated to 64 ns ticks and 6 significant
 // digits, percentages as fractions, and a burst recomputed from time), so that desired == observed
 // after an apply and a re-apply is 0 steps.
-import type { Lab, LinkConditions } from '../spec/types.js';
-import { formatDuration, formatPercent, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../spec/units.js';
+import type { Lab, LinkConditions } from '../lab/types.js';
+import { formatDuration, formatPercent, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../lab/units.js';
 import { PHASE, type Operation } from './operations.js';
 import { canonicalJson, ids, type QdiscObj } from './objects.js';
 

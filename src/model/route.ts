@@ -1,7 +1,7 @@
 // Routes: default, via, dev, onlink, metric, table. Connected (`proto kernel`) and local-table
 // routes are the kernel's and never managed.
-import { contains, parseCidr, parseIp, type Cidr, type IP } from '../spec/addr.js';
-import type { Host, Lab } from '../spec/types.js';
+import { contains, parseCidr, parseIp, type Cidr, type IP } from '../lab/addr.js';
+import type { Host, Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type RouteObj } from './objects.js';
 
@@ -10,7 +10,7 @@ const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 25
 
 /**
  * Finds the interface whose subnet holds a gateway: the kernel picks it, so the desired state
- * names it too. Addresses are parsed as the lab language parses them (spec/addr.ts), each host's
+ * names it too. Addresses are parsed as the lab language parses them (lab/addr.ts), each host's
  * once and each gateway once per lab (a star's hosts share one), not once per route: parsing is
  * most of the cost of a large lab's desired state.
  */

@@ -1,7 +1,7 @@
 // Policy routing rules (`ip rule`). In namespaces the lab creates every rule but the kernel's
 // own (priorities 0, 32766, 32767 to local, main, default) is the lab's; in shared ones only the
 // rules the lab asks for (by id, see NsQuery.rules) are read, so foreign rules are never touched.
-import type { Lab } from '../spec/types.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type RuleObj } from './objects.js';
 

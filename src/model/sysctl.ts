@@ -1,8 +1,8 @@
 // Namespace sysctls. IPv6 is switched off on lab namespaces unless the lab asks for it:
 // autoconfiguration on bridge ports makes building cost grow with N^2.
 import { KernelError } from '../errors.js';
-import { isSysctlKey, SYSCTL_KEY_WORDS } from '../spec/names.js';
-import type { Lab } from '../spec/types.js';
+import { isSysctlKey, SYSCTL_KEY_WORDS } from '../lab/names.js';
+import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type SysctlObj } from './objects.js';
 

@@ -26,7 +26,7 @@ import { deleteNeigh, setNeigh } from '../model/neigh.js';
 import { createRoute, deleteRoute, modifyRoute, routeDevs, routeGateways } from '../model/route.js';
 import { createRule, deleteRule } from '../model/rule.js';
 import { releaseSysctl, setSysctl, sysctlInterface } from '../model/sysctl.js';
-import { contains, parseCidr, parseIp } from '../spec/addr.js';
+import { contains, parseCidr, parseIp } from '../lab/addr.js';
 import { InternalError } from '../errors.js';
 
 export type StepOp = 'create' | 'modify' | 'delete';

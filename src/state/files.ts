@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { StateDirError, UsageError } from '../errors.js';
 import { stateDir } from './dir.js';
-import { LAB_NAME_PATTERN } from '../spec/names.js';
+import { LAB_NAME_PATTERN } from '../lab/names.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_APPEND, O_NOFOLLOW } = constants;
 
@@ -83,7 +83,7 @@ export async function stateRoot(create: boolean): Promise<string | null> {
 }
 
 /** A directory of netlab's own at the top of the state directory (the check cache), checked; made if missing. */
-export async function stateSubdir(name: '.spec-cache'): Promise<string | null> {
+export async function stateSubdir(name: '.lab-cache'): Promise<string | null> {
   const root = await stateRoot(true);
   if (!root) return null;
   const path = join(root, name);

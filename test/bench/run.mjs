@@ -92,7 +92,7 @@ if (process.env.NETLAB_BENCH_INNER !== '1') {
       encoding: 'utf8',
     });
     const b =
-      tsc.status === 0 ? spawnSync(process.execPath, [join(ROOT, 'dist/spec/schema-compile.js')], { cwd: ROOT, encoding: 'utf8' }) : tsc;
+      tsc.status === 0 ? spawnSync(process.execPath, [join(ROOT, 'dist/lab/schema-compile.js')], { cwd: ROOT, encoding: 'utf8' }) : tsc;
     if (b.status !== 0) {
       log(`${b.stdout}${b.stderr}\nbench: the build failed; fix it, or run with --no-build to measure the existing dist/`);
       process.exit(1);
@@ -221,9 +221,9 @@ function namespacesOf(steps) {
   return [...out].sort();
 }
 
-/** Empties netlab's cache of checked labs (src/spec/cache.ts) in the sandbox's state directory. */
+/** Empties netlab's cache of checked labs (src/lab/cache.ts) in the sandbox's state directory. */
 function forgetCheckedLabs() {
-  rmSync('/run/netlab/.spec-cache', { recursive: true, force: true });
+  rmSync('/run/netlab/.lab-cache', { recursive: true, force: true });
 }
 
 /**

@@ -8,7 +8,7 @@ import { scopeOfLab } from '../../src/apply/scope.js';
 import { RealDriver } from '../../src/driver/real.js';
 import { desiredState } from '../../src/model/desired.js';
 import { diffStates, type State } from '../../src/model/objects.js';
-import { loadLabText } from '../../src/spec/index.js';
+import { loadLabText } from '../../src/lab/index.js';
 import { netlab } from './cli.js';
 import { sandboxSkipReason } from './sandbox.js';
 

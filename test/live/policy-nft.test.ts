@@ -9,7 +9,7 @@ import {
   rulesFromListing,
   type RenderedPolicy,
 } from '../../src/model/policy.js';
-import type { Host, Policy, Service } from '../../src/spec/types.js';
+import type { Host, Policy, Service } from '../../src/lab/types.js';
 import { bridge, mkHost as attachedHost, pos, veth } from '../fixtures/hosts.js';
 
 /** A host attached to a namespace the test made by hand. */

@@ -2,8 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { adviceFor } from '../../src/apply/advice.js';
-import { loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 
 async function lab(file: string, edit: (t: string) => string = (t) => t): Promise<Lab> {
   const r = loadLabText(file, edit(await readFile(file, 'utf8')));

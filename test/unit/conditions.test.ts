@@ -20,10 +20,10 @@ import {
   type Conditions,
   type RawQdisc,
 } from '../../src/model/qdisc.js';
-import { loadLabText } from '../../src/spec/index.js';
+import { loadLabText } from '../../src/lab/index.js';
 import { useTempStateDir } from './helpers.js';
-import type { Lab } from '../../src/spec/types.js';
-import { formatDuration, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../../src/spec/units.js';
+import type { Lab } from '../../src/lab/types.js';
+import { formatDuration, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../../src/lab/units.js';
 
 function load(text: string) {
   return loadLabText('lab.yaml', text);

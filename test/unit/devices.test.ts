@@ -16,8 +16,8 @@ import { parseLink, type RawLink } from '../../src/model/link.js';
 import { ownerId, withNumericOwners } from '../../src/driver/owner-ids.js';
 import type { LinkObj } from '../../src/model/objects.js';
 import { plan } from '../../src/plan/plan.js';
-import { loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 import { labOf, useTempStateDir } from './helpers.js';
 
 function lab(text: string): Lab {

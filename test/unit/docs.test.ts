@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadLabs } from '../../src/spec/index.js';
+import { loadLabs } from '../../src/lab/index.js';
 // @ts-expect-error: a plain .mjs module of the bench, without types
 import { replaceBetweenMarkers } from '../bench/docs-table.mjs';
 

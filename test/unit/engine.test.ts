@@ -9,7 +9,7 @@ import { toolOf } from '../../src/driver/render.js';
 import { ApplyFailedError, EXIT_ROLLBACK_INCOMPLETE, RollbackIncompleteError } from '../../src/errors.js';
 import { loopback } from '../../src/model/link.js';
 import { diffStates } from '../../src/model/objects.js';
-import type { Lab } from '../../src/spec/types.js';
+import type { Lab } from '../../src/lab/types.js';
 import { labOf, planOps, useTempStateDir } from './helpers.js';
 
 async function lab(file: string, edit: (text: string) => string = (t) => t): Promise<Lab> {

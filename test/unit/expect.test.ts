@@ -2,9 +2,9 @@
 // positions), schema-level errors, and where `netlab test` puts its responders.
 import { describe, expect, it } from 'vitest';
 import { destinations, responders } from '../../src/assert/targets.js';
-import { parseExpectation } from '../../src/spec/expect.js';
-import { loadLabs, loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { parseExpectation } from '../../src/lab/expect.js';
+import { loadLabs, loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 
 async function lab(file: string): Promise<Lab> {
   const { labs, issues } = await loadLabs([file]);

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LineCounter, parseDocument } from 'yaml';
 import { starLabYaml } from '../../src/cli/gen.js';
-import { readPlainYaml, resolvePlain } from '../../src/spec/fast-yaml.js';
-import type { Path } from '../../src/spec/locate.js';
-import { YamlOffsets } from '../../src/spec/yaml-offsets.js';
+import { readPlainYaml, resolvePlain } from '../../src/lab/fast-yaml.js';
+import type { Path } from '../../src/lab/locate.js';
+import { YamlOffsets } from '../../src/lab/yaml-offsets.js';
 
 function full(text: string) {
   const lines = new LineCounter();

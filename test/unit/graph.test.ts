@@ -8,8 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { dotToSvg, graph, GRAPHVIZ_INSTALL } from '../../src/cli/graph.js';
 import { UsageError } from '../../src/errors.js';
 import { buildTopology, toDot, toMermaid } from '../../src/graph/topology.js';
-import { loadLabs } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { loadLabs } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 
 async function lab(file: string): Promise<Lab> {
   const { labs, issues } = await loadLabs([file]);

@@ -8,8 +8,8 @@ import { operationText } from '../../src/driver/render.js';
 import { canonicalJson, nsLabel } from '../../src/model/objects.js';
 import type { Operation } from '../../src/model/operations.js';
 import type { Step } from '../../src/plan/plan.js';
-import { loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 
 /** A valid lab from text, or a thrown error listing its issues. */
 export function labOf(file: string, text: string): Lab {

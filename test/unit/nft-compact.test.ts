@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { compactRules, MERGE_RUN, renderPolicy } from '../../src/model/policy.js';
 import { starLabYaml } from '../../src/cli/gen.js';
-import { loadLabText } from '../../src/spec/index.js';
+import { loadLabText } from '../../src/lab/index.js';
 
 const pub = (port: number, to: string, prefix = 'meta nfproto ipv4 fib daddr type local') => `${prefix} tcp dport ${port} dnat ip to ${to}`;
 const run = (n: number, from = 10000) => Array.from({ length: n }, (_, i) => pub(from + i, `10.0.0.${(i % 200) + 2}:80`));

@@ -1,9 +1,9 @@
 // Golden tests of the nft policy renderer, and rulesFromListing on real `nft list table`
 // output captured from nft 1.0.6 by test/live/policy-nft.test.ts (POLICY_PRINT_LISTINGS=1).
 import { describe, expect, it } from 'vitest';
-import { SpecError } from '../../src/errors.js';
+import { LabError } from '../../src/errors.js';
 import { bridgesNeedingHairpin, deleteTableScript, renderPolicy, replaceTableScript, rulesFromListing } from '../../src/model/policy.js';
-import type { Host, Policy, Service } from '../../src/spec/types.js';
+import type { Host, Policy, Service } from '../../src/lab/types.js';
 import { bridge, mkHost as labHost, policy, pos, rule, veth } from '../fixtures/hosts.js';
 
 const mkHost = (name: string, interfaces: Host['interfaces'], p: Policy | null, ipv6 = false) => labHost(name, interfaces, p, { ipv6 });
@@ -692,7 +692,7 @@ describe('renderPolicy: determinism and digests', () => {
   it('rejects what src/spec should have caught, with the position', () => {
     const h = dockerBridgeHost();
     h.policy!.snat[0] = { ...h.policy!.snat[0]!, to: 'fd00::1' };
-    expect(() => renderPolicy('x', h)).toThrow(SpecError);
+    expect(() => renderPolicy('x', h)).toThrow(LabError);
     expect(() => renderPolicy('x', h)).toThrow(/lab.yaml:3:5: hosts.host.nat.masquerade\[0\]: snat to fd00::1/);
     const bad = k8sNode([{ address: 'fd00::1', port: 80 }]);
     expect(() => renderPolicy('x', bad)).toThrow(/not of the VIP's address family/);

@@ -10,7 +10,7 @@ import { ApplyFailedError } from '../../src/errors.js';
 import { operationText, toolOf } from '../../src/driver/render.js';
 import type { Operation, OpOf } from '../../src/model/operations.js';
 import { diffStates, type ProcessObj } from '../../src/model/objects.js';
-import type { Lab } from '../../src/spec/types.js';
+import type { Lab } from '../../src/lab/types.js';
 import { labOf, planOps, planText, useTempStateDir } from './helpers.js';
 
 const LAB = `name: ex

@@ -2,18 +2,18 @@
 // move when hosts come and go (golden), and the errors that point at the template.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { formatSpecIssue } from '../../src/errors.js';
-import { loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { formatLabIssue } from '../../src/errors.js';
+import { loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 
 function load(text: string): Lab {
   const r = loadLabText('t.yaml', text);
-  if (!r.lab) throw new Error(r.issues.map(formatSpecIssue).join('\n'));
+  if (!r.lab) throw new Error(r.issues.map(formatLabIssue).join('\n'));
   return r.lab;
 }
 
 function issues(text: string): string[] {
-  return loadLabText('t.yaml', text).issues.map(formatSpecIssue);
+  return loadLabText('t.yaml', text).issues.map(formatLabIssue);
 }
 
 /** host:interface -> "address mac" for every interface of a lab. */

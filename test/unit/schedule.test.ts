@@ -10,8 +10,8 @@ import { FakeDriver } from '../../src/driver/fake.js';
 import { batchLine, operationText, toolOf } from '../../src/driver/render.js';
 import type { Operation } from '../../src/model/operations.js';
 import { plan, type Step } from '../../src/plan/plan.js';
-import { loadLabText } from '../../src/spec/index.js';
-import type { Lab } from '../../src/spec/types.js';
+import { loadLabText } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/types.js';
 import { useTempStateDir } from './helpers.js';
 
 function load(file: string, text: string): Lab {

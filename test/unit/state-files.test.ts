@@ -65,7 +65,7 @@ describe('lab names before they become paths', () => {
     mkdirSync(state, { mode: 0o700 });
     mkdirSync(join(state, 'good'));
     mkdirSync(join(state, 'Bad_name'));
-    mkdirSync(join(state, '.spec-cache'));
+    mkdirSync(join(state, '.lab-cache'));
     symlinkSync(victim, join(state, 'linked'));
     expect(await store.labs()).toEqual(['good']);
   });

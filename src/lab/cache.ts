@@ -1,0 +1,93 @@
+// A content-addressed cache of checked labs. Checking a lab is a pure function of its file name,
+// its text and netlab's lab-language code, and applying, re-applying or destroying an unchanged file is
+// the common case in CI and GitOps, where parsing and checking a large lab is a good part of the
+// run. So a lab that passed every check is kept as JSON under a key made of all three;
+// any change to any of them is a different key. The directory is checked by the caller
+// (labCacheDir in src/apply/store.ts); its files are read and written as state files are, so a
+// symlink planted there is never followed.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { readStateFile, writeStateFile } from '../state/files.js';
+import type { Lab } from './types.js';
+
+/**
+ * Entries kept: the most recently written, at most this many and this many bytes (the state
+ * directory is usually a tmpfs, that is memory: each edit of a large lab adds an entry as big as the lab),
+ * and always the newest unless it alone is over the budget.
+ */
+const MAX_ENTRIES = 64;
+const MAX_BYTES = 16 * 1024 * 1024;
+/** Below this many entries nothing can be over budget enough to stat them all. */
+const STAT_FROM = 8;
+
+let codeId: string | undefined;
+
+/** A hash of the lab language's own code (this directory: dist/lab, or src/lab under the tests). */
+function labCodeId(): string {
+  if (codeId) return codeId;
+  const dir = new URL('.', import.meta.url);
+  const hash = createHash('sha256');
+  for (const f of readdirSync(dir)
+    .filter((n) => /\.(js|ts)$/.test(n))
+    .sort())
+    hash.update(`${f}\0`).update(readFileSync(new URL(f, dir)));
+  return (codeId = hash.digest('hex'));
+}
+
+export function cacheKey(file: string, text: string): string {
+  return createHash('sha256')
+    .update(`${labCodeId()}\0${file}\0${resolve(file)}\0`)
+    .update(text)
+    .digest('hex');
+}
+
+/** The lab checked earlier under this key, or null. */
+export async function cachedLab(dir: string, key: string): Promise<Lab | null> {
+  try {
+    const text = await readStateFile(join(dir, `${key}.json`));
+    return text === null ? null : (JSON.parse(text) as Lab);
+  } catch {
+    return null;
+  }
+}
+
+/** Writes `name` in the cache directory, keeping at most MAX_ENTRIES files ending like it. Best effort. */
+async function keep(dir: string, name: string, text: string): Promise<void> {
+  const suffix = name.slice(name.lastIndexOf('.'));
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeStateFile(join(dir, name), text);
+    const names = (await readdir(dir)).filter((n) => n.endsWith(suffix) && !n.startsWith('.'));
+    if (names.length < STAT_FROM) return;
+    const entries = await Promise.all(
+      names.map(async (n) => {
+        const s = await lstat(join(dir, n)).catch(() => null);
+        return { n, t: s?.mtimeMs ?? 0, size: s?.size ?? 0 };
+      }),
+    );
+    // The entry just written first, then the others newest first.
+    entries.sort((a, b) => Number(b.n === name) - Number(a.n === name) || b.t - a.t);
+    let bytes = 0;
+    const over = entries.filter((e, i) => {
+      bytes += e.size;
+      return i > 0 && (i >= MAX_ENTRIES || bytes > MAX_BYTES);
+    });
+    await Promise.all(over.map((e) => rm(join(dir, e.n), { force: true })));
+  } catch {
+    // no cache this time (a read-only or missing state directory)
+  }
+}
+
+/**
+ * Keeps a checked lab. A normalised lab is plain JSON (no undefined members, no special numbers:
+ * test/unit/lab-cache.test.ts holds every catalogue lab to it), so JSON gives it back exactly.
+ */
+export async function storeLab(dir: string, key: string, lab: Lab): Promise<void> {
+  const json = JSON.stringify(lab);
+  // A lab bigger than the whole budget (a generated lab of some 20k hosts) would push out every
+  // other entry and hold that much of the tmpfs, for one lab: it is checked again instead.
+  if (json.length > MAX_BYTES) return;
+  await keep(dir, `${key}.json`, json);
+}

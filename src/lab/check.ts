@@ -1,0 +1,59 @@
+// The pipeline for one lab text: YAML -> schema -> semantic rules -> normalised Lab. Bad input
+// of any kind comes back as issues, never as an exception. Loaded only when a file is not in the
+// cache of checked labs (see load.ts): loading the YAML parser and the schema validator is
+// a good part of a run's start-up.
+import type { LabIssue } from '../errors.js';
+import { buildContext } from './context.js';
+import type { Locator } from './locate.js';
+import { normalise } from './normalise.js';
+import { assignPools } from './pool.js';
+import { validateSchema } from './schema.js';
+import { checkSemantics } from './semantic.js';
+import { collapseTemplateIssues, expandTemplates } from './template.js';
+import type { Lab } from './types.js';
+import { parseLabYaml } from './yaml.js';
+
+interface Checked {
+  lab: Lab | null;
+  issues: LabIssue[];
+}
+
+function byPosition(a: LabIssue, b: LabIssue): number {
+  return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col;
+}
+
+/** Schema, rules and normalisation of parsed data. Writes pool addresses into `data`. */
+function checkData(data: unknown, locator: Locator): Checked {
+  // Host templates (`h{i}` with count) become ordinary hosts first; see template.ts.
+  const expanded = expandTemplates(data, locator);
+  const collapse = (list: LabIssue[]) => collapseTemplateIssues(list, locator).sort(byPosition);
+  const schema = validateSchema(data, locator);
+  if (!schema.lab || expanded.length) return { lab: null, issues: collapse([...expanded, ...schema.issues]) };
+  const ctx = buildContext(schema.lab, locator);
+  // Pool addresses are written into the lab before any rule looks at addresses; see pool.ts.
+  assignPools(ctx);
+  checkSemantics(ctx);
+  // Causes first, then what may only follow from them; collapsing keeps that order.
+  if (ctx.issues.length > 0) return { lab: null, issues: collapseTemplateIssues(ctx.orderedIssues(), locator) };
+  return { lab: normalise(ctx), issues: [] };
+}
+
+function internalError(file: string, err: unknown): Checked {
+  // A bug in netlab, not in the lab; still an issue, so callers never see a stack trace.
+  const why = err instanceof Error ? err.message : String(err);
+  return {
+    lab: null,
+    issues: [{ file, line: 1, col: 1, path: '', message: `internal error while checking this lab (please report): ${why}` }],
+  };
+}
+
+/** Parses, validates and normalises one in-memory lab text (`file` is used in messages). */
+export function loadLabText(file: string, text: string): Checked {
+  try {
+    const { parsed, issues } = parseLabYaml(file, text);
+    if (!parsed) return { lab: null, issues };
+    return checkData(parsed.data, parsed.locator);
+  } catch (err) {
+    return internalError(file, err);
+  }
+}

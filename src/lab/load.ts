@@ -1,0 +1,88 @@
+// Loading lab files: reading them, the cache of checked labs, the check itself (check.ts) for
+// the others, and the rules across labs. Bad input of any kind comes back as issues, never as an
+// exception.
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { LabIssue } from '../errors.js';
+import { checkAcrossLabs } from './across.js';
+import { cachedLab, cacheKey, storeLab } from './cache.js';
+import type { Lab } from './types.js';
+import { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
+import { appendAll } from '../append.js';
+
+export interface LoadResult {
+  labs: Lab[];
+  issues: LabIssue[];
+  /** How many files came from the cache of checked labs, and how many were parsed and checked. */
+  checked: { cached: number; parsed: number };
+}
+
+const IO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'is a directory, not a lab file',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'file name too long',
+  ENOTDIR: 'a part of the path is not a directory',
+};
+
+function ioIssue(file: string, err: unknown): LabIssue {
+  const code = (err as { code?: string }).code;
+  const why = (code && IO_WORDS[code]) ?? (err instanceof Error ? err.message : String(err));
+  return { file, line: 1, col: 1, path: '', message: `cannot read file: ${why}` };
+}
+
+/** Reads a lab file; refuses non-regular and oversized files before reading them. */
+async function readLabFile(file: string): Promise<{ text: string | null; issues: LabIssue[] }> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+    const stat = await handle.stat();
+    if (stat.isDirectory()) return { text: null, issues: [ioIssue(file, { code: 'EISDIR' })] };
+    // FIFOs and devices could block or never end.
+    if (!stat.isFile())
+      return { text: null, issues: [{ file, line: 1, col: 1, path: '', message: 'cannot read file: not a regular file' }] };
+    if (stat.size > MAX_LAB_BYTES) return { text: null, issues: [tooBig(file, stat.size)] };
+    return decodeLabBytes(file, await handle.readFile());
+  } catch (err) {
+    return { text: null, issues: [ioIssue(file, err)] };
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Reads, parses, validates and normalises each file, then checks across labs. Never throws for
+ * bad input. With `cacheDir`, a file checked before with the same name and text is taken from
+ * the cache (see cache.ts).
+ */
+export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}): Promise<LoadResult> {
+  const labs: Lab[] = [];
+  const issues: LabIssue[] = [];
+  const checked = { cached: 0, parsed: 0 };
+  // The same file named twice is one lab, not two labs with the same name.
+  const seen = new Set<string>();
+  for (const file of files) {
+    if (seen.has(resolve(file))) continue;
+    seen.add(resolve(file));
+    const read = await readLabFile(file);
+    appendAll(issues, read.issues);
+    if (read.text === null) continue;
+    const key = opts.cacheDir === undefined ? '' : cacheKey(file, read.text);
+    const cached = opts.cacheDir === undefined ? null : await cachedLab(opts.cacheDir, key);
+    if (cached) {
+      checked.cached++;
+      labs.push(cached);
+      continue;
+    }
+    const { loadLabText } = await import('./check.js');
+    const result = loadLabText(file, read.text);
+    checked.parsed++;
+    appendAll(issues, result.issues);
+    if (result.lab) labs.push(result.lab);
+    if (result.lab && !result.issues.length && opts.cacheDir !== undefined) await storeLab(opts.cacheDir, key, result.lab);
+  }
+  appendAll(issues, checkAcrossLabs(labs));
+  return { labs, issues, checked };
+}

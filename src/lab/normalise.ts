@@ -1,0 +1,193 @@
+// Builds the normalised Lab from a context that passed every rule: defaults filled in,
+// references turned into kernel names, addresses canonical. Lookups here cannot fail because
+// the rules already checked them; a failure would be a bug, so it throws.
+import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
+import { normaliseConditions } from './conditions.js';
+import type { HostEntry, IfaceEntry, LabContext } from './context.js';
+import { normaliseExpect } from './expect.js';
+import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
+import { normaliseProcesses } from './normalise-processes.js';
+import { normaliseIfaceTables, normaliseNexthops, normaliseRules } from './normalise-tables.js';
+import { normalisePolicy } from './normalise-policy.js';
+import type { RawNetns } from './raw.js';
+import type { Host, Interface, Lab, NetnsRef, Route } from './types.js';
+import { InternalError } from '../errors.js';
+
+const DEFAULT_MTU = 1500;
+const MAIN_TABLE = 254;
+
+export function normalise(ctx: LabContext): Lab {
+  const hosts = [...ctx.hosts.values()].sort((a, b) => cmp(a.name, b.name)).map((h) => normaliseHost(ctx, h));
+  return {
+    name: ctx.name,
+    file: ctx.locator.file,
+    owner: ctx.raw.owner ?? null,
+    allowRoot: ctx.raw.root ?? false,
+    hosts,
+    expect: normaliseExpect(ctx),
+    pos: ctx.locator.source(['name']),
+  };
+}
+
+/** Plain code-unit order: stable across locales, unlike localeCompare. */
+export function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export function netnsRef(lab: string, host: string, raw: RawNetns | undefined): NetnsRef {
+  if (raw === undefined) return { kind: 'lab', name: labNetnsName(lab, host) };
+  if (raw === 'root') return { kind: 'root' };
+  if ('name' in raw) return { kind: 'named', name: raw.name };
+  if ('path' in raw) return { kind: 'path', path: raw.path, handle: labNetnsName(lab, host) };
+  return { kind: 'pid', pid: raw.pid, handle: labNetnsName(lab, host) };
+}
+
+/** The key the engine uses for a namespace: its /run/netns name, or '' for the machine's own. */
+export function nsKey(netns: NetnsRef): string {
+  switch (netns.kind) {
+    case 'lab':
+    case 'named':
+      return netns.name;
+    case 'path':
+    case 'pid':
+      return netns.handle;
+    case 'root':
+      return ROOT_NS;
+  }
+}
+
+function normaliseHost(ctx: LabContext, host: HostEntry): Host {
+  const raw = host.raw;
+  const netns = netnsRef(ctx.name, host.name, raw.netns);
+  const interfaces = [...host.ifaces.values()].sort((a, b) => cmp(a.name, b.name)).map((e) => normaliseInterface(ctx, host, e));
+  const routes = (raw.routes ?? []).map((r, i) => normaliseRoute(ctx, host, i));
+  const rules = normaliseRules(ctx, host);
+  const anyV6 =
+    interfaces.some((i) => i.addresses.some((a) => a.includes(':')) || (i.neighbours ?? []).some((n) => n.address.includes(':'))) ||
+    routes.some((r) => r.family === 6) ||
+    (rules ?? []).some((r) => r.family === 6);
+  const processes = normaliseProcesses(ctx, host);
+  return {
+    name: host.name,
+    netns,
+    ns: nsKey(netns),
+    ipv6: raw.ipv6 ?? anyV6,
+    sysctls: Object.fromEntries(Object.entries(raw.sysctls ?? {}).map(([k, v]) => [k, String(v)])),
+    interfaces,
+    routes,
+    policy: normalisePolicy(ctx, host),
+    ...(rules ? { rules } : {}),
+    ...(processes ? { processes } : {}),
+    pos: ctx.locator.source(host.path),
+  };
+}
+
+function peerOf(ctx: LabContext, e: IfaceEntry): IfaceEntry | undefined {
+  return e.link ? ctx.hosts.get(e.link.peer.host)?.ifaces.get(e.link.peer.name) : undefined;
+}
+
+function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): Interface {
+  const raw = e.raw;
+  const bridge = e.portOf ?? raw.bridge;
+  const parent = () => {
+    const p = ctx.resolved(host, raw.parent!);
+    return { host: p.host, ifname: ctx.kernelName(p) };
+  };
+  const base = {
+    host: host.name,
+    name: e.name,
+    ifname: ctx.kernelName(e),
+    altname: ctx.altname(e),
+    mtu: mtuOf(ctx, host, e),
+    mac: raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e),
+    addresses: (raw.addresses ?? []).map((a) => cidrText(parseCidr(a)!)),
+    master: bridge === undefined ? null : ctx.kernelNameOf(host, bridge),
+    vlans: raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null,
+    up: raw.up ?? true,
+    conditions: normaliseConditions(ctx, e),
+    ...normaliseIfaceTables(ctx, e, ctx.kernelName(e)),
+    pos: ctx.locator.source(e.path),
+  };
+  switch (e.kind) {
+    case 'veth': {
+      const peer = peerOf(ctx, e);
+      if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
+      return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
+    }
+    case 'bridge':
+      return { kind: 'bridge', ...base, stp: raw.stp ?? false, ageing: raw.ageing ?? 300, vlanFiltering: raw.vlan_filtering ?? false };
+    case 'vlan':
+      return { kind: 'vlan', ...base, parent: parent(), id: raw.id!, protocol: raw.protocol ?? '802.1Q' };
+    case 'macvlan':
+    case 'macvtap':
+      return { kind: e.kind, ...base, parent: parent(), mode: (raw.mode ?? 'bridge') as 'bridge' | 'private' | 'vepa' | 'passthru' };
+    case 'ipvlan':
+      return { kind: 'ipvlan', ...base, parent: parent(), mode: (raw.mode ?? 'l2') as 'l2' | 'l3' | 'l3s', flag: raw.flag ?? 'bridge' };
+    case 'tap':
+      return { kind: 'tap', ...base, user: raw.user ?? null, group: typeof raw.group === 'number' ? raw.group : null };
+    case 'vxlan':
+      return {
+        kind: 'vxlan',
+        ...base,
+        vni: raw.vni!,
+        port: raw.port ?? 4789,
+        local: raw.local === undefined ? null : parseIp(raw.local)!.toString(),
+        group: typeof raw.group === 'string' ? parseIp(raw.group)!.toString() : null,
+        dev: raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev),
+        remotes: (raw.remotes ?? []).map((r) => parseIp(r)!.toString()),
+        learning: raw.learning ?? true,
+      };
+  }
+}
+
+/** VXLAN encapsulation overhead the kernel subtracts from the underlay's MTU (IPv4, IPv6). */
+export const VXLAN_HEADROOM = { 4: 50, 6: 70 } as const;
+
+/** The highest MTU the kernel allows a device stacked on another: the parent's, or the underlay's minus VXLAN's headroom. */
+export function mtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): { limit: number; of: IfaceEntry } | null {
+  if (depth >= 8) return null;
+  if (e.kind === 'vxlan') {
+    const under = e.raw.dev === undefined ? undefined : host.ifaces.get(e.raw.dev);
+    if (!under) return null;
+    const v6 = [e.raw.local, typeof e.raw.group === 'string' ? e.raw.group : undefined].some((a) => a?.includes(':'));
+    return { limit: Math.max(68, mtuOf(ctx, host, under, depth + 1) - VXLAN_HEADROOM[v6 ? 6 : 4]), of: under };
+  }
+  if (e.raw.parent === undefined || e.kind === 'veth' || e.kind === 'bridge' || e.kind === 'tap') return null;
+  const colon = e.raw.parent.indexOf(':');
+  const owner = colon < 0 ? host : ctx.hosts.get(e.raw.parent.slice(0, colon));
+  const parent = owner?.ifaces.get(colon < 0 ? e.raw.parent : e.raw.parent.slice(colon + 1));
+  return owner && parent ? { limit: mtuOf(ctx, owner, parent, depth + 1), of: parent } : null;
+}
+
+export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
+  // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
+  const written = e.raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu;
+  if (written !== undefined) return written;
+  // A device stacked on another gets its parent's MTU (a VXLAN: the underlay's minus the
+  // headroom), as the kernel gives it, and could not exceed it.
+  return mtuLimit(ctx, host, e, depth)?.limit ?? DEFAULT_MTU;
+}
+
+function deterministicMacOf(ctx: LabContext, e: IfaceEntry): string {
+  return deterministicMac(ctx.name, e.host, e.name);
+}
+
+function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route {
+  const raw = host.raw.routes![index]!;
+  const dst = raw.to === 'default' ? null : parseCidr(raw.to)!;
+  const via = raw.via === undefined ? null : parseIp(raw.via)!;
+  const nexthops = normaliseNexthops(ctx, host, index);
+  const firstHop = nexthops?.[0] ? parseIp(nexthops[0].via) : null;
+  const family = dst ? dst.family : via ? familyOf(via) : firstHop ? familyOf(firstHop) : 4;
+  return {
+    to: dst === null || dst.prefix === 0 ? 'default' : networkText(dst),
+    family,
+    via: via ? via.toString() : null,
+    dev: raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev),
+    metric: raw.metric ?? null,
+    onlink: raw.onlink ?? false,
+    table: raw.table ?? MAIN_TABLE,
+    ...(nexthops ? { nexthops } : {}),
+    pos: ctx.locator.source([...host.path, 'routes', index]),
+  };
+}
