@@ -3,7 +3,8 @@
 // batch (earlier commands of the batch stay applied, as with `ip -batch`).
 import { KernelError } from '../errors.js';
 import { effectOf, type Operation } from '../model/operations.js';
-import type { Obj, State } from '../model/objects.js';
+import type { LinkObj, Obj, State } from '../model/objects.js';
+import { kindOf } from '../model/registry.js';
 import { operationText } from './render.js';
 import { routeDevs } from '../model/route.js';
 import { sysctlInterface } from '../model/sysctl.js';
@@ -139,28 +140,21 @@ export class FakeDriver implements Driver {
     }
   }
 
-  /** As the kernel does: a link takes its addresses, routes, fdb entries, VLANs and stacked children along. */
+  /** As the kernel does: a link takes what lives on it, its stacked children and its veth peer along (see Kind.diesWith). */
   private removeWithDependents(id: string): void {
     const gone = this.kernel.get(id);
     this.kernel.delete(id);
-    if (!gone || gone.kind !== 'link') return;
+    if (!gone || !kindOf(gone).carriesDependents) return;
+    const link = gone as LinkObj;
     for (const o of [...this.kernel.values()]) {
-      if (
-        o.ns === gone.ns &&
-        (o.kind === 'addr' ||
-          o.kind === 'fdb' ||
-          o.kind === 'portvlan' ||
-          o.kind === 'route' ||
-          o.kind === 'qdisc' ||
-          o.kind === 'neigh') &&
-        o.dev === gone.ifname
-      )
-        this.kernel.delete(o.id);
-      // A multipath route goes with any of its next hops' devices; per-interface sysctls with their interface.
-      if (o.ns === gone.ns && o.kind === 'route' && routeDevs(o).includes(gone.ifname)) this.kernel.delete(o.id);
-      if (o.ns === gone.ns && o.kind === 'sysctl' && sysctlInterface(o.key) === gone.ifname) this.kernel.delete(o.id);
-      if (o.kind === 'link' && o.peer && o.peer.ns === gone.ns && o.peer.ifname === gone.ifname) this.removeWithDependents(o.id);
-      if (o.kind === 'link' && o.ns === gone.ns && o.master === gone.ifname) this.kernel.set(o.id, { ...o, master: null, hairpin: false });
+      const kind = kindOf(o);
+      if (kind.diesWith?.(o, link)) {
+        if (kind.carriesDependents) this.removeWithDependents(o.id);
+        else this.kernel.delete(o.id);
+        continue;
+      }
+      const detached = kind.detach?.(o, link);
+      if (detached) this.kernel.set(o.id, detached);
     }
   }
 

@@ -52,6 +52,15 @@ export interface Kind<O extends Obj = Obj> {
   rank?(o: O, state: State): number;
   /** A namespace other than its own whose removal takes the object along, and what it is there. */
   anchor?(o: O): { ns: string; what: string } | null;
+  /** The object as compared when its anchor's namespace is not read: the anchor known by namespace alone. */
+  anchorUnread?(o: O): O;
+  /** A network device: its name is taken in its namespace (what a crashed run may have made there). */
+  device?: boolean;
+  /**
+   * A kernel value the lab sets rather than an object it makes: it is the lab's only while the lab
+   * asks for it, and gets back the value from before the lab (or another lab sharing it) set it.
+   */
+  setting?: boolean;
   /** Whether the object vanishes with the link (what lives on it, its stacked children, its peer). */
   diesWith?(o: O, link: LinkObj): boolean;
   /** Others may die with it (diesWith): removing it is followed through them. */

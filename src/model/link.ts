@@ -349,6 +349,8 @@ export const linkKind: Kind<LinkObj> = {
   },
   rank: depth,
   anchor: (o) => (o.peer ? { ns: o.peer.ns, what: o.type === 'veth' ? 'peer' : 'parent' } : null),
+  anchorUnread: (o) => (o.peer ? { ...o, peer: { ns: o.peer.ns, ifname: '' } } : o),
+  device: true,
   // Stacked children die with their parent; a veth end dies with its peer.
   diesWith: (o, link) => o.peer !== null && o.peer.ns === link.ns && o.peer.ifname === link.ifname,
   carriesDependents: true,

@@ -8,7 +8,7 @@ import { linkKind } from './link.js';
 import { neighKind } from './neigh.js';
 import { netnsKind } from './netns.js';
 import { nftKind } from './nft.js';
-import { stateOf, type Obj, type ObjKind, type State } from './objects.js';
+import { stateOf, type Obj, type ObjKind, type State, type SysctlObj } from './objects.js';
 import { portvlanKind } from './portvlan.js';
 import { processKind } from './process.js';
 import { qdiscKind } from './qdisc.js';
@@ -52,4 +52,9 @@ export function kinds(): Kind[] {
 /** A lab's desired state: every object it should own, in the shapes observation produces. */
 export function desiredOf(lab: Lab): State {
   return stateOf(kinds().flatMap((k) => k.desired(lab)));
+}
+
+/** A kernel value the lab sets (see Kind.setting). */
+export function isSetting(o: Obj): o is SysctlObj {
+  return kindOf(o).setting === true;
 }

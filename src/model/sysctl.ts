@@ -74,6 +74,7 @@ export const sysctlKind: Kind<SysctlObj> = {
   desired: desiredSysctls,
   create: setSysctl,
   modify: (_live, desired) => setSysctl(desired),
+  setting: true,
   remove: (o, ctx) => releaseSysctl(o, ctx.sysctlOriginals?.[o.id]),
   // net.ipv4.conf.IF.* goes with IF (a recreated link starts from the defaults).
   diesWith: (o, link) => o.ns === link.ns && sysctlInterface(o.key) === link.ifname,
