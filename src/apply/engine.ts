@@ -23,8 +23,8 @@ import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
 import { profile } from '../profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
-import { claimUnmarked } from './ownership.js';
-import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';
+import { claimUnmarked } from '../observe/ownership.js';
+import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from '../observe/scope.js';
 import { children, journalOwnerAlive, lockLab, store, type Journal, type LabRecord } from './store.js';
 import { counted } from '../words.js';
 
@@ -558,7 +558,7 @@ export async function destroyLab(
             lp.scope,
             lp.record?.desired ?? null,
           );
-          return [...after.owned.values()].filter((o) => o.kind !== 'sysctl').map((o) => `still present: ${describe(o)}`);
+          return [...after.owned.values()].filter((o) => !kindOf(o).setting).map((o) => `still present: ${describe(o)}`);
         });
       });
     }

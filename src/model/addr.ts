@@ -38,10 +38,14 @@ export const addrKind: Kind<AddrObj> = {
   kind: 'addr',
   describe: (o) => `address ${o.cidr} on ${nsLabel(o.ns)}/${o.dev}`,
   desired: desiredAddrs,
+  query: (o, q) => {
+    if (o.cidr.includes(':')) q.ipv6Routes = true;
+  },
   create: createAddr,
   modify: (_live, desired) => createAddr(desired),
   remove: deleteAddr,
   diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
   // The kernel flushes routes whose gateway was on the removed subnet.
   flushesOthers: true,
 };

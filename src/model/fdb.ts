@@ -95,8 +95,14 @@ export const fdbKind: Kind<FdbObj> = {
   describe: (o) =>
     `fdb ${o.mac}${o.dst ? ` dst ${o.dst}` : ''}${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''} on ${nsLabel(o.ns)}/${o.dev}`,
   desired: desiredFdb,
+  query: (o, q) => {
+    if (!o.dst) q.fdb = true;
+  },
   create: createFdb,
   modify: (_live, desired) => createFdb(desired),
   remove: deleteFdb,
   diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  // The fdb is dumped where the query asks or a VXLAN is (whose entries carry a dst).
+  asked: (o, q) => Boolean(q.fdb) || o.dst !== '',
 };

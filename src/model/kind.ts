@@ -3,6 +3,7 @@
 // answers them plus its line in src/model/registry.ts.
 import type { Lab } from '../lab/types.js';
 import type { LinkObj, Obj, State } from './objects.js';
+import type { NsQuery } from '../observe/query.js';
 import type { Operation } from './operations.js';
 import type { RuleChange } from './nft.js';
 
@@ -36,6 +37,8 @@ export interface Kind<O extends Obj = Obj> {
   comparable?(o: O): unknown;
   /** `replace` when the difference cannot be changed in place (default: `changes` when modify exists). */
   compare?(live: O, desired: O): Comparison;
+  /** Adds to the query of its namespace what reading the object back needs. */
+  query?(o: O, q: NsQuery): void;
   create(o: O, ctx: KindContext): Operation[];
   /** Changes in place; a kind without it is replaced on any difference. */
   modify?(live: O, desired: O, ctx: KindContext): Operation[];
@@ -79,6 +82,12 @@ export interface Kind<O extends Obj = Obj> {
   stepDetail?(live: O | undefined, desired: O | undefined): { rules?: RuleChange[] };
   /** A checkpoint object no plan can create again (a veth end whose peer is not in it). */
   unrestorable?(o: O, checkpoint: State): boolean;
+  /** The devices it lives on: in a namespace the lab shares it is the lab's when one of them is. */
+  devices?(o: O): string[];
+  /** For an unmarked object read whole (rules): whether the query names it, as its lab's in a shared namespace. */
+  named?(o: O, q: NsQuery): boolean;
+  /** Whether a query reads it (what the kernel reader returns; the fake kernel answers by it). */
+  asked?(o: O, q: NsQuery): boolean;
   /** Carries no ownership mark: in a shared namespace it is the lab's only if the lab's record lists it. */
   unmarked?(o: O): boolean;
 }

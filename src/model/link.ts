@@ -333,6 +333,9 @@ export const linkKind: Kind<LinkObj> = {
   describe: (o) => `${o.type} ${nsLabel(o.ns)}/${o.ifname}${o.altname ? ` (${o.altname})` : ''}`,
   desired: (lab) => desiredLinks(lab, bridgesNeedingHairpin),
   compare: (live, desired) => (sameObject(live, desired) ? 'equal' : modifyLink(live, desired) === null ? 'replace' : 'changes'),
+  query: (o, q) => {
+    if (o.type === 'bridge' && o.attrs.vlanFiltering) q.bridgeVlans = true;
+  },
   create: (o, ctx) => createLink(o, ctx.partner?.kind === 'link' ? ctx.partner : undefined, PHASE.linkBase + depth(o, ctx.state)),
   modify: (live, desired) => {
     const ops = modifyLink(live, desired);

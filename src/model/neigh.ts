@@ -40,8 +40,14 @@ export const neighKind: Kind<NeighObj> = {
   kind: 'neigh',
   describe: (o) => `neighbour ${o.address} on ${nsLabel(o.ns)}/${o.dev}`,
   desired: desiredNeighbours,
+  query: (o, q) => {
+    q.neighbours = true;
+    if (o.address.includes(':')) q.ipv6Routes = true;
+  },
   create: setNeigh,
   modify: (_live, desired) => setNeigh(desired),
   remove: deleteNeigh,
   diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  asked: (_o, q) => Boolean(q.neighbours),
 };

@@ -38,6 +38,10 @@ export const netnsKind: Kind<NetnsObj> = {
   kind: 'netns',
   describe: (o) => `netns ${o.ns}`,
   desired: desiredNetns,
+  query: (o, q) => {
+    q.mode = o.origin === 'created' ? 'created' : 'handle';
+    if (o.target) q.target = o.target;
+  },
   create: createNetns,
   remove: deleteNetns,
   // A created namespace takes what is inside along and brings its lo.

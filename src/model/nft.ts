@@ -89,9 +89,13 @@ export const nftKind: Kind<NftObj> = {
   desired: desiredNft,
   // nft normalises the text: the rule digests stand for the body.
   comparable: ({ body: _body, ...rest }) => rest,
+  query: (o, q) => {
+    if (!q.nftTables.some((t) => t.table === o.table)) q.nftTables.push({ family: o.family, table: o.table });
+  },
   create: writeNft,
   modify: (_live, desired) => writeNft(desired),
   remove: deleteNft,
   stepDetail: (live, desired) => ({ rules: nftRuleChanges(live, desired) }),
   unmarked: () => true,
+  asked: (o, q) => q.nftTables.some((t) => t.table === o.table && t.family === o.family),
 };

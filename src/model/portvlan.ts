@@ -54,8 +54,10 @@ export const portvlanKind: Kind<PortVlanObj> = {
   kind: 'portvlan',
   describe: (o) => `vlan ${o.vid} on port ${nsLabel(o.ns)}/${o.dev}`,
   desired: desiredPortVlans,
+  query: (_o, q) => void (q.bridgeVlans = true),
   create: createPortVlan,
   modify: (live, desired) => [...deletePortVlan(live), ...createPortVlan(desired)],
   remove: deletePortVlan,
   diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
 };

@@ -327,8 +327,11 @@ export const qdiscKind: Kind<QdiscObj> = {
   desired: desiredQdiscs,
   // The handle only says who numbered the tree.
   comparable: ({ handle: _handle, ...rest }) => rest,
+  query: (_o, q) => void (q.qdiscs = true),
   create: createQdisc,
   modify: modifyQdisc,
   remove: deleteQdisc,
   diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  asked: (_o, q) => Boolean(q.qdiscs),
 };

@@ -144,11 +144,15 @@ export const routeKind: Kind<RouteObj> = {
   kind: 'route',
   describe: (o) => `route ${o.dst}${o.table !== 254 ? ` table ${o.table}` : ''} in ${nsLabel(o.ns)}`,
   desired: desiredRoutes,
+  query: (o, q) => {
+    if (o.family === 6) q.ipv6Routes = true;
+  },
   create: createRoute,
   modify: modifyRoute,
   remove: deleteRoute,
   // A multipath route goes with any of its next hops' devices.
   diesWith: (o, link) => o.ns === link.ns && routeDevs(o).includes(link.ifname),
+  devices: routeDevs,
   flushedBy: (o: RouteObj, removed: Obj) =>
     removed.kind === 'addr' && o.ns === removed.ns && routeGateways(o).some((via) => inSubnet(via, removed.cidr)),
 };

@@ -88,8 +88,15 @@ export const ruleKind: Kind<RuleObj> = {
   kind: 'rule',
   describe: (o) => `rule ${o.priority} (IPv${o.family}) lookup ${o.table} in ${nsLabel(o.ns)}`,
   desired: desiredRules,
+  query: (o, q) => {
+    (q.rules ??= []).push(o.id);
+    if (o.family === 6) q.ipv6Routes = true;
+  },
   create: createRule,
   modify: (_live, desired) => createRule(desired),
   remove: deleteRule,
   unmarked: () => true,
+  // Read whole in a created namespace (every rule but the kernel's); in a shared one, only those named.
+  asked: (o, q) => q.rules !== undefined && (q.mode === 'created' || q.rules.includes(o.id)),
+  named: (o, q) => q.rules?.includes(o.id) ?? false,
 };

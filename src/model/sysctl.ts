@@ -72,9 +72,11 @@ export const sysctlKind: Kind<SysctlObj> = {
   kind: 'sysctl',
   describe: (o) => `sysctl ${o.key} in ${nsLabel(o.ns)}`,
   desired: desiredSysctls,
+  query: (o, q) => void q.sysctls.push(o.key),
   create: setSysctl,
   modify: (_live, desired) => setSysctl(desired),
   setting: true,
+  asked: (o, q) => q.sysctls.includes(o.key),
   remove: (o, ctx) => releaseSysctl(o, ctx.sysctlOriginals?.[o.id]),
   // net.ipv4.conf.IF.* goes with IF (a recreated link starts from the defaults).
   diesWith: (o, link) => o.ns === link.ns && sysctlInterface(o.key) === link.ifname,
