@@ -35,6 +35,8 @@ export interface NsQuery {
   qdiscs?: boolean;
   /** Read permanent neighbour entries (`ip neigh show nud permanent`). */
   neighbours?: boolean;
+  /** Read proxy neighbour entries (`ip neigh show proxy`). */
+  proxyNeighbours?: boolean;
   /**
    * Read policy routing rules (`ip rule show`, and `ip -6 rule show` with ipv6Routes): in a
    * created namespace every rule but the kernel's own; in a shared one only these rule ids.
