@@ -35,6 +35,8 @@ export interface RawInterface {
   pool?: string | RawPool;
   /** Static neighbour (ARP/NDP) entries on this interface. */
   neighbours?: RawNeighbour[];
+  /** Addresses the kernel answers ARP/NDP for on this interface (proxy neighbour entries). */
+  proxy_neigh?: string[];
   /** Static forwarding entries: on a VXLAN (`dst` = remote VTEP) or on a bridge port. */
   fdb?: RawFdbEntry[];
   /** Per-interface sysctls: `ipv4.rp_filter` -> net.ipv4.conf.IF.rp_filter. */

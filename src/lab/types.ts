@@ -56,6 +56,8 @@ interface InterfaceBase {
   conditions: LinkConditions | null;
   /** Static neighbour entries (absent = none). */
   neighbours?: Neighbour[];
+  /** Proxy neighbour entries: addresses, normalised, answered for on this interface (absent = none). */
+  proxyNeigh?: string[];
   /** Static forwarding entries (absent = none); a VXLAN's `remotes` are not repeated here. */
   fdb?: FdbEntry[];
   /** Per-interface sysctls, full dotted keys (`net.ipv4.conf.eth0.rp_filter`) -> value (absent = none). */

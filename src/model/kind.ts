@@ -3,7 +3,7 @@
 // answers them plus its line in src/model/registry.ts.
 import type { Lab } from '../lab/types.js';
 import type { LinkObj, Obj, State } from './objects.js';
-import type { NsQuery } from '../observe/query.js';
+import type { NsQuery } from './query.js';
 import type { Operation } from './operations.js';
 import type { RuleChange } from './nft.js';
 

@@ -42,6 +42,7 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
   };
   // Absent unless asked for, so queries (and records) of labs without them keep their shape.
   if (a.neighbours || b.neighbours) merged.neighbours = true;
+  if (a.proxyNeighbours || b.proxyNeighbours) merged.proxyNeighbours = true;
   if (a.rules || b.rules) merged.rules = sortedUnion(a.rules ?? [], b.rules ?? []);
   if (a.fdb || b.fdb) merged.fdb = true;
   if (a.peers?.length || b.peers?.length) merged.peers = sortedUnion(a.peers ?? [], b.peers ?? []);
