@@ -195,11 +195,14 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   m.push(address !== null ? `${k} daddr ${address}` : `meta nfproto ${NFPROTO[fam]}`);
   pre.push([...m, 'fib daddr type local', dport, target].join(' '));
 
-  // Connections the host opens to its own address; loopback is left alone (as Docker does:
-  // DNAT of 127.0.0.1 would need route_localnet). A port published on one inbound interface
-  // only is not reachable this way.
+  // Connections the host opens to its own address. Docker publishes on 127.0.0.1 too (docker-proxy
+  // listens there; without it, OUTPUT DNATs loopback with route_localnet=1 on the bridge): so
+  // does a port published on every address to a target on one of the host's own segments (see
+  // localnetInterfaces). A port published on one inbound interface only is not reachable this way.
+  const home = connectedSubnets(host).filter((s) => contains(s.net, to.cidr));
+  const onLoopback = publishesOnLoopback(d, fam, home.length > 0);
   if (d.in === null) {
-    const dst = address !== null ? `${k} daddr ${address}` : `${k} daddr != ${LOOPBACK[fam]}`;
+    const dst = address !== null ? `${k} daddr ${address}` : onLoopback ? `meta nfproto ${NFPROTO[fam]}` : `${k} daddr != ${LOOPBACK[fam]}`;
     out.push([dst, 'fib daddr type local', dport, target].join(' '));
   }
 
@@ -210,15 +213,36 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   const tports = `${d.proto} dport ${portsText({ from: d.toPort, to: d.toPort + (d.port.to - d.port.from) })}`;
   if (host.policy?.userlandProxy === false) {
     // Docker without its userland proxy masquerades only a container reaching its own published
-    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address.
-    if (connectedSubnets(host).some((s) => contains(s.net, to.cidr)))
-      post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address. The
+    // host's own connections, loopback ones included, leave as the bridge's address
+    // (`-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE`).
+    if (home.length) post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    for (const s of home) post.push(`oifname "${s.ifname}" fib saddr type local masquerade`);
     return;
   }
-  for (const s of connectedSubnets(host)) {
-    if (!contains(s.net, to.cidr)) continue;
+  for (const s of home)
     post.push(`oifname "${s.ifname}" ${k} saddr ${cidrText(s.net)} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+  // docker-proxy answers 127.0.0.1 and connects from the bridge's address: the same source.
+  if (onLoopback) for (const s of home) post.push(`oifname "${s.ifname}" ip saddr ${LOOPBACK[4]} masquerade`);
+}
+
+/** A port published on every address of an IPv4 host, to a target on one of its own segments, answers on 127.0.0.1 too. */
+function publishesOnLoopback(d: DnatRule, fam: Fam, targetIsHome: boolean): boolean {
+  return d.in === null && d.address === null && fam === 4 && targetIsHome;
+}
+
+/**
+ * Interfaces that need route_localnet=1: those a loopback connection to a published port is
+ * DNATed out of (the kernel drops a 127.0.0.0/8 source on any other interface without it).
+ */
+export function localnetInterfaces(host: Host): string[] {
+  const out = new Set<string>();
+  for (const d of host.policy?.dnat ?? []) {
+    const to = parseCidr(d.toAddress, d.pos);
+    const home = connectedSubnets(host).filter((s) => contains(s.net, to));
+    if (publishesOnLoopback(d, to.fam, home.length > 0)) for (const s of home) out.add(s.ifname);
   }
+  return [...out].sort();
 }
 
 interface Backend {

@@ -5,6 +5,7 @@ import { isSysctlKey, SYSCTL_KEY_WORDS } from '../lab/names.js';
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, type SysctlObj } from './objects.js';
+import { localnetInterfaces } from './policy.js';
 
 /**
  * `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s
@@ -37,6 +38,8 @@ export function desiredSysctls(lab: Lab): SysctlObj[] {
       values['net.ipv6.conf.all.disable_ipv6'] = off;
       values['net.ipv6.conf.default.disable_ipv6'] = off;
     }
+    // Loopback connections to a published port leave through these (see localnetInterfaces); the lab's own values win.
+    for (const ifname of localnetInterfaces(h)) values[`net.ipv4.conf.${ifname.replace(/\./g, '/')}.route_localnet`] = '1';
     Object.assign(values, h.sysctls);
     // Per-interface ones (`sysctls:` on an interface); written after the links exist (see setSysctl).
     for (const i of h.interfaces) Object.assign(values, i.sysctls ?? {});
