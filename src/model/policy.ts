@@ -232,11 +232,14 @@ function publishesOnLoopback(d: DnatRule, fam: Fam, targetIsHome: boolean): bool
 }
 
 /**
- * Interfaces that need route_localnet=1: those a loopback connection to a published port is
- * DNATed out of (the kernel drops a 127.0.0.0/8 source on any other interface without it).
+ * Interfaces that need route_localnet=1 (`all` for every one): those a loopback connection to a
+ * published port or NodePort is DNATed out of (the kernel drops a 127.0.0.0/8 source on any
+ * other interface without it).
  */
 export function localnetInterfaces(host: Host): string[] {
   const out = new Set<string>();
+  // kube-proxy sets it for every interface for its localhost NodePorts: the backend may be anywhere.
+  if ((host.policy?.services ?? []).some((s) => s.nodePort !== undefined && parseCidr(s.vip, s.pos).fam === 4)) out.add('all');
   for (const d of host.policy?.dnat ?? []) {
     const to = parseCidr(d.toAddress, d.pos);
     const home = connectedSubnets(host).filter((s) => contains(s.net, to));
@@ -305,7 +308,8 @@ function dnatAction(fam: Fam, s: Service, backends: Backend[]): string {
 }
 
 // A NodePort answers on every local address of the host (KUBE-NODEPORTS is reached through
-// `-m addrtype --dst-type LOCAL`), loopback left out. externalTrafficPolicy Cluster marks the
+// `-m addrtype --dst-type LOCAL`); on 127.0.0.1 only for the node itself (kube-proxy's
+// localhost NodePorts, on by default, IPv4 only). externalTrafficPolicy Cluster marks the
 // connection for masquerade (KUBE-EXT -> KUBE-MARK-MASQ) so the reply from a backend on any node
 // comes back through this one; Local keeps the client's address and uses only this host's own
 // backends, dropping the connection when there is none (KUBE-SVL ... "has no local endpoints").
@@ -315,6 +319,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
   const fam = hostAddr(s.vip, s.pos).fam;
   const k = IPK[fam];
   const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
+  // Loopback needs route_localnet=1 (see localnetInterfaces), which would also let neighbours
+  // reach the node's 127.0.0.1: dropped, as KUBE-FIREWALL's "block incoming localnet connections".
+  const own = fam === 4 ? `fib daddr type local ${s.proto} dport ${np}` : m;
+  if (fam === 4) pre.unshift(LOCALNET_GUARD);
   // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
   // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.
   const cluster =
@@ -329,8 +337,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
     inbound = local.length === 0 ? 'drop' : dnatAction(fam, s, local);
   }
   pre.push(`${m} ${inbound}`);
-  out.push(`${m} ${cluster}`);
+  out.push(`${own} ${cluster}`);
 }
+
+const LOCALNET_GUARD = `iifname != "lo" ip daddr ${LOOPBACK[4]} drop`;
 
 function renderSnat(policy: Policy, post: string[]): void {
   for (const r of policy.snat) {

@@ -23,6 +23,8 @@ export async function buildByHand(t: HandTopology): Promise<void> {
   for (const h of t.hosts) {
     await sh('ip', ['netns', 'add', nsOf(t, h)]);
     await ip(h, ['link', 'set', 'dev', 'lo', 'up']);
+    // As netlab does in its namespaces: no IPv6 (autoconfiguration would still be running during the probes).
+    for (const k of ['all', 'default']) await inNs(nsOf(t, h), 'sysctl', ['-qw', `net.ipv6.conf.${k}.disable_ipv6=1`]);
   }
   for (const b of t.bridges) {
     await ip(b.host, ['link', 'add', 'name', b.name, 'type', 'bridge']);
@@ -41,6 +43,8 @@ export async function buildByHand(t: HandTopology): Promise<void> {
   for (const r of t.routes) await ip(r.host, ['route', 'add', r.to, 'via', r.via]);
   for (const [h, values] of Object.entries(t.sysctls ?? {}))
     for (const [k, v] of Object.entries(values)) await inNs(nsOf(t, h), 'sysctl', ['-qw', `${k}=${v}`]);
+  // Ready when every gateway answers (neighbours resolved), as netlab's apply waits for its links.
+  for (const r of t.routes) await inNs(nsOf(t, r.host), 'ping', ['-c1', '-W5', r.via]);
 }
 
 export async function removeByHand(t: HandTopology): Promise<void> {
