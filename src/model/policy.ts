@@ -7,7 +7,8 @@
 // Model (Docker's bridge network and kube-proxy's iptables mode, in one table):
 // - nl_prerouting (nat, dstnat): published ports (DNAT of packets to a local address) and service
 //   VIPs (DNAT over backends with numgen).
-// - nl_output (nat, -100): the same for connections the host itself opens (not to 127.0.0.0/8, ::1).
+// - nl_output (nat, -100): the same for connections the host itself opens; to 127.0.0.1 only where
+//   Docker and kube-proxy answer it (see publishesOnLoopback, renderNodePort), never to ::1.
 // - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
 //   interface it came from, then masquerade/snat in lab order.
 // - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
@@ -321,7 +322,7 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
   const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
   // Loopback needs route_localnet=1 (see localnetInterfaces), which would also let neighbours
   // reach the node's 127.0.0.1: dropped, as KUBE-FIREWALL's "block incoming localnet connections".
-  const own = fam === 4 ? `fib daddr type local ${s.proto} dport ${np}` : m;
+  const own = fam === 4 ? `meta nfproto ipv4 fib daddr type local ${s.proto} dport ${np}` : m;
   if (fam === 4) pre.unshift(LOCALNET_GUARD);
   // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
   // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.

@@ -436,11 +436,36 @@ describe('renderPolicy: golden', () => {
 
   it('NodePort, externalTrafficPolicy Cluster: every local address, marked and masqueraded as kube-proxy does', () => {
     const body = renderPolicy('k8s', k8sNode(undefined, { services: [{ ...webService(BACKENDS), nodePort: 30080 }] }))!.body;
-    const nodePort =
-      'fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
-    expect(chainRules(body, 'nl_prerouting')).toContain(nodePort);
-    expect(chainRules(body, 'nl_output')).toContain(nodePort);
+    const toBackends =
+      'tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
+    expect(chainRules(body, 'nl_prerouting')).toContain(`fib daddr type local ip daddr != 127.0.0.0/8 ${toBackends}`);
+    // The node's own connections, to 127.0.0.1 too (kube-proxy's localhost NodePorts).
+    expect(chainRules(body, 'nl_output')).toContain(`meta nfproto ipv4 fib daddr type local ${toBackends}`);
     expect(chainRules(body, 'nl_postrouting')).toContain('meta mark & 0x00004000 == 0x00004000 masquerade');
+  });
+
+  it('NodePort on 127.0.0.1 for the node itself: route_localnet everywhere, guarded as KUBE-FIREWALL does', () => {
+    const node = k8sNode(undefined, {
+      services: [
+        { ...webService(BACKENDS), nodePort: 30080 },
+        { ...webService(BACKENDS), name: 'api', port: 81, nodePort: 30081 },
+      ],
+    });
+    const pre = chainRules(renderPolicy('k8s', node)!.body, 'nl_prerouting');
+    // The backend may be on any interface, so every one takes a 127.0.0.0/8 source...
+    expect(localnetInterfaces(node)).toEqual(['all']);
+    // ...and nothing from outside reaches the node's loopback: one guard, before any DNAT.
+    expect(pre[0]).toBe('iifname != "lo" ip daddr 127.0.0.0/8 drop');
+    expect(pre.filter((r) => r.includes('127.0.0.0/8 drop'))).toHaveLength(1);
+    // Neither without a NodePort, nor for an IPv6 one (kube-proxy's localhost NodePorts are IPv4 only).
+    const v6: Service = { ...webService([{ address: 'fd00:244:1::2', port: 8080 }]), vip: 'fd00:96::10', nodePort: 30080 };
+    for (const h of [k8sNode(), k8sNode(undefined, { services: [v6] })]) {
+      expect(localnetInterfaces(h)).toEqual([]);
+      expect(renderPolicy('k8s', h)!.body).not.toContain('127.0.0.0/8 drop');
+    }
+    expect(chainRules(renderPolicy('k8s', k8sNode(undefined, { services: [v6] }))!.body, 'nl_output')).toContain(
+      'fib daddr type local ip6 daddr != ::1 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip6 to [fd00:244:1::2]:8080',
+    );
   });
 
   it('NodePort, externalTrafficPolicy Local: only local backends, the client address kept, none = drop', () => {
