@@ -15,6 +15,11 @@
 // (cmd/kube-proxy/app/server_linux.go: "LocalModeClusterCIDR is the default ... but --cluster-cidr is
 // optional"), as the lab has no notion of a cluster CIDR; localhost NodePorts on (the default:
 // route_localnet=1); the CNI bridge's hairpin mode on the pods' ports.
+//
+// One host is added to the lab on both sides: `peer`, outside the cluster on the nodes' LAN with
+// routes to each node's pod subnet and to the service range (as a router that peers with the
+// nodes, BGP-style, would have), so that external traffic reaches the nodes' bridge addresses,
+// the pods and the VIP by route; `client` stays as the lab has it, with no such route.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -138,10 +143,16 @@ function kubeProxyRules(policy: 'Cluster' | 'Local', local: string): string {
   ].join('\n');
 }
 
+const PEER_ROUTES = [
+  ['10.244.1.0/24', '198.51.100.1'],
+  ['10.244.2.0/24', '198.51.100.2'],
+  ['10.96.0.0/12', '198.51.100.1'],
+] as const;
+
 /** labs/k8s-flat.yaml by hand. */
 const TOPOLOGY: HandTopology = {
   prefix: 'rk-',
-  hosts: ['lan', 'node1', 'node2', 'pod-a1', 'pod-a2', 'pod-b1', 'client'],
+  hosts: ['lan', 'node1', 'node2', 'pod-a1', 'pod-a2', 'pod-b1', 'client', 'peer'],
   sysctls: Object.fromEntries(
     ['node1', 'node2'].map((n) => [
       n,
@@ -157,6 +168,7 @@ const TOPOLOGY: HandTopology = {
     { a: 'node1', aif: 'eth0', aaddr: '198.51.100.1/24', b: 'lan', bif: 'p-node1', master: 'sw0' },
     { a: 'node2', aif: 'eth0', aaddr: '198.51.100.2/24', b: 'lan', bif: 'p-node2', master: 'sw0' },
     { a: 'client', aif: 'eth0', aaddr: '198.51.100.100/24', b: 'lan', bif: 'p-client', master: 'sw0' },
+    { a: 'peer', aif: 'eth0', aaddr: '198.51.100.101/24', b: 'lan', bif: 'p-peer', master: 'sw0' },
     { a: 'pod-a1', aif: 'eth0', aaddr: '10.244.1.2/24', b: 'node1', bif: 'veth-a1', master: 'cbr0', hairpin: true },
     { a: 'pod-a2', aif: 'eth0', aaddr: '10.244.1.3/24', b: 'node1', bif: 'veth-a2', master: 'cbr0', hairpin: true },
     { a: 'pod-b1', aif: 'eth0', aaddr: '10.244.2.2/24', b: 'node2', bif: 'veth-b1', master: 'cbr0', hairpin: true },
@@ -167,8 +179,21 @@ const TOPOLOGY: HandTopology = {
     { host: 'pod-a1', to: 'default', via: '10.244.1.1' },
     { host: 'pod-a2', to: 'default', via: '10.244.1.1' },
     { host: 'pod-b1', to: 'default', via: '10.244.2.1' },
+    ...PEER_ROUTES.map(([to, via]) => ({ host: 'peer', to, via })),
   ],
 };
+
+/** The lab's text with `peer` added (see the top of this file). */
+function withPeer(text: string): string {
+  const host = [
+    '  peer:',
+    '    interfaces:',
+    '      eth0: { addresses: [198.51.100.101/24] }',
+    '    routes:',
+    ...PEER_ROUTES.map(([to, via]) => `      - { to: ${to}, via: ${via} }`),
+  ];
+  return text.replace(/^links:\n/m, `${host.join('\n')}\nlinks:\n  - { a: peer:eth0, b: lan:sw0 }\n`);
+}
 
 const svc = (what: string, from: string, to: string): Flow => ({ what, from, to, backends: 2 });
 const FLOWS: Flow[] = [
@@ -184,12 +209,21 @@ const FLOWS: Flow[] = [
   svc('backend pod -> NodePort of its node', 'pod-a1', '198.51.100.1:30080'),
   svc('node -> its own NodePort', 'node1', '198.51.100.1:30080'),
   svc('node -> its own NodePort on localhost', 'node1', '127.0.0.1:30080'),
+  svc('node -> its own NodePort on its bridge address', 'node1', '10.244.1.1:30080'),
   svc('node -> NodePort of the other node', 'node1', '198.51.100.2:30080'),
+  svc('node -> NodePort on the other node bridge address', 'node1', '10.244.2.1:30080'),
   svc('node -> ClusterIP (no default route)', 'node1', '10.96.0.10:80'),
+  { what: 'node -> pod on its node', from: 'node1', to: '10.244.1.2:8080' },
   { what: 'node -> pod on the other node', from: 'node1', to: '10.244.2.2:8080' },
   svc('external -> NodePort of node1', 'client', '198.51.100.1:30080'),
   svc('external -> NodePort of node2', 'client', '198.51.100.2:30080'),
   { what: 'external -> pod (not routed)', from: 'client', to: '10.244.1.2:8080' },
+  svc('routed external -> NodePort on node1 bridge address', 'peer', '10.244.1.1:30080'),
+  svc('routed external -> NodePort on node2 bridge address', 'peer', '10.244.2.1:30080'),
+  { what: 'routed external -> pod on node1', from: 'peer', to: '10.244.1.2:8080' },
+  { what: 'routed external -> pod on node2', from: 'peer', to: '10.244.2.2:8080' },
+  // No masquerade for a VIP without a cluster CIDR: a backend on node2 answers the peer directly.
+  svc('routed external -> ClusterIP through node1', 'peer', '10.96.0.10:80'),
 ];
 
 async function startServers(ns: (h: string) => string): Promise<void> {
@@ -212,7 +246,7 @@ async function realKubeProxy(policy: 'Cluster' | 'Local'): Promise<string[]> {
 }
 
 async function netlabK8s(policy: 'Cluster' | 'Local'): Promise<string[]> {
-  let text = withoutProcess(readFileSync('labs/k8s-flat.yaml', 'utf8'), 'http');
+  let text = withoutProcess(withPeer(readFileSync('labs/k8s-flat.yaml', 'utf8')), 'http');
   if (policy === 'Local') text = text.replace('node_port: 30080,', 'node_port: 30080, external_traffic_policy: Local,');
   const file = labFile('k8s', text);
   const ns = (h: string) => `k8s-${h}`;

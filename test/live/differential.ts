@@ -106,6 +106,8 @@ export function expectSameFlows(title: string, flows: Flow[], real: string[], la
     line('flow', realName, 'netlab', ' '),
     ...rows.map((r) => line(r.flow, r.real, r.lab, r.real === r.lab ? ' ' : '≠')),
   ].join('\n');
+  // For reading what both systems did (docs/labs cite these tables), not only where they differ.
+  if (process.env.NETLAB_DIFF_TABLES) console.log(table);
   expect(
     rows.filter((r) => r.real !== r.lab).map((r) => r.flow),
     table,
