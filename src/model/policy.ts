@@ -7,7 +7,8 @@
 // Model (Docker's bridge network and kube-proxy's iptables mode, in one table):
 // - nl_prerouting (nat, dstnat): published ports (DNAT of packets to a local address) and service
 //   VIPs (DNAT over backends with numgen).
-// - nl_output (nat, -100): the same for connections the host itself opens (not to 127.0.0.0/8, ::1).
+// - nl_output (nat, -100): the same for connections the host itself opens; to 127.0.0.1 only where
+//   Docker and kube-proxy answer it (see publishesOnLoopback, renderNodePort), never to ::1.
 // - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
 //   interface it came from, then masquerade/snat in lab order.
 // - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
@@ -195,11 +196,14 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   m.push(address !== null ? `${k} daddr ${address}` : `meta nfproto ${NFPROTO[fam]}`);
   pre.push([...m, 'fib daddr type local', dport, target].join(' '));
 
-  // Connections the host opens to its own address; loopback is left alone (as Docker does:
-  // DNAT of 127.0.0.1 would need route_localnet). A port published on one inbound interface
-  // only is not reachable this way.
+  // Connections the host opens to its own address. Docker publishes on 127.0.0.1 too (docker-proxy
+  // listens there; without it, OUTPUT DNATs loopback with route_localnet=1 on the bridge): so
+  // does a port published on every address to a target on one of the host's own segments (see
+  // localnetInterfaces). A port published on one inbound interface only is not reachable this way.
+  const home = connectedSubnets(host).filter((s) => contains(s.net, to.cidr));
+  const onLoopback = publishesOnLoopback(d, fam, home.length > 0);
   if (d.in === null) {
-    const dst = address !== null ? `${k} daddr ${address}` : `${k} daddr != ${LOOPBACK[fam]}`;
+    const dst = address !== null ? `${k} daddr ${address}` : onLoopback ? `meta nfproto ${NFPROTO[fam]}` : `${k} daddr != ${LOOPBACK[fam]}`;
     out.push([dst, 'fib daddr type local', dport, target].join(' '));
   }
 
@@ -210,15 +214,39 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   const tports = `${d.proto} dport ${portsText({ from: d.toPort, to: d.toPort + (d.port.to - d.port.from) })}`;
   if (host.policy?.userlandProxy === false) {
     // Docker without its userland proxy masquerades only a container reaching its own published
-    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address.
-    if (connectedSubnets(host).some((s) => contains(s.net, to.cidr)))
-      post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address. The
+    // host's own connections, loopback ones included, leave as the bridge's address
+    // (`-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE`).
+    if (home.length) post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    for (const s of home) post.push(`oifname "${s.ifname}" fib saddr type local masquerade`);
     return;
   }
-  for (const s of connectedSubnets(host)) {
-    if (!contains(s.net, to.cidr)) continue;
+  for (const s of home)
     post.push(`oifname "${s.ifname}" ${k} saddr ${cidrText(s.net)} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+  // docker-proxy answers 127.0.0.1 and connects from the bridge's address: the same source.
+  if (onLoopback) for (const s of home) post.push(`oifname "${s.ifname}" ip saddr ${LOOPBACK[4]} masquerade`);
+}
+
+/** A port published on every address of an IPv4 host, to a target on one of its own segments, answers on 127.0.0.1 too. */
+function publishesOnLoopback(d: DnatRule, fam: Fam, targetIsHome: boolean): boolean {
+  return d.in === null && d.address === null && fam === 4 && targetIsHome;
+}
+
+/**
+ * Interfaces that need route_localnet=1 (`all` for every one): those a loopback connection to a
+ * published port or NodePort is DNATed out of (the kernel drops a 127.0.0.0/8 source on any
+ * other interface without it).
+ */
+export function localnetInterfaces(host: Host): string[] {
+  const out = new Set<string>();
+  // kube-proxy sets it for every interface for its localhost NodePorts: the backend may be anywhere.
+  if ((host.policy?.services ?? []).some((s) => s.nodePort !== undefined && parseCidr(s.vip, s.pos).fam === 4)) out.add('all');
+  for (const d of host.policy?.dnat ?? []) {
+    const to = parseCidr(d.toAddress, d.pos);
+    const home = connectedSubnets(host).filter((s) => contains(s.net, to));
+    if (publishesOnLoopback(d, to.fam, home.length > 0)) for (const s of home) out.add(s.ifname);
   }
+  return [...out].sort();
 }
 
 interface Backend {
@@ -281,7 +309,8 @@ function dnatAction(fam: Fam, s: Service, backends: Backend[]): string {
 }
 
 // A NodePort answers on every local address of the host (KUBE-NODEPORTS is reached through
-// `-m addrtype --dst-type LOCAL`), loopback left out. externalTrafficPolicy Cluster marks the
+// `-m addrtype --dst-type LOCAL`); on 127.0.0.1 only for the node itself (kube-proxy's
+// localhost NodePorts, on by default, IPv4 only). externalTrafficPolicy Cluster marks the
 // connection for masquerade (KUBE-EXT -> KUBE-MARK-MASQ) so the reply from a backend on any node
 // comes back through this one; Local keeps the client's address and uses only this host's own
 // backends, dropping the connection when there is none (KUBE-SVL ... "has no local endpoints").
@@ -291,6 +320,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
   const fam = hostAddr(s.vip, s.pos).fam;
   const k = IPK[fam];
   const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
+  // Loopback needs route_localnet=1 (see localnetInterfaces), which would also let neighbours
+  // reach the node's 127.0.0.1: dropped, as KUBE-FIREWALL's "block incoming localnet connections".
+  const own = fam === 4 ? `meta nfproto ipv4 fib daddr type local ${s.proto} dport ${np}` : m;
+  if (fam === 4) pre.unshift(LOCALNET_GUARD);
   // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
   // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.
   const cluster =
@@ -305,8 +338,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
     inbound = local.length === 0 ? 'drop' : dnatAction(fam, s, local);
   }
   pre.push(`${m} ${inbound}`);
-  out.push(`${m} ${cluster}`);
+  out.push(`${own} ${cluster}`);
 }
+
+const LOCALNET_GUARD = `iifname != "lo" ip daddr ${LOOPBACK[4]} drop`;
 
 function renderSnat(policy: Policy, post: string[]): void {
   for (const r of policy.snat) {
