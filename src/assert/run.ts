@@ -310,11 +310,16 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
   try {
     const needed = responders(lab);
     await waitForServers(lab.name, new Set(needed.keys()));
-    for (const [host, ports] of needed) {
-      const h = lab.hosts.find((x) => x.name === host)!;
-      if (h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`)) continue;
-      rs.push(await startResponder(host, h.ns, ports.tcp, ports.udp, warn));
-    }
+    // Started together: a truth table has a responder in every host it names.
+    const started = await Promise.allSettled(
+      [...needed].flatMap(([host, ports]) => {
+        const h = lab.hosts.find((x) => x.name === host)!;
+        return h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`) ? [] : [startResponder(host, h.ns, ports.tcp, ports.udp, warn)];
+      }),
+    );
+    for (const s of started) if (s.status === 'fulfilled') rs.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const e of lab.expect) {
       const t0 = Date.now();
       const r = await runOne(lab, e, timeoutMs, rs);
