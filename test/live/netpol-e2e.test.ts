@@ -1,8 +1,11 @@
 // The truth tables of the upstream Kubernetes NetworkPolicy e2e tests, run against labs.
 //
 // Source: kubernetes/kubernetes test/e2e/network/netpol/network_policy.go at commit
-// 008b3652959ca58af8be3fb5b6ecfe9ae7638282; each case below names its `f.It(...)` and the line
-// it starts on (TODO: the line numbers are estimated, not yet checked against the file). As upstream: namespaces x, y, z with pods a, b, c (label pod=NAME), each serving
+// 9db638c0807a720aa050ebcef69c32e4d4cce280; each case below is named by its exact `f.It("...")`
+// string and the line that call is on in that file. The three cases of the context "NetworkPolicy
+// between server and client using UDP" repeat names of the TCP context: their `udp` field says
+// so. The SCTP context (feature.SCTPConnectivity) is left out: labs do not probe SCTP. As
+// upstream: namespaces x, y, z with pods a, b, c (label pod=NAME), each serving
 // TCP and UDP on 80 and 81 under the named ports serve-80-tcp, serve-81-tcp, serve-80-udp,
 // serve-81-udp; each case lists the pods it uses (initializeResources) and builds its
 // expectation with the same Reachability calls (ExpectPeer, ExpectAllIngress, ...).
@@ -118,6 +121,8 @@ interface Case {
   name: string;
   /** Line of the case's f.It in the upstream file. */
   line: number;
+  /** The case is in upstream's UDP context (same names as the TCP one). */
+  udp?: boolean;
   pods: string[];
   steps: (r: () => Reachability) => Step[];
 }
@@ -125,7 +130,7 @@ interface Case {
 const CASES: Case[] = [
   {
     name: "should support a 'default-deny-ingress' policy",
-    line: 82,
+    line: 120,
     pods: ['x/a', 'x/b', 'y/a', 'y/b'],
     steps: (r) => [
       {
@@ -136,7 +141,7 @@ const CASES: Case[] = [
   },
   {
     name: "should support a 'default-deny-all' policy",
-    line: 111,
+    line: 147,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -147,7 +152,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow traffic from pods within server namespace based on PodSelector',
-    line: 129,
+    line: 162,
     pods: ['x/a', 'x/b', 'x/c', 'y/a'],
     steps: (r) => [
       {
@@ -158,7 +163,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow ingress traffic for a target',
-    line: 155,
+    line: 185,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -172,7 +177,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow ingress traffic from pods in all namespaces',
-    line: 184,
+    line: 210,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -183,7 +188,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow traffic only from a different namespace, based on NamespaceSelector',
-    line: 202,
+    line: 224,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -199,7 +204,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on PodSelector with MatchExpressions',
-    line: 224,
+    line: 242,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -214,7 +219,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on NamespaceSelector with MatchExpressions',
-    line: 251,
+    line: 267,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -230,7 +235,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on PodSelector or NamespaceSelector',
-    line: 280,
+    line: 292,
     pods: ['x/a', 'x/b', 'x/c', 'y/a'],
     steps: (r) => [
       {
@@ -245,7 +250,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on PodSelector and NamespaceSelector',
-    line: 314,
+    line: 321,
     pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/b'],
     steps: (r) => [
       {
@@ -260,7 +265,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on Multiple PodSelectors and NamespaceSelectors',
-    line: 349,
+    line: 351,
     pods: ['x/a', 'x/b', 'y/a', 'y/b', 'y/c'],
     steps: (r) => [
       {
@@ -299,7 +304,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector',
-    line: 408,
+    line: 406,
     pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
     steps: (r) => [
       {
@@ -314,7 +319,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on Ports',
-    line: 437,
+    line: 433,
     pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
     steps: (r) => [
       {
@@ -337,7 +342,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce multiple, stacked policies with overlapping podSelectors',
-    line: 467,
+    line: 458,
     pods: ['x/a', 'x/b', 'y/a', 'y/b', 'z/a'],
     steps: (r) => {
       const p81 = policy('x', 'allow-client-a-via-ns-selector', podA, {
@@ -365,7 +370,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should support allow-all policy',
-    line: 515,
+    line: 500,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -379,7 +384,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow ingress access on one named port',
-    line: 532,
+    line: 515,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -393,7 +398,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow ingress access from namespace on one named port',
-    line: 556,
+    line: 536,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -414,7 +419,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow egress access on one named port',
-    line: 590,
+    line: 566,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -428,7 +433,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce updated policy',
-    line: 613,
+    line: 587,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       { policies: [policy('x', 'allow-all-mutate-to-deny-all', labels({}), { ingress: [{}] })], checks: [{ port: 81, reach: r() }] },
@@ -440,7 +445,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow ingress access from updated namespace',
-    line: 637,
+    line: 609,
     pods: ['x/a', 'y/a'],
     steps: (r) => {
       const p = policy('x', 'allow-client-a-via-ns-selector', podA, {
@@ -458,7 +463,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow ingress access from updated pod',
-    line: 670,
+    line: 640,
     pods: ['x/a', 'x/b'],
     steps: (r) => {
       const p = policy('x', 'allow-client-a-via-pod-selector', podA, {
@@ -476,7 +481,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should deny ingress from pods on other namespaces',
-    line: 701,
+    line: 669,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -487,7 +492,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should deny ingress access to updated pod',
-    line: 721,
+    line: 686,
     pods: ['x/a', 'y/a'],
     steps: (r) => {
       const p = policy('x', 'deny-ingress-via-label-selector', labels({ target: 'isolated' }), { ingress: [] });
@@ -499,7 +504,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should deny egress from pods based on PodSelector',
-    line: 746,
+    line: 708,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -510,7 +515,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should deny egress from all pods in a namespace',
-    line: 763,
+    line: 722,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -521,7 +526,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should work with Ingress, Egress specified together',
-    line: 780,
+    line: 736,
     pods: ['x/a', 'x/b', 'x/c', 'y/a'],
     steps: (r) => [
       {
@@ -543,7 +548,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should support denying of egress traffic on the client side (even if the server explicitly allows this traffic)',
-    line: 820,
+    line: 774,
     pods: ['x/a', 'y/a', 'y/b'],
     steps: (r) => {
       const fromXa: IngressRule = { from: [{ namespaceSelector: nsIs('x'), podSelector: podA }] };
@@ -570,7 +575,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce egress policy allowing traffic to a server in a different namespace based on PodSelector and NamespaceSelector',
-    line: 880,
+    line: 870,
     pods: ['x/a', 'y/a', 'y/b'],
     steps: (r) => [
       {
@@ -581,7 +586,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce ingress policy allowing any port traffic to a server on a specific protocol',
-    line: 908,
+    line: 896,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -595,7 +600,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce multiple ingress policies with ingress allow-all policy taking precedence',
-    line: 929,
+    line: 914,
     pods: ['x/a', 'y/a'],
     steps: (r) => {
       const only80 = policy('x', 'allow-ingress-port-80', labels({}), { ingress: [{ ports: [{ port: 80 }] }] });
@@ -607,7 +612,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce multiple egress policies with egress allow-all policy taking precedence',
-    line: 958,
+    line: 939,
     pods: ['x/a', 'y/a'],
     steps: (r) => {
       const only80 = policy('x', 'allow-egress-port-80', labels({}), { egress: [{ ports: [{ port: 80 }] }] });
@@ -619,7 +624,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should stop enforcing policies after they are deleted',
-    line: 987,
+    line: 964,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -631,7 +636,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should allow egress access to server in CIDR block',
-    line: 1016,
+    line: 992,
     pods: ['x/a', 'y/a', 'y/b'],
     steps: (r) => [
       {
@@ -644,14 +649,14 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce except clause while egress access to server in CIDR block',
-    line: 1046,
+    line: 1019,
     pods: ['x/a', 'x/b', 'x/c'],
     steps: (r) => [
       {
-        // makeLargeCIDRForIP: the /4 holding x/b's address.
+        // As upstream writes it: x/a's own address with prefix 4 (host bits set), except x/b.
         policies: [
           policy('x', 'allow-client-a-via-cidr-egress-rule', podA, {
-            egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/4', except: [`${pod('x/b').ip}/32`] } }] }],
+            egress: [{ to: [{ ipBlock: { cidr: `${pod('x/a').ip}/4`, except: [`${pod('x/b').ip}/32`] } }] }],
           }),
         ],
         checks: [{ port: 80, reach: r().expect('x/a', 'x/b', false) }],
@@ -660,13 +665,13 @@ const CASES: Case[] = [
   },
   {
     name: 'should ensure an IP overlapping both IPBlock.CIDR and IPBlock.Except is allowed',
-    line: 1081,
+    line: 1053,
     pods: ['x/a', 'x/b', 'x/c'],
     steps: (r) => [
       {
         policies: [
           policy('x', 'allow-client-a-via-cidr-egress-rule', podA, {
-            egress: [{ to: [{ ipBlock: { cidr: '0.0.0.0/4', except: [`${pod('x/b').ip}/32`] } }] }],
+            egress: [{ to: [{ ipBlock: { cidr: `${pod('x/a').ip}/4`, except: [`${pod('x/b').ip}/32`] } }] }],
           }),
         ],
         checks: [{ port: 80, reach: r().expect('x/a', 'x/b', false) }],
@@ -682,7 +687,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policies to check ingress and egress policies can be controlled independently based on PodSelector',
-    line: 1133,
+    line: 1102,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => {
       const egress = policy('x', 'allow-egress-for-target', podA, { egress: [{}] });
@@ -697,7 +702,7 @@ const CASES: Case[] = [
   },
   {
     name: "should not mistakenly treat 'protocol: SCTP' as 'protocol: TCP', even if the plugin doesn't support SCTP",
-    line: 1175,
+    line: 1139,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -711,7 +716,7 @@ const CASES: Case[] = [
   },
   {
     name: "should properly isolate pods that are selected by a policy allowing SCTP, even if the plugin doesn't support SCTP",
-    line: 1204,
+    line: 1165,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -722,7 +727,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should not allow access by TCP when a policy specifies only UDP',
-    line: 1225,
+    line: 1182,
     pods: ['x/a', 'y/a'],
     steps: (r) => [
       {
@@ -733,7 +738,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy to allow traffic based on NamespaceSelector with MatchLabels using default ns label',
-    line: 1249,
+    line: 1201,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -753,7 +758,7 @@ const CASES: Case[] = [
   },
   {
     name: 'should enforce policy based on NamespaceSelector with MatchExpressions using default ns label',
-    line: 1275,
+    line: 1224,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -767,8 +772,9 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: "UDP: should support a 'default-deny-ingress' policy",
-    line: 1316,
+    name: "should support a 'default-deny-ingress' policy",
+    udp: true,
+    line: 1260,
     pods: ['x/a', 'x/b', 'y/a', 'y/b'],
     steps: (r) => [
       {
@@ -778,8 +784,9 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'UDP: should enforce policy based on Ports',
-    line: 1333,
+    name: 'should enforce policy based on Ports',
+    udp: true,
+    line: 1274,
     pods: ['x/a', 'x/b', 'y/a', 'z/a'],
     steps: (r) => [
       {
@@ -799,8 +806,9 @@ const CASES: Case[] = [
     ],
   },
   {
-    name: 'UDP: should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector',
-    line: 1363,
+    name: 'should enforce policy to allow traffic only from a pod in a different namespace based on PodSelector and NamespaceSelector',
+    udp: true,
+    line: 1299,
     pods: ['x/a', 'x/b', 'y/a'],
     steps: (r) => [
       {
@@ -890,7 +898,7 @@ describe.skipIf(sandboxSkipReason !== null)('upstream NetworkPolicy e2e truth ta
   });
 
   CASES.forEach((c, i) => {
-    it(`${c.name} (network_policy.go:${c.line})`, async () => {
+    it(`${c.udp ? 'UDP: ' : ''}${c.name} (network_policy.go:${c.line})`, async () => {
       const r = () => new Reachability(c.pods.map(pod));
       for (const [s, step] of c.steps(r).entries()) {
         writeFileSync(file, labText(dir, c, i, step));
