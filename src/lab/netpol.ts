@@ -3,12 +3,12 @@
 // (egress) once a selecting policy has Ingress (Egress) in its policyTypes. What is allowed is the
 // union of the selecting policies' rules. The result per pod (types.ts PodPolicy) is rendered in
 // the pod's own namespace by src/model/netpol.ts.
-import { cidrText, contains, hostCidr, networkText, parseCidr, type Cidr } from './addr.js';
+import { cidrText, contains, hostCidr, networkText, parseCidr, parseIp, type Cidr } from './addr.js';
 import type { HostEntry, LabContext } from './context.js';
 import type { Path } from './locate.js';
 import { collectPolicies, DEFAULT_NAMESPACE, type PolicySource } from './netpol-manifest.js';
 import type { K8sProtocol, RawPeer, RawPolicyPort, RawSelector } from './raw.js';
-import type { Host, PeerBlock, PodPolicy, PodPort, PodRule } from './types.js';
+import type { Host, PeerBlock, PodPolicy, PodPort, PodRule, ServiceEgress } from './types.js';
 
 /** The label Kubernetes sets on every namespace (immutable, the namespace's name). */
 export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
@@ -161,10 +161,14 @@ interface Pod {
   addresses: Cidr[];
 }
 
-/** Each pod's PodPolicy, by host name; pods no policy selects are left out. */
-export function normaliseNetworkPolicies(ctx: LabContext, hosts: Host[]): Map<string, PodPolicy> {
+/**
+ * Each pod's PodPolicy, by host name (pods no policy selects are left out), and the egress of
+ * egress-isolated pods for the hosts that DNAT services to check after the DNAT.
+ */
+export function normaliseNetworkPolicies(ctx: LabContext, hosts: Host[]): { pods: Map<string, PodPolicy>; serviceEgress: ServiceEgress[] } {
   const out = new Map<string, PodPolicy>();
-  if (!ctx.policies.length) return out;
+  const serviceEgress: ServiceEgress[] = [];
+  if (!ctx.policies.length) return { pods: out, serviceEgress };
   const nsLabels = namespaceLabels(ctx);
   const pods: Pod[] = [...ctx.hosts.values()].filter(isPod).map((entry) => ({
     entry,
@@ -194,10 +198,10 @@ export function normaliseNetworkPolicies(ctx: LabContext, hosts: Host[]): Map<st
         for (const r of p.spec.egress ?? []) egress.push(...egressRules(id, resolvePeers(p, r.to, pods, nsLabels), r.ports, pods));
       }
     }
-    if (egress) egress.push(...throughServices(egress, services));
-    out.set(pod.entry.name, { ingress, egress });
+    out.set(pod.entry.name, { ingress, egress: egress && [...egress, ...toServices(services)] });
+    if (egress && services.length) serviceEgress.push({ sources: pod.addresses.map(cidrText), rules: egress });
   }
-  return out;
+  return { pods: out, serviceEgress };
 }
 
 /** A rule's peers as address blocks; null = any (no peers written); [] = none matches. */
@@ -295,39 +299,23 @@ interface ServiceTarget {
   vip: string;
   proto: 'tcp' | 'udp';
   port: number;
-  backends: { address: string; port: number }[];
 }
 
 function serviceTargets(hosts: Host[]): ServiceTarget[] {
   const out = new Map<string, ServiceTarget>();
-  for (const h of hosts)
-    for (const s of h.policy?.services ?? [])
-      out.set(`${s.vip}/${s.proto}/${s.port}`, { vip: s.vip, proto: s.proto, port: s.port, backends: s.backends });
-  return [...out.values()];
-}
-
-function allows(rule: PodRule, address: string, proto: PodPort['proto'], port: number): boolean {
-  const a = hostCidr(parseCidr(address)!.ip);
-  if (rule.peers !== null && !inBlocks(rule.peers, a)) return false;
-  return (
-    rule.ports === null || rule.ports.some((p) => p.proto === proto && (p.port === null || (port >= p.port.from && port <= p.port.to)))
-  );
+  for (const h of hosts) for (const s of h.policy?.services ?? []) out.set(`${s.vip}/${s.proto}/${s.port}`, s);
+  return [...out.values()].map(({ vip, proto, port }) => ({ vip, proto, port }));
 }
 
 /**
- * A pod's packet to a service VIP is seen here before the node DNATs it, while a cluster checks
- * egress against the backend: the VIP and port are allowed when the rules allow some backend.
+ * A cluster checks a pod's egress after the service DNAT, against the backend. The pod's own
+ * chain sees the VIP before the node DNATs it, so it lets the VIP and port through and the
+ * node's chain (ServiceEgress) applies the pod's egress rules to the DNATed packet.
  */
-function throughServices(rules: PodRule[], services: ServiceTarget[]): PodRule[] {
-  const out: PodRule[] = [];
-  for (const s of services) {
-    const rule = rules.find((r) => s.backends.some((b) => allows(r, b.address, s.proto, b.port)));
-    if (rule)
-      out.push({
-        peers: [{ cidr: cidrText(hostCidr(parseCidr(s.vip)!.ip)), except: [] }],
-        ports: [numericPort(s.proto, s.port, undefined)],
-        policy: rule.policy,
-      });
-  }
-  return out;
+function toServices(services: ServiceTarget[]): PodRule[] {
+  return services.map((s) => ({
+    peers: [{ cidr: cidrText(hostCidr(parseIp(s.vip)!)), except: [] }],
+    ports: [numericPort(s.proto, s.port, undefined)],
+    policy: `service ${s.vip}:${s.port}/${s.proto}`,
+  }));
 }

@@ -20,11 +20,12 @@ const MAIN_TABLE = 254;
 
 export function normalise(ctx: LabContext): Lab {
   const hosts = [...ctx.hosts.values()].sort((a, b) => cmp(a.name, b.name)).map((h) => normaliseHost(ctx, h));
-  // Pod policies need every host's services (a VIP is allowed through its backends).
-  const podPolicies = normaliseNetworkPolicies(ctx, hosts);
+  // Pod policies need every host's services: a host that DNATs them checks pods' egress after it.
+  const { pods, serviceEgress } = normaliseNetworkPolicies(ctx, hosts);
   for (const h of hosts) {
-    const p = podPolicies.get(h.name);
+    const p = pods.get(h.name);
     if (p) h.podPolicy = p;
+    if (serviceEgress.length && h.policy?.services.length) h.serviceEgress = serviceEgress;
   }
   const matrices = normaliseMatrices(ctx);
   return {

@@ -291,6 +291,8 @@ export interface Host {
   processes?: HostProcess[];
   /** The NetworkPolicies that select this host as a pod (absent = none selects it). */
   podPolicy?: PodPolicy;
+  /** Egress of pods, checked here after this host's service DNAT (absent = no service or no egress policy). */
+  serviceEgress?: ServiceEgress[];
   pos: SourcePos;
 }
 
@@ -312,6 +314,13 @@ export interface PodRule {
   ports: PodPort[] | null;
   /** The policy the rule comes from, `namespace/name`, for comments and messages. */
   policy: string;
+}
+
+/** One egress-isolated pod's egress rules, applied by a host with services to the DNATed packet. */
+export interface ServiceEgress {
+  /** The pod's addresses, host-sized. */
+  sources: string[];
+  rules: PodRule[];
 }
 
 export interface PeerBlock {

@@ -528,7 +528,7 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
       });
     chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
-  for (const c of podChains(host, usesIpv6(host))) chains.push({ name: c.name, header: filterHeader(c.hook, 'drop'), rules: c.rules });
+  for (const c of podChains(host, usesIpv6(host))) chains.push({ name: c.name, header: filterHeader(c.hook, c.policy), rules: c.rules });
   if (chains.length === 0) return null;
 
   const table = nftTableName(lab);
