@@ -20,6 +20,8 @@ export const PATTERN_WORDS: Record<string, string> = {
   '^/[^\\u0000]*$': 'an absolute path, e.g. /proc/1234/ns/net',
   [SYSCTL_KEY_PATTERN]: SYSCTL_KEY_WORDS,
   '^[^\\n\\r]*$': 'a single line',
+  '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$':
+    'a Kubernetes name: up to 63 lowercase letters, digits or "-", starting and ending with a letter or digit',
   '^([a-z][a-z0-9-]{0,31}|[a-z0-9-]*(\\{[^{}]*\\}[a-z0-9-]*)+)$':
     'a host name (a lowercase letter, then up to 31 lowercase letters, digits or "-"), or a template name with {i}, e.g. h{i}',
   '^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})(/(0x[0-9a-fA-F]{1,8}|[0-9]{1,10}))?$': 'a mark, e.g. 16 or 0x10, optionally with a mask: 0x10/0xff',

@@ -10,6 +10,7 @@ import { checkTables } from './semantic-tables.js';
 import { checkNames } from './semantic-names.js';
 import { checkNat } from './semantic-nat.js';
 import { checkNetns } from './semantic-netns.js';
+import { checkNetworkPolicies } from './netpol.js';
 import { checkReferences } from './semantic-refs.js';
 
 export function checkSemantics(ctx: LabContext): void {
@@ -24,6 +25,7 @@ export function checkSemantics(ctx: LabContext): void {
   checkIpv6(ctx);
   checkNat(ctx);
   checkConditions(ctx);
+  checkNetworkPolicies(ctx);
   checkExpect(ctx);
   for (const host of ctx.hosts.values()) checkProcesses(ctx, host);
   checkTables(ctx);

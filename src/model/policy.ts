@@ -21,6 +21,7 @@ import { LabError } from '../errors.js';
 import { nftTableName, shortDigest } from '../lab/names.js';
 import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../lab/types.js';
 import { appendAll } from '../append.js';
+import { podChains } from './netpol.js';
 
 export interface RenderedPolicy {
   family: 'inet';
@@ -51,7 +52,7 @@ const NAT_HEADERS = {
   [CHAINS.postrouting]: 'type nat hook postrouting priority srcnat; policy accept;',
 } as const;
 
-function filterHeader(hook: 'input' | 'forward', policy: 'accept' | 'drop'): string {
+function filterHeader(hook: 'input' | 'forward' | 'output', policy: 'accept' | 'drop'): string {
   return `type filter hook ${hook} priority filter; policy ${policy};`;
 }
 
@@ -514,9 +515,12 @@ export function compactRules(rules: string[]): string[] {
   return out;
 }
 
+/** A pod with NetworkPolicies and no NAT or firewall of its own. */
+const NO_POLICY: Policy = { snat: [], dnat: [], services: [], defaultAction: 'allow', rules: [] };
+
 /** null when the policy installs nothing. `host` is given so hairpin rules can name the host's bridges and interfaces. */
 export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
-  const policy = host.policy;
+  const policy = host.policy ?? (host.podPolicy ? NO_POLICY : null);
   if (!policy) return null;
   const pre: string[] = [];
   const out: string[] = [];
@@ -559,6 +563,7 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
       });
     chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
+  for (const c of podChains(host, usesIpv6(host))) chains.push({ name: c.name, header: filterHeader(c.hook, c.policy), rules: c.rules });
   if (chains.length === 0) return null;
 
   const table = nftTableName(lab);

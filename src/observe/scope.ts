@@ -102,7 +102,7 @@ export function scopeOfLab(lab: Lab, desired: State): NsQuery[] {
   for (const h of lab.hosts) {
     const mode = h.netns.kind === 'lab' ? 'created' : h.netns.kind === 'pid' || h.netns.kind === 'path' ? 'handle' : 'shared';
     modes.set(h.ns, mode);
-    base.push({ ...emptyQuery(h.ns, mode), ipv6Routes: h.ipv6, nftTables: h.policy ? [labTable(lab.name)] : [] });
+    base.push({ ...emptyQuery(h.ns, mode), ipv6Routes: h.ipv6, nftTables: h.policy || h.podPolicy ? [labTable(lab.name)] : [] });
   }
   return mergeScopes(base, scopeOfObjects(desired.values(), modes));
 }
