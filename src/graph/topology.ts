@@ -20,6 +20,8 @@ export interface LinkEnd {
   name: string;
   ifname: string;
   addresses: string[];
+  /** The bridge it is a port of (its name as written), or null. */
+  bridge: string | null;
 }
 
 export interface GraphEdge {
@@ -75,7 +77,13 @@ export function buildTopology(lab: Lab): Topology {
   const nameOf = (host: string, ifname: string) => byIfname.get(`${host}/${ifname}`)?.name ?? ifname;
   const ref = (self: string, host: string, ifname: string) => (host === self ? nameOf(host, ifname) : `${host}:${nameOf(host, ifname)}`);
   /** The node a link end attaches to: its bridge when it is a port, else its host. */
-  const endOf = (i: Interface): LinkEnd => ({ host: i.host, name: i.name, ifname: i.ifname, addresses: i.addresses });
+  const endOf = (i: Interface): LinkEnd => ({
+    host: i.host,
+    name: i.name,
+    ifname: i.ifname,
+    addresses: i.addresses,
+    bridge: i.master === null ? null : nameOf(i.host, i.master),
+  });
   const endNode = (i: Interface) => (i.master !== null ? bridgeId.get(`${i.host}/${i.master}`) : undefined) ?? hostId.get(i.host)!;
 
   for (const h of lab.hosts) {

@@ -9,6 +9,7 @@ export const AGGREGATE_PORTS = 24;
 export interface UiEnd {
   host: string;
   addresses: string[];
+  bridge: string | null;
   /** As written in the lab (what `netlab link LAB HOST:NAME` takes). */
   name: string;
   /** Namespace key and kernel name, as in the link object's id. */
@@ -75,19 +76,16 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
     y: 0,
   }));
   const byId = new Map(nodes.map((n) => [n.id, n]));
-  const endOf = (e: { host: string; name: string; ifname: string; addresses: string[] }): UiEnd => ({ ...e, ns: hosts.get(e.host) ?? '' });
+  const endOf = (e: UiEnd | Omit<UiEnd, 'ns'>): UiEnd => ({ ...e, ns: hosts.get(e.host) ?? '' });
+  // A host's own interface first, a bridge's port second: the page acts on the first end.
+  const ordered = (ends: UiEnd[]) => [...ends.filter((x) => x.bridge === null), ...ends.filter((x) => x.bridge !== null)];
   // A link's label: each end's interface name and addresses (the label of `netlab graph` else).
   const labelOf = (ends: UiEnd[], fallback: string) =>
-    ends.length === 2 ? ends.map((x) => [x.name, ...x.addresses].join(' ')).join(' — ') : fallback;
-  let edges: UiEdge[] = t.edges.map((e, k) => ({
-    id: pre(`e${k}`),
-    lab: t.lab,
-    kind: e.kind,
-    source: pre(e.from),
-    target: pre(e.to),
-    label: labelOf((e.ends ?? []).map(endOf), e.label),
-    ends: (e.ends ?? []).map(endOf),
-  }));
+    ends.length === 2 ? ends.map((x) => [x.name, ...x.addresses, ...(x.bridge ? [`(${x.bridge})`] : [])].join(' ')).join(' — ') : fallback;
+  let edges: UiEdge[] = t.edges.map((e, k) => {
+    const ends = ordered((e.ends ?? []).map(endOf));
+    return { id: pre(`e${k}`), lab: t.lab, kind: e.kind, source: pre(e.from), target: pre(e.to), label: labelOf(ends, e.label), ends };
+  });
 
   // Each host's links: a host whose only link is a veth to one bridge is that bridge's port host.
   const degree = new Map<string, UiEdge[]>();
