@@ -82,7 +82,10 @@ export function nftCounters(host: string, o: NftObj): NftCounter[] {
         host,
         table: `${o.family} ${o.table}`,
         chain,
-        rule: line.replace(/\s*comment "[^"]*"$/, '').replace(/\s*# handle \d+$/, ''),
+        rule: line
+          .replace(/\s*# handle \d+$/, '')
+          .replace(/\s*comment "[^"]*"$/, '')
+          .replace(/\s*\bcounter packets \d+ bytes \d+/, ''),
         packets: Number(m[1]),
         bytes: Number(m[2]),
       });

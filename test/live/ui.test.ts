@@ -247,6 +247,40 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
     expect(await linkState('docker-web', 'eth0')).toBe('up');
   });
 
+  it("shows the published port's DNAT counter rise on the host panel", async () => {
+    const page = await openPage(browser, ui.url);
+    await page.evaluate(() => {
+      const ui = (window as unknown as { netlabUi: { cy: { getElementById(i: string): { emit(e: string): void } } } }).netlabUi;
+      ui.cy.getElementById('docker/h_host').emit('tap');
+    });
+    const dnatPackets = () =>
+      page.evaluate(() => {
+        const rows = [...document.querySelectorAll('#nft-live tr')].map((r) =>
+          [...r.querySelectorAll('td')].map((c) => c.textContent ?? ''),
+        );
+        const row = rows.find((r) => r[0] === 'nl_prerouting' && /tcp dport 8080 dnat ip to 172\.17\.0\.2:80$/.test(r[1] ?? ''));
+        return row ? Number(row[2]) : null;
+      });
+    await page.waitForFunction(() => document.querySelectorAll('#nft-live td').length > 0);
+    const before = await dnatPackets();
+    expect(before, 'the DNAT rule of the published port is listed with its counter').not.toBeNull();
+    // One new connection from outside: nat chains see its first packet only.
+    const get = "require('http').get('http://203.0.113.1:8080/', (r) => { r.resume(); r.on('end', () => process.exit(0)); })";
+    await sh('ip', ['netns', 'exec', 'docker-internet', 'node', '-e', get]);
+    await page.waitForFunction(
+      (n) => {
+        const rows = [...document.querySelectorAll('#nft-live tr')].map((r) =>
+          [...r.querySelectorAll('td')].map((c) => c.textContent ?? ''),
+        );
+        const row = rows.find((r) => r[0] === 'nl_prerouting' && /tcp dport 8080 dnat/.test(r[1] ?? ''));
+        return row !== undefined && Number(row[2]) > n;
+      },
+      before!,
+      { timeout: 5000 },
+    );
+    await page.close();
+  });
+
   it('streams a capture into the page', async () => {
     const page = await openPage(browser, ui.url);
     await selectEdge(page, await edgeOf(page, 'web:eth0'));

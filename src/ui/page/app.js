@@ -200,6 +200,7 @@ function applyState(s) {
   }
   document.getElementById('status').textContent = `live · ${new Date(s.at).toLocaleTimeString()}`;
   if (ui.selected && ui.selected.kind === 'edge') renderEdgeLive(ui.selected.id);
+  if (ui.selected && ui.selected.kind === 'node' && ui.nodeById.has(ui.selected.id)) renderNftLive(ui.nodeById.get(ui.selected.id));
 }
 
 function panel(...children) {
@@ -258,18 +259,28 @@ async function showNode(id) {
           d.nft.map((r) => [r.chain, r.rule, mark(r)]),
         ),
       );
-      if (counters.length)
-        parts.push(
-          table(
-            ['chain', 'rule', 'packets', 'bytes'],
-            counters.map((c) => [c.chain, c.rule, c.packets, c.bytes]),
-          ),
-        );
+      parts.push(el('h3', {}, 'Rule counters (live)'), el('div', { id: 'nft-live' }));
     }
     panel(...parts);
+    renderNftLive(n);
   } catch (e) {
     panel(...head, el('p', { class: 'bad' }, e.message));
   }
+}
+
+/** Which DNAT, service and filter rule took how many packets: refreshed with every observation. */
+function renderNftLive(n) {
+  const box = document.getElementById('nft-live');
+  if (!box) return;
+  const live = liveOf(n.lab);
+  const counters = live ? live.nft.filter((c) => c.host === n.host) : [];
+  if (!counters.length) return box.replaceChildren(el('p', { class: 'hint' }, 'no rule counters in this table'));
+  box.replaceChildren(
+    table(
+      ['chain', 'rule', 'packets', 'bytes'],
+      counters.map((c) => [c.chain, c.rule, el('span', { class: c.packets > 0 ? 'ok' : 'hint' }, c.packets), c.bytes]),
+    ),
+  );
 }
 
 function showEdge(id) {
