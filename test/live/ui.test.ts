@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { parse } from 'yaml';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLabs } from '../../src/lab/index.js';
 import { netlab, NETLAB } from './cli.js';
 import { sandboxSkipReason, sh } from './sandbox.js';
 
@@ -416,11 +417,11 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
   });
 });
 
-/** Catalogue labs the live kernel builds (as test/live/catalogue.test.ts sorts them). */
+/** The catalogue labs the live kernel builds: those test/live/catalogue.test.ts applies here. */
 const NOT_HERE = new Set(['vlan-trunk', 'macvlan-ipvlan', 'container-attach']);
-const catalogue = readdirSync('docs/labs')
-  .filter((f) => f.endsWith('.md') && f !== 'README.md')
-  .map((f) => f.slice(0, -3))
+const catalogue = readdirSync('labs')
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.slice(0, -'.yaml'.length))
   .filter((name) => !NOT_HERE.has(name))
   .sort();
 
@@ -430,11 +431,14 @@ describe.skipIf(sandboxSkipReason !== null || process.env.NETLAB_UI_SCREENSHOTS 
       const file = `labs/${name}.yaml`;
       const applied = await netlab(['apply', '--yes', file]);
       expect(applied.code, applied.all).toBe(0);
-      const labName = (parse(readFileSync(file, 'utf8')) as { name: string }).name;
+      const { labs } = await loadLabs([file]);
+      const labName = labs[0]!.name;
       const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
       const ui = await startUi([labName, '--listen', '127.0.0.1:0']);
       try {
         const page = await openPage(browser, ui.url);
+        const hosts = (await drawn(page)).nodes.filter((n) => n.kind === 'host').map((n) => n.host);
+        expect(hosts.sort()).toEqual(labs[0]!.hosts.map((h) => h.name).sort());
         await page.screenshot({ path: `docs/img/ui-${name}.png` });
       } finally {
         await browser.close();

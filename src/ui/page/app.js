@@ -9,7 +9,7 @@ const withToken = (path) => (token ? `${path}${path.includes('?') ? '&' : '?'}to
 /** Graphs larger than this are drawn where the server placed them, without a force layout. */
 const FORCE_LAYOUT_MAX = 80;
 
-const ui = { cy: null, graph: null, state: null, events: 0, graphs: 0, selected: null, readOnly: false, capture: null };
+const ui = { cy: null, graph: null, state: null, events: 0, graphs: 0, selected: null, readOnly: false, capture: null, firstDrawMs: null };
 window.netlabUi = ui;
 
 function el(tag, attrs, ...children) {
@@ -147,6 +147,8 @@ async function loadGraph() {
     hideEdgesOnViewport: large,
     wheelSensitivity: 0.3,
   });
+  // Time from opening the page to the first drawn graph (docs/performance.md reports it).
+  ui.cy.one('render', () => (ui.firstDrawMs ??= Math.round(window.performance.now())));
   ui.cy.on('tap', 'node', (ev) => showNode(ev.target.id()));
   ui.cy.on('tap', 'edge', (ev) => showEdge(ev.target.id()));
   ui.graphs++;
