@@ -585,10 +585,43 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   return { family: 'inet', table, rules: ids.sort(), body: `${lines.join('\n')}\n` };
 }
 
+/** Words that begin a rule's statements (`ct status dnat` and `ct state new` are matches, not statements). */
+const STATEMENTS = new Set(['accept', 'drop', 'reject', 'dnat', 'snat', 'masquerade', 'redirect', 'jump', 'goto', 'return', 'notrack']);
+
+/**
+ * The rule with a `counter` before its first statement, so that `nft list table` tells how many
+ * packets each rule took (netlab ui shows it).
+ */
+export function withCounter(rule: string): string {
+  const words = rule.split(' ');
+  if (words.includes('counter')) return rule;
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const statement = (STATEMENTS.has(w) && words[i - 1] !== 'status') || ((w === 'meta' || w === 'ct') && words[i + 2] === 'set');
+    if (depth === 0 && !quoted && statement) return [...words.slice(0, i), 'counter', ...words.slice(i)].join(' ');
+    depth += (w.match(/\{/g) ?? []).length - (w.match(/\}/g) ?? []).length;
+    if ((w.match(/"/g) ?? []).length % 2) quoted = !quoted;
+  }
+  return `${rule} counter`;
+}
+
+/**
+ * Counters go in only as the table is loaded: the rendered body and the digests stay as they were,
+ * so a table applied before counters existed is not replaced for them.
+ */
+function countedBody(body: string): string {
+  return body.replace(
+    /^(\t\t)(.+?)( comment "nl:[0-9a-f]+")$/gm,
+    (_m, tab: string, rule: string, comment: string) => tab + withCounter(rule) + comment,
+  );
+}
+
 /** One `nft -f` transaction that atomically replaces the lab's table with `body` (creating it if missing). */
 export function replaceTableScript(p: { family: string; table: string; body: string }): string {
   // nft 1.0.6 has no `destroy`: declaring the table first makes the delete valid when it is missing.
-  const body = p.body.endsWith('\n') ? p.body : `${p.body}\n`;
+  const body = countedBody(p.body.endsWith('\n') ? p.body : `${p.body}\n`);
   return `table ${p.family} ${p.table}\ndelete table ${p.family} ${p.table}\n${body}`;
 }
 
