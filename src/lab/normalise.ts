@@ -5,6 +5,7 @@ import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
 import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import { normaliseExpect } from './expect.js';
+import { normaliseMachines, placeHosts } from './machines.js';
 import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
 import { normaliseProcesses } from './normalise-processes.js';
 import { normaliseIfaceTables, normaliseNexthops, normaliseRules } from './normalise-tables.js';
@@ -17,7 +18,15 @@ const DEFAULT_MTU = 1500;
 const MAIN_TABLE = 254;
 
 export function normalise(ctx: LabContext): Lab {
-  const hosts = [...ctx.hosts.values()].sort((a, b) => cmp(a.name, b.name)).map((h) => normaliseHost(ctx, h));
+  const placed = placeHosts(ctx.raw);
+  const hosts = [...ctx.hosts.values()]
+    .sort((a, b) => cmp(a.name, b.name))
+    .map((h) => {
+      const host = normaliseHost(ctx, h);
+      const machine = placed.get(h.name);
+      return machine === undefined ? host : { ...host, machine };
+    });
+  const machines = normaliseMachines(ctx);
   return {
     name: ctx.name,
     file: ctx.locator.file,
@@ -26,6 +35,7 @@ export function normalise(ctx: LabContext): Lab {
     hosts,
     expect: normaliseExpect(ctx),
     pos: ctx.locator.source(['name']),
+    ...(machines ? { machines } : {}),
   };
 }
 

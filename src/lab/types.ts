@@ -289,7 +289,27 @@ export interface Host {
   rules?: RoutingRule[];
   /** Processes to run and one-shot commands (absent = none). */
   processes?: HostProcess[];
+  /** The machine it runs on, in a lab across machines (absent otherwise). */
+  machine?: string;
   pos: SourcePos;
+}
+
+/** A machine of a lab that spans several (`machines:`). */
+export interface Machine {
+  name: string;
+  /** How to reach it; null for `local`, the machine netlab runs on. */
+  ssh: SshTarget | null;
+  /** Its address for VXLAN tunnels, or null: learnt from the route towards the others at plan time. */
+  underlay: string | null;
+  pos: SourcePos;
+}
+
+/** An SSH destination that passed the conservative grammar of src/lab/machines.ts. */
+export interface SshTarget {
+  user: string | null;
+  host: string;
+  port: number | null;
+  identity: string | null;
 }
 
 export interface Lab {
@@ -302,6 +322,8 @@ export interface Lab {
   expect: Expectation[];
   /** Position of the lab's `name` key, for issues found across labs (optional: labs built in code have none). */
   pos?: SourcePos;
+  /** The machines of a lab across machines (absent: this machine only); every host then has `machine`. */
+  machines?: Machine[];
 }
 
 export type ExpectProto = 'icmp' | 'tcp' | 'udp';
