@@ -57,7 +57,10 @@ describe('slicing a lab across machines', () => {
       { members: ['r2:eth1', 'r3:eth1'], machines: ['m2', 'm3'] },
       { members: ['a2:eth0', 'a3:eth0', 'sw:br0'], machines: ['m1', 'm2', 'm3'] },
     ]);
-    for (const s of segs) (expect(s.vni).toBeGreaterThan(0), expect(s.vni).toBeLessThan(2 ** 24));
+    for (const s of segs) {
+      expect(s.vni).toBeGreaterThan(0);
+      expect(s.vni).toBeLessThan(2 ** 24);
+    }
     expect(new Set(segs.map((s) => s.vni)).size).toBe(2);
     expect(crossSegments(raw, lab)).toEqual(segs);
     // A host joining the bridge from another machine keeps the segment's VNI.
