@@ -11,26 +11,29 @@ import type { Machine, SshTarget } from './types.js';
 const USER = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
-/** A key file path: letters, digits and `_ . , / + ~ -`, never starting with `-`. */
-const IDENTITY = /^[A-Za-z0-9_.,/+~][A-Za-z0-9_.,/+~-]*$/;
+/**
+ * A key file path: absolute or under `~/` (a relative one would depend on the directory netlab
+ * was started in), of letters, digits and `_ . , / + ~ -`, without a `..` part climbing out.
+ */
+const IDENTITY = /^(?:\/|~\/)[A-Za-z0-9_.,/+~-]*$/;
 
-/** `[user@]host` split and checked, or why not. */
+/** `[user@]host` split and checked, or why not (quoted as JSON: the text may hold control characters). */
 export function parseSshDestination(text: string): { user: string | null; host: string } | string {
   const at = text.lastIndexOf('@');
   const user = at < 0 ? null : text.slice(0, at);
   const host = at < 0 ? text : text.slice(at + 1);
   if (user !== null && !USER.test(user))
-    return `SSH user "${user}" must be a letter or "_", then letters, digits, "_", "." or "-" (at most 32)`;
+    return `SSH user ${JSON.stringify(user)} must be a letter or "_", then letters, digits, "_", "." or "-" (at most 32)`;
   if (!(HOSTNAME.test(host) && host.length <= 253) && !parseIp(host))
-    return `SSH host "${host}" must be a host name (letters, digits, "-" and ".", not starting with "-") or an IP address`;
+    return `SSH host ${JSON.stringify(host)} must be a host name (letters, digits, "-" and ".", not starting with "-") or an IP address`;
   return { user, host };
 }
 
 /** Why an identity file path is refused, or null. */
 export function identityProblem(path: string): string | null {
-  return IDENTITY.test(path)
+  return IDENTITY.test(path) && !path.split('/').includes('..')
     ? null
-    : `identity "${path}" must be a file path of letters, digits and "_ . , / + ~ -", not starting with "-"`;
+    : `identity ${JSON.stringify(path)} must be an absolute path or one under ~/, of letters, digits and "_ . , / + ~ -", with no ".." part`;
 }
 
 function isLoopbackHost(host: string): boolean {
