@@ -164,6 +164,8 @@ export interface RawFirewall {
 }
 
 export interface RawHost {
+  /** The machine (a key of `machines`) this host runs on. */
+  on?: string;
   netns?: RawNetns;
   ipv6?: boolean;
   sysctls?: Record<string, string | number>;
@@ -186,6 +188,9 @@ export interface RawHost {
   start?: number;
 }
 
+/** `local` (this machine) or a machine reached over SSH. */
+export type RawMachine = 'local' | { ssh: string; port?: number; identity?: string; underlay?: string };
+
 export interface RawLink {
   a: string;
   b: string;
@@ -199,6 +204,9 @@ export interface RawLab {
   name: string;
   owner?: string;
   root?: boolean;
+  /** Machines the lab spans (see src/lab/machines.ts). */
+  machines?: Record<string, RawMachine>;
+  placement?: 'spread' | 'pack';
   hosts: Record<string, RawHost>;
   links?: RawLink[];
   /** Kubernetes namespaces with their labels. */

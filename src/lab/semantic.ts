@@ -3,6 +3,7 @@
 import { checkConditions } from './conditions.js';
 import type { LabContext } from './context.js';
 import { checkExpect } from './expect.js';
+import { checkMachines } from './machines.js';
 import { checkGateways, checkHostAddresses, checkIpv6, checkRouteDestinations, checkSegments } from './semantic-addresses.js';
 import { checkDevices } from './semantic-devices.js';
 import { checkProcesses } from './semantic-processes.js';
@@ -29,4 +30,5 @@ export function checkSemantics(ctx: LabContext): void {
   checkExpect(ctx);
   for (const host of ctx.hosts.values()) checkProcesses(ctx, host);
   checkTables(ctx);
+  checkMachines(ctx);
 }

@@ -295,6 +295,8 @@ export interface Host {
   podPolicy?: PodPolicy;
   /** Egress of pods, checked here after this host's service DNAT (absent = no service or no egress policy). */
   serviceEgress?: ServiceEgress[];
+  /** The machine it runs on, in a lab across machines (absent otherwise). */
+  machine?: string;
   pos: SourcePos;
 }
 
@@ -337,6 +339,24 @@ export interface PodPort {
   port: PortRange | null;
 }
 
+/** A machine of a lab that spans several (`machines:`). */
+export interface Machine {
+  name: string;
+  /** How to reach it; null for `local`, the machine netlab runs on. */
+  ssh: SshTarget | null;
+  /** Its address for VXLAN tunnels, or null: learnt from the route towards the others at plan time. */
+  underlay: string | null;
+  pos: SourcePos;
+}
+
+/** An SSH destination that passed the conservative grammar of src/lab/machines.ts. */
+export interface SshTarget {
+  user: string | null;
+  host: string;
+  port: number | null;
+  identity: string | null;
+}
+
 export interface Lab {
   name: string;
   file: string;
@@ -351,6 +371,8 @@ export interface Lab {
   inputs?: { file: string; sha256: string }[];
   /** Position of the lab's `name` key, for issues found across labs (optional: labs built in code have none). */
   pos?: SourcePos;
+  /** The machines of a lab across machines (absent: this machine only); every host then has `machine`. */
+  machines?: Machine[];
 }
 
 export type ExpectProto = 'icmp' | 'tcp' | 'udp';

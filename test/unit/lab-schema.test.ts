@@ -194,7 +194,7 @@ describe('schema errors', () => {
     const { issues } = loadLabText('t.yaml', 'name: t\nhosts: { a: { zzzzzz: 1 } }\n');
     expect(issues).toHaveLength(1);
     expect(issues[0]!.message).toBe(
-      'unknown key "zzzzzz"; allowed keys: netns, ipv6, sysctls, interfaces, routes, nat, firewall, routing_policy, run, exec, count, start',
+      'unknown key "zzzzzz"; allowed keys: on, netns, ipv6, sysctls, interfaces, routes, nat, firewall, routing_policy, run, exec, count, start',
     );
   });
 
