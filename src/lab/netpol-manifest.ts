@@ -4,13 +4,13 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
-import { LineCounter, parseAllDocuments } from 'yaml';
 import type { LabContext } from './context.js';
 import { Locator, type Path } from './locate.js';
 import type { RawPolicySpec } from './raw.js';
 import { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
 import { schemaErrors } from './schema.js';
 import { schemaIssues } from './schema-messages.js';
+import { yamlLibrary } from './yaml-library.js';
 import { YamlOffsets } from './yaml-offsets.js';
 import { MAX_ALIAS_COUNT } from './yaml.js';
 
@@ -107,6 +107,7 @@ function readManifest(ctx: LabContext, written: string, at: Path): { file: strin
 
 /** The NetworkPolicies of one manifest text: each `---` document, or each item of a `kind: List`. */
 function manifestPolicies(ctx: LabContext, file: string, text: string): PolicySource[] {
+  const { LineCounter, parseAllDocuments } = yamlLibrary();
   const lines = new LineCounter();
   const out: PolicySource[] = [];
   const fileLocator = new Locator(file, null);

@@ -207,9 +207,15 @@ export function schemaIssues(errors: ErrorObject[], data: unknown, locator: Loca
   let pending = errors.filter((e) => e.keyword !== 'if' && e.keyword !== 'propertyNames');
   const mapped: Mapped[] = [];
   for (const err of pending.filter((e) => e.keyword === 'anyOf')) {
-    const inBranch = (e: ErrorObject) => e.instancePath === err.instancePath && e.schemaPath.startsWith(`${err.schemaPath}/`);
-    mapped.push(anyOfMessage(err, pending.filter(inBranch), data));
-    pending = pending.filter((e) => !inBranch(e));
+    // ajv reports a failed anyOf's branch errors just before it; through a $ref their schema
+    // path is the referenced one, so they are found by place: at or below the value, adjacent.
+    const under = (e: ErrorObject) => e.instancePath === err.instancePath || e.instancePath.startsWith(`${err.instancePath}/`);
+    const end = pending.indexOf(err);
+    let start = end;
+    while (start > 0 && pending[start - 1]!.keyword !== 'anyOf' && under(pending[start - 1]!)) start--;
+    const branches = pending.slice(start, end);
+    mapped.push(anyOfMessage(err, branches, data));
+    pending = pending.filter((e) => !branches.includes(e));
   }
   for (const err of pending) if (err.keyword !== 'anyOf') mapped.push(mapError(err, data));
 
