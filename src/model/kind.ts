@@ -91,3 +91,11 @@ export interface Kind<O extends Obj = Obj> {
   /** Carries no ownership mark: in a shared namespace it is the lab's only if the lab's record lists it. */
   unmarked?(o: O): boolean;
 }
+
+/** What an object that lives on one device of its namespace (an address, a neighbour, a qdisc) shares. */
+export function onOneDevice<O extends Obj & { dev: string }>(): Pick<Kind<O>, 'diesWith' | 'devices'> {
+  return {
+    diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+    devices: (o) => [o.dev],
+  };
+}

@@ -2,7 +2,7 @@
 // requests for ADDRESS that arrive on DEV with DEV's MAC, as routed container networks do for
 // addresses behind them, without turning on proxy_arp for every address the routes reach.
 import type { Lab } from '../lab/types.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { PHASE, type Operation } from './operations.js';
 import { ids, nsLabel, type ProxyNeighObj } from './objects.js';
 
@@ -46,7 +46,6 @@ export const proxyNeighKind: Kind<ProxyNeighObj> = {
   },
   create: addProxyNeigh,
   remove: deleteProxyNeigh,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<ProxyNeighObj>(),
   asked: (_o, q) => Boolean(q.proxyNeighbours),
 };
