@@ -12,6 +12,8 @@
 // - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
 //   interface it came from, then masquerade/snat in lab order.
 // - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
+// - nl_localnet_input, nl_localnet_output (filter): kube-proxy's guard of 127.0.0.0/8 on a node
+//   with localhost NodePorts (see LOCALNET_GUARD).
 //
 // Every rule carries `comment "nl:<digest>"`; the digest covers chain, position and rule text, and
 // every chain's header (type, hook, priority, policy) is digested too, so two equal `rules` lists
@@ -41,6 +43,8 @@ export const CHAINS = {
   postrouting: 'nl_postrouting',
   input: 'nl_input',
   forward: 'nl_forward',
+  localnetInput: 'nl_localnet_input',
+  localnetOutput: 'nl_localnet_output',
 } as const;
 
 // Headers are written exactly as `nft list table` prints them (nft 1.0.6), so that
@@ -241,7 +245,7 @@ function publishesOnLoopback(d: DnatRule, fam: Fam, targetIsHome: boolean): bool
 export function localnetInterfaces(host: Host): string[] {
   const out = new Set<string>();
   // kube-proxy sets it for every interface for its localhost NodePorts: the backend may be anywhere.
-  if ((host.policy?.services ?? []).some((s) => s.nodePort !== undefined && parseCidr(s.vip, s.pos).fam === 4)) out.add('all');
+  if (host.policy && hasLocalhostNodePorts(host.policy)) out.add('all');
   for (const d of host.policy?.dnat ?? []) {
     const to = parseCidr(d.toAddress, d.pos);
     const home = connectedSubnets(host).filter((s) => contains(s.net, to));
@@ -320,11 +324,13 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
   if (!Number.isInteger(np) || np < 1 || np > 65535) fail(s.pos, `service ${s.name}: invalid node_port ${np}`);
   const fam = hostAddr(s.vip, s.pos).fam;
   const k = IPK[fam];
-  const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
-  // Loopback needs route_localnet=1 (see localnetInterfaces), which would also let neighbours
-  // reach the node's 127.0.0.1: dropped, as KUBE-FIREWALL's "block incoming localnet connections".
-  const own = fam === 4 ? `meta nfproto ipv4 fib daddr type local ${s.proto} dport ${np}` : m;
-  if (fam === 4) pre.unshift(LOCALNET_GUARD);
+  // kube-proxy's KUBE-NODEPORTS takes every local destination, 127.0.0.1 included (IPv4 only),
+  // from outside too: a neighbour routing 127.0.0.1 to the node is DNATed like the node itself.
+  // What route_localnet=1 would let through beyond that is dropped by localnetGuard.
+  const m =
+    fam === 4
+      ? `meta nfproto ipv4 fib daddr type local ${s.proto} dport ${np}`
+      : `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
   // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
   // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.
   const cluster =
@@ -339,10 +345,25 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
     inbound = local.length === 0 ? 'drop' : dnatAction(fam, s, local);
   }
   pre.push(`${m} ${inbound}`);
-  out.push(`${own} ${cluster}`);
+  out.push(`${m} ${cluster}`);
 }
 
-const LOCALNET_GUARD = `iifname != "lo" ip daddr ${LOOPBACK[4]} drop`;
+/** Whether the host answers NodePorts on 127.0.0.1 (kube-proxy's localhost NodePorts, IPv4 only). */
+function hasLocalhostNodePorts(policy: Policy): boolean {
+  return policy.services.some((s) => s.nodePort !== undefined && parseCidr(s.vip, s.pos).fam === 4);
+}
+
+/**
+ * KUBE-FIREWALL's "block incoming localnet connections" (kube-proxy, proxier.go, and kubelet),
+ * jumped to from filter INPUT and OUTPUT: `-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack !
+ * --ctstate RELATED,ESTABLISHED,DNAT -j DROP`. A filter chain sees every packet, a nat chain only
+ * a connection's first, so this is where route_localnet=1 is closed to neighbours. nft's `ct
+ * status` does not match a packet without a conntrack entry, so invalid packets get their own rule.
+ */
+const LOCALNET_GUARD = [
+  `ip daddr ${LOOPBACK[4]} ip saddr != ${LOOPBACK[4]} ct state invalid drop`,
+  `ip daddr ${LOOPBACK[4]} ip saddr != ${LOOPBACK[4]} ct state ! established,related ct status ! dnat drop`,
+];
 
 function renderSnat(policy: Policy, post: string[]): void {
   for (const r of policy.snat) {
@@ -563,6 +584,12 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
       });
     chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
+  if (hasLocalhostNodePorts(policy))
+    for (const [name, hook] of [
+      [CHAINS.localnetInput, 'input'],
+      [CHAINS.localnetOutput, 'output'],
+    ] as const)
+      chains.push({ name, header: filterHeader(hook, 'accept'), rules: LOCALNET_GUARD });
   for (const c of podChains(host, usesIpv6(host))) chains.push({ name: c.name, header: filterHeader(c.hook, c.policy), rules: c.rules });
   if (chains.length === 0) return null;
 
@@ -585,7 +612,7 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   return { family: 'inet', table, rules: ids.sort(), body: `${lines.join('\n')}\n` };
 }
 
-/** Words that begin a rule's statements (`ct status dnat` and `ct state new` are matches, not statements). */
+/** Words that begin a rule's statements (`ct status [!] dnat` and `ct state new` are matches, not statements). */
 const STATEMENTS = new Set(['accept', 'drop', 'reject', 'dnat', 'snat', 'masquerade', 'redirect', 'jump', 'goto', 'return', 'notrack']);
 
 /**
@@ -599,7 +626,8 @@ export function withCounter(rule: string): string {
   let quoted = false;
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    const statement = (STATEMENTS.has(w) && words[i - 1] !== 'status') || ((w === 'meta' || w === 'ct') && words[i + 2] === 'set');
+    const status = words[i - 1] === 'status' || (words[i - 1] === '!' && words[i - 2] === 'status');
+    const statement = (STATEMENTS.has(w) && !status) || ((w === 'meta' || w === 'ct') && words[i + 2] === 'set');
     if (depth === 0 && !quoted && statement) return [...words.slice(0, i), 'counter', ...words.slice(i)].join(' ');
     depth += (w.match(/\{/g) ?? []).length - (w.match(/\}/g) ?? []).length;
     if ((w.match(/"/g) ?? []).length % 2) quoted = !quoted;

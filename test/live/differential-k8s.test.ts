@@ -28,6 +28,7 @@ import {
   buildByHand,
   expectSameFlows,
   iptablesRestore,
+  loopbackVia,
   nsOf,
   observeAll,
   removeByHand,
@@ -224,11 +225,19 @@ const FLOWS: Flow[] = [
   { what: 'routed external -> pod on node2', from: 'peer', to: '10.244.2.2:8080' },
   // No masquerade for a VIP without a cluster CIDR: a backend on node2 answers the peer directly.
   svc('routed external -> ClusterIP through node1', 'peer', '10.96.0.10:80'),
+  // `peer` routes 127.0.0.1 to node1 (see loopbackVia). KUBE-NODEPORTS takes it (127.0.0.1 is a
+  // local address) and a backend answers, from 127.0.0.1, which peer's kernel drops as a martian;
+  // a node's own service on 127.0.0.1 is not reached (KUBE-FIREWALL drops what no DNAT took).
+  { what: 'neighbour -> NodePort on node1 localhost', from: 'peer', to: '127.0.0.1:30080', wire: true },
+  { what: "neighbour -> node1's own service on localhost", from: 'peer', to: '127.0.0.1:9000', wire: true },
 ];
 
+/** The servers, and peer's route of 127.0.0.1 to node1, on a built topology. */
 async function startServers(ns: (h: string) => string): Promise<void> {
   await startServer(ns('pod-a1'), 'pod-a1', [8080]);
   await startServer(ns('pod-b1'), 'pod-b1', [8080]);
+  await startServer(ns('node1'), 'node1-localhost', [9000], '127.0.0.1');
+  await loopbackVia(ns('peer'), '198.51.100.1');
 }
 
 async function realKubeProxy(policy: 'Cluster' | 'Local'): Promise<string[]> {

@@ -1,5 +1,6 @@
 // Differential tests: a topology built by hand with `ip` and the real product's iptables rules
 // (Docker, kube-proxy), next to the same lab applied by netlab, probed with the same flows.
+import { execa } from 'execa';
 import { expect } from 'vitest';
 import { inNs, sh } from './sandbox.js';
 import { addressOf, connect } from './tcp.js';
@@ -63,6 +64,45 @@ export interface Flow {
   from: string;
   to: string;
   backends?: number;
+  /**
+   * Also report what came back to `from` on the wire: a client whose own kernel drops the answer
+   * (a 127.0.0.1 source arriving off lo is a martian) cannot tell "answered" from "dropped".
+   */
+  wire?: boolean;
+}
+
+/**
+ * Routes 127.0.0.1 from `ns` to a neighbour instead of its own lo, as a host on a node's segment
+ * can (CVE-2020-8558): 127.0.0.1 stops being local there, so only the probe's own traffic changes.
+ */
+export async function loopbackVia(ns: string, via: string): Promise<void> {
+  await sh('ip', ['-n', ns, 'route', 'del', 'local', '127.0.0.0/8', 'dev', 'lo', 'table', 'local']);
+  await sh('ip', ['-n', ns, 'route', 'del', 'local', '127.0.0.1', 'dev', 'lo', 'table', 'local']);
+  await sh('ip', ['-n', ns, 'route', 'add', '127.0.0.1/32', 'via', via]);
+}
+
+/** Captures, in `ns`, the first TCP segment from `hostPort` while `probe` runs: its flags, or null. */
+async function answerOnWire(ns: string, hostPort: string, probe: () => Promise<void>): Promise<string | null> {
+  const [, host, port] = /^(.*):(\d+)$/.exec(hostPort)!;
+  const filter = `tcp and src host ${host} and src port ${port}`;
+  const p = execa('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-l', '--immediate-mode', '-c', '1', '-i', 'any', filter], {
+    reject: false,
+  });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    p.stderr!.on('data', (d: Buffer) => d.toString().includes('listening on') && resolve());
+    void p.then((r) => reject(new Error(`tcpdump in ${ns} exited: ${r.stderr}`)));
+  });
+  try {
+    await probe();
+  } finally {
+    // An answer comes within the probe's own timeout if at all: nothing left to wait for.
+    p.kill('SIGTERM');
+    await p;
+  }
+  const flags = /Flags \[([^\]]+)\]/.exec(out)?.[1];
+  return flags === undefined ? null : ({ 'S.': 'SYN-ACK', 'R.': 'RST' }[flags] ?? flags);
 }
 
 // Enough connections to see every backend behind a random choice (kube-proxy's `statistic
@@ -79,14 +119,20 @@ export async function observe(ns: (host: string) => string, flow: Flow, timeout 
   const names = new Set<string>();
   const want = flow.backends ?? 1;
   const max = want > 1 ? MAX_TRIES : 2;
-  for (let tried = 0; tried < max && names.size < want; tried += BATCH) {
-    for (const r of await connect(ns(flow.from), flow.to, Math.min(BATCH, max - tried), timeout)) {
-      if (r.ok) {
-        names.add(r.reply.name);
-        outcomes.add(`${r.reply.name} saw ${addressOf(r.reply.peer)}`);
-      } else outcomes.add('no answer');
+  const probe = async () => {
+    for (let tried = 0; tried < max && names.size < want; tried += BATCH) {
+      for (const r of await connect(ns(flow.from), flow.to, Math.min(BATCH, max - tried), timeout)) {
+        if (r.ok) {
+          names.add(r.reply.name);
+          outcomes.add(`${r.reply.name} saw ${addressOf(r.reply.peer)}`);
+        } else outcomes.add('no answer');
+      }
     }
-  }
+  };
+  if (flow.wire) {
+    const wire = await answerOnWire(ns(flow.from), flow.to, probe);
+    outcomes.add(wire === null ? 'nothing on the wire' : `${wire} on the wire`);
+  } else await probe();
   return [...outcomes].sort().join(', ');
 }
 

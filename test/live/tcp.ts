@@ -17,8 +17,18 @@ export type Result = { ok: true; reply: Reply; local: string } | { ok: false; er
 /** Servers started by this test file; stop them with stopServers() (by pid, ours only). */
 export const servers: ResultPromise[] = [];
 
-export async function startServer(ns: string, name: string, ports: number[]): Promise<void> {
-  await startReady(ns, `server ${name}`, [SERVER, '--name', name, '--lifetime', '300', ...ports.flatMap((x) => ['--port', String(x)])]);
+/** `host` is the address to listen on (default every one). */
+export async function startServer(ns: string, name: string, ports: number[], host?: string): Promise<void> {
+  const listen = host === undefined ? [] : ['--host', host];
+  await startReady(ns, `server ${name}`, [
+    SERVER,
+    '--name',
+    name,
+    '--lifetime',
+    '300',
+    ...listen,
+    ...ports.flatMap((x) => ['--port', String(x)]),
+  ]);
 }
 
 /** A userland proxy (like docker-proxy) in `ns`: listens on `port`, relays each connection to `to` over its own. */

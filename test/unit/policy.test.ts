@@ -438,30 +438,39 @@ describe('renderPolicy: golden', () => {
     const body = renderPolicy('k8s', k8sNode(undefined, { services: [{ ...webService(BACKENDS), nodePort: 30080 }] }))!.body;
     const toBackends =
       'tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
-    expect(chainRules(body, 'nl_prerouting')).toContain(`fib daddr type local ip daddr != 127.0.0.0/8 ${toBackends}`);
-    // The node's own connections, to 127.0.0.1 too (kube-proxy's localhost NodePorts).
+    // 127.0.0.1 too, from the node and from outside (kube-proxy's localhost NodePorts).
+    expect(chainRules(body, 'nl_prerouting')).toContain(`meta nfproto ipv4 fib daddr type local ${toBackends}`);
     expect(chainRules(body, 'nl_output')).toContain(`meta nfproto ipv4 fib daddr type local ${toBackends}`);
     expect(chainRules(body, 'nl_postrouting')).toContain('meta mark & 0x00004000 == 0x00004000 masquerade');
   });
 
-  it('NodePort on 127.0.0.1 for the node itself: route_localnet everywhere, guarded as KUBE-FIREWALL does', () => {
+  it('NodePort on 127.0.0.1: route_localnet everywhere, guarded in filter input and output as KUBE-FIREWALL does', () => {
     const node = k8sNode(undefined, {
       services: [
         { ...webService(BACKENDS), nodePort: 30080 },
         { ...webService(BACKENDS), name: 'api', port: 81, nodePort: 30081 },
       ],
     });
-    const pre = chainRules(renderPolicy('k8s', node)!.body, 'nl_prerouting');
+    const body = renderPolicy('k8s', node)!.body;
     // The backend may be on any interface, so every one takes a 127.0.0.0/8 source...
     expect(localnetInterfaces(node)).toEqual(['all']);
-    // ...and nothing from outside reaches the node's loopback: one guard, before any DNAT.
-    expect(pre[0]).toBe('iifname != "lo" ip daddr 127.0.0.0/8 drop');
-    expect(pre.filter((r) => r.includes('127.0.0.0/8 drop'))).toHaveLength(1);
+    // ...and nothing from outside reaches the node's loopback unless a NodePort DNATed it: the
+    // guard sees every packet (filter), not only a connection's first (nat), and is there once.
+    const guard = [
+      '\t\ttype filter hook HOOK priority filter; policy accept;',
+      '\t\tip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state invalid drop comment "nl:DIGEST"',
+      '\t\tip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state ! established,related ct status ! dnat drop comment "nl:DIGEST"',
+    ];
+    const digestless = (text: string) => text.replace(/nl:[0-9a-f]+/g, 'nl:DIGEST');
+    for (const hook of ['input', 'output'])
+      expect(digestless(body)).toContain(`\tchain nl_localnet_${hook} {\n${guard.join('\n').replace('HOOK', hook)}\n\t}\n`);
+    expect(body.match(/127\.0\.0\.0\/8 drop/g)).toBeNull();
+    expect(chainRules(body, 'nl_prerouting').some((r) => r.includes('127.0.0.0/8'))).toBe(false);
     // Neither without a NodePort, nor for an IPv6 one (kube-proxy's localhost NodePorts are IPv4 only).
     const v6: Service = { ...webService([{ address: 'fd00:244:1::2', port: 8080 }]), vip: 'fd00:96::10', nodePort: 30080 };
     for (const h of [k8sNode(), k8sNode(undefined, { services: [v6] })]) {
       expect(localnetInterfaces(h)).toEqual([]);
-      expect(renderPolicy('k8s', h)!.body).not.toContain('127.0.0.0/8 drop');
+      expect(renderPolicy('k8s', h)!.body).not.toContain('nl_localnet');
     }
     expect(chainRules(renderPolicy('k8s', k8sNode(undefined, { services: [v6] }))!.body, 'nl_output')).toContain(
       'fib daddr type local ip6 daddr != ::1 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip6 to [fd00:244:1::2]:8080',
@@ -472,13 +481,13 @@ describe('renderPolicy: golden', () => {
     const local = { ...webService(BACKENDS), nodePort: 30080, externalTrafficPolicy: 'Local' as const };
     const body = renderPolicy('k8s', k8sNode(undefined, { services: [local] }))!.body;
     expect(chainRules(body, 'nl_prerouting')).toContain(
-      'fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 dnat ip to 10.244.1.2:8080',
+      'meta nfproto ipv4 fib daddr type local tcp dport 30080 dnat ip to 10.244.1.2:8080',
     );
     // The node's own connections take the Cluster path, as kube-proxy's "masquerade LOCAL traffic".
     expect(chainRules(body, 'nl_output').some((r) => r.includes('dport 30080 meta mark set'))).toBe(true);
     const remote = { ...local, backends: [{ address: '10.244.2.2', port: 8080 }] };
     const none = renderPolicy('k8s', k8sNode(undefined, { services: [remote] }))!.body;
-    expect(chainRules(none, 'nl_prerouting')).toContain('fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 drop');
+    expect(chainRules(none, 'nl_prerouting')).toContain('meta nfproto ipv4 fib daddr type local tcp dport 30080 drop');
   });
 
   it('userland_proxy false: only a container reaching its own published port is masqueraded', () => {

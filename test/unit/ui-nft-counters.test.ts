@@ -26,6 +26,9 @@ describe('nft rule counters', () => {
       'oifname "docker0" ip daddr 172.17.0.2 ct status dnat tcp dport 80 counter masquerade',
     );
     expect(withCounter('ct state new reject with tcp reset')).toBe('ct state new counter reject with tcp reset');
+    expect(withCounter('ip daddr 127.0.0.0/8 ct state ! established,related ct status ! dnat drop')).toBe(
+      'ip daddr 127.0.0.0/8 ct state ! established,related ct status ! dnat counter drop',
+    );
     expect(withCounter('tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to 10.0.0.1:1')).toBe(
       'tcp dport 30080 counter meta mark set meta mark | 0x00004000 dnat ip to 10.0.0.1:1',
     );
