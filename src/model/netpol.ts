@@ -1,7 +1,9 @@
 // A pod's NetworkPolicy (src/lab/netpol.ts) as two filter chains in the lab's table of the pod's
 // own namespace: ingress on the input hook, egress on the output hook. A pod is a namespace with
 // a veth to its node, so this is per-pod enforcement, as a CNI does it, with no bridge netfilter.
-// A host that DNATs services also gets a forward chain applying pods' egress to the DNATed packet.
+// A host that DNATs services also gets a forward chain applying pods' egress to what a service VIP
+// DNATed (`ct original` daddr), after the DNAT.
+import ipaddr from 'ipaddr.js';
 import type { Host, PeerBlock, PodPort, PodRule, ServiceEgress } from '../lab/types.js';
 
 export const POD_CHAINS = { ingress: 'nl_np_ingress', egress: 'nl_np_egress', services: 'nl_np_svc_egress' } as const;
@@ -50,7 +52,10 @@ function ruleLines(r: PodRule, dir: 'saddr' | 'daddr'): string[] {
 /** The chains of a pod's isolated directions, and of a host's check of pods' service egress. */
 export function podChains(host: Host, ipv6: boolean): PodChain[] {
   const out: PodChain[] = [];
-  const services = serviceEgressChain(host.serviceEgress ?? []);
+  const services = serviceEgressChain(
+    host.serviceEgress ?? [],
+    (host.policy?.services ?? []).map((s) => canonical(s.vip)),
+  );
   if (services) out.push(services);
   const p = host.podPolicy;
   if (!p) return out;
@@ -67,19 +72,26 @@ export function podChains(host: Host, ipv6: boolean): PodChain[] {
   return out;
 }
 
+function canonical(address: string): string {
+  const a = ipaddr.parse(address);
+  return a.kind() === 'ipv6' ? (a as ipaddr.IPv6).toRFC5952String() : a.toString();
+}
+
 /**
- * Connections this host DNATed (a service) from an egress-isolated pod: allowed when the pod's
- * egress rules allow the backend address and port, dropped otherwise; other traffic is not
- * this chain's business.
+ * Connections this host DNATed from a service VIP, from an egress-isolated pod: allowed when the
+ * pod's egress rules allow the backend address and port, dropped otherwise. Other traffic, other
+ * DNATs (a published port, a NodePort: the pod's own chain checked their node address) included,
+ * is not this chain's business.
  */
-function serviceEgressChain(pods: ServiceEgress[]): PodChain | null {
+function serviceEgressChain(pods: ServiceEgress[], vips: string[]): PodChain | null {
   if (!pods.length) return null;
   const rules = ['ct state established,related accept'];
   for (const pod of pods)
     for (const f of [4, 6] as Fam[]) {
       const sources = pod.sources.filter((a) => famOf(a) === f);
-      if (!sources.length) continue;
-      const from = `${IPK[f]} saddr ${set(sources)} ct status dnat`;
+      const mine = vips.filter((v) => famOf(v) === f);
+      if (!sources.length || !mine.length) continue;
+      const from = `${IPK[f]} saddr ${set(sources)} ct original ${IPK[f]} daddr ${set(mine)} ct status dnat`;
       // A match on the other family's addresses can never hold for these sources.
       const other = `${IPK[f === 4 ? 6 : 4]} `;
       for (const line of pod.rules.flatMap((r) => ruleLines(r, 'daddr'))) if (!line.startsWith(other)) rules.push(`${from} ${line}`);

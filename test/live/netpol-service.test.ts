@@ -1,8 +1,9 @@
 // Egress NetworkPolicy through a service VIP, as Kubernetes defines it: the pod's egress is checked
 // after the service's DNAT, against the backend pod's address and port. So allowing the backend
 // allows reaching it through the VIP, while an allow naming the VIP address or the service port
-// (not the backend's) does not. Pod x-a is the egress-isolated client; x-d has no policy and is
-// the control that the service itself works in every step.
+// (not the backend's) does not. Other DNATs of the node (a published port, a NodePort) are not
+// checked again. Pod x-a is the egress-isolated client; x-d has no policy and is the control that
+// the service itself works in every step.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,13 +14,16 @@ import { sandboxSkipReason } from './sandbox.js';
 const VIP_B = '10.96.0.10'; // service web-b: backend x-b:8080
 const VIP_C = '10.96.0.11'; // service web-c: backend x-c:8080
 const IP = { a: '10.244.1.2', b: '10.244.1.3', c: '10.244.1.4', d: '10.244.1.5' } as const;
+const NODE = '10.244.1.1';
+const PUBLISHED = 8081; // on the node, to x-c:8080
+const NODE_PORT = 30080; // web-c's
 
 function labText(egress: object[], expect: string[]): string {
   const pod = (name: keyof typeof IP) => ({
     namespace: 'x',
     labels: { pod: name },
     interfaces: { eth0: { addresses: [`${IP[name]}/24`] } },
-    routes: [{ to: 'default', via: '10.244.1.1' }],
+    routes: [{ to: 'default', via: NODE }],
   });
   const lab = {
     name: 'npsvc',
@@ -27,12 +31,14 @@ function labText(egress: object[], expect: string[]): string {
       node: {
         // Replies from a backend on the same bridge must pass the node's conntrack to be un-DNATed.
         sysctls: { 'net.ipv4.ip_forward': 1, 'net.bridge.bridge-nf-call-iptables': 1 },
-        interfaces: { cbr0: { kind: 'bridge', addresses: ['10.244.1.1/24'] } },
+        interfaces: { cbr0: { kind: 'bridge', addresses: [`${NODE}/24`] } },
         nat: {
           services: [
             { name: 'web-b', vip: VIP_B, port: 80, backends: ['x-b:8080'] },
-            { name: 'web-c', vip: VIP_C, port: 80, backends: ['x-c:8080'] },
+            { name: 'web-c', vip: VIP_C, port: 80, backends: ['x-c:8080'], node_port: NODE_PORT },
           ],
+          // A Docker-style published port: DNAT too, but no service's.
+          publish: [{ proto: 'tcp', port: PUBLISHED, to: 'x-c:8080' }],
         },
       },
       'x-a': pod('a'),
@@ -67,6 +73,18 @@ const STEPS: { name: string; egress: object[]; expect: string[] }[] = [
     name: "an ipBlock covering the backend, with the backend's port, allows the service",
     egress: [{ to: [{ ipBlock: { cidr: `${IP.b}/32` } }], ports: [{ port: 8080, protocol: 'TCP' }] }],
     expect: [`x-a -> ${VIP_B}:80 reaches [x-b]`, `x-a -> ${VIP_C}:80 tcp unreachable`],
+  },
+  {
+    // The pod's egress is checked before these DNATs (in the pod, against the node's address):
+    // only a service VIP's DNAT is checked again against the backend.
+    name: "a published port or a NodePort is no service VIP: the node's DNAT of it is not checked against the backend",
+    egress: [{ to: [{ ipBlock: { cidr: `${NODE}/32` } }] }],
+    expect: [
+      `x-a -> ${NODE}:${PUBLISHED} reaches [x-c]`,
+      `x-a -> ${NODE}:${NODE_PORT} reaches [x-c]`,
+      `x-a -> ${VIP_C}:80 tcp unreachable`,
+      `x-d -> ${VIP_C}:80 reaches [x-c]`,
+    ],
   },
 ];
 

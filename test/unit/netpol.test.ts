@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadLabText } from '../../src/lab/index.js';
 import type { Lab, PodPolicy } from '../../src/lab/types.js';
-import { renderPolicy } from '../../src/model/policy.js';
+import { renderPolicy, ruleEntries } from '../../src/model/policy.js';
 import { labOf } from './helpers.js';
 
 const FILE = 'np.yaml';
@@ -224,5 +224,25 @@ describe('NetworkPolicy rendering', () => {
       )
       .join('\n');
     await expect(script).toMatchFileSnapshot('golden/netpol.nft');
+  });
+
+  it('the service host checks only what a service VIP DNATed, not a published port or a NodePort', () => {
+    const lab = podsLab(
+      [
+        '{ name: out, namespace: x, podSelector: { matchLabels: { pod: a } }, policyTypes: [Egress], egress: [{ to: [{ podSelector: { matchLabels: { pod: b } } }] }] }',
+      ],
+      ', nat: { services: [{ name: web, vip: 10.96.0.10, port: 80, backends: [x-b:8080], node_port: 30080 }, { name: api, vip: 10.96.0.11, port: 80, backends: [x-c:8080] }], publish: [{ proto: tcp, port: 8081, to: x-c:8080 }] }',
+    );
+    const body = renderPolicy(
+      lab.name,
+      lab.hosts.find((x) => x.name === 'node')!,
+    )!.body;
+    const from = 'ip saddr 10.244.1.2/32 ct original ip daddr { 10.96.0.10, 10.96.0.11 } ct status dnat';
+    const rules = ruleEntries(body).filter((r) => r.chain === 'nl_np_svc_egress' && !r.text.startsWith('type '));
+    expect(rules.map((r) => r.text)).toEqual([
+      'ct state established,related accept',
+      `${from} ip daddr 10.244.1.3/32 accept`,
+      `${from} drop`,
+    ]);
   });
 });
