@@ -18,18 +18,9 @@
 // connection, as docker-proxy does; the rules send it what Docker sends it (containers' own
 // connections to a published port, `! -i docker0` on the DNAT rule, and the host's to 127.0.0.1).
 import { readFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { labFile, netlab, withoutProcess } from './cli.js';
-import {
-  buildByHand,
-  expectSameFlows,
-  iptablesRestore,
-  nsOf,
-  observeAll,
-  removeByHand,
-  type Flow,
-  type HandTopology,
-} from './differential.js';
+import { afterAll, describe, it } from 'vitest';
+import { labFile, withoutProcess } from './cli.js';
+import { expectSameFlows, iptablesRestore, observeByHand, observeLab, type Flow, type HandTopology } from './differential.js';
 import { sandboxSkipReason } from './sandbox.js';
 import { startProxy, startServer, stopServers } from './tcp.js';
 
@@ -138,35 +129,21 @@ async function startServers(ns: (h: string) => string): Promise<void> {
 }
 
 async function realDocker(proxy: boolean): Promise<string[]> {
-  const t = topology(proxy);
-  const ns = (h: string) => nsOf(t, h);
-  try {
-    await buildByHand(t);
-    await iptablesRestore(ns('host'), proxy ? DOCKER_PROXY_ON : DOCKER_PROXY_OFF);
-    await startServers(ns);
-    if (proxy) await startProxy(ns('host'), 8080, '172.17.0.2:80');
-    return await observeAll(ns, FLOWS);
-  } finally {
-    await stopServers();
-    await removeByHand(t);
-  }
+  return observeByHand(
+    topology(proxy),
+    async (ns) => {
+      await iptablesRestore(ns('host'), proxy ? DOCKER_PROXY_ON : DOCKER_PROXY_OFF);
+      await startServers(ns);
+      if (proxy) await startProxy(ns('host'), 8080, '172.17.0.2:80');
+    },
+    FLOWS,
+  );
 }
 
 async function netlabDocker(proxy: boolean): Promise<string[]> {
   let text = withoutProcess(readFileSync('labs/docker-bridge.yaml', 'utf8'), 'http');
   if (!proxy) text = text.replace('    nat:\n', '    nat:\n      userland_proxy: false\n');
-  const file = labFile('docker', text);
-  const ns = (h: string) => `docker-${h}`;
-  try {
-    const applied = await netlab(['apply', file]);
-    expect(applied.code, applied.all).toBe(0);
-    await startServers(ns);
-    return await observeAll(ns, FLOWS);
-  } finally {
-    await stopServers();
-    const destroyed = await netlab(['destroy', file]);
-    expect(destroyed.code, destroyed.all).toBe(0);
-  }
+  return observeLab(labFile('docker', text), 'docker-', startServers, FLOWS);
 }
 
 describe.skipIf(sandboxSkipReason !== null)('docker-bridge against moby rule sets', () => {

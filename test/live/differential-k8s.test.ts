@@ -22,19 +22,9 @@
 // the pods and the VIP by route; `client` stays as the lab has it, with no such route.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
-import { labFile, netlab, withoutProcess } from './cli.js';
-import {
-  buildByHand,
-  expectSameFlows,
-  iptablesRestore,
-  loopbackVia,
-  nsOf,
-  observeAll,
-  removeByHand,
-  type Flow,
-  type HandTopology,
-} from './differential.js';
+import { afterAll, describe, it } from 'vitest';
+import { labFile, withoutProcess } from './cli.js';
+import { expectSameFlows, iptablesRestore, loopbackVia, observeByHand, observeLab, type Flow, type HandTopology } from './differential.js';
 import { sandboxSkipReason } from './sandbox.js';
 import { startServer, stopServers } from './tcp.js';
 
@@ -241,34 +231,21 @@ async function startServers(ns: (h: string) => string): Promise<void> {
 }
 
 async function realKubeProxy(policy: 'Cluster' | 'Local'): Promise<string[]> {
-  const ns = (h: string) => nsOf(TOPOLOGY, h);
-  try {
-    await buildByHand(TOPOLOGY);
-    await iptablesRestore(ns('node1'), kubeProxyRules(policy, ENDPOINTS.node1));
-    await iptablesRestore(ns('node2'), kubeProxyRules(policy, ENDPOINTS.node2));
-    await startServers(ns);
-    return await observeAll(ns, FLOWS);
-  } finally {
-    await stopServers();
-    await removeByHand(TOPOLOGY);
-  }
+  return observeByHand(
+    TOPOLOGY,
+    async (ns) => {
+      await iptablesRestore(ns('node1'), kubeProxyRules(policy, ENDPOINTS.node1));
+      await iptablesRestore(ns('node2'), kubeProxyRules(policy, ENDPOINTS.node2));
+      await startServers(ns);
+    },
+    FLOWS,
+  );
 }
 
 async function netlabK8s(policy: 'Cluster' | 'Local'): Promise<string[]> {
   let text = withoutProcess(withPeer(readFileSync('labs/k8s-flat.yaml', 'utf8')), 'http');
   if (policy === 'Local') text = text.replace('node_port: 30080,', 'node_port: 30080, external_traffic_policy: Local,');
-  const file = labFile('k8s', text);
-  const ns = (h: string) => `k8s-${h}`;
-  try {
-    const applied = await netlab(['apply', file]);
-    expect(applied.code, applied.all).toBe(0);
-    await startServers(ns);
-    return await observeAll(ns, FLOWS);
-  } finally {
-    await stopServers();
-    const destroyed = await netlab(['destroy', file]);
-    expect(destroyed.code, destroyed.all).toBe(0);
-  }
+  return observeLab(labFile('k8s', text), 'k8s-', startServers, FLOWS);
 }
 
 describe.skipIf(sandboxSkipReason !== null)('k8s-flat against kube-proxy (iptables mode)', () => {

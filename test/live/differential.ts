@@ -2,8 +2,9 @@
 // (Docker, kube-proxy), next to the same lab applied by netlab, probed with the same flows.
 import { execa } from 'execa';
 import { expect } from 'vitest';
+import { netlab } from './cli.js';
 import { inNs, sh } from './sandbox.js';
-import { addressOf, connect } from './tcp.js';
+import { addressOf, connect, stopServers } from './tcp.js';
 
 /** A lab topology written out by hand: every host is a namespace `prefix + host`. */
 export interface HandTopology {
@@ -140,6 +141,43 @@ export async function observeAll(ns: (host: string) => string, flows: Flow[]): P
   const out: string[] = [];
   for (const f of flows) out.push(await observe(ns, f));
   return out;
+}
+
+/** Builds `t` by hand, runs `setup` (the product's rules, servers), probes `flows`, removes it all. */
+export async function observeByHand(
+  t: HandTopology,
+  setup: (ns: (host: string) => string) => Promise<void>,
+  flows: Flow[],
+): Promise<string[]> {
+  const ns = (h: string) => nsOf(t, h);
+  try {
+    await buildByHand(t);
+    await setup(ns);
+    return await observeAll(ns, flows);
+  } finally {
+    await stopServers();
+    await removeByHand(t);
+  }
+}
+
+/** Applies the lab `file` (namespaces `prefix + host`), runs `setup`, probes `flows`, destroys it. */
+export async function observeLab(
+  file: string,
+  prefix: string,
+  setup: (ns: (host: string) => string) => Promise<void>,
+  flows: Flow[],
+): Promise<string[]> {
+  const ns = (h: string) => `${prefix}${h}`;
+  try {
+    const applied = await netlab(['apply', file]);
+    expect(applied.code, applied.all).toBe(0);
+    await setup(ns);
+    return await observeAll(ns, flows);
+  } finally {
+    await stopServers();
+    const destroyed = await netlab(['destroy', file]);
+    expect(destroyed.code, destroyed.all).toBe(0);
+  }
 }
 
 /** Asserts flow by flow that both systems answered alike; the failure message is the whole table. */
