@@ -225,6 +225,10 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
     await page.click('#link-up');
     await page.waitForFunction(() => /set up/.test(document.getElementById('action-result')?.textContent ?? ''));
     expect(await linkState('docker-db', 'eth0')).toBe('up');
+    // Down flushed db's default route; up puts back what the lab declares, so the lab is in sync.
+    expect((await sh('ip', ['-n', 'docker-db', 'route', 'show', 'default'])).stdout).toContain('default via 172.17.0.1 dev eth0');
+    const status = await netlab(['status', '--lab', LAB]);
+    expect(status.code, status.all).toBe(0);
     await page.close();
   });
 
@@ -276,8 +280,8 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
     await page.waitForFunction(() => document.querySelectorAll('#nft-live td').length > 0);
     const before = await dnatPackets();
     expect(before, 'the DNAT rule of the published port is listed with its counter').not.toBeNull();
-    // One new connection from outside: nat chains count its first packet only. Its answer does not
-    // matter here (an earlier test took web's link down, and with it web's default route).
+    // One new connection from outside: nat chains count its first packet only, so its answer does
+    // not matter here.
     const connect = "require('net').connect(8080, '203.0.113.1').on('error', () => process.exit(0))";
     const client = execa('ip', ['netns', 'exec', 'docker-internet', 'node', '-e', connect], { reject: false });
     await page.waitForFunction(
