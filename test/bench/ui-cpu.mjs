@@ -12,10 +12,13 @@
 //   node test/bench/ui-cpu.mjs [--hosts 500] [--seconds 60] [--json]
 //
 // Nothing here asserts a time; docs/performance.md quotes what it printed.
+// The functions given to page.evaluate run in the page, where these are defined.
+/* global window, document */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setInterval, clearInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
