@@ -9,7 +9,8 @@ import type { NsQuery } from '../driver/driver.js';
 import { RealDriver } from '../driver/real.js';
 import { PreflightError, UsageError } from '../errors.js';
 import { PHASE, type Operation } from '../model/operations.js';
-import { ids, sameObject, type QdiscObj } from '../model/objects.js';
+import { ids, sameObject, type LinkObj, type QdiscObj, type State } from '../model/objects.js';
+import { kindOf } from '../model/registry.js';
 import {
   conditionsOf,
   createQdisc,
@@ -28,6 +29,30 @@ import { appendAll } from '../append.js';
 
 const OVERRIDE_NOTE =
   'this is a runtime override, not part of the lab: `netlab status` and `netlab plan` show it as drift, and the next `netlab apply` reverts it';
+
+/**
+ * What the kernel flushes from an interface set down: the routes through it, its IPv6 addresses
+ * and its neighbour entries. Conditions (qdiscs) and sysctls survive, so `up` leaves them alone.
+ */
+const FLUSHED_BY_DOWN = new Set(['addr', 'route', 'neigh', 'proxyneigh']);
+
+/**
+ * After a link is set up again: puts back what the lab declares on it that the kernel flushed
+ * when it went down (a default route through it above all), read from the kernel first so only
+ * what is missing is added. Returns what was restored, in words.
+ */
+async function restoreFlushed(driver: RealDriver, ep: Endpoint, query: NsQuery): Promise<string[]> {
+  const desired: State = new Map(ep.record.desired.map((o) => [o.id, o]));
+  const link = desired.get(ids.link(ep.ns, ep.ifname)) as LinkObj | undefined;
+  if (!link) return [];
+  const lost = ep.record.desired.filter((o) => o.ns === ep.ns && FLUSHED_BY_DOWN.has(o.kind) && kindOf(o).diesWith?.(o, link));
+  if (!lost.length) return [];
+  const live = await driver.observe({ lab: ep.lab, namespaces: [ep.record.scope.find((q) => q.ns === ep.ns) ?? query] });
+  const missing = lost.filter((o) => !live.state.has(o.id));
+  const commands = missing.flatMap((o) => kindOf(o).create(o, { state: desired })).sort((a, b) => a.phase - b.phase);
+  if (commands.length) await driver.execute(commands);
+  return missing.map((o) => `restored ${kindOf(o).describe(o)}`);
+}
 
 /** A flag value: `off`, `none` or `0` removes the condition. */
 function flag<T>(name: string, text: string | undefined, parse: (v: string) => T | null, words: string): T | null | undefined {
@@ -159,6 +184,7 @@ export async function changeLink(labArg: string, endpointArg: string, state: str
     }
 
     if (commands.length) await driver.execute(commands);
+    if (state === 'up' && !link.up) appendAll(said, await restoreFlushed(driver, ep, query));
     // Drift is only seen where qdiscs are observed: make sure status and plan look there.
     if (changesConditions) {
       const q = ep.record.scope.find((x) => x.ns === ep.ns);

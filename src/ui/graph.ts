@@ -44,6 +44,9 @@ export interface UiEdge {
   source: string;
   target: string;
   label: string;
+  /** Drawn next to each end: that end's interface name and addresses ('' when none). */
+  sourceLabel: string;
+  targetLabel: string;
   /** The interfaces whose counters and state the edge shows (an aggregate: every member's). */
   ends: UiEnd[];
   /** For an aggregate: how many links it stands for. */
@@ -60,6 +63,14 @@ export interface UiGraph {
 export type HostNamespaces = ReadonlyMap<string, string>;
 
 const SPACING = 220;
+const NATURAL = new Intl.Collator('en', { numeric: true });
+/** A grouped host's place in its grid: room for a name like h500. */
+const CELL = { width: 48, height: 30 };
+
+/** The topology id of a host's node. */
+function hostIdOf(t: Topology, host: string): string {
+  return t.nodes.find((n) => n.kind === 'host' && n.host === host)?.id ?? '';
+}
 
 /** One lab's nodes and edges with positions; `offsetX` places labs side by side. */
 export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nodes: UiNode[]; edges: UiEdge[]; width: number } {
@@ -82,9 +93,16 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
   // A link's label: each end's interface name and addresses (the label of `netlab graph` else).
   const labelOf = (ends: UiEnd[], fallback: string) =>
     ends.length === 2 ? ends.map((x) => [x.name, ...x.addresses, ...(x.bridge ? [`(${x.bridge})`] : [])].join(' ')).join(' — ') : fallback;
+  // Topology lists a veth's ends from its `from` node to its `to` node, and a device's one end at
+  // the host that owns it (`to`); a device's name is in its edge's label already.
+  const endText = (x: UiEnd, withName: boolean) => [...(withName ? [x.name] : []), ...x.addresses].join('\n');
   let edges: UiEdge[] = t.edges.map((e, k) => {
-    const ends = ordered((e.ends ?? []).map(endOf));
-    return { id: pre(`e${k}`), lab: t.lab, kind: e.kind, source: pre(e.from), target: pre(e.to), label: labelOf(ends, e.label), ends };
+    const raw = (e.ends ?? []).map(endOf);
+    const [sourceLabel, targetLabel] =
+      raw.length === 2 ? [endText(raw[0]!, true), endText(raw[1]!, true)] : raw.length === 1 ? ['', endText(raw[0]!, false)] : ['', ''];
+    const ends = ordered(raw);
+    const label = labelOf(ends, e.label);
+    return { id: pre(`e${k}`), lab: t.lab, kind: e.kind, source: pre(e.from), target: pre(e.to), label, sourceLabel, targetLabel, ends };
   });
 
   // Each host's links: a host whose only link is a veth to one bridge is that bridge's port host.
@@ -106,6 +124,8 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
   for (const [bridge, ports] of portsOf) {
     if (ports.length <= AGGREGATE_PORTS) continue;
     const b = byId.get(bridge)!;
+    // h2 before h10: hosts made with `count` are numbered.
+    ports.sort((p, q) => NATURAL.compare(p.host, q.host));
     const group: UiNode = {
       id: `${bridge}/ports`,
       lab: t.lab,
@@ -129,6 +149,8 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
       source: group.id,
       target: bridge,
       label: `${ports.length} links`,
+      sourceLabel: '',
+      targetLabel: '',
       ends: inGroup.flatMap((e) => e.ends.slice(0, 1)),
       members: ports.length,
     });
@@ -142,16 +164,23 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
   for (const b of bridges) {
     const ports = portsOf.get(b.id) ?? [];
     const grouped = ports.length > AGGREGATE_PORTS;
-    const cols = grouped ? Math.ceil(Math.sqrt(ports.length * 2)) : 0;
+    const cols = grouped ? Math.ceil(Math.sqrt(ports.length * 1.2)) : 0;
     const radius = grouped ? 0 : Math.max(SPACING * 0.8, (ports.length * 90) / (2 * Math.PI));
-    const width = grouped ? cols * 40 : 2 * radius;
+    const width = grouped ? cols * CELL.width : 2 * radius;
     b.x = x + width / 2;
     b.y = 0;
     placed.add(b.id);
+    // The host that owns the bridge right above it, so its edge to the bridge is short.
+    const owner = byId.get(pre(hostIdOf(t, b.host)));
+    if (owner && !placed.has(owner.id)) {
+      owner.x = b.x;
+      owner.y = b.y - (grouped ? SPACING * 0.75 : radius + SPACING / 2);
+      placed.add(owner.id);
+    }
     ports.forEach((p, k) => {
       if (grouped) {
-        p.x = x + (k % cols) * 40;
-        p.y = SPACING + Math.floor(k / cols) * 40;
+        p.x = x + (k % cols) * CELL.width;
+        p.y = SPACING + Math.floor(k / cols) * CELL.height;
       } else {
         const a = Math.PI / 2 + (2 * Math.PI * k) / ports.length;
         p.x = b.x + radius * Math.cos(a);

@@ -117,8 +117,8 @@ function drawn(page: Page) {
   });
 }
 
-async function openPage(browser: Browser, url: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+async function openPage(browser: Browser, url: string, deviceScaleFactor = 1): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, deviceScaleFactor });
   const violations: string[] = [];
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) violations.push(m.text());
@@ -130,6 +130,46 @@ async function openPage(browser: Browser, url: string): Promise<Page> {
   });
   expect(violations, 'the page runs under its Content-Security-Policy').toEqual([]);
   return page;
+}
+
+/**
+ * What is wrong with the picture: an element cytoscape does not draw, one whose box (labels
+ * included) reaches past the canvas, so part of it is cut off, or an edge whose labels, laid end
+ * to end along it, are longer than the edge between its nodes' borders (they run under a node).
+ */
+function pictureProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    type Box = { x1: number; x2: number; y1: number; y2: number };
+    type Point = { x: number; y: number };
+    type El = {
+      id(): string;
+      isEdge(): boolean;
+      visible(): boolean;
+      renderedBoundingBox(o?: object): Box;
+      pstyle(k: string): { strValue: string; pfValue: number };
+      sourceEndpoint(): Point;
+      targetEndpoint(): Point;
+    };
+    const ui = (window as unknown as { netlabUi: { cy: { elements(): El[]; width(): number; height(): number } } }).netlabUi;
+    const { cy } = ui;
+    const ctx = document.createElement('canvas').getContext('2d')!;
+    const problems: string[] = [];
+    for (const e of cy.elements()) {
+      if (!e.visible()) problems.push(`${e.id()} is not drawn`);
+      const b = e.renderedBoundingBox({ includeLabels: true, includeOverlays: false });
+      if (b.x1 < 0 || b.y1 < 0 || b.x2 > cy.width() || b.y2 > cy.height())
+        problems.push(`${e.id()} is cut off at the canvas edge (${[b.x1, b.y1, b.x2, b.y2].map(Math.round).join(',')})`);
+      if (!e.isEdge()) continue;
+      ctx.font = `${e.pstyle('font-size').pfValue}px ${e.pstyle('font-family').strValue}`;
+      const texts = ['source-label', 'label', 'target-label'].map((k) => e.pstyle(k).strValue).filter(Boolean);
+      const wrapped = e.pstyle('text-wrap').strValue === 'wrap';
+      const need = texts.reduce((a, t) => a + Math.max(...(wrapped ? t.split('\n') : [t]).map((l) => ctx.measureText(l).width)), 0);
+      const [s, t] = [e.sourceEndpoint(), e.targetEndpoint()];
+      const have = Math.hypot(t.x - s.x, t.y - s.y);
+      if (need > have) problems.push(`${e.id()}: labels ${Math.round(need)} long on an edge of ${Math.round(have)}`);
+    }
+    return problems;
+  });
 }
 
 /** The id of the edge whose first end is HOST:IF. */
@@ -195,6 +235,7 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
       'uplink 203.0.113.1/24 — eth0 203.0.113.254/24',
     ]);
     expect(d.edges.filter((e) => e.down)).toEqual([]);
+    expect(await pictureProblems(page)).toEqual([]);
     const again = await openPage(browser, ui.url);
     expect((await drawn(again)).nodes.map((n) => n.pos)).toEqual(d.nodes.map((n) => n.pos));
     // Viewing (several observations with two pages open) changed nothing in the kernel.
@@ -225,6 +266,10 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
     await page.click('#link-up');
     await page.waitForFunction(() => /set up/.test(document.getElementById('action-result')?.textContent ?? ''));
     expect(await linkState('docker-db', 'eth0')).toBe('up');
+    // Down flushed db's default route; up puts back what the lab declares, so the lab is in sync.
+    expect((await sh('ip', ['-n', 'docker-db', 'route', 'show', 'default'])).stdout).toContain('default via 172.17.0.1 dev eth0');
+    const status = await netlab(['status', '--lab', LAB]);
+    expect(status.code, status.all).toBe(0);
     await page.close();
   });
 
@@ -276,8 +321,8 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui in a real browser', () =>
     await page.waitForFunction(() => document.querySelectorAll('#nft-live td').length > 0);
     const before = await dnatPackets();
     expect(before, 'the DNAT rule of the published port is listed with its counter').not.toBeNull();
-    // One new connection from outside: nat chains count its first packet only. Its answer does not
-    // matter here (an earlier test took web's link down, and with it web's default route).
+    // One new connection from outside: nat chains count its first packet only, so its answer does
+    // not matter here.
     const connect = "require('net').connect(8080, '203.0.113.1').on('error', () => process.exit(0))";
     const client = execa('ip', ['netns', 'exec', 'docker-internet', 'node', '-e', connect], { reject: false });
     await page.waitForFunction(
@@ -436,9 +481,11 @@ describe.skipIf(sandboxSkipReason !== null || process.env.NETLAB_UI_SCREENSHOTS 
       const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
       const ui = await startUi([labName, '--listen', '127.0.0.1:0']);
       try {
-        const page = await openPage(browser, ui.url);
+        // Twice the pixels: the labels stay sharp in the docs.
+        const page = await openPage(browser, ui.url, 2);
         const hosts = (await drawn(page)).nodes.filter((n) => n.kind === 'host').map((n) => n.host);
         expect(hosts.sort()).toEqual(labs[0]!.hosts.map((h) => h.name).sort());
+        expect(await pictureProblems(page)).toEqual([]);
         await page.screenshot({ path: `docs/img/ui-${name}.png` });
       } finally {
         await browser.close();

@@ -44,6 +44,10 @@ describe('ui graph', () => {
     });
     expect(web.ends[1]).toMatchObject({ host: 'host', ns: 'docker-host', bridge: 'docker0' });
     expect(web.label).toMatch(/^eth0 172\.17\.0\.2\/16 — veth[0-9a-f]+ \(docker0\)$/);
+    // Each end's name and addresses, drawn next to the node that end belongs to.
+    const webAt = (id: string) => (web.source === id ? web.sourceLabel : web.target === id ? web.targetLabel : null);
+    expect(webAt('docker/h_web')).toBe('eth0\n172.17.0.2/16');
+    expect(webAt('docker/b_host_docker0')).toMatch(/^veth[0-9a-f]+$/);
     expect(new Set(g.edges.map((e) => e.id)).size).toBe(g.edges.length);
   });
 
@@ -76,8 +80,17 @@ describe('ui graph', () => {
     expect(agg[0]!.ends.map((e) => `${e.ns}/${e.ifname}`).sort()).toEqual(
       Array.from({ length: n }, (_, i) => `star-h${i + 1}/eth0`).sort(),
     );
-    // Every node is drawn at its own spot in the group's grid.
+    // Every node is drawn at its own spot in the group's grid, in the order of their numbers
+    // (h2 before h10), row by row.
     expect(new Set(members.map((x) => `${x.x},${x.y}`)).size).toBe(n);
+    const reading = [...members].sort((a, b) => a.y - b.y || a.x - b.x).map((x) => x.host);
+    expect(reading).toEqual(Array.from({ length: n }, (_, i) => `h${i + 1}`));
+    // The hub, which owns the bridge, sits right above it: its edge to the bridge is short and drawn.
+    const hub = g.nodes.find((x) => x.id === 'star/h_hub')!;
+    const bridge = g.nodes.find((x) => x.id === 'star/b_hub_br0')!;
+    expect(g.edges.filter((e) => e.kind === 'bridge').map((e) => [e.source, e.target])).toEqual([['star/h_hub', 'star/b_hub_br0']]);
+    expect(hub.x).toBe(bridge.x);
+    expect(hub.y).toBeLessThan(bridge.y);
   });
 
   it('keeps a 500-host star small: one group and one aggregated edge per hub bridge', () => {

@@ -37,12 +37,33 @@ const rate = (bps) =>
 const pps = (n) => `${n >= 100 ? Math.round(n) : n.toFixed(1)} pkt/s`;
 const statusClass = (s) => (s === 'ok' || s === 'running' ? 'ok' : s === 'drift' || s === 'extra' ? 'warn' : 'bad');
 
+/** The fonts of node and edge labels (cytoscape's default family), for measuring them. */
+const NODE_FONT = 12;
+const EDGE_FONT = 10;
+const FONT_FAMILY = 'Helvetica Neue, Helvetica, sans-serif';
+/** The largest zoom a fit may choose: a small lab is drawn at a readable size, not blown up. */
+const MAX_FIT_ZOOM = 1.6;
+const FIT_PADDING = 40;
+
+const measurer = document.createElement('canvas').getContext('2d');
+/** Width in pixels of the longest line of a label at a font size (at zoom 1). */
+function textWidth(text, size) {
+  measurer.font = `${size}px ${FONT_FAMILY}`;
+  return Math.max(
+    0,
+    ...String(text || '')
+      .split('\n')
+      .map((line) => measurer.measureText(line).width),
+  );
+}
+
 const STYLE = [
   {
     selector: 'node',
     style: {
       label: 'data(label)',
-      'font-size': 11,
+      'font-size': NODE_FONT,
+      'font-family': FONT_FAMILY,
       'text-valign': 'center',
       'text-halign': 'center',
       'min-zoomed-font-size': 7,
@@ -52,12 +73,14 @@ const STYLE = [
   },
   {
     selector: 'node[kind = "host"]',
-    style: { shape: 'round-rectangle', width: 'label', height: 24, padding: 8, 'background-color': '#dbe7ff' },
+    style: { shape: 'round-rectangle', width: 'data(width)', height: 24, padding: 8, 'background-color': '#dbe7ff' },
   },
   {
     selector: 'node[kind = "bridge"]',
-    style: { shape: 'hexagon', width: 'label', height: 30, padding: 10, 'background-color': '#ffe7b3' },
+    style: { shape: 'hexagon', width: 'data(width)', height: 30, padding: 10, 'background-color': '#ffe7b3' },
   },
+  // A large bridge's hosts, in a grid inside their group: small enough for hundreds to fit.
+  { selector: 'node[kind = "host"]:child', style: { height: 18, padding: 3 } },
   {
     selector: 'node[kind = "group"]',
     style: { shape: 'round-rectangle', 'background-color': '#eef1f6', 'text-valign': 'top', 'font-size': 13, 'border-style': 'dashed' },
@@ -70,11 +93,22 @@ const STYLE = [
       width: 'data(width)',
       'line-color': '#5b6b85',
       'curve-style': 'bezier',
-      label: 'data(label)',
-      'font-size': 9,
+      // Each end's interface and addresses sit along the edge next to its own node, clear of the
+      // node's border; the middle says what the link is doing (down, conditions, traffic).
+      label: 'data(mid)',
+      'source-label': 'data(sourceLabel)',
+      'target-label': 'data(targetLabel)',
+      'source-text-offset': 'data(sourceOffset)',
+      'target-text-offset': 'data(targetOffset)',
+      'text-wrap': 'wrap',
+      'font-size': EDGE_FONT,
+      'font-family': FONT_FAMILY,
       'text-rotation': 'autorotate',
+      'source-text-rotation': 'autorotate',
+      'target-text-rotation': 'autorotate',
       'text-background-color': '#f7f8fa',
       'text-background-opacity': 0.85,
+      'text-background-padding': 1,
       'min-zoomed-font-size': 7,
     },
   },
@@ -103,15 +137,116 @@ async function post(path, body) {
   return answer;
 }
 
+/** A veth is named at its ends; other edges (a bridge's devices, a tunnel, an aggregate) in the middle. */
+function midLabel(e, extra) {
+  const base = e.kind === 'veth' ? [] : [e.label].filter(Boolean);
+  return [...base, ...(extra.length ? [`[${extra.join(', ')}]`] : [])].join(' ');
+}
+
+/** Long enough for both end labels and the middle one side by side. */
+function edgeLength(edge) {
+  const d = edge.data();
+  return Math.max(60, 2 * (d.sourceOffset + d.targetOffset) + textWidth(d.mid, EDGE_FONT));
+}
+
+/**
+ * A small spring layout: each edge pushes or pulls its ends towards its own length (room for its
+ * labels), every two nodes repel, a weak pull keeps the parts together. It starts from the
+ * positions given, so it is deterministic. (cytoscape's cose only ever pulls edges shorter, which
+ * piles the labels of short edges onto the nodes.)
+ */
+function springLayout(cy, iterations = 500) {
+  const nodes = cy.nodes().filter((n) => !n.isParent());
+  const index = new Map(nodes.map((n, i) => [n.id(), i]));
+  const p = nodes.map((n) => ({ ...n.position() }));
+  const radius = nodes.map((n) => Math.hypot(n.outerWidth(), n.outerHeight()) / 2);
+  // One spring per pair of nodes, as long as the longest of their edges (a veth beside a tunnel).
+  const pairs = new Map();
+  for (const e of cy.edges()) {
+    const [a, b] = [index.get(e.source().id()), index.get(e.target().id())].sort((x, y) => x - y);
+    if (a === undefined || b === undefined || a === b) continue;
+    pairs.set(`${a} ${b}`, [a, b, Math.max(pairs.get(`${a} ${b}`)?.[2] ?? 0, edgeLength(e))]);
+  }
+  const springs = [...pairs.values()];
+  const REPULSION = 40 * 40;
+  let step = 60;
+  for (let it = 0; it < iterations; it++) {
+    const f = p.map(() => ({ x: 0, y: 0 }));
+    const push = (a, b, k) => {
+      const dx = p[b].x - p[a].x || 0.01 * (b - a);
+      const dy = p[b].y - p[a].y;
+      const d = Math.hypot(dx, dy);
+      f[a].x -= (k * dx) / d;
+      f[a].y -= (k * dy) / d;
+      f[b].x += (k * dx) / d;
+      f[b].y += (k * dy) / d;
+    };
+    for (let a = 0; a < p.length; a++)
+      for (let b = a + 1; b < p.length; b++) {
+        const gap = Math.max(5, Math.hypot(p[b].x - p[a].x, p[b].y - p[a].y) - radius[a] - radius[b]);
+        push(a, b, REPULSION / gap);
+      }
+    for (const [a, b, length] of springs) {
+      const gap = Math.hypot(p[b].x - p[a].x, p[b].y - p[a].y) - radius[a] - radius[b];
+      push(a, b, 0.5 * (length - gap));
+    }
+    const cx = p.reduce((s, q) => s + q.x, 0) / p.length;
+    const cy_ = p.reduce((s, q) => s + q.y, 0) / p.length;
+    p.forEach((q, i) => {
+      const fx = f[i].x + 0.02 * (cx - q.x);
+      const fy = f[i].y + 0.02 * (cy_ - q.y);
+      const m = Math.hypot(fx, fy);
+      if (m > 0) {
+        q.x += (fx / m) * Math.min(m, step);
+        q.y += (fy / m) * Math.min(m, step);
+      }
+    });
+    step = Math.max(0.5, step * 0.99);
+  }
+  cy.batch(() => nodes.forEach((n, i) => n.position(p[i])));
+}
+
+/** Everything in view, labels included, but never zoomed in past a readable size. */
+function fitAll(cy) {
+  cy.fit(undefined, FIT_PADDING);
+  if (cy.zoom() > MAX_FIT_ZOOM) {
+    cy.zoom(MAX_FIT_ZOOM);
+    cy.center();
+  }
+}
+
 function elements(g) {
   const nodes = g.nodes.map((n) => ({
     group: 'nodes',
-    data: { id: n.id, label: n.label, kind: n.kind, lab: n.lab, host: n.host, ...(n.parent ? { parent: n.parent } : {}) },
+    data: {
+      id: n.id,
+      label: n.label,
+      kind: n.kind,
+      lab: n.lab,
+      host: n.host,
+      width: Math.ceil(textWidth(n.label, NODE_FONT)) + 8,
+      ...(n.parent ? { parent: n.parent } : {}),
+    },
     position: { x: n.x, y: n.y },
   }));
+  // An end label's middle sits half its width (plus a gap) from the node's border.
+  const offset = (text) => (text ? Math.ceil(textWidth(text, EDGE_FONT) / 2) + 10 : 0);
   const edges = g.edges.map((e) => ({
     group: 'edges',
-    data: { id: e.id, source: e.source, target: e.target, label: e.label, base: e.label, kind: e.kind, lab: e.lab, width: 2 },
+    data: {
+      id: e.id,
+      source: e.source,
+      target: e.target,
+      label: e.label,
+      mid: midLabel(e, []),
+      sourceLabel: e.sourceLabel,
+      targetLabel: e.targetLabel,
+      sourceOffset: offset(e.sourceLabel),
+      targetOffset: offset(e.targetLabel),
+      kind: e.kind,
+      lab: e.lab,
+      width: 2,
+    },
   }));
   return [...nodes, ...edges];
 }
@@ -130,23 +265,25 @@ async function loadGraph() {
     container: document.getElementById('graph'),
     elements: elements(g),
     style: STYLE,
-    layout: large
-      ? { name: 'preset', fit: true, padding: 30 }
-      : // randomize false starts from the server's positions: the same lab gives the same picture.
-        {
-          name: 'cose',
-          randomize: false,
-          animate: false,
-          fit: true,
-          padding: 30,
-          idealEdgeLength: 110,
-          nodeRepulsion: 9000,
-          numIter: 1500,
-        },
+    layout: { name: 'preset', fit: false },
     textureOnViewport: large,
     hideEdgesOnViewport: large,
     wheelSensitivity: 0.3,
   });
+  // A large lab stays where the server placed it; a small one is laid out by force, starting from
+  // those places (randomize false), so the same lab gives the same picture.
+  if (!large) {
+    // A radial tree from the best connected node first (deterministic, and a good start for a
+    // lab that is mostly stars of hosts around bridges), then springs to give each edge its length.
+    const root = ui.cy
+      .nodes()
+      .sort((a, b) => b.degree() - a.degree() || (a.id() < b.id() ? -1 : 1))
+      .first();
+    ui.cy.layout({ name: 'breadthfirst', circle: true, roots: root, spacingFactor: 1.5, animate: false, fit: false }).run();
+    springLayout(ui.cy);
+  }
+  // Fitted once the layout is done and the labels have their sizes.
+  fitAll(ui.cy);
   // Time from opening the page to the first drawn graph (docs/performance.md reports it).
   ui.cy.one('render', () => (ui.firstDrawMs ??= Math.round(window.performance.now())));
   ui.cy.on('tap', 'node', (ev) => showNode(ev.target.id()));
@@ -184,6 +321,7 @@ function applyState(s) {
       ce.toggleClass('conditioned', Boolean(cond));
       const extra = [down ? (e.kind === 'aggregate' ? `${down} down` : 'DOWN') : '', cond || '', bps > 0 ? rate(bps) : ''].filter(Boolean);
       ce.data('label', extra.length ? `${e.label} [${extra.join(', ')}]` : e.label);
+      ce.data('mid', midLabel(e, extra));
     }
     for (const n of ui.graph.nodes) {
       if (n.kind !== 'host') continue;
