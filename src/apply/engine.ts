@@ -13,7 +13,8 @@ import {
 } from '../errors.js';
 import type { Driver, NsQuery, Observation } from '../driver/driver.js';
 import { desiredState } from '../model/desired.js';
-import { describe, diffStates, stateOf, type Obj, type State } from '../model/objects.js';
+import { describe, diffStates, stateOf, type LinkObj, type Obj, type State } from '../model/objects.js';
+import { isSetting, kindOf } from '../model/registry.js';
 import { effectOf, type Effect, type Operation } from '../model/operations.js';
 import { toolOf } from '../driver/render.js';
 import { plan, unrestorable, type Plan, type Step } from '../plan/plan.js';
@@ -22,8 +23,8 @@ import { policyAdvice } from './advice.js';
 import { preflight } from './preflight.js';
 import { profile } from '../profile.js';
 import { scheduleRounds, touchedNamespaces } from './schedule.js';
-import { claimUnmarked } from './ownership.js';
-import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from './scope.js';
+import { claimUnmarked } from '../observe/ownership.js';
+import { discoveredScope, mergeScopes, pairNamespaces, scopeOfLab, scopeOfObjects, sharedNamespaces } from '../observe/scope.js';
 import { children, journalOwnerAlive, lockLab, store, type Journal, type LabRecord } from './store.js';
 import { counted } from '../words.js';
 
@@ -257,7 +258,8 @@ function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> 
   const deleting = new Set<string>();
   const relinked = new Set<string>();
   const peerOf = (o: Obj | undefined) => {
-    if (o?.kind === 'link' && o.peer) relinked.add(o.peer.ns);
+    const away = o && kindOf(o).anchor?.(o);
+    if (away) relinked.add(away.ns);
   };
   for (const s of lp.plan.steps)
     for (const c of s.commands) {
@@ -273,7 +275,10 @@ function verifyScope(lp: LabPlan): { compare: Set<string>; observe: Set<string> 
     }
   const neighbours = new Map<string, Set<string>>();
   for (const state of [lp.desired, lp.live.state])
-    for (const o of state.values()) if (o.kind === 'link' && o.peer) pairNamespaces(neighbours, o.ns, o.peer.ns);
+    for (const o of state.values()) {
+      const away = kindOf(o).anchor?.(o);
+      if (away) pairNamespaces(neighbours, o.ns, away.ns);
+    }
   const compare = new Set(direct);
   for (const ns of deleting) for (const n of neighbours.get(ns) ?? []) compare.add(n);
   return { compare, observe: new Set([...compare, ...relinked]) };
@@ -289,12 +294,15 @@ async function verify(driver: Driver, lp: LabPlan, retries: number): Promise<voi
     lp.scope.filter((q) => observe.has(q.ns)).map((q) => ({ ...q, sysctls: [], nftTables: [] })),
   );
   // A peer in a namespace not read is compared by its namespace alone (see verifyScope).
-  const seen = (o: Obj): Obj =>
-    o.kind === 'link' && o.peer && !observe.has(o.peer.ns) ? { ...o, peer: { ns: o.peer.ns, ifname: '' } } : o;
+  const seen = (o: Obj): Obj => {
+    const k = kindOf(o);
+    const away = k.anchor?.(o);
+    return away && k.anchorUnread && !observe.has(away.ns) ? k.anchorUnread(o) : o;
+  };
   const desired = new Map([...lp.desired].filter(([, o]) => compare.has(o.ns)).map(([id, o]) => [id, seen(o)]));
   await settle(retries, async () => {
     const live = await driver.observe({ lab: lp.lab, namespaces: scope });
-    const compared = [...live.state].filter(([, o]) => compare.has(o.ns) && (o.kind !== 'sysctl' || desired.has(o.id)));
+    const compared = [...live.state].filter(([, o]) => compare.has(o.ns) && (!kindOf(o).setting || desired.has(o.id)));
     return diffStates(desired, new Map(compared.map(([id, o]) => [id, seen(o)])));
   });
 }
@@ -365,10 +373,10 @@ async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
   let others: Map<string, LabRecord[]> | null = null;
   for (const o of lp.desired.values()) {
     const before = lp.live.state.get(o.id);
-    if (o.kind !== 'sysctl' || !shared.has(o.ns) || o.id in originals || before?.kind !== 'sysctl') continue;
+    if (!isSetting(o) || !shared.has(o.ns) || o.id in originals || !before || !isSetting(before)) continue;
     // Set already by another lab: the value from before that lab is the one to put back.
     others ??= await sysctlsOfOtherLabs(lab.name);
-    const setter = others.get(o.id)?.find((r) => r.desired.some((d) => d.id === o.id && d.kind === 'sysctl' && d.value === before.value));
+    const setter = others.get(o.id)?.find((r) => r.desired.some((d) => d.id === o.id && isSetting(d) && d.value === before.value));
     originals[o.id] = setter?.sysctlOriginals[o.id] ?? before.value;
   }
   return {
@@ -386,7 +394,7 @@ async function newRecord(lab: Lab, lp: LabPlan): Promise<LabRecord> {
 /** The links an effect makes or changes, by namespace and name. */
 function linksOf(e: Effect): { ns: string; ifname: string }[] {
   const out: { ns: string; ifname: string }[] = [];
-  for (const o of e.set ?? []) if (o.kind === 'link') out.push(o);
+  for (const o of e.set ?? []) if (kindOf(o).device) out.push(o as LinkObj);
   if (e.patch) out.push(e.patch);
   return out;
 }
@@ -508,7 +516,7 @@ async function sysctlsOfOtherLabs(labName: string): Promise<Map<string, LabRecor
     const r = await store.readRecord(name).catch(() => null);
     if (!r) continue;
     const shared = sharedNamespaces(r.scope);
-    for (const o of r.desired) if (o.kind === 'sysctl' && shared.has(o.ns)) out.set(o.id, [...(out.get(o.id) ?? []), r]);
+    for (const o of r.desired) if (kindOf(o).setting && shared.has(o.ns)) out.set(o.id, [...(out.get(o.id) ?? []), r]);
   }
   return out;
 }
@@ -529,9 +537,9 @@ export async function planDestroy(driver: Driver, labName: string, lab: Lab | nu
   const owned = claimUnmarked(observed.state, scope, record?.desired ?? null).owned;
   // A sysctl another lab also sets stays as it is: that lab puts the value back when it goes.
   const shared = sharedNamespaces(scope);
-  if ([...owned.values()].some((o) => o.kind === 'sysctl' && shared.has(o.ns))) {
+  if ([...owned.values()].some((o) => kindOf(o).setting && shared.has(o.ns))) {
     const others = await sysctlsOfOtherLabs(labName);
-    for (const [id, o] of owned) if (o.kind === 'sysctl' && others.has(id)) owned.delete(id);
+    for (const [id, o] of owned) if (kindOf(o).setting && others.has(id)) owned.delete(id);
   }
   const live = { ...observed, state: owned };
   const p = plan(new Map(), live.state, { sysctlOriginals: record?.sysctlOriginals ?? {} });
@@ -553,7 +561,7 @@ export async function destroyLab(
     const lp = await planDestroy(driver, labName, lab, extraScope);
     const strangers: DestroyResult['strangers'] = [];
     // Asked all at once: the real driver answers every namespace from one scan of /proc.
-    const createdNs = [...lp.live.state.values()].filter((o) => o.kind === 'netns' && o.origin === 'created');
+    const createdNs = [...lp.live.state.values()].filter((o) => kindOf(o).namespace?.owns(o));
     // The lab's processes no record confirms go first (the plan stops those it does): one left in
     // a namespace keeps it alive after its name is gone.
     await driver.reapProcesses?.(
@@ -581,7 +589,7 @@ export async function destroyLab(
             lp.scope,
             lp.record?.desired ?? null,
           );
-          return [...after.owned.values()].filter((o) => o.kind !== 'sysctl').map((o) => `still present: ${describe(o)}`);
+          return [...after.owned.values()].filter((o) => !kindOf(o).setting).map((o) => `still present: ${describe(o)}`);
         });
       });
     }

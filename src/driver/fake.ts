@@ -3,11 +3,12 @@
 // batch (earlier commands of the batch stay applied, as with `ip -batch`).
 import { KernelError } from '../errors.js';
 import { effectOf, type Operation } from '../model/operations.js';
-import type { Obj, State } from '../model/objects.js';
+import { loopback, type ObservedLink } from '../model/link.js';
+import { ids, type LinkObj, type Obj, type State } from '../model/objects.js';
+import { assemble, type NsDump } from '../observe/observe.js';
+import { kindOf } from '../model/registry.js';
 import { operationText } from './render.js';
-import { routeDevs } from '../model/route.js';
-import { sysctlInterface } from '../model/sysctl.js';
-import type { Driver, Observation, ObserveRequest } from './driver.js';
+import type { Driver, NsQuery, Observation, ObserveRequest } from './driver.js';
 
 export interface FaultPlan {
   /** Fail the n-th command executed from the moment the fault is set (0-based). */
@@ -55,61 +56,30 @@ export class FakeDriver implements Driver {
   }
 
   async observe(req: ObserveRequest): Promise<Observation> {
-    const state: State = new Map();
-    const foreignLinks = new Set<string>();
-    const foreignNetns = new Set<string>();
-    const altPrefix = `netlab.${req.lab}.`;
-    for (const q of req.namespaces) {
-      if (q.ns !== '' && !this.kernel.has(`netns:${q.ns}`) && ![...this.foreign.values()].some((o) => o.kind === 'netns' && o.ns === q.ns))
-        continue;
-      const foreignNs = [...this.foreign.values()].find((o) => o.kind === 'netns' && o.ns === q.ns);
-      const lo = this.kernel.get(`link:${q.ns}/lo`);
-      const unmarked = q.mode === 'created' && lo?.kind === 'link' && lo.alias !== `netlab:${req.lab}`;
-      const others = [...this.kernel.values()].some(
-        (o) => o.kind === 'link' && o.ns === q.ns && o.ifname !== 'lo' && q.adoptLinks && !q.adoptLinks.includes(o.ifname),
-      );
-      if (unmarked && !(q.adopt && lo.alias === null && !others)) {
-        foreignNetns.add(q.ns);
-        continue;
-      }
-      if (q.mode === 'created' && foreignNs) {
-        foreignNetns.add(q.ns);
-        continue;
-      }
-      // As the real driver: a namespace mounted at a handle's name is a handle pointing nowhere
-      // the lab asked (the user's own namespace of that name).
-      if (q.mode === 'handle' && foreignNs)
-        state.set(foreignNs.id, { kind: 'netns', id: foreignNs.id, ns: q.ns, origin: 'handle', target: null });
-      const ownedDevs = new Set<string>();
-      for (const o of this.kernel.values()) {
-        if (o.ns !== q.ns) continue;
-        if (o.kind === 'link' && q.mode !== 'created' && !o.altname?.startsWith(altPrefix)) continue;
-        if (o.kind === 'link') ownedDevs.add(o.ifname);
-      }
-      for (const o of this.foreign.values()) if (o.kind === 'link' && o.ns === q.ns) foreignLinks.add(o.id);
-      const hasVxlan = [...this.kernel.values()].some((o) => o.kind === 'link' && o.ns === q.ns && o.type === 'vxlan');
-      for (const o of this.kernel.values()) {
-        if (o.ns !== q.ns) continue;
-        if (o.kind === 'sysctl' && !q.sysctls.includes(o.key)) continue;
-        if (o.kind === 'nft' && !q.nftTables.some((t) => t.table === o.table && t.family === o.family)) continue;
-        if (o.kind === 'qdisc' && !q.qdiscs) continue;
-        // As the real driver: these are read only when the query asks for them.
-        if (o.kind === 'neigh' && !q.neighbours) continue;
-        if (o.kind === 'rule' && !(q.rules && (q.mode === 'created' || q.rules.includes(o.id)))) continue;
-        if (o.kind === 'fdb' && !q.fdb && !hasVxlan) continue;
-        if (q.mode !== 'created' && o.kind === 'link' && !ownedDevs.has(o.ifname)) continue;
-        if (
-          q.mode !== 'created' &&
-          (o.kind === 'addr' || o.kind === 'fdb' || o.kind === 'portvlan' || o.kind === 'qdisc') &&
-          !ownedDevs.has(o.dev)
-        )
-          continue;
-        if (q.mode !== 'created' && o.kind === 'neigh' && !ownedDevs.has(o.dev)) continue;
-        if (q.mode !== 'created' && o.kind === 'route' && !routeDevs(o).some((d) => ownedDevs.has(d))) continue;
-        state.set(o.id, structuredClone(o));
-      }
+    return assemble(
+      req.lab,
+      req.namespaces.flatMap((q) => this.dump(q) ?? []),
+    );
+  }
+
+  /** What the kernel reader would return for one query: everything there, whoever's it is; null when the namespace does not exist. */
+  private dump(q: NsQuery): NsDump | null {
+    const here = (o: Obj) => o.ns === q.ns;
+    const all = [...this.kernel.values(), ...this.foreign.values()].filter(here);
+    const netns = this.kernel.get(ids.netns(q.ns)) ?? this.foreign.get(ids.netns(q.ns));
+    if (q.ns !== '' && !netns) return null;
+    // A user's namespace of that name has a lo of its own, which carries no mark.
+    const userNs = netns !== undefined && this.foreign.has(netns.id) && !this.kernel.has(netns.id);
+    const links: ObservedLink[] = [];
+    const objects: Obj[] = [];
+    for (const o of all) {
+      if (o.kind === 'netns') continue;
+      if (kindOf(o).device) links.push({ obj: structuredClone(o as LinkObj), ifindex: links.length + 1, peerRef: null });
+      else if (kindOf(o).asked?.(o, q) ?? true) objects.push(structuredClone(o));
     }
-    return { state, foreignLinks, foreignNetns };
+    if (userNs && !links.some((l) => l.obj.ifname === 'lo')) links.push({ obj: loopback(q.ns, null), ifindex: 0, peerRef: null });
+    const handle = !userNs && netns?.kind === 'netns' ? netns.target : null;
+    return { q, links, names: links.map((l) => ({ ifindex: l.ifindex, ifname: l.obj.ifname })), nsids: [], objects, handle };
   }
 
   async execute(commands: Operation[]): Promise<void> {
@@ -139,28 +109,21 @@ export class FakeDriver implements Driver {
     }
   }
 
-  /** As the kernel does: a link takes its addresses, routes, fdb entries, VLANs and stacked children along. */
+  /** As the kernel does: a link takes what lives on it, its stacked children and its veth peer along (see Kind.diesWith). */
   private removeWithDependents(id: string): void {
     const gone = this.kernel.get(id);
     this.kernel.delete(id);
-    if (!gone || gone.kind !== 'link') return;
+    if (!gone || !kindOf(gone).carriesDependents) return;
+    const link = gone as LinkObj;
     for (const o of [...this.kernel.values()]) {
-      if (
-        o.ns === gone.ns &&
-        (o.kind === 'addr' ||
-          o.kind === 'fdb' ||
-          o.kind === 'portvlan' ||
-          o.kind === 'route' ||
-          o.kind === 'qdisc' ||
-          o.kind === 'neigh') &&
-        o.dev === gone.ifname
-      )
-        this.kernel.delete(o.id);
-      // A multipath route goes with any of its next hops' devices; per-interface sysctls with their interface.
-      if (o.ns === gone.ns && o.kind === 'route' && routeDevs(o).includes(gone.ifname)) this.kernel.delete(o.id);
-      if (o.ns === gone.ns && o.kind === 'sysctl' && sysctlInterface(o.key) === gone.ifname) this.kernel.delete(o.id);
-      if (o.kind === 'link' && o.peer && o.peer.ns === gone.ns && o.peer.ifname === gone.ifname) this.removeWithDependents(o.id);
-      if (o.kind === 'link' && o.ns === gone.ns && o.master === gone.ifname) this.kernel.set(o.id, { ...o, master: null, hairpin: false });
+      const kind = kindOf(o);
+      if (kind.diesWith?.(o, link)) {
+        if (kind.carriesDependents) this.removeWithDependents(o.id);
+        else this.kernel.delete(o.id);
+        continue;
+      }
+      const detached = kind.detach?.(o, link);
+      if (detached) this.kernel.set(o.id, detached);
     }
   }
 

@@ -7,20 +7,17 @@ import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { lazyExeca } from './exec.js';
 import { KernelError } from '../errors.js';
 import type { Operation } from '../model/operations.js';
-import { parseAddr, type RawAddrInfo } from '../model/addr.js';
-import { parseFdb, type RawFdb } from '../model/fdb.js';
-import { parseLink, type ObservedLink, type RawLink } from '../model/link.js';
+import type { RawFdb } from '../model/fdb.js';
+import type { RawLink } from '../model/link.js';
 import { withNumericOwners } from './owner-ids.js';
-import { parseNftListing } from '../model/nft.js';
-import { ids, type Obj, type State } from '../model/objects.js';
-import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
-import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
-import { parseNeigh, type RawNeigh } from '../model/neigh.js';
-import { parseRoute, type RawRoute } from '../model/route.js';
+import type { Obj } from '../model/objects.js';
+import type { RawPortVlans } from '../model/portvlan.js';
+import type { RawQdisc } from '../model/qdisc.js';
+import type { RawNeigh } from '../model/neigh.js';
 import { targetPath } from '../model/netns.js';
-import { parseRule, type RawRule } from '../model/rule.js';
-import { normaliseSysctlValue, sysctlPath } from '../model/sysctl.js';
-import { createdNetnsMark, parseCreatedNetnsMark, parseOwnerAltname } from '../lab/names.js';
+import type { RawRule } from '../model/rule.js';
+import { sysctlPath } from '../model/sysctl.js';
+import { parseCreatedNetnsMark, parseOwnerAltname } from '../lab/names.js';
 import type { Driver, NsQuery, Observation, ObserveRequest, PolicyEnvironment, ProbeRequest, ProbeResult } from './driver.js';
 import { probeKernel } from './probe.js';
 import { carriesLabToken, labSessions, observeProcesses, reapUnconfirmed, runProcCommand } from './processes.js';
@@ -31,6 +28,8 @@ import { dumpNamespaces, nsidsOf, type NetlinkDump } from './netlink.js';
 import { encodeOperation, writeGroups, type Encoded } from './netlink-write.js';
 import { batchLine, toolOf, type Tool } from './render.js';
 import { profile } from '../profile.js';
+import { decodeNs, decodeSysctls, type RawNs } from '../observe/decode.js';
+import { assemble } from '../observe/observe.js';
 
 export const NETNS_DIR = '/run/netns';
 const CONCURRENCY = Number(process.env.NETLAB_CONCURRENCY ?? 8);
@@ -118,27 +117,6 @@ export async function writeSysctlFiles(lines: { ns: string; path: string; value:
     });
   }
   if (r.exitCode !== 0) throw new KernelError({ ns: '', command: 'sysctl helper (perl)', stderr: r.stderr || `exit ${r.exitCode}` });
-}
-
-interface RawNs {
-  q: NsQuery;
-  links: RawLink[];
-  addrs: (RawLink & { addr_info?: RawAddrInfo[] })[];
-  routes: RawRoute[];
-  routes6: RawRoute[];
-  nsids: { nsid: number; name?: string }[];
-  /** The peers the reader asked this namespace about, in the dump's pass (see peersToAsk). */
-  asked: string[];
-  /** The nsid here of each of them (-1: none). */
-  peerNsids: number[];
-  vlans: RawPortVlans[];
-  fdb: RawFdb[];
-  nft: { family: string; table: string; text: string }[];
-  qdiscs: RawQdisc[];
-  neigh: RawNeigh[];
-  rules: RawRule[];
-  rules6: RawRule[];
-  sysctls: (string | null)[];
 }
 
 /** Runs jobs through the command runner (see runner.ts); `record` tells the spawn listener their pids. */
@@ -471,8 +449,15 @@ export class RealDriver implements Driver {
     // through the target, so the values the lab changes are known and restored on destroy.
     const unmounted = req.namespaces.filter((q) => q.mode === 'handle' && q.target && !existing.has(q.ns) && q.sysctls.length);
     const [raws, throughTarget] = await Promise.all([readAll(present), sysctlsThroughTarget(unmounted)]);
-    const sysctls = [...raws.flatMap((raw) => sysctlValues(raw.q, raw.sysctls)), ...throughTarget];
-    return profile.timeSync('observe:assemble', () => assemble(req.lab, raws, sysctls, new Set(unmounted.map((q) => q.ns))));
+    return profile.timeSync('observe:assemble', () =>
+      assemble(
+        req.lab,
+        raws.map((raw) =>
+          decodeNs({ ...raw, links: raw.links.map(withNumericOwners) }, raw.q.mode === 'handle' ? handleTarget(raw.q) : null),
+        ),
+        throughTarget,
+      ),
+    );
   }
 
   async execute(commands: Operation[]): Promise<void> {
@@ -689,18 +674,8 @@ function handleTarget(q: NsQuery): { pid: number } | { path: string } | null {
   }
 }
 
-type SysctlValue = { ns: string; key: string; value: string | null };
-
-/** A query's sysctls with the values read for them (null: the key does not exist there). */
-function sysctlValues(q: NsQuery, values: (string | null)[]): SysctlValue[] {
-  return q.sysctls.map((key, k) => {
-    const value = values[k] ?? null;
-    return { ns: q.ns, key, value: value === null ? null : normaliseSysctlValue(value) };
-  });
-}
-
 /** The sysctls of attached namespaces without a handle yet, read in the namespace their target names. */
-async function sysctlsThroughTarget(qs: NsQuery[]): Promise<SysctlValue[]> {
+async function sysctlsThroughTarget(qs: NsQuery[]): Promise<Obj[]> {
   if (!qs.length) return [];
   const dumps = await dumpNamespaces(
     qs.map((q) => ({ ns: targetPath(q.target!), ipv6Routes: false, linksOnly: true, sysctlPaths: q.sysctls.map(sysctlPath) })),
@@ -709,118 +684,8 @@ async function sysctlsThroughTarget(qs: NsQuery[]): Promise<SysctlValue[]> {
   // A target that cannot be read is preflight's to report; nothing is known of it here.
   return qs.flatMap((q, i) => {
     const d = dumps[i]!;
-    return d instanceof Error ? [] : sysctlValues(q, d.sysctls);
+    return d instanceof Error ? [] : decodeSysctls(q, d.sysctls);
   });
-}
-
-/** Turns raw per-namespace output into owned objects, resolving veth peers and parents across namespaces. */
-function assemble(
-  lab: string,
-  raws: RawNs[],
-  sysctls: SysctlValue[],
-  /** Attached namespaces whose sysctls were read through their target (no handle yet). */
-  throughTarget: Set<string> = new Set(),
-): Observation {
-  const state: State = new Map();
-  const foreignLinks = new Set<string>();
-  const foreignNetns = new Set<string>();
-  const add = (o: Obj) => state.set(o.id, o);
-  const owned = new Set<string>();
-  const byNs = new Map<string, { raw: RawNs; links: ObservedLink[] }>();
-  const altPrefix = `netlab.${lab}.`;
-
-  for (const raw of raws) {
-    const { q } = raw;
-    const links = raw.links.map((l) => parseLink(q.ns, withNumericOwners(l))).filter((l): l is ObservedLink => l !== null);
-    if (q.mode === 'created') {
-      const lo = links.find((l) => l.obj.type === 'loopback');
-      // A namespace whose lo carries another mark or none is not this lab's: read nothing in it.
-      const adoptable =
-        q.adopt &&
-        !lo?.obj.alias &&
-        (!q.adoptLinks || links.every((l) => l.obj.type === 'loopback' || q.adoptLinks!.includes(l.obj.ifname)));
-      if (lo?.obj.alias !== createdNetnsMark(lab) && !adoptable) {
-        foreignNetns.add(q.ns);
-        continue;
-      }
-      add({ kind: 'netns', id: ids.netns(q.ns), ns: q.ns, origin: 'created', target: null });
-    } else if (q.mode === 'handle') {
-      add({ kind: 'netns', id: ids.netns(q.ns), ns: q.ns, origin: 'handle', target: handleTarget(q) });
-    }
-    const mine = links.filter((l) => {
-      if (q.mode === 'created') return true;
-      const isMine = l.obj.altname?.startsWith(altPrefix) ?? false;
-      if (!isMine) foreignLinks.add(l.obj.id);
-      return isMine;
-    });
-    byNs.set(q.ns, { raw, links: mine });
-    for (const l of mine) owned.add(`${q.ns}/${l.obj.ifname}`);
-  }
-
-  // Resolve peers: nsid -> name from `netns list-id`; an unnamed nsid is the root namespace.
-  const linkByIndex = new Map<string, string>();
-  for (const [ns, { raw }] of byNs) for (const l of raw.links) linkByIndex.set(`${ns}#${l.ifindex}`, l.ifname);
-  for (const [ns, { raw, links }] of byNs) {
-    const nsidName = new Map(raw.nsids.map((n) => [n.nsid, n.name ?? '']));
-    for (const l of links) {
-      if (l.peerRef) {
-        const peerNs = l.peerRef.nsid === undefined ? ns : (nsidName.get(l.peerRef.nsid) ?? '');
-        const ifname = linkByIndex.get(`${peerNs}#${l.peerRef.ifindex}`) ?? `#${l.peerRef.ifindex}`;
-        l.obj.peer = { ns: peerNs, ifname };
-      }
-      add(l.obj);
-    }
-  }
-
-  for (const [ns, { raw, links }] of byNs) {
-    const shared = raw.q.mode !== 'created';
-    const isOwnedDev = (dev: string | undefined) => dev !== undefined && (!shared || owned.has(`${ns}/${dev}`));
-    for (const l of raw.addrs) {
-      if (l.ifname === 'lo' || !isOwnedDev(l.ifname)) continue;
-      for (const a of l.addr_info ?? []) {
-        const o = parseAddr(ns, l.ifname, a);
-        if (o) add(o);
-      }
-    }
-    for (const [family, list] of [[4, raw.routes] as const, [6, raw.routes6] as const]) {
-      for (const r of list) {
-        // A multipath route has no dev of its own: it is the lab's when its next hops' devices are.
-        if (!isOwnedDev(r.dev) && !(r.dev === undefined && r.nexthops?.some((n) => isOwnedDev(n.dev)))) continue;
-        const o = parseRoute(ns, family, r);
-        if (o) add(o);
-      }
-    }
-    const vxlans = new Set(links.filter((l) => l.obj.type === 'vxlan').map((l) => l.obj.ifname));
-    const ports = new Set(links.filter((l) => l.obj.master !== null).map((l) => l.obj.ifname));
-    const groups = new Map(
-      links.flatMap((l) => (l.obj.type === 'vxlan' && l.obj.attrs.group ? [[l.obj.ifname, String(l.obj.attrs.group)]] : [])),
-    );
-    for (const f of raw.fdb) {
-      const o = parseFdb(ns, vxlans, f, groups, ports);
-      if (o) add(o);
-    }
-    for (const v of raw.vlans)
-      if (isOwnedDev(v.ifname) && links.some((l) => l.obj.ifname === v.ifname && l.obj.master)) parsePortVlans(ns, v).forEach(add);
-    for (const t of raw.nft) add(parseNftListing(ns, t.family, t.table, t.text));
-    for (const o of parseQdiscs(ns, raw.qdiscs)) if (isOwnedDev(o.dev)) add(o);
-    for (const n of raw.neigh) {
-      const o = isOwnedDev(n.dev) ? parseNeigh(ns, n) : null;
-      if (o) add(o);
-    }
-    // Rules: every one in a created namespace; in a shared one only those the lab asked for.
-    const wanted = new Set(raw.q.rules ?? []);
-    for (const [family, list] of [[4, raw.rules] as const, [6, raw.rules6] as const])
-      for (const r of list) {
-        const o = parseRule(ns, family, r);
-        if (o && (!shared || wanted.has(o.id))) add(o);
-      }
-  }
-
-  for (const s of sysctls) {
-    if (s.value === null || foreignNetns.has(s.ns) || (!byNs.has(s.ns) && !throughTarget.has(s.ns))) continue;
-    add({ kind: 'sysctl', id: ids.sysctl(s.ns, s.key), ns: s.ns, key: s.key, value: s.value });
-  }
-  return { state, foreignLinks, foreignNetns };
 }
 
 /** Adds the lab's processes (from its process record) in the namespaces observed as the lab's. */

@@ -1,9 +1,11 @@
 // Duplicate keys, found in one pass with a set per mapping: the parser's own check compares each
 // key with every earlier one of its mapping, which grows with the square of a big `hosts:`.
-import { isAlias, isCollection, isMap, isPair, isScalar, type Document, type Node } from 'yaml';
+import type { Document, Node } from 'yaml';
+import { yamlLibrary } from './yaml-library.js';
 
 /** The start offset of every key that repeats an earlier key of its mapping, in text order. */
 export function duplicateKeyOffsets(doc: Document.Parsed): number[] {
+  const { isAlias, isCollection, isMap, isPair, isScalar } = yamlLibrary();
   const out: number[] = [];
   // A stack rather than recursion: nesting as deep as the parser accepts must not overflow here.
   const todo: unknown[] = [doc.contents];

@@ -348,7 +348,7 @@ class Reader {
       t.append(node, item.node);
     }
     if (this.ind > indent) leave();
-    return { value: list, node, end: this.p };
+    return { value: fitted(list), node, end: this.p };
   }
 
   /** Whether a block mapping entry (`key:`) starts at `i`. */
@@ -533,8 +533,16 @@ class Reader {
       if (text[k] === ',') k = this.flowSpace(k + 1, indent);
       else if (text[k] !== ']') leave();
     }
-    return { value: list, node, end: k + 1 };
+    return { value: fitted(list), node, end: k + 1 };
   }
+}
+
+/**
+ * A short list with room for exactly its items: one grown by push keeps a capacity of 17, and a
+ * lab holds a one-item list (its addresses, its routes) for every host.
+ */
+function fitted(list: unknown[]): unknown[] {
+  return list.length < 16 ? list.slice() : list;
 }
 
 /**

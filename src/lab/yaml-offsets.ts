@@ -1,13 +1,15 @@
 // Node positions from the full YAML parser's document, for files the fast reader (fast-yaml.ts)
 // leaves to it: anchors and merge keys included.
-import { isAlias, isMap, isPair, isScalar, isSeq, type Document, type LineCounter, type Node, type Pair, type YAMLMap } from 'yaml';
+import type { Document, LineCounter, Node, Pair, YAMLMap } from 'yaml';
 import type { LinePos, Part, Path, PathOffsets } from './locate.js';
+import { yamlLibrary } from './yaml-library.js';
 
 /** Mappings up to this many entries are searched without an index (see pairOf). */
 const SCAN_UP_TO = 16;
 
 export class YamlOffsets implements PathOffsets {
   private readonly index = new WeakMap<YAMLMap, Map<string, Pair>>();
+  private readonly yaml = yamlLibrary();
 
   constructor(
     private readonly doc: Document.Parsed,
@@ -42,7 +44,8 @@ export class YamlOffsets implements PathOffsets {
    */
   private pairOf(map: YAMLMap, key: string): Pair | undefined {
     if (map.items.length > SCAN_UP_TO) return this.keysOf(map).get(key);
-    for (const item of map.items) if (isPair(item) && isScalar(item.key) && String(item.key.value) === key) return item as Pair;
+    for (const item of map.items)
+      if (this.yaml.isPair(item) && this.yaml.isScalar(item.key) && String(item.key.value) === key) return item as Pair;
     return undefined;
   }
 
@@ -52,7 +55,8 @@ export class YamlOffsets implements PathOffsets {
     if (!keys) {
       keys = new Map();
       for (const item of map.items) {
-        if (isPair(item) && isScalar(item.key) && !keys.has(String(item.key.value))) keys.set(String(item.key.value), item as Pair);
+        if (this.yaml.isPair(item) && this.yaml.isScalar(item.key) && !keys.has(String(item.key.value)))
+          keys.set(String(item.key.value), item as Pair);
       }
       this.index.set(map, keys);
     }
@@ -61,22 +65,22 @@ export class YamlOffsets implements PathOffsets {
 
   private deref(node: Node | null): Node | null {
     // Errors inside aliased content point at the anchored original.
-    if (node && isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? null;
+    if (node && this.yaml.isAlias(node)) return (node.resolve(this.doc) as Node | undefined) ?? null;
     return node;
   }
 
   private child(parent: Node, seg: string | number): { node: Node | null; pair: Pair | null } | null {
-    if (isSeq(parent)) {
+    if (this.yaml.isSeq(parent)) {
       const item = typeof seg === 'number' ? parent.items[seg] : undefined;
       return item === undefined ? null : { node: item as Node | null, pair: null };
     }
-    if (!isMap(parent)) return null;
+    if (!this.yaml.isMap(parent)) return null;
     const pair = this.pairOf(parent, String(seg));
     if (pair) return { node: pair.value as Node | null, pair };
     // `<<: *defaults` merge keys: look into the merged mappings.
     for (const item of parent.items) {
-      if (!isPair(item) || !isScalar(item.key) || !isMergeKey(item.key.value)) continue;
-      const sources = isSeq(item.value) ? item.value.items : [item.value];
+      if (!this.yaml.isPair(item) || !this.yaml.isScalar(item.key) || !isMergeKey(item.key.value)) continue;
+      const sources = this.yaml.isSeq(item.value) ? item.value.items : [item.value];
       for (const src of sources) {
         const merged = this.deref(src as Node | null);
         const found = merged ? this.child(merged, seg) : null;

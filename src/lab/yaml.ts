@@ -1,12 +1,13 @@
 // Turns bytes or text into plain data plus a Locator, refusing anything that is not one
 // reasonable YAML document: too big, binary, not UTF-8, syntax errors, duplicate keys,
 // several documents, alias bombs. Never throws.
-import { isScalar, LineCounter, parseDocument, visit, type Document, type YAMLError } from 'yaml';
+import type { Document, YAMLError } from 'yaml';
 import type { LabIssue } from '../errors.js';
 import { duplicateKeyOffsets } from './duplicates.js';
 import { readPlainYaml } from './fast-yaml.js';
 import { Locator } from './locate.js';
 import { issueAt as at, MAX_LAB_BYTES, tooBig } from './read.js';
+import { yamlLibrary } from './yaml-library.js';
 import { YamlOffsets } from './yaml-offsets.js';
 
 export { decodeLabBytes, MAX_LAB_BYTES, tooBig } from './read.js';
@@ -62,6 +63,7 @@ function yamlMessage(err: YAMLError, text: string): string {
 
 /** A parsed YAML text, or the issues that make it unusable (errors, warnings, collection keys). */
 function parseYaml(file: string, text: string): { doc: Document.Parsed; locator: Locator; issues: LabIssue[] } | LabIssue {
+  const { isScalar, LineCounter, parseDocument, visit } = yamlLibrary();
   const lines = new LineCounter();
   let doc;
   try {

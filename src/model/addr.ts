@@ -1,7 +1,8 @@
 // Addresses on links.
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type AddrObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type AddrObj } from './objects.js';
 
 export function desiredAddrs(lab: Lab): AddrObj[] {
   const out: AddrObj[] = [];
@@ -32,3 +33,19 @@ export function createAddr(o: AddrObj): Operation[] {
 export function deleteAddr(o: AddrObj): Operation[] {
   return [{ op: 'addr.del', ns: o.ns, addr: o, phase: PHASE.addr }];
 }
+
+export const addrKind: Kind<AddrObj> = {
+  kind: 'addr',
+  describe: (o) => `address ${o.cidr} on ${nsLabel(o.ns)}/${o.dev}`,
+  desired: desiredAddrs,
+  query: (o, q) => {
+    if (o.cidr.includes(':')) q.ipv6Routes = true;
+  },
+  create: createAddr,
+  modify: (_live, desired) => createAddr(desired),
+  remove: deleteAddr,
+  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  // The kernel flushes routes whose gateway was on the removed subnet.
+  flushesOthers: true,
+};

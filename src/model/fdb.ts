@@ -4,7 +4,8 @@
 // `bridge fdb add MAC dev PORT master static [vlan N]`, observed as state `static`).
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type FdbObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type FdbObj } from './objects.js';
 
 const ALL_ZERO = '00:00:00:00:00:00';
 
@@ -88,3 +89,20 @@ export function createFdb(o: FdbObj): Operation[] {
 export function deleteFdb(o: FdbObj): Operation[] {
   return [{ op: 'fdb.del', ns: o.ns, fdb: o, phase: PHASE.fdb }];
 }
+
+export const fdbKind: Kind<FdbObj> = {
+  kind: 'fdb',
+  describe: (o) =>
+    `fdb ${o.mac}${o.dst ? ` dst ${o.dst}` : ''}${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''} on ${nsLabel(o.ns)}/${o.dev}`,
+  desired: desiredFdb,
+  query: (o, q) => {
+    if (!o.dst) q.fdb = true;
+  },
+  create: createFdb,
+  modify: (_live, desired) => createFdb(desired),
+  remove: deleteFdb,
+  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  // The fdb is dumped where the query asks or a VXLAN is (whose entries carry a dst).
+  asked: (o, q) => Boolean(q.fdb) || o.dst !== '',
+};

@@ -4,7 +4,9 @@ import { createHash } from 'node:crypto';
 import type { Host, Interface, Lab } from '../lab/types.js';
 import { createdNetnsMark } from '../lab/names.js';
 import { PHASE, type LinkChanges, type LinkEnd, type Operation } from './operations.js';
-import { ids, type LinkObj, type LinkType } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, sameObject, type LinkObj, type LinkType, type State } from './objects.js';
+import { bridgesNeedingHairpin } from './policy.js';
 import { InternalError } from '../errors.js';
 
 /** Link types netlab manages; anything else in a namespace (e.g. fallback tunnels) is left alone. */
@@ -310,3 +312,52 @@ export function modifyLink(live: LinkObj, desired: LinkObj): Operation[] | null 
 export function deleteLink(o: LinkObj, phase: number, alsoRemoves: string[] = []): Operation[] {
   return [{ op: 'link.del', ns: o.ns, link: o, alsoRemoves, phase }];
 }
+
+const STACKED = new Set(['vlan', 'macvlan', 'ipvlan', 'macvtap']);
+
+/** How many devices a link stacks on (a VLAN on a veth is 1, QinQ is 2). */
+export function depth(o: LinkObj, state: State, seen = 0): number {
+  if (seen > 8) return seen;
+  let parentId: string | null = null;
+  if (STACKED.has(o.type) && o.peer) parentId = ids.link(o.peer.ns, o.peer.ifname);
+  if (o.type === 'vxlan' && o.attrs.dev) parentId = ids.link(o.ns, String(o.attrs.dev));
+  const parent = parentId ? state.get(parentId) : undefined;
+  if (!parentId) return 0;
+  return parent && parent.kind === 'link' ? 1 + depth(parent, state, seen + 1) : 1;
+}
+
+const peerId = (o: LinkObj) => (o.peer ? ids.link(o.peer.ns, o.peer.ifname) : null);
+
+export const linkKind: Kind<LinkObj> = {
+  kind: 'link',
+  describe: (o) => `${o.type} ${nsLabel(o.ns)}/${o.ifname}${o.altname ? ` (${o.altname})` : ''}`,
+  desired: (lab) => desiredLinks(lab, bridgesNeedingHairpin),
+  compare: (live, desired) => (sameObject(live, desired) ? 'equal' : modifyLink(live, desired) === null ? 'replace' : 'changes'),
+  query: (o, q) => {
+    if (o.type === 'bridge' && o.attrs.vlanFiltering) q.bridgeVlans = true;
+  },
+  create: (o, ctx) => createLink(o, ctx.partner?.kind === 'link' ? ctx.partner : undefined, PHASE.linkBase + depth(o, ctx.state)),
+  modify: (live, desired) => {
+    const ops = modifyLink(live, desired);
+    if (!ops) throw new InternalError(`${desired.id} cannot be configured in place after creation`);
+    return ops;
+  },
+  remove: (o, ctx) => deleteLink(o, PHASE.linkBase + depth(o, ctx.state), ctx.partner ? [ctx.partner.id] : []),
+  afterCreate: justCreated,
+  fixed: (o) => o.type === 'loopback',
+  partner: (o, state) => {
+    const id = o.type === 'veth' ? peerId(o) : null;
+    const peer = id ? state.get(id) : undefined;
+    return peer?.kind === 'link' ? peer : undefined;
+  },
+  rank: depth,
+  anchor: (o) => (o.peer ? { ns: o.peer.ns, what: o.type === 'veth' ? 'peer' : 'parent' } : null),
+  anchorUnread: (o) => (o.peer ? { ...o, peer: { ns: o.peer.ns, ifname: '' } } : o),
+  device: true,
+  // Stacked children die with their parent; a veth end dies with its peer.
+  diesWith: (o, link) => o.peer !== null && o.peer.ns === link.ns && o.peer.ifname === link.ifname,
+  carriesDependents: true,
+  detach: (o, removed) => (o.ns === removed.ns && o.master === removed.ifname ? { ...o, master: null, hairpin: false } : null),
+  conflict: (o, f) => (f.foreignLinks?.has(o.id) ? 'the name is taken by an interface netlab does not own' : null),
+  unrestorable: (o, checkpoint) => o.type === 'veth' && !checkpoint.has(peerId(o) ?? ''),
+};

@@ -2,7 +2,8 @@
 // Entries the kernel learns (reachable, stale, ...) are not objects; permanent ones are.
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type NeighObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type NeighObj } from './objects.js';
 
 export function desiredNeighbours(lab: Lab): NeighObj[] {
   const out: NeighObj[] = [];
@@ -34,3 +35,19 @@ export function setNeigh(o: NeighObj): Operation[] {
 export function deleteNeigh(o: NeighObj): Operation[] {
   return [{ op: 'neigh.del', ns: o.ns, neigh: o, phase: PHASE.route }];
 }
+
+export const neighKind: Kind<NeighObj> = {
+  kind: 'neigh',
+  describe: (o) => `neighbour ${o.address} on ${nsLabel(o.ns)}/${o.dev}`,
+  desired: desiredNeighbours,
+  query: (o, q) => {
+    q.neighbours = true;
+    if (o.address.includes(':')) q.ipv6Routes = true;
+  },
+  create: setNeigh,
+  modify: (_live, desired) => setNeigh(desired),
+  remove: deleteNeigh,
+  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  asked: (_o, q) => Boolean(q.neighbours),
+};

@@ -2,7 +2,8 @@
 import type { Lab } from '../lab/types.js';
 import { nftTableName } from '../lab/names.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type NftObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type NftObj } from './objects.js';
 import { deleteTableScript, renderPolicy, replaceTableScript, ruleEntries, rulesFromListing } from './policy.js';
 
 export function desiredNft(lab: Lab): NftObj[] {
@@ -81,3 +82,20 @@ export function nftRuleChanges(before: NftObj | undefined, after: NftObj | undef
   }
   return out;
 }
+
+export const nftKind: Kind<NftObj> = {
+  kind: 'nft',
+  describe: (o) => `nft table ${o.family} ${o.table} in ${nsLabel(o.ns)}`,
+  desired: desiredNft,
+  // nft normalises the text: the rule digests stand for the body.
+  comparable: ({ body: _body, ...rest }) => rest,
+  query: (o, q) => {
+    if (!q.nftTables.some((t) => t.table === o.table)) q.nftTables.push({ family: o.family, table: o.table });
+  },
+  create: writeNft,
+  modify: (_live, desired) => writeNft(desired),
+  remove: deleteNft,
+  stepDetail: (live, desired) => ({ rules: nftRuleChanges(live, desired) }),
+  unmarked: () => true,
+  asked: (o, q) => q.nftTables.some((t) => t.table === o.table && t.family === o.family),
+};

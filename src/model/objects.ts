@@ -2,6 +2,8 @@
 // Desired state (from a lab) and live state (from the kernel) use the same shapes, so one
 // comparator decides "same state" for every kind, and rollback is planning back to a checkpoint.
 
+import { kindOf } from './registry.js';
+
 export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc' | 'neigh' | 'rule' | 'process';
 
 interface Base {
@@ -186,54 +188,13 @@ export function nsLabel(ns: string): string {
 
 /** Human name of an object, as shown in plans and errors. */
 export function describe(o: Obj): string {
-  const at = nsLabel(o.ns);
-  switch (o.kind) {
-    case 'netns':
-      return `netns ${o.ns}`;
-    case 'link':
-      return `${o.type} ${at}/${o.ifname}${o.altname ? ` (${o.altname})` : ''}`;
-    case 'addr':
-      return `address ${o.cidr} on ${at}/${o.dev}`;
-    case 'route':
-      return `route ${o.dst}${o.table !== 254 ? ` table ${o.table}` : ''} in ${at}`;
-    case 'sysctl':
-      return `sysctl ${o.key} in ${at}`;
-    case 'nft':
-      return `nft table ${o.family} ${o.table} in ${at}`;
-    case 'fdb':
-      return `fdb ${o.mac}${o.dst ? ` dst ${o.dst}` : ''}${o.vlan !== undefined ? ` vlan ${o.vlan}` : ''} on ${at}/${o.dev}`;
-    case 'portvlan':
-      return `vlan ${o.vid} on port ${at}/${o.dev}`;
-    case 'qdisc':
-      return `conditions on ${at}/${o.dev}`;
-    case 'neigh':
-      return `neighbour ${o.address} on ${at}/${o.dev}`;
-    case 'rule':
-      return `rule ${o.priority} (IPv${o.family}) lookup ${o.table} in ${at}`;
-    case 'process':
-      return `${o.mode === 'exec' ? 'exec' : 'process'} ${o.host}/${o.name} in ${at}`;
-  }
+  return kindOf(o).describe(o);
 }
 
-/**
- * The comparable content of an object: everything that must match for live to equal desired.
- * `body` of nft tables is excluded (nft normalises text); the rule digests stand for it. The
- * `handle` of a qdisc is excluded too: it only says who numbered the tree.
- */
+/** The comparable content of an object: everything that must match for live to equal desired (see Kind.comparable). */
 export function comparable(o: Obj): unknown {
-  if (o.kind === 'nft') {
-    const { body: _body, ...rest } = o;
-    return rest;
-  }
-  if (o.kind === 'qdisc') {
-    const { handle: _handle, ...rest } = o;
-    return rest;
-  }
-  if (o.kind === 'process') {
-    const { seq: _seq, timeout: _timeout, dir: _dir, ...rest } = o;
-    return rest;
-  }
-  return o;
+  const k = kindOf(o);
+  return k.comparable ? k.comparable(o) : o;
 }
 
 /** Stable JSON with sorted keys, so equal objects give equal text (what JSON.stringify gives, keys sorted). */

@@ -1,7 +1,8 @@
 // VLANs on ports of a VLAN-filtering bridge (`bridge vlan`).
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type PortVlanObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type PortVlanObj } from './objects.js';
 
 export function desiredPortVlans(lab: Lab): PortVlanObj[] {
   const out: PortVlanObj[] = [];
@@ -48,3 +49,15 @@ export function createPortVlan(o: PortVlanObj): Operation[] {
 export function deletePortVlan(o: PortVlanObj): Operation[] {
   return [{ op: 'vlan.del', ns: o.ns, vlan: o, phase: PHASE.portvlan }];
 }
+
+export const portvlanKind: Kind<PortVlanObj> = {
+  kind: 'portvlan',
+  describe: (o) => `vlan ${o.vid} on port ${nsLabel(o.ns)}/${o.dev}`,
+  desired: desiredPortVlans,
+  query: (_o, q) => void (q.bridgeVlans = true),
+  create: createPortVlan,
+  modify: (live, desired) => [...deletePortVlan(live), ...createPortVlan(desired)],
+  remove: deletePortVlan,
+  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+};

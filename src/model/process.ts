@@ -11,7 +11,8 @@
 import { dirname, resolve } from 'node:path';
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation, type ProcAction } from './operations.js';
-import { ids, type ProcessObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type ProcessObj } from './objects.js';
 
 export function desiredProcesses(lab: Lab): ProcessObj[] {
   const out: ProcessObj[] = [];
@@ -57,3 +58,16 @@ export function modifyProcess(live: ProcessObj, desired: ProcessObj, restore = f
 export function deleteProcess(o: ProcessObj): Operation[] {
   return [proc(o.mode === 'run' ? 'stop' : 'forget', o)];
 }
+
+export const processKind: Kind<ProcessObj> = {
+  kind: 'process',
+  describe: (o) => `${o.mode === 'exec' ? 'exec' : 'process'} ${o.host}/${o.name} in ${nsLabel(o.ns)}`,
+  desired: desiredProcesses,
+  // Order, timeout and directory are how it runs, not what runs: moving a lab restarts nothing.
+  comparable: ({ seq: _seq, timeout: _timeout, dir: _dir, ...rest }) => rest,
+  create: (o, ctx) => createProcess(o, ctx.restore),
+  modify: (live, desired, ctx) => modifyProcess(live, desired, ctx.restore),
+  remove: deleteProcess,
+  // A process keeps its namespace alive: it is stopped before the namespace goes.
+  outlivesNamespace: true,
+};

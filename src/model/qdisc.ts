@@ -11,7 +11,8 @@
 import type { Lab, LinkConditions } from '../lab/types.js';
 import { formatDuration, formatPercent, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../lab/units.js';
 import { PHASE, type Operation } from './operations.js';
-import { canonicalJson, ids, type QdiscObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { canonicalJson, ids, nsLabel, type QdiscObj } from './objects.js';
 
 /** Conditions in plain units (see LinkConditions), without a position. */
 export type Conditions = Omit<LinkConditions, 'pos'>;
@@ -319,3 +320,18 @@ export function modifyQdisc(live: QdiscObj, desired: QdiscObj): Operation[] {
 export function deleteQdisc(o: QdiscObj): Operation[] {
   return [{ op: 'qdisc.del', ns: o.ns, qdisc: o, phase: PHASE.qdisc }];
 }
+
+export const qdiscKind: Kind<QdiscObj> = {
+  kind: 'qdisc',
+  describe: (o) => `conditions on ${nsLabel(o.ns)}/${o.dev}`,
+  desired: desiredQdiscs,
+  // The handle only says who numbered the tree.
+  comparable: ({ handle: _handle, ...rest }) => rest,
+  query: (_o, q) => void (q.qdiscs = true),
+  create: createQdisc,
+  modify: modifyQdisc,
+  remove: deleteQdisc,
+  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+  devices: (o) => [o.dev],
+  asked: (_o, q) => Boolean(q.qdiscs),
+};

@@ -3,7 +3,8 @@
 import { contains, parseCidr, parseIp, type Cidr, type IP } from '../lab/addr.js';
 import type { Host, Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type RouteObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type Obj, type RouteObj } from './objects.js';
 
 const KERNEL_DEFAULT_METRIC = { 4: 0, 6: 1024 } as const;
 const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 255 };
@@ -132,3 +133,26 @@ export function modifyRoute(_live: RouteObj, desired: RouteObj): Operation[] {
 export function deleteRoute(o: RouteObj): Operation[] {
   return [{ op: 'route.del', ns: o.ns, route: o, phase: PHASE.route }];
 }
+
+function inSubnet(ip: string, cidr: string): boolean {
+  const addr = parseIp(ip);
+  const net = parseCidr(cidr);
+  return addr !== null && net !== null && contains(net, addr);
+}
+
+export const routeKind: Kind<RouteObj> = {
+  kind: 'route',
+  describe: (o) => `route ${o.dst}${o.table !== 254 ? ` table ${o.table}` : ''} in ${nsLabel(o.ns)}`,
+  desired: desiredRoutes,
+  query: (o, q) => {
+    if (o.family === 6) q.ipv6Routes = true;
+  },
+  create: createRoute,
+  modify: modifyRoute,
+  remove: deleteRoute,
+  // A multipath route goes with any of its next hops' devices.
+  diesWith: (o, link) => o.ns === link.ns && routeDevs(o).includes(link.ifname),
+  devices: routeDevs,
+  flushedBy: (o: RouteObj, removed: Obj) =>
+    removed.kind === 'addr' && o.ns === removed.ns && routeGateways(o).some((via) => inSubnet(via, removed.cidr)),
+};

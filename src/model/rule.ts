@@ -3,7 +3,8 @@
 // rules the lab asks for (by id, see NsQuery.rules) are read, so foreign rules are never touched.
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type RuleObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type RuleObj } from './objects.js';
 
 const TABLE_NAMES: Record<string, number> = { main: 254, default: 253, local: 255 };
 
@@ -82,3 +83,20 @@ export function createRule(o: RuleObj): Operation[] {
 export function deleteRule(o: RuleObj): Operation[] {
   return [{ op: 'rule.del', ns: o.ns, rule: o, phase: PHASE.route }];
 }
+
+export const ruleKind: Kind<RuleObj> = {
+  kind: 'rule',
+  describe: (o) => `rule ${o.priority} (IPv${o.family}) lookup ${o.table} in ${nsLabel(o.ns)}`,
+  desired: desiredRules,
+  query: (o, q) => {
+    (q.rules ??= []).push(o.id);
+    if (o.family === 6) q.ipv6Routes = true;
+  },
+  create: createRule,
+  modify: (_live, desired) => createRule(desired),
+  remove: deleteRule,
+  unmarked: () => true,
+  // Read whole in a created namespace (every rule but the kernel's); in a shared one, only those named.
+  asked: (o, q) => q.rules !== undefined && (q.mode === 'created' || q.rules.includes(o.id)),
+  named: (o, q) => q.rules?.includes(o.id) ?? false,
+};

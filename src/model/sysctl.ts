@@ -4,7 +4,8 @@ import { KernelError } from '../errors.js';
 import { isSysctlKey, SYSCTL_KEY_WORDS } from '../lab/names.js';
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import { ids, type SysctlObj } from './objects.js';
+import type { Kind } from './kind.js';
+import { ids, nsLabel, type SysctlObj } from './objects.js';
 
 /**
  * `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s
@@ -66,3 +67,17 @@ export function releaseSysctl(o: SysctlObj, original: string | undefined): Opera
   if (original === undefined) return [];
   return [{ op: 'sysctl.set', ns: o.ns, key: o.key, value: original, restores: true, phase: PHASE.sysctl }];
 }
+
+export const sysctlKind: Kind<SysctlObj> = {
+  kind: 'sysctl',
+  describe: (o) => `sysctl ${o.key} in ${nsLabel(o.ns)}`,
+  desired: desiredSysctls,
+  query: (o, q) => void q.sysctls.push(o.key),
+  create: setSysctl,
+  modify: (_live, desired) => setSysctl(desired),
+  setting: true,
+  asked: (o, q) => q.sysctls.includes(o.key),
+  remove: (o, ctx) => releaseSysctl(o, ctx.sysctlOriginals?.[o.id]),
+  // net.ipv4.conf.IF.* goes with IF (a recreated link starts from the defaults).
+  diesWith: (o, link) => o.ns === link.ns && sysctlInterface(o.key) === link.ifname,
+};

@@ -41,17 +41,17 @@ describe.skipIf(sandboxSkipReason !== null)('applying an edited lab', () => {
   it('checks a one-host edit and plans it from the early observation', { timeout: 60_000 }, async () => {
     const first = await apply();
     expect(first.code, first.all).toBe(0);
-    expect(first.counts['spec parsed']).toBe(1);
+    expect(first.counts['lab parsed']).toBe(1);
     edit('10.10.0.7/16', '10.10.3.7/16');
     const changed = await apply();
     expect(changed.code, changed.all).toBe(0);
-    expect(changed.counts['spec parsed']).toBe(1);
+    expect(changed.counts['lab parsed']).toBe(1);
     expect(changed.counts['early observation used']).toBe(1);
     expect(await addressesOf('h5')).toEqual(['10.10.3.7/16']);
     expect(existsSync(lockFile)).toBe(false);
     const again = await apply();
     expect(again.stdout).toContain('no changes');
-    expect(again.counts['spec cached']).toBe(1);
+    expect(again.counts['lab cached']).toBe(1);
   });
 
   it('observes again when the edited lab reaches beyond its record (a new host)', { timeout: 60_000 }, async () => {

@@ -4,7 +4,7 @@
 // driver observes of the lab afterwards is the same object for object.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { scopeOfLab } from '../../src/apply/scope.js';
+import { scopeOfLab } from '../../src/observe/scope.js';
 import { RealDriver } from '../../src/driver/real.js';
 import { desiredState } from '../../src/model/desired.js';
 import { diffStates, type State } from '../../src/model/objects.js';

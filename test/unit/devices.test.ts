@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyLab, planLab } from '../../src/apply/engine.js';
 import { labNeeds, missingOf, preflight } from '../../src/apply/preflight.js';
-import { mergeScopes } from '../../src/apply/scope.js';
+import { mergeScopes } from '../../src/observe/scope.js';
 import type { ProbeRequest, ProbeResult } from '../../src/driver/driver.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { batchErrors } from '../../src/driver/probe.js';

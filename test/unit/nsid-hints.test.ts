@@ -2,7 +2,7 @@
 // which of them the netlink reader asks about, and how its answers name the nsids links carry.
 // The kernel side (the answers themselves) is checked in test/live/netlink.test.ts.
 import { describe, expect, it } from 'vitest';
-import { mergeScopes, scopeOfLab, scopeOfObjects } from '../../src/apply/scope.js';
+import { mergeScopes, scopeOfLab, scopeOfObjects } from '../../src/observe/scope.js';
 import type { NsQuery } from '../../src/driver/driver.js';
 import { nsidsFromPeers, peersToAsk } from '../../src/driver/real.js';
 import { desiredState } from '../../src/model/desired.js';

@@ -1,8 +1,9 @@
 // Where to look for a lab's objects: its hosts' namespaces, those of its last apply, and any
 // namespace named like one of its own (left by a crash). Observation never reads beyond this.
-import type { NsQuery } from '../driver/driver.js';
+import type { NsQuery } from './query.js';
 import { labTable } from '../model/nft.js';
 import type { Obj, State } from '../model/objects.js';
+import { kindOf } from '../model/registry.js';
 import type { Lab } from '../lab/types.js';
 
 function emptyQuery(ns: string, mode: NsQuery['mode']): NsQuery {
@@ -81,47 +82,10 @@ export function scopeOfObjects(objs: Iterable<Obj>, modes: Map<string, NsQuery['
   for (const o of objs) {
     let x = out.get(o.ns);
     if (!x) out.set(o.ns, (x = emptyQuery(o.ns, modes.get(o.ns) ?? 'shared')));
-    // One read of the kind per object: states mix many object shapes.
-    switch (o.kind) {
-      case 'netns':
-        x.mode = o.origin === 'created' ? 'created' : 'handle';
-        if (o.target) x.target = o.target;
-        break;
-      case 'sysctl':
-        x.sysctls.push(o.key);
-        break;
-      case 'nft':
-        if (!x.nftTables.some((t) => t.table === o.table)) x.nftTables.push({ family: o.family, table: o.table });
-        break;
-      case 'route':
-        if (o.family === 6) x.ipv6Routes = true;
-        break;
-      case 'addr':
-        if (o.cidr.includes(':')) x.ipv6Routes = true;
-        break;
-      case 'link':
-        if (o.type === 'bridge' && o.attrs.vlanFiltering) x.bridgeVlans = true;
-        // Both ways: a veth's other end points back, and one end may be all these objects hold.
-        if (o.peer) pairNamespaces(peers, o.ns, o.peer.ns);
-        break;
-      case 'portvlan':
-        x.bridgeVlans = true;
-        break;
-      case 'qdisc':
-        x.qdiscs = true;
-        break;
-      case 'neigh':
-        x.neighbours = true;
-        if (o.address.includes(':')) x.ipv6Routes = true;
-        break;
-      case 'rule':
-        (x.rules ??= []).push(o.id);
-        if (o.family === 6) x.ipv6Routes = true;
-        break;
-      case 'fdb':
-        if (!o.dst) x.fdb = true;
-        break;
-    }
+    kindOf(o).query?.(o, x);
+    // Both ways: a veth's other end points back, and one end may be all these objects hold.
+    const away = kindOf(o).anchor?.(o);
+    if (away) pairNamespaces(peers, o.ns, away.ns);
   }
   // Only for namespaces in scope anyway: a hint never widens what is read.
   for (const [ns, set] of peers) {

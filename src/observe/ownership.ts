@@ -7,11 +7,14 @@
 // someone else's (the user's rule, another lab's, a table or a namespace a user named like
 // netlab's). Apply refuses to take it over, and destroy leaves it alone, with or without the
 // lab's record.
-import type { NsQuery } from '../driver/driver.js';
-import type { Obj, State } from '../model/objects.js';
+import { createdNetnsMark } from '../lab/names.js';
+import type { ObservedLink } from '../model/link.js';
+import type { NsQuery } from './query.js';
+import type { LinkObj, Obj, State } from '../model/objects.js';
+import { kindOf } from '../model/registry.js';
 import { sharedNamespaces } from './scope.js';
 
-const unmarked = (o: Obj) => o.kind === 'rule' || o.kind === 'nft' || (o.kind === 'netns' && o.origin === 'handle');
+const unmarked = (o: Obj) => kindOf(o).unmarked?.(o) ?? false;
 
 /** Splits a live state into what the lab owns and the unmarked objects it does not. */
 export function claimUnmarked(live: State, scope: NsQuery[], recorded: Iterable<Obj> | null): { owned: State; foreign: Set<string> } {
@@ -25,4 +28,23 @@ export function claimUnmarked(live: State, scope: NsQuery[], recorded: Iterable<
     else owned.set(id, o);
   }
   return { owned, foreign };
+}
+
+/**
+ * Whether a namespace the query expects the lab to have created is the lab's: its lo carries the
+ * lab's mark. Rollback may adopt an unmarked one its run made (see NsQuery.adopt), unless it
+ * holds links that run could not have made.
+ */
+export function namespaceClaim(lab: string, q: NsQuery, links: ObservedLink[]): 'mine' | 'foreign' {
+  if (q.mode !== 'created') return 'mine';
+  const lo = links.find((l) => l.obj.type === 'loopback');
+  if (lo?.obj.alias === createdNetnsMark(lab)) return 'mine';
+  const adoptable =
+    q.adopt && !lo?.obj.alias && (!q.adoptLinks || links.every((l) => l.obj.type === 'loopback' || q.adoptLinks!.includes(l.obj.ifname)));
+  return adoptable ? 'mine' : 'foreign';
+}
+
+/** A link is the lab's in a namespace it created, and elsewhere when it carries the lab's altname. */
+export function isLabLink(lab: string, q: NsQuery, link: LinkObj): boolean {
+  return q.mode === 'created' || (link.altname?.startsWith(`netlab.${lab}.`) ?? false);
 }
