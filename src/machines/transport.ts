@@ -7,8 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InternalError } from '../errors.js';
-import type { Machine } from '../lab/types.js';
+import { InternalError, MachineError } from '../errors.js';
+import { identityProblem, parseSshDestination } from '../lab/machines.js';
+import type { Machine, SshTarget } from '../lab/types.js';
 
 /** Words that may reach the remote shell: names, addresses, paths and flags netlab itself built. */
 const SAFE_WORD = /^[A-Za-z0-9_./:@=,+-]+$/;
@@ -31,6 +32,8 @@ export interface Transport {
   machine: Machine;
   /** Who it is, for messages: `m2 (root@192.0.2.2)`. */
   label: string;
+  /** The ssh control socket, or null for the local machine. */
+  socket: string | null;
   /** Opens the connection (the check that the machine is reachable at all). */
   connect(): Promise<RunResult>;
   /** Runs `netlab ARGS` there, `input` on its stdin. */
@@ -55,6 +58,7 @@ function localTransport(machine: Machine): Transport {
   return {
     machine,
     label: `${machine.name} (local)`,
+    socket: null,
     connect: async () => ({ code: 0, stdout: '', stderr: '' }),
     netlab: (args, input) => run(node!, [script!, ...args], input),
     close: async () => undefined,
@@ -65,8 +69,7 @@ function localTransport(machine: Machine): Transport {
  * ssh options: from the file NETLAB_SSH_CONFIG names when set (tests, or a team's own), else the
  * user's configuration as ssh reads it; host key checking is whatever that says.
  */
-function sshBase(machine: Machine, socket: string): string[] {
-  const ssh = machine.ssh!;
+export function sshBase(ssh: SshTarget, socket: string): string[] {
   const config = process.env.NETLAB_SSH_CONFIG;
   return [
     ...(config ? ['-F', config] : []),
@@ -86,32 +89,56 @@ function sshBase(machine: Machine, socket: string): string[] {
   ];
 }
 
-function sshTransport(machine: Machine, dir: string): Transport {
+/**
+ * The target checked again here, not only in the lab file: destroy takes it from the
+ * coordinator's record in the state directory, which is input like any other.
+ */
+export function checkTarget(name: string, ssh: SshTarget): void {
+  const dest = parseSshDestination(ssh.user === null ? ssh.host : `${ssh.user}@${ssh.host}`);
+  const portOk = ssh.port === null || (Number.isInteger(ssh.port) && ssh.port >= 1 && ssh.port <= 65535);
+  const bad =
+    (typeof dest === 'string' ? dest : null) ??
+    (ssh.identity !== null ? identityProblem(ssh.identity) : null) ??
+    (portOk ? null : `SSH port ${String(ssh.port)} is not a port number`);
+  if (bad) throw new MachineError(`machine "${name}": ${bad}`);
+}
+
+/** The argv of ssh for the master connection (`connect`), a remote netlab run, and closing the master. */
+export function sshArgv(ssh: SshTarget, socket: string, what: 'connect' | 'close' | { remote: string[] }): string[] {
+  const base = sshBase(ssh, socket);
+  // The master goes to the background once authenticated (-f) and lives at most a minute
+  // after its last session, so a killed coordinator leaves no connection behind for long.
+  if (what === 'connect') return [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', ssh.host];
+  if (what === 'close') return [...base, '-O', 'exit', '--', ssh.host];
+  // ssh joins its command words with spaces for the remote shell: one string of quoted words.
+  return [...base, '-o', 'ControlMaster=no', '--', ssh.host, what.remote.map(quoteWord).join(' ')];
+}
+
+function sshTransport(machine: Machine, socket: string): Transport {
   const ssh = machine.ssh!;
-  const socket = join(dir, machine.name);
-  const base = sshBase(machine, socket);
-  const remote = netlabCommand().map(quoteWord);
+  const remote = netlabCommand();
   return {
     machine,
     label: `${machine.name} (${ssh.user ? `${ssh.user}@` : ''}${ssh.host})`,
-    // The master goes to the background once authenticated (-f) and lives at most a minute
-    // after its last session, so a killed coordinator leaves no connection behind for long.
-    connect: () => run('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', ssh.host], undefined),
-    netlab: (args, input) =>
-      run('ssh', [...base, '-o', 'ControlMaster=no', '--', ssh.host, [...remote, ...args.map(quoteWord)].join(' ')], input),
+    socket,
+    connect: () => run('ssh', sshArgv(ssh, socket, 'connect'), undefined),
+    netlab: (args, input) => run('ssh', sshArgv(ssh, socket, { remote: [...remote, ...args] }), input),
     close: async () => {
-      await run('ssh', [...base, '-O', 'exit', '--', ssh.host], undefined);
+      await run('ssh', sshArgv(ssh, socket, 'close'), undefined);
     },
   };
 }
 
 /** Transports to every machine; `close` ends their connections and removes the socket directory. */
-export async function openTransports(machines: Machine[]): Promise<{ transports: Transport[]; close: () => Promise<void> }> {
+export async function openTransports(machines: Machine[]): Promise<{ transports: Transport[]; dir: string; close: () => Promise<void> }> {
+  for (const m of machines) if (m.ssh) checkTarget(m.name, m.ssh);
   // mkdtemp makes the directory 0700: only this user can reach the connections through it.
   const dir = await mkdtemp(join(tmpdir(), 'netlab-ssh-'));
-  const transports = machines.map((m) => (m.ssh ? sshTransport(m, dir) : localTransport(m)));
+  // Sockets named by position, not machine name: a unix socket path has at most 107 bytes.
+  const transports = machines.map((m, i) => (m.ssh ? sshTransport(m, join(dir, `c${i}`)) : localTransport(m)));
   return {
     transports,
+    dir,
     close: async () => {
       await Promise.all(transports.map((t) => t.close().catch(() => undefined)));
       await rm(dir, { recursive: true, force: true });
