@@ -2,7 +2,6 @@
 // machines (see src/cli/across.ts). The slice comes on stdin as a lab document and is checked
 // like any lab file; the answer is one JSON object on stdout, errors included, so the
 // coordinator can name the machine, step, command and kernel message.
-import { readFileSync } from 'node:fs';
 import { applyLab, commitHeld, destroyLab, planLab, rollbackHeld } from '../apply/engine.js';
 import { store } from '../apply/store.js';
 import { runLabAssertions } from '../assert/run.js';
@@ -15,12 +14,7 @@ import { decodeLabBytes, MAX_LAB_BYTES } from '../lab/read.js';
 import type { Lab } from '../lab/types.js';
 import { checkLabName } from '../state/files.js';
 import { stepJson } from './output.js';
-
-/** This netlab's version, from its package.json (dist/cli and src/cli are both two levels down). */
-export function netlabVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+import { netlabVersion } from '../machines/version.js';
 
 function answer(value: object): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);

@@ -1,14 +1,57 @@
 // Labs across machines over real ssh: each machine a namespace pair of its own running sshd
 // (test/live/machines-harness.ts), netlab on the sandbox as the coordinator.
+import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NETLAB } from './cli.js';
-import { startMachines, type Harness } from './machines-harness.js';
+import { labFile, netlab, NETLAB } from './cli.js';
+import { startMachines, type Harness, type TestMachine } from './machines-harness.js';
 import { sandboxSkipReason } from './sandbox.js';
+
+/** The coordinator's record of the lab's machines, in the sandbox's state directory. */
+const RECORD = '/run/netlab/.machines/span.json';
+
+/** Three machines: a bridge segment spanning all of them, a routed link between m2 and m3. */
+function spanLab(h: Harness): string {
+  return `name: span
+${h.machinesYaml()}hosts:
+  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
+  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
+  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
+  a3: { on: m3, interfaces: { eth0: { addresses: [10.0.0.3/24] } } }
+  r2: { on: m2, interfaces: { eth1: { addresses: [10.9.0.1/30] } } }
+  r3: { on: m3, interfaces: { eth1: { addresses: [10.9.0.2/30] } } }
+links:
+  - { a: a1:eth0, b: sw:br0 }
+  - { a: a2:eth0, b: sw:br0 }
+  - { a: a3:eth0, b: sw:br0 }
+  - { a: r2:eth1, b: r3:eth1 }
+`;
+}
+
+/** What a machine's kernel holds, for "same state" and "nothing left": namespaces, links, nft. */
+async function snapshot(h: Harness, m: TestMachine): Promise<string> {
+  const ns = await h.enter(m, 'ip', ['netns', 'list']);
+  const links = await h.enter(m, 'ip', ['-o', 'link', 'show']);
+  const nft = await h.enter(m, 'nft', ['list', 'ruleset']);
+  // preflight.json is the cache of kernel feature checks, kept on purpose: not the lab's state.
+  const state = await h.enter(m, 'find', ['/run/netlab', '-mindepth', '1', '-not', '-name', 'preflight.json']);
+  // Link lines without counters or ifindex-dependent parts that a re-created veth changes.
+  const cleaned = links.stdout
+    .split('\n')
+    .map((l) => l.replace(/^\d+: /, '').replace(/ link-netns \S+| link-netnsid \d+/g, ''))
+    .join('\n');
+  return [`netns:\n${ns.stdout}`, `links:\n${cleaned}`, `nft:\n${nft.stdout}`, `state:\n${state.stdout}`].join('\n');
+}
+
+async function ping(h: Harness, m: TestMachine, ns: string, to: string, extra: string[] = []) {
+  return h.enter(m, 'ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', ...extra, to]);
+}
 
 describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
   let h: Harness;
+  let env: Record<string, string>;
   beforeAll(async () => {
     h = await startMachines(3);
+    env = h.env;
   });
   afterAll(async () => {
     await h?.stop();
@@ -26,5 +69,39 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
       expect(addr.stdout).toContain(m.address);
     }
     expect(seen.size).toBe(3);
+  });
+
+  it('applies a lab across three machines as one, re-applies to no change, destroys to nothing', async () => {
+    const [m1, m2, m3] = h.machines as [TestMachine, TestMachine, TestMachine];
+    const before = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+    const file = labFile('span', spanLab(h));
+    const plan = await netlab(['plan', file], { env });
+    expect(plan.code, plan.all).toBe(2);
+    expect(plan.stdout).toMatch(/placement m2: a2, r2/);
+    expect(plan.stdout).toMatch(/MTU 1450/);
+    const applied = await netlab(['apply', '--yes', file], { env });
+    expect(applied.code, applied.all).toBe(0);
+    for (const [m, ns, to] of [
+      [m1, 'span-a1', '10.0.0.2'],
+      [m1, 'span-a1', '10.0.0.3'],
+      [m2, 'span-a2', '10.0.0.3'],
+      [m3, 'span-a3', '10.0.0.1'],
+      [m2, 'span-r2', '10.9.0.2'],
+      [m3, 'span-r3', '10.9.0.1'],
+    ] as const) {
+      const r = await ping(h, m, ns, to);
+      expect(r.code, `${m.name} ${ns} -> ${to}: ${r.stdout}${r.stderr}`).toBe(0);
+    }
+    expect(existsSync(RECORD)).toBe(true);
+    const again = await netlab(['apply', '--yes', file], { env });
+    expect(again.code, again.all).toBe(0);
+    expect(again.stdout).not.toMatch(/applied \d+ step/);
+    expect(again.stdout.match(/no changes/g)?.length).toBeGreaterThanOrEqual(3);
+    const destroyed = await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+    expect(destroyed.code, destroyed.all).toBe(0);
+    const after = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+    expect(after).toEqual(before);
+    // The coordinator's record of the lab's machines goes with the lab.
+    expect(existsSync(RECORD)).toBe(false);
   });
 });
