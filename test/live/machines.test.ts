@@ -92,6 +92,12 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
       const r = await ping(h, m, ns, to);
       expect(r.code, `${m.name} ${ns} -> ${to}: ${r.stdout}${r.stderr}`).toBe(0);
     }
+    // The segment's MTU, as the plan announced it: the largest ping that fits passes, one byte more does not.
+    const mtu = Number(/segment vxlan \d+ \([^)]*\) spans m1, m2, m3: MTU (\d+)/.exec(plan.stdout)![1]);
+    const fits = await ping(h, m1, 'span-a1', '10.0.0.3', ['-M', 'do', '-s', String(mtu - 28)]);
+    expect(fits.code, fits.stdout + fits.stderr).toBe(0);
+    const over = await ping(h, m1, 'span-a1', '10.0.0.3', ['-M', 'do', '-s', String(mtu - 27)]);
+    expect(over.code, over.stdout).not.toBe(0);
     expect(existsSync(RECORD)).toBe(true);
     const again = await netlab(['apply', '--yes', file], { env });
     expect(again.code, again.all).toBe(0);
@@ -103,5 +109,60 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
     expect(after).toEqual(before);
     // The coordinator's record of the lab's machines goes with the lab.
     expect(existsSync(RECORD)).toBe(false);
+  });
+
+  it('rolls machines 1 and 3 back to exactly their state when a step fails on machine 2', async () => {
+    const [, m2] = h.machines as [TestMachine, TestMachine, TestMachine];
+    const file = labFile('span', spanLab(h));
+    const plan = await netlab(['plan', file], { env });
+    const vni = /segment vxlan (\d+) \(/.exec(plan.stdout)![1]!;
+    // A foreign VXLAN with the segment's VNI and port: the plan cannot see it in the way, the kernel refuses the lab's.
+    const planted = await h.enter(m2, 'ip', [
+      'link',
+      'add',
+      'foreignvx',
+      'type',
+      'vxlan',
+      'id',
+      vni,
+      'dstport',
+      '4789',
+      'local',
+      m2.address,
+    ]);
+    expect(planted.code, planted.stderr).toBe(0);
+    try {
+      const before = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+      const r = await netlab(['apply', '--yes', file], { env });
+      expect(r.code, r.all).toBe(1);
+      expect(r.stderr).toMatch(/m2 \(root@198\.18\.0\.2\): apply: /);
+      expect(r.stderr).toMatch(/VNI|exists/i);
+      expect(r.stderr).toMatch(/every machine was rolled back/);
+      const after = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+      expect(after).toEqual(before);
+    } finally {
+      await h.enter(m2, 'ip', ['link', 'del', 'dev', 'foreignvx']);
+      await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+    }
+  });
+
+  it('stops with a clear error before changing anything when a machine cannot be reached', async () => {
+    const m3 = h.machines[2]!;
+    const before = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+    await h.stopSshd(m3);
+    try {
+      const file = labFile('span', spanLab(h));
+      for (const cmd of [['plan'], ['apply', '--yes']]) {
+        const r = await netlab([...cmd, file], { env });
+        expect(r.code, r.all).toBe(1);
+        expect(r.stderr).toMatch(/cannot reach m3 \(root@198\.18\.0\.3\): .*refused/);
+        expect(r.stderr).toMatch(/nothing was changed on any machine/);
+      }
+      const after = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+      expect(after).toEqual(before);
+      expect(existsSync(RECORD)).toBe(false);
+    } finally {
+      await h.startSshd(m3);
+    }
   });
 });
