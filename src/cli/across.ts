@@ -134,6 +134,7 @@ export async function applyFile(
     process.on('SIGINT', sigint).on('SIGTERM', sigterm);
     const unlisten = listenForInterrupt((sig) => onSignal(sig)());
     const started = Date.now();
+    if (!o.json) out.line(`applying on ${p.plans.map((m) => m.machine).join(', ')}`);
     try {
       const applied = await applyAcross(s, p, stop);
       const seconds = ((Date.now() - started) / 1000).toFixed(2);
@@ -156,14 +157,7 @@ export async function applyFile(
 
 /** Destroys a lab across machines, from its file or from the coordinator's record of its machines. */
 export async function destroyAcrossLab(name: string, machines: Machine[] | null, o: { json?: boolean }): Promise<number> {
-  const known =
-    machines ??
-    (await store.readMachines(name))?.machines.map((m) => ({
-      name: m.name,
-      ssh: m.ssh,
-      underlay: null,
-      pos: { file: '<record>', line: 1, col: 1, path: '' },
-    }));
+  const known = machines ?? (await recordedMachines(name));
   if (!known) throw new UsageError(`lab "${name}" has no record of machines here`);
   return withSession(known, async (s) => {
     const results = await destroyAcross(s, name);
@@ -190,4 +184,12 @@ export async function destroyAcrossLab(name: string, machines: Machine[] | null,
 export async function destroyFile(file: string, o: { json?: boolean }): Promise<number> {
   const { lab } = await loadAcross(file);
   return destroyAcrossLab(lab.name, lab.machines!, o);
+}
+
+/** The machines of a lab from the coordinator's record, or null without one. */
+async function recordedMachines(lab: string): Promise<Machine[] | null> {
+  const r = await store.readMachines(lab);
+  return r
+    ? r.machines.map((m) => ({ name: m.name, ssh: m.ssh, underlay: null, pos: { file: '<record>', line: 1, col: 1, path: '' } }))
+    : null;
 }

@@ -1,5 +1,6 @@
 // Labs across machines over real ssh: each machine a namespace pair of its own running sshd
 // (test/live/machines-harness.ts), netlab on the sandbox as the coordinator.
+import { execa } from 'execa';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFile, netlab, NETLAB } from './cli.js';
@@ -165,4 +166,38 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
       await h.startSshd(m3);
     }
   });
+
+  it('rolls every machine back when the coordinator gets Ctrl-C mid-apply', async () => {
+    const before = await Promise.all(h.machines.map((m) => snapshot(h, m)));
+    const file = labFile('span', spanLab(h));
+    const run = startNetlab(['apply', '--yes', file], env);
+    await run.waitFor(/applying on m1, m2, m3/);
+    process.kill(run.child.pid!, 'SIGINT');
+    const r = await run.child;
+    expect(r.exitCode, r.all).toBe(1);
+    expect(r.all).toMatch(/SIGINT: the run was stopped before it was committed/);
+    expect(r.all).toMatch(/every machine was rolled back/);
+    expect(await Promise.all(h.machines.map((m) => snapshot(h, m)))).toEqual(before);
+    await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+  });
 });
+
+/** A netlab run in the background whose output the test can wait on. */
+function startNetlab(args: string[], env: Record<string, string>) {
+  const child = execa('node', [NETLAB, ...args], { reject: false, all: true, env: { NO_COLOR: '1', ...env } });
+  let seen = '';
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  child.all!.on('data', (b: Buffer) => {
+    seen += b.toString();
+    for (const w of waiters.filter((x) => x.re.test(seen))) w.resolve();
+  });
+  return {
+    child,
+    waitFor: (re: RegExp) =>
+      new Promise<void>((resolve, reject) => {
+        if (re.test(seen)) return resolve();
+        waiters.push({ re, resolve });
+        void child.then(() => (re.test(seen) ? resolve() : reject(new Error(`netlab ended without ${re}: ${seen}`))));
+      }),
+  };
+}
