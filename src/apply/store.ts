@@ -68,6 +68,18 @@ export interface Journal {
   createsLinks?: Record<string, string[]>;
   /** The plan, for humans reading the journal. */
   steps: string[];
+  /**
+   * An apply done and verified but held for the coordinator of a lab across machines: the
+   * record to write when it commits. Until then the run counts as unfinished (rolled back by
+   * `machine rollback`, or by the next apply, destroy or gc).
+   */
+  held?: LabRecord;
+}
+
+/** The coordinator's record of a lab across machines: where its slices went, so destroy needs no file. */
+export interface MachinesRecord {
+  lab: string;
+  machines: { name: string; ssh: { user: string | null; host: string; port: number | null; identity: string | null } | null }[];
 }
 
 async function writeRecordFile(lab: string, name: string, data: unknown): Promise<void> {
@@ -94,6 +106,19 @@ export const store = {
   writeJournal: (j: Journal) => writeRecordFile(j.lab, 'journal.json', { ...j, pidStart: processStart(j.pid) ?? undefined }),
   removeJournal: async (lab: string) => {
     if (await labDir(lab, false)) await unlink(labPath(lab, 'journal.json')).catch(() => undefined);
+  },
+  // Beside the labs' directories, not in one: the local machine's slice of the lab has its own
+  // directory there, which its destroy removes while other machines may still hold their part.
+  readMachines: async (lab: string) => {
+    const dir = await stateSubdir('.machines');
+    const r = dir ? await readStateJson<MachinesRecord>(join(dir, `${checkLabName(lab)}.json`)) : null;
+    return r && r.lab === lab ? r : null;
+  },
+  writeMachines: async (r: MachinesRecord) =>
+    writeStateFile(join((await stateSubdir('.machines'))!, `${checkLabName(r.lab)}.json`), JSON.stringify(r)),
+  removeMachines: async (lab: string) => {
+    const dir = await stateSubdir('.machines');
+    if (dir) await unlink(join(dir, `${checkLabName(lab)}.json`)).catch(() => undefined);
   },
   /** Forget a destroyed lab entirely. */
   removeLab: (lab: string) => removeLabDir(lab),
