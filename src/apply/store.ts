@@ -1,12 +1,13 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LockBusyError, StateDirError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
 import { procStat } from '../driver/procfs.js';
 import type { Obj } from '../model/objects.js';
+import { LAB_NAME_PATTERN } from '../lab/names.js';
 import {
   appendStateFile,
   checkLabName,
@@ -116,6 +117,12 @@ export const store = {
   },
   writeMachines: async (r: MachinesRecord) =>
     writeStateFile(join((await stateSubdir('.machines'))!, `${checkLabName(r.lab)}.json`), JSON.stringify(r)),
+  /** The labs across machines this machine coordinates (names that pass the lab-name rule only). */
+  machineLabs: async () => {
+    const dir = await stateSubdir('.machines');
+    const files = dir ? await readdir(dir) : [];
+    return files.flatMap((f) => (f.endsWith('.json') && LAB_NAME_PATTERN.test(f.slice(0, -5)) ? [f.slice(0, -5)] : [])).sort();
+  },
   removeMachines: async (lab: string) => {
     const dir = await stateSubdir('.machines');
     if (dir) await unlink(join(dir, `${checkLabName(lab)}.json`)).catch(() => undefined);

@@ -41,7 +41,7 @@ export async function acrossMachinesFile(inputs: string[]): Promise<string | nul
   return across[0]!;
 }
 
-async function loadAcross(file: string): Promise<{ raw: RawLab; lab: Lab }> {
+export async function loadAcross(file: string): Promise<{ raw: RawLab; lab: Lab }> {
   const { text, issues } = await readLabFile(file);
   if (text === null) throw new LabError(issues);
   const r = loadLabText(file, text);
@@ -187,7 +187,7 @@ export async function destroyFile(file: string, o: { json?: boolean }): Promise<
 }
 
 /** The machines of a lab from the coordinator's record, or null without one. */
-async function recordedMachines(lab: string): Promise<Machine[] | null> {
+export async function recordedMachines(lab: string): Promise<Machine[] | null> {
   const r = await store.readMachines(lab);
   return r
     ? r.machines.map((m) => ({ name: m.name, ssh: m.ssh, underlay: null, pos: { file: '<record>', line: 1, col: 1, path: '' } }))

@@ -21,7 +21,7 @@ function answer(value: object): void {
 }
 
 /** Runs one machine command; any failure becomes the JSON answer and the exit code. */
-async function answering(work: () => Promise<{ code?: number } & object>): Promise<number> {
+export async function answering(work: () => Promise<{ code?: number } & object>): Promise<number> {
   try {
     const { code = EXIT_OK, ...rest } = await work();
     answer({ ok: true, ...rest });

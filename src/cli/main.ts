@@ -320,6 +320,26 @@ export function buildProgram() {
     .command('test')
     .option('--timeout <duration>', 'per assertion', '1s')
     .action(lazy(() => import('./machine.js'), 'test'));
+  machine
+    .command('status')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'status'));
+  machine
+    .command('inspect')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'inspect'));
+  machine
+    .command('hosts')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'hosts'));
+  machine
+    .command('respond')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'respond'));
+  machine
+    .command('here')
+    .argument('<request>', 'what to run, as base64url JSON')
+    .action(lazy(() => import('./machine-view.js'), 'here'));
 
   program
     .command('completion')

@@ -53,7 +53,7 @@ function failure(t: Transport, step: string, a: Answer): string {
 }
 
 /** Runs `netlab machine ARGS` on one machine and reads its answer; a lost connection is an answer too. */
-async function call(t: Transport, step: string, args: string[], input?: string): Promise<Answer> {
+export async function call(t: Transport, step: string, args: string[], input?: string): Promise<Answer> {
   const r = await t.netlab(['machine', ...args], input);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
@@ -112,7 +112,7 @@ export async function openSession(machines: Machine[], version: string): Promise
 }
 
 /** Each machine's underlay: its address, and the device and MTU its kernel routes the others through. */
-async function underlays(session: Session): Promise<Map<string, Underlay>> {
+export async function underlays(session: Session): Promise<Map<string, Underlay>> {
   const known = session.transports.map((t) => t.machine.underlay).filter((a): a is string => a !== null);
   const answers = await Promise.all(
     session.transports.map((t) => {

@@ -38,6 +38,8 @@ export interface Transport {
   connect(): Promise<RunResult>;
   /** Runs `netlab ARGS` there, `input` on its stdin. */
   netlab(args: string[], input?: string): Promise<RunResult>;
+  /** The command and arguments that run `netlab ARGS` there, for a caller that wires its own stdio; `tty`: ssh -t. */
+  command(args: string[], tty?: boolean): [string, string[]];
   close(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ function localTransport(machine: Machine): Transport {
     socket: null,
     connect: async () => ({ code: 0, stdout: '', stderr: '' }),
     netlab: (args, input) => run(node!, [script!, ...args], input),
+    command: (args) => [node!, [script!, ...args]],
     close: async () => undefined,
   };
 }
@@ -104,14 +107,14 @@ export function checkTarget(name: string, ssh: SshTarget): void {
 }
 
 /** The argv of ssh for the master connection (`connect`), a remote netlab run, and closing the master. */
-export function sshArgv(ssh: SshTarget, socket: string, what: 'connect' | 'close' | { remote: string[] }): string[] {
+export function sshArgv(ssh: SshTarget, socket: string, what: 'connect' | 'close' | { remote: string[]; tty?: boolean }): string[] {
   const base = sshBase(ssh, socket);
   // The master goes to the background once authenticated (-f) and lives at most a minute
   // after its last session, so a killed coordinator leaves no connection behind for long.
   if (what === 'connect') return [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', ssh.host];
   if (what === 'close') return [...base, '-O', 'exit', '--', ssh.host];
   // ssh joins its command words with spaces for the remote shell: one string of quoted words.
-  return [...base, '-o', 'ControlMaster=no', '--', ssh.host, what.remote.map(quoteWord).join(' ')];
+  return [...base, '-o', 'ControlMaster=no', ...(what.tty ? ['-t'] : []), '--', ssh.host, what.remote.map(quoteWord).join(' ')];
 }
 
 function sshTransport(machine: Machine, socket: string): Transport {
@@ -123,6 +126,7 @@ function sshTransport(machine: Machine, socket: string): Transport {
     socket,
     connect: () => run('ssh', sshArgv(ssh, socket, 'connect'), undefined),
     netlab: (args, input) => run('ssh', sshArgv(ssh, socket, { remote: [...remote, ...args] }), input),
+    command: (args, tty) => ['ssh', sshArgv(ssh, socket, { remote: [...remote, ...args], tty })],
     close: async () => {
       await run('ssh', sshArgv(ssh, socket, 'close'), undefined);
     },
