@@ -157,7 +157,10 @@ function sliceExpect(lab: Lab, machineOf: Map<string, string>, machine: string, 
     const remote = e.to.host !== null && machineOf.get(e.to.host) !== machine;
     if (!remote) {
       if (e.backends.some((b) => machineOf.get(b) !== machine)) notes.push(`"${e.text}" is not checked: backends on other machines`);
-      else (out.push(e.text), from.push(i));
+      else {
+        out.push(e.text);
+        from.push(i);
+      }
       continue;
     }
     if (e.backends.length) {
