@@ -177,3 +177,13 @@ export function asError(e: unknown): Error {
 export function exitCodeOf(err: unknown): number {
   return err instanceof NetlabError ? err.exitCode : EXIT_ERROR;
 }
+
+/** A machine of a lab across machines failed, or could not be reached; the message names it. */
+export class MachineError extends NetlabError {
+  constructor(
+    message: string,
+    readonly exitCode: number = EXIT_ERROR,
+  ) {
+    super(message);
+  }
+}

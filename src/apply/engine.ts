@@ -49,6 +49,8 @@ export interface RunOptions {
   early?: EarlyObservation | null;
   /** destroy only if the lab has no record once its lock is held (gc's leftovers: a run may have finished meanwhile). */
   unrecordedOnly?: boolean;
+  /** Apply and verify, then keep the journal instead of recording: commitHeld or a rollback finishes it. */
+  hold?: boolean;
 }
 
 /**
@@ -349,10 +351,14 @@ export async function applyLab(driver: Driver, lab: Lab, opts: RunOptions = {}):
       await profile.time('state files', () => store.writeRecord(record));
       return { lab: lab.name, steps: [], changed: false };
     }
-    await runWithCheckpoint(driver, lp, 'apply', opts, async () => {
+    const journal = await runWithCheckpoint(driver, lp, 'apply', opts, async () => {
       opts.events?.stage?.(lab.name, 'verify');
       await profile.time('verify', () => verify(driver, lp, opts.verifyRetries ?? 3));
     });
+    if (opts.hold) {
+      await store.writeJournal({ ...journal, held: record });
+      return { lab: lab.name, steps: lp.plan.steps, changed: true };
+    }
     await profile.time('state files', () => store.writeRecord(record));
     await store.removeJournal(lab.name);
     return { lab: lab.name, steps: lp.plan.steps, changed: true };
@@ -410,7 +416,7 @@ async function runWithCheckpoint(
   operation: Journal['operation'],
   opts: RunOptions,
   after: () => Promise<void>,
-): Promise<void> {
+): Promise<Journal> {
   const creates = lp.plan.steps.flatMap((s) =>
     s.op === 'create' ? s.objects.filter((id) => id.startsWith('netns:')).map((id) => id.slice('netns:'.length)) : [],
   );
@@ -438,6 +444,7 @@ async function runWithCheckpoint(
     // A stop that came after the last step is still before the record: the run is undone, as
     // the message on the terminal said.
     if (opts.stop?.requested) throw new InterruptedError(opts.stop.requested);
+    return journal;
   } catch (e) {
     driver.setSpawnListener?.(null);
     const original = asError(e);
@@ -462,6 +469,30 @@ async function runWithCheckpoint(
     )
       throw original;
     throw new ApplyFailedError(original, lp.lab);
+  }
+}
+
+/** Records an apply held by `hold`; false when there was none to commit (nothing changed, or already undone). */
+export async function commitHeld(lab: string): Promise<boolean> {
+  const unlock = await lockLab(lab);
+  try {
+    const j = await store.readJournal(lab);
+    if (!j?.held) return false;
+    await store.writeRecord(j.held);
+    await store.removeJournal(lab);
+    return true;
+  } finally {
+    await unlock();
+  }
+}
+
+/** Undoes an apply held by `hold` (or any unfinished run of the lab); false when there was none. */
+export async function rollbackHeld(driver: Driver, lab: string, opts: RunOptions = {}): Promise<boolean> {
+  const unlock = await lockLab(lab);
+  try {
+    return await recoverIfNeeded(driver, lab, opts);
+  } finally {
+    await unlock();
   }
 }
 

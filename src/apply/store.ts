@@ -1,12 +1,13 @@
 // netlab's state directory: per lab a record of the last apply, the journal of a run in
 // progress (its checkpoint), and a lock. Written crash-safe: write, fsync, rename.
-import { open, rename, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LockBusyError, StateDirError } from '../errors.js';
 import type { NsQuery } from '../driver/driver.js';
 import { procStat } from '../driver/procfs.js';
 import type { Obj } from '../model/objects.js';
+import { LAB_NAME_PATTERN } from '../lab/names.js';
 import {
   appendStateFile,
   checkLabName,
@@ -68,6 +69,18 @@ export interface Journal {
   createsLinks?: Record<string, string[]>;
   /** The plan, for humans reading the journal. */
   steps: string[];
+  /**
+   * An apply done and verified but held for the coordinator of a lab across machines: the
+   * record to write when it commits. Until then the run counts as unfinished (rolled back by
+   * `machine rollback`, or by the next apply, destroy or gc).
+   */
+  held?: LabRecord;
+}
+
+/** The coordinator's record of a lab across machines: where its slices went, so destroy needs no file. */
+export interface MachinesRecord {
+  lab: string;
+  machines: { name: string; ssh: { user: string | null; host: string; port: number | null; identity: string | null } | null }[];
 }
 
 async function writeRecordFile(lab: string, name: string, data: unknown): Promise<void> {
@@ -94,6 +107,25 @@ export const store = {
   writeJournal: (j: Journal) => writeRecordFile(j.lab, 'journal.json', { ...j, pidStart: processStart(j.pid) ?? undefined }),
   removeJournal: async (lab: string) => {
     if (await labDir(lab, false)) await unlink(labPath(lab, 'journal.json')).catch(() => undefined);
+  },
+  // Beside the labs' directories, not in one: the local machine's slice of the lab has its own
+  // directory there, which its destroy removes while other machines may still hold their part.
+  readMachines: async (lab: string) => {
+    const dir = await stateSubdir('.machines');
+    const r = dir ? await readStateJson<MachinesRecord>(join(dir, `${checkLabName(lab)}.json`)) : null;
+    return r && r.lab === lab ? r : null;
+  },
+  writeMachines: async (r: MachinesRecord) =>
+    writeStateFile(join((await stateSubdir('.machines'))!, `${checkLabName(r.lab)}.json`), JSON.stringify(r)),
+  /** The labs across machines this machine coordinates (names that pass the lab-name rule only). */
+  machineLabs: async () => {
+    const dir = await stateSubdir('.machines');
+    const files = dir ? await readdir(dir) : [];
+    return files.flatMap((f) => (f.endsWith('.json') && LAB_NAME_PATTERN.test(f.slice(0, -5)) ? [f.slice(0, -5)] : [])).sort();
+  },
+  removeMachines: async (lab: string) => {
+    const dir = await stateSubdir('.machines');
+    if (dir) await unlink(join(dir, `${checkLabName(lab)}.json`)).catch(() => undefined);
   },
   /** Forget a destroyed lab entirely. */
   removeLab: (lab: string) => removeLabDir(lab),

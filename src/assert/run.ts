@@ -28,7 +28,7 @@ function inNs(ns: string, argv: string[]): [string, string[]] {
   return ns ? ['ip', ['netns', 'exec', ns, ...argv]] : [argv[0]!, argv.slice(1)];
 }
 
-interface Responder {
+export interface Responder {
   host: string;
   child: ResultPromise;
   /** The responder's own pid (a process in the host's namespace, for its socket table). */
@@ -37,7 +37,13 @@ interface Responder {
   taken: Set<string>;
 }
 
-async function startResponder(host: string, ns: string, tcp: number[], udp: number[], warn: (m: string) => void): Promise<Responder> {
+export async function startResponder(
+  host: string,
+  ns: string,
+  tcp: number[],
+  udp: number[],
+  warn: (m: string) => void,
+): Promise<Responder> {
   const execa = await lazyExeca();
   const args = [
     process.execPath,
@@ -84,7 +90,7 @@ async function startResponder(host: string, ns: string, tcp: number[], udp: numb
 }
 
 /** Stops our responders by their pid and waits for them. */
-async function stopResponders(rs: Responder[]): Promise<void> {
+export async function stopResponders(rs: Responder[]): Promise<void> {
   for (const r of rs) r.child.kill('SIGTERM');
   await Promise.all(rs.map((r) => r.child.catch(() => undefined)));
 }

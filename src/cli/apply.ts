@@ -24,6 +24,7 @@ import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from 
 import { runJobs } from './progress.js';
 import { listenForInterrupt } from './interrupt.js';
 import { counted } from '../words.js';
+import { acrossMachinesFile, applyFile, destroyAcrossLab, destroyFile, planFile } from './across.js';
 
 /** Whether a person can be asked: without a terminal (CI) netlab never waits for input. */
 function interactive(): boolean {
@@ -97,6 +98,8 @@ export interface PlanOptions {
 }
 
 export async function plan(files: string[], o: PlanOptions): Promise<number> {
+  const across = await acrossMachinesFile(files);
+  if (across) return planFile(across, { json: o.json || o.format === 'json' });
   const labs = await loadValidLabs(files);
   const plans = await planAll(labs);
   const doc = planDocument(plans);
@@ -120,6 +123,8 @@ export interface ApplyOptions {
 }
 
 export async function apply(files: string[], o: ApplyOptions): Promise<number> {
+  const across = await acrossMachinesFile(files);
+  if (across) return applyFile(across, o, (q) => confirm(q, Boolean(o.yes || o.json)));
   const d = new RealDriver();
   // Straight to apply (no plan shown first): the labs the files declare are observed while the
   // files are checked. Each early observation holds its lab's lock until applyLab takes it over.
@@ -261,6 +266,11 @@ export interface DestroyOptions {
 }
 
 export async function destroy(files: string[], o: DestroyOptions): Promise<number> {
+  const across = await acrossMachinesFile(files);
+  if (across) return destroyFile(across, o);
+  // A lab across machines named by --lab: the coordinator's record says where its parts are.
+  if (!files.length && o.lab?.length === 1 && (await store.readMachines(checkLabName(o.lab[0]!, '--lab'))))
+    return destroyAcrossLab(o.lab[0]!, null, o);
   const byName = new Map<string, Lab | null>();
   if (files.length) for (const l of await loadValidLabs(files)) byName.set(l.name, l);
   // A name becomes a path in the state directory: only a lab name, never "", ".." or "a/b".

@@ -69,19 +69,29 @@ export function tcpdumpCommand(
 export interface CaptureOptions {
   write?: string;
   count?: string;
+  /** Summary lines even when stdout is not a terminal: the coordinator's is, over ssh. */
+  summary?: boolean;
 }
 
-export async function capture(labArg: string, endpointArg: string, filter: string[], o: CaptureOptions): Promise<void> {
+export async function capture(labArg: string, endpointArg: string, filter: string[], o: CaptureOptions): Promise<number | void> {
+  const lab = await labNameOf(labArg);
+  const { captureAcross } = await import('./across-view.js');
+  const across = await captureAcross(lab, endpointArg, filter, o);
+  if (across !== null) return across;
+  return captureHere(lab, endpointArg, filter, o);
+}
+
+/** A capture on an interface of a lab on this machine. */
+export async function captureHere(lab: string, endpointArg: string, filter: string[], o: CaptureOptions): Promise<void> {
   let count: number | null = null;
   if (o.count !== undefined) {
     if (!/^\d+$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`--count must be a number of packets (got "${o.count}")`);
     count = Number(o.count);
   }
   const tcpdump = await requireTcpdump();
-  const lab = await labNameOf(labArg);
   const ep = await resolveEndpoint(lab, endpointArg);
   // Not a terminal: a pcap stream for the program reading it (wireshark -k -i -, tshark -r -).
-  const write = o.write ?? (process.stdout.isTTY ? null : '-');
+  const write = o.write ?? (o.summary || process.stdout.isTTY ? null : '-');
   const { cmd, args, argv } = tcpdumpCommand(tcpdump, ep, { count, write, filter });
   const label = endpointLabel(ep);
   out.info(`capturing on ${lab} ${label}${write === '-' ? ' (pcap on stdout)' : write ? ` to ${write}` : ''}; Ctrl-C ends it`);

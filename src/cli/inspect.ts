@@ -256,6 +256,8 @@ export function formatInspect(r: InspectReport): string[] {
 
 /** The command: observes the lab's namespaces and prints the report; exit 2 when anything drifted. */
 export async function inspect(lab: string, o: { json?: boolean }): Promise<number> {
+  const { acrossLabs, inspectAcross } = await import('./across-view.js');
+  if ((await acrossLabs(lab)).length) return inspectAcross(lab, o);
   const l = await labHosts(lab, undefined, false);
   const record = l.record!;
   const live = await new RealDriver().observe({ lab, namespaces: record.scope });

@@ -66,13 +66,24 @@ export async function runInHost(lab: string, h: HostNs, argv: string[], env: Nod
 
 /** Runs a command in a host of an applied lab; resolves to its exit code. */
 export async function exec(lab: string, host: string, argv: string[], o: { file?: string }): Promise<number> {
+  const { runAcross } = await import('./across-view.js');
+  const across = o.file ? null : await runAcross({ cmd: 'exec', lab, host, argv }, Boolean(process.stdin.isTTY));
+  if (across !== null) return across;
   const l = await labHosts(lab, o.file);
   return runInHost(lab, findHost(l, host), argv);
 }
 
 /** An interactive shell in a host of an applied lab; resolves to its exit code. */
 export async function shell(lab: string, host: string, o: { file?: string }): Promise<number> {
-  const h = findHost(await labHosts(lab, o.file), host);
+  const { runAcross } = await import('./across-view.js');
+  // A shell needs a terminal there: ssh -t.
+  const across = o.file ? null : await runAcross({ cmd: 'shell', lab, host }, true);
+  if (across !== null) return across;
+  return shellIn(lab, findHost(await labHosts(lab, o.file), host));
+}
+
+/** The shell in a host of a lab on this machine. */
+export async function shellIn(lab: string, h: HostNs): Promise<number> {
   const program = process.env.SHELL || '/bin/sh';
   out.info(`netlab: shell in ${where(lab, h)}; exit to leave`);
   return runInHost(lab, h, [program], { PS1: `[${lab}/${h.name}] \\w \\$ ` });

@@ -50,7 +50,15 @@ export async function logTail(lab: string, host: string, name: string, bytes = 4
   return from > 0 ? text.slice(text.indexOf('\n') + 1) : text;
 }
 
-export async function logs(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<void> {
+export async function logs(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<number | void> {
+  const { runAcross } = await import('./across-view.js');
+  const across = await runAcross({ cmd: 'logs', lab, host, name: name ?? null, follow: Boolean(o.follow) }, false);
+  if (across !== null) return across;
+  return logsHere(lab, host, name, o);
+}
+
+/** The logs of a host of a lab on this machine. */
+export async function logsHere(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<void> {
   const names = await processNames(lab, host);
   if (name !== undefined && !names.includes(name))
     throw new UsageError(`host "${host}" of lab "${lab}" has no process "${name}"${names.length ? ` (it has: ${names.join(', ')})` : ''}`);

@@ -296,6 +296,51 @@ export function buildProgram() {
     )
     .action(lazy(() => import('./test.js'), 'test'));
 
+  // Run by the coordinator of a lab across machines on each machine, over ssh; not for people.
+  const machine = program.command('machine', { hidden: true }).description('commands a coordinator runs on each machine of a lab');
+  machine
+    .command('probe')
+    .option('--to <address...>', "the other machines' underlay addresses")
+    .action(lazy(() => import('./machine.js'), 'probe'));
+  machine.command('plan').action(lazy(() => import('./machine.js'), 'plan'));
+  machine.command('apply').action(lazy(() => import('./machine.js'), 'apply'));
+  machine
+    .command('commit')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine.js'), 'commit'));
+  machine
+    .command('rollback')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine.js'), 'rollback'));
+  machine
+    .command('destroy')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine.js'), 'destroy'));
+  machine
+    .command('test')
+    .option('--timeout <duration>', 'per assertion', '1s')
+    .action(lazy(() => import('./machine.js'), 'test'));
+  machine
+    .command('status')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'status'));
+  machine
+    .command('inspect')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'inspect'));
+  machine
+    .command('hosts')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'hosts'));
+  machine
+    .command('respond')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('./machine-view.js'), 'respond'));
+  machine
+    .command('here')
+    .argument('<request>', 'what to run, as base64url JSON')
+    .action(lazy(() => import('./machine-view.js'), 'here'));
+
   program
     .command('completion')
     .description('print a shell completion script (commands, options, lab and host names)')

@@ -23,6 +23,11 @@ export async function test(files: string[], o: TestOptions): Promise<number> {
   const results: LabResult[] = [];
   for (const lab of labs) {
     if (!lab.expect.length && !lab.matrices?.length) out.warn(`${lab.file}: lab "${lab.name}" has no expect: assertions`);
+    if (lab.machines) {
+      const [{ loadAcross }, { testAcross }] = await Promise.all([import('./across.js'), import('./across-view.js')]);
+      results.push(await testAcross((await loadAcross(lab.file)).raw, lab, o.timeout));
+      continue;
+    }
     if (!(await store.readRecord(lab.name))) {
       const error = `lab "${lab.name}" is not applied on this machine: run "netlab apply ${lab.file}" first`;
       results.push({

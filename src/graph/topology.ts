@@ -37,11 +37,22 @@ export interface GraphEdge {
   ends?: LinkEnd[];
 }
 
+/** A machine of a lab across machines, drawn as a cluster around its hosts and bridges. */
+export interface GraphMachine {
+  id: string;
+  /** `m1 (root@10.0.0.11)`, `m2 (local)`. */
+  label: string;
+  /** Ids of the nodes on it. */
+  nodes: string[];
+}
+
 export interface Topology {
   lab: string;
   file: string;
   nodes: GraphNode[];
   edges: GraphEdge[];
+  /** Only for a lab across machines. */
+  machines?: GraphMachine[];
 }
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9]/g, '_');
@@ -155,7 +166,19 @@ export function buildTopology(lab: Lab): Topology {
       }
     }
   }
-  return { lab: lab.name, file: lab.file, nodes, edges };
+  const t: Topology = { lab: lab.name, file: lab.file, nodes, edges };
+  if (lab.machines) t.machines = machineClusters(lab, nodes, unique);
+  return t;
+}
+
+/** Each machine's nodes; an edge between two clusters is a link netlab carries over VXLAN. */
+function machineClusters(lab: Lab, nodes: GraphNode[], unique: (base: string) => string): GraphMachine[] {
+  const machineOf = new Map(lab.hosts.map((h) => [h.name, h.machine]));
+  return lab.machines!.map((m) => ({
+    id: unique(`m_${safe(m.name)}`),
+    label: `${m.name} (${m.ssh ? `${m.ssh.user ? `${m.ssh.user}@` : ''}${m.ssh.host}` : 'local'})`,
+    nodes: nodes.filter((n) => machineOf.get(n.host) === m.name).map((n) => n.id),
+  }));
 }
 
 function netnsText(h: Host): string {
@@ -211,10 +234,17 @@ function natLines(h: Host, nameOf: (host: string, ifname: string) => string): st
 export function toMermaid(t: Topology): string {
   const q = (s: string) => `"${s.replace(/"/g, '#quot;').replace(/</g, '#lt;').replace(/>/g, '#gt;')}"`;
   const out = [`%% netlab graph of lab "${t.lab}"`, 'flowchart LR'];
-  for (const n of t.nodes) {
+  const node = (n: GraphNode, indent: string) => {
     const label = q(n.lines.join('<br/>'));
-    out.push(n.kind === 'host' ? `  ${n.id}[${fixBreaks(label)}]` : `  ${n.id}{{${fixBreaks(label)}}}`);
+    out.push(n.kind === 'host' ? `${indent}${n.id}[${fixBreaks(label)}]` : `${indent}${n.id}{{${fixBreaks(label)}}}`);
+  };
+  const clustered = new Set(t.machines?.flatMap((m) => m.nodes));
+  for (const m of t.machines ?? []) {
+    out.push(`  subgraph ${m.id} [${q(m.label)}]`);
+    for (const n of t.nodes) if (m.nodes.includes(n.id)) node(n, '    ');
+    out.push('  end');
   }
+  for (const n of t.nodes) if (!clustered.has(n.id)) node(n, '  ');
   for (const e of t.edges) {
     if (e.kind === 'bridge') out.push(e.label ? `  ${e.from} -.-|${q(e.label)}| ${e.to}` : `  ${e.from} -.- ${e.to}`);
     else if (e.kind === 'veth') out.push(`  ${e.from} ---|${q(e.label)}| ${e.to}`);
@@ -238,10 +268,18 @@ export function toDot(t: Topology): string {
     '  node [shape=box, style=rounded, fontname="Helvetica", fontsize=10];',
     '  edge [fontname="Helvetica", fontsize=9];',
   ];
-  for (const n of t.nodes) {
+  const node = (n: GraphNode, indent: string) => {
     const label = n.lines.map((l) => l.replace(/\\/g, '\\\\').replace(/"/g, '\\"')).join('\\n');
-    out.push(`  ${q(n.id)} [${n.kind === 'bridge' ? 'shape=hexagon, ' : ''}label="${label}"];`);
+    out.push(`${indent}${q(n.id)} [${n.kind === 'bridge' ? 'shape=hexagon, ' : ''}label="${label}"];`);
+  };
+  const clustered = new Set(t.machines?.flatMap((m) => m.nodes));
+  // Graphviz draws a subgraph as a box only when its name starts with "cluster".
+  for (const m of t.machines ?? []) {
+    out.push(`  subgraph ${q(`cluster_${m.id}`)} {`, `    label=${q(m.label)};`, '    style=dashed;');
+    for (const n of t.nodes) if (m.nodes.includes(n.id)) node(n, '    ');
+    out.push('  }');
   }
+  for (const n of t.nodes) if (!clustered.has(n.id)) node(n, '  ');
   for (const e of t.edges) {
     const attrs = [];
     if (e.label) attrs.push(`label=${q(e.label)}`);

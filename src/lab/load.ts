@@ -34,7 +34,7 @@ function ioIssue(file: string, err: unknown): LabIssue {
 }
 
 /** Reads a lab file; refuses non-regular and oversized files before reading them. */
-async function readLabFile(file: string): Promise<{ text: string | null; issues: LabIssue[] }> {
+export async function readLabFile(file: string): Promise<{ text: string | null; issues: LabIssue[] }> {
   let handle;
   try {
     handle = await open(file, 'r');

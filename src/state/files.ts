@@ -83,7 +83,7 @@ export async function stateRoot(create: boolean): Promise<string | null> {
 }
 
 /** A directory of netlab's own at the top of the state directory (the check cache), checked; made if missing. */
-export async function stateSubdir(name: '.lab-cache'): Promise<string | null> {
+export async function stateSubdir(name: '.lab-cache' | '.machines'): Promise<string | null> {
   const root = await stateRoot(true);
   if (!root) return null;
   const path = join(root, name);

@@ -18,6 +18,10 @@
 // /run/netlab), like the live test tier: the script re-executes itself inside it.
 //
 //   node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline] [--no-docs]
+//   node test/bench/run.mjs --machines M [--repeat K] [--json] [--no-build]
+//
+// --machines M: a 500 x M-host star across M machines (namespaces running sshd) against the
+// 500-host star on one machine; see test/bench/machines.mjs.
 //
 // The results table also goes into docs/performance.md, between its bench markers (--no-docs: not).
 //
@@ -39,7 +43,7 @@ const SELF = fileURLToPath(import.meta.url);
 const PERFORMANCE_PAGE = join(ROOT, 'docs/performance.md');
 
 function parseArgs(argv) {
-  const o = { json: false, quick: false, build: true, baseline: true, docs: true, sizes: null, repeat: 1 };
+  const o = { json: false, quick: false, build: true, baseline: true, docs: true, sizes: null, repeat: 1, machines: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = true;
@@ -58,6 +62,10 @@ function parseArgs(argv) {
       const v = a.includes('=') ? a.slice('--repeat='.length) : argv[++i];
       o.repeat = Number(v);
       if (!Number.isInteger(o.repeat) || o.repeat < 1) usage(`bad --repeat ${v}`);
+    } else if (a === '--machines' || a.startsWith('--machines=')) {
+      const v = a.includes('=') ? a.slice('--machines='.length) : argv[++i];
+      o.machines = Number(v);
+      if (!Number.isInteger(o.machines) || o.machines < 2 || o.machines > 9) usage(`bad --machines ${v} (2..9)`);
     } else if (a === '--help' || a === '-h') usage();
     else usage(`unknown option ${a}`);
   }
@@ -68,7 +76,8 @@ function parseArgs(argv) {
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    'usage: node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline] [--no-docs]\n',
+    'usage: node test/bench/run.mjs [--sizes 10,100,500,1000] [--repeat K] [--quick] [--json] [--no-build] [--no-baseline] [--no-docs]\n' +
+      '       node test/bench/run.mjs --machines M [--repeat K] [--json] [--no-build]\n',
   );
   process.exit(message ? 2 : 0);
 }
@@ -84,7 +93,8 @@ function which(cmd) {
 
 if (process.env.NETLAB_BENCH_INNER !== '1') {
   if (process.getuid?.() !== 0) usage('needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for the sandbox)');
-  for (const cmd of ['unshare', 'ip', 'nft', 'perl']) if (!which(cmd)) usage(`${cmd} is not installed`);
+  for (const cmd of ['unshare', 'ip', 'nft', 'perl', ...(opts.machines ? ['ssh', 'ssh-keygen', '/usr/sbin/sshd'] : [])])
+    if (!which(cmd)) usage(`${cmd} is not installed${opts.machines ? ' (apt-get install openssh-server openssh-client)' : ''}`);
   if (opts.build) {
     log('bench: building (npm run build: tsc, then the precompiled schema validator) ...');
     const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json')], {
@@ -140,8 +150,8 @@ function timed(cmd, args, { input = '', env = {} } = {}) {
 }
 
 /** One netlab command with NETLAB_PROFILE: wall time and the process's own profile (stages, processes, peak RSS). */
-async function netlab(args) {
-  const r = await timed(process.execPath, [NETLAB, ...args], { env: { NETLAB_PROFILE: '1' } });
+async function netlab(args, env = {}) {
+  const r = await timed(process.execPath, [NETLAB, ...args], { env: { NETLAB_PROFILE: '1', ...env } });
   if (r.code !== 0) throw new Error(`netlab ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
   const line = r.stderr.split('\n').find((l) => l.startsWith('NETLAB_PROFILE '));
   const profile = line ? JSON.parse(line.slice('NETLAB_PROFILE '.length)) : null;
@@ -598,6 +608,29 @@ function table(results, nft, m, conditions, validate) {
 }
 
 try {
+  if (opts.machines) {
+    const { benchMachines, machinesTable } = await import('./machines.mjs');
+    const r = await benchMachines({
+      root: ROOT,
+      work,
+      m: opts.machines,
+      repeat: opts.repeat,
+      netlab,
+      log,
+      starLabYaml,
+      starAddress,
+      netnsCount,
+    });
+    process.stdout.write(opts.json ? `${JSON.stringify({ machine: machine(), ...r }, null, 2)}\n` : `${machinesTable(r)}\n`);
+  } else await benchOneMachine();
+} catch (e) {
+  log(e instanceof Error ? e.message : String(e));
+  process.exitCode = 1;
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+
+async function benchOneMachine() {
   const m = machine();
   const results = [];
   for (const n of opts.sizes) {
@@ -617,9 +650,4 @@ try {
     );
     log(`bench: results written to ${PERFORMANCE_PAGE}`);
   }
-} catch (e) {
-  log(e instanceof Error ? e.message : String(e));
-  process.exitCode = 1;
-} finally {
-  rmSync(work, { recursive: true, force: true });
 }

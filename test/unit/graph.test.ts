@@ -121,3 +121,31 @@ describe('svg', () => {
     for (const [file] of CASES) execFileSync('dot', ['-Tsvg', '-o', '/dev/null'], { input: toDot(buildTopology(await lab(file))) });
   });
 });
+
+describe('graph of a lab across machines', () => {
+  it('draws each machine as a cluster around its hosts and bridges (mermaid subgraph, dot cluster)', async () => {
+    const t = buildTopology(await lab('labs/two-machines.yaml'));
+    expect(t.machines?.map((m) => m.label)).toEqual(['a (local)', 'b (root@192.0.2.2)']);
+    const [a, b] = t.machines!;
+    expect(a!.nodes).toEqual(expect.arrayContaining(['h_host1', 'h_web', 'b_host1_docker0']));
+    expect(b!.nodes).toEqual(expect.arrayContaining(['h_host2', 'h_app', 'b_host2_docker0']));
+    expect(a!.nodes.filter((n) => b!.nodes.includes(n))).toEqual([]);
+    const mermaid = toMermaid(t);
+    const block = (id: string) =>
+      mermaid.slice(mermaid.indexOf(`subgraph ${id} `), mermaid.indexOf('  end', mermaid.indexOf(`subgraph ${id} `)));
+    expect(mermaid).toContain('subgraph m_a ["a (local)"]');
+    expect(block('m_a')).toContain('h_web[');
+    expect(block('m_b')).toContain('h_app[');
+    expect(block('m_b')).not.toContain('h_web[');
+    const dot = toDot(t);
+    expect(dot).toContain('subgraph "cluster_m_b" {');
+    expect(dot).toContain('label="b (root@192.0.2.2)";');
+    if (hasDot) execFileSync('dot', ['-Tsvg', '-o', '/dev/null'], { input: dot });
+  });
+
+  it('a lab on one machine has no clusters', async () => {
+    const t = buildTopology(await lab('labs/docker-bridge.yaml'));
+    expect(t.machines).toBeUndefined();
+    expect(toMermaid(t)).not.toContain('subgraph');
+  });
+});

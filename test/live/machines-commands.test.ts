@@ -1,0 +1,200 @@
+// The everyday commands on a lab across machines, over real ssh (test/live/machines-harness.ts):
+// status and inspect give every machine's part and one exit code, test runs ping and TCP between
+// hosts on different machines, exec/shell/logs/capture reach a host on another machine. One
+// 3-machine lab, applied once, serves every test of the file.
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labFile, netlab, NETLAB } from './cli.js';
+import { startMachines, type Harness, type TestMachine } from './machines-harness.js';
+import { sandboxSkipReason } from './sandbox.js';
+
+/** A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions across machines. */
+function cmdsLab(h: Harness, extraExpect: string[] = []): string {
+  return `name: cmds
+${h.machinesYaml()}hosts:
+  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
+  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
+  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
+  a3:
+    on: m3
+    interfaces: { eth0: { addresses: [10.0.0.3/24] } }
+    run:
+      - { name: talk, command: "echo hello from $NETLAB_HOST; exec sleep 600" }
+  r2: { on: m2, interfaces: { eth1: { addresses: [10.9.0.1/30] } } }
+  r3: { on: m3, interfaces: { eth1: { addresses: [10.9.0.2/30] } } }
+links:
+  - { a: a1:eth0, b: sw:br0 }
+  - { a: a2:eth0, b: sw:br0 }
+  - { a: a3:eth0, b: sw:br0 }
+  - { a: r2:eth1, b: r3:eth1 }
+expect:
+  - a1 -> a2 reachable
+  - a2 -> a3 reachable
+  - a3 -> a1 reachable
+  - r2 -> r3 reachable
+  - a1 -> a3:8080 tcp reachable
+  - a3 -> a2:53 udp reachable
+${extraExpect.map((e) => `  - ${e}\n`).join('')}`;
+}
+
+/** netlab started in the background, its stderr watched, for commands that wait (capture). */
+function background(args: string[], env: Record<string, string>) {
+  const child = execa('node', [NETLAB, ...args], { reject: false, env: { NO_COLOR: '1', ...env } });
+  let stderr = '';
+  const waitFor = (re: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => re.test(stderr) && resolve();
+      child.stderr!.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        check();
+      });
+      void child.then(() => (re.test(stderr) ? resolve() : reject(new Error(`netlab ended without ${re}: ${stderr}`))));
+    });
+  return { child, waitFor };
+}
+
+/** The pids of commands named `comm` in a lab namespace on a machine. */
+async function pidsOf(h: Harness, m: TestMachine, ns: string, comm: string): Promise<string[]> {
+  const pids = (await h.enter(m, 'ip', ['netns', 'pids', ns])).stdout.split('\n').filter(Boolean);
+  const names = await Promise.all(pids.map((p) => h.enter(m, 'cat', [`/proc/${p}/comm`])));
+  return pids.filter((_, i) => names[i]!.stdout.trim() === comm);
+}
+
+describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines', () => {
+  let h: Harness;
+  let env: Record<string, string>;
+  let file: string;
+  let m1: TestMachine, m2: TestMachine, m3: TestMachine;
+  beforeAll(async () => {
+    h = await startMachines(3);
+    env = h.env;
+    [m1, m2, m3] = h.machines as [TestMachine, TestMachine, TestMachine];
+    file = labFile('cmds', cmdsLab(h));
+    const r = await netlab(['apply', '--yes', file], { env });
+    expect(r.code, r.all).toBe(0);
+  });
+  afterAll(async () => {
+    if (h) await netlab(['destroy', '--yes', '--lab', 'cmds'], { env });
+    await h?.stop();
+  });
+
+  it('status and inspect show every machine part; drift on one machine is drift of the lab', async () => {
+    const ok = await netlab(['status', '--lab', 'cmds'], { env });
+    expect(ok.code, ok.all).toBe(0);
+    expect(ok.stdout).toMatch(/cmds {2}across 3 machines {2}in sync/);
+    for (const m of h.machines)
+      expect(ok.stdout).toMatch(new RegExp(`${m.name} \\(root@${m.address.replace(/\./g, '\\.')}\\) {2}in sync {2}\\d+ objects`));
+    const all = await netlab(['status'], { env });
+    expect(all.code, all.all).toBe(0);
+    expect(all.stdout).toMatch(/cmds {2}across 3 machines/);
+    const inspected = await netlab(['inspect', 'cmds'], { env });
+    expect(inspected.code, inspected.all).toBe(0);
+    expect(inspected.stdout).toMatch(/machine m3 \(root@198\.18\.0\.3\)[\s\S]*a3 {2}netns cmds-a3/);
+
+    // Drift on m2 alone: the lab has drifted, and the report says where.
+    const mtu = /mtu (\d+)/.exec((await h.enter(m2, 'ip', ['-n', 'cmds-a2', 'link', 'show', 'dev', 'eth0'])).stdout)![1]!;
+    await h.enter(m2, 'ip', ['-n', 'cmds-a2', 'link', 'set', 'dev', 'eth0', 'mtu', '1280']);
+    try {
+      const drift = await netlab(['status', '--lab', 'cmds', '--json'], { env });
+      expect(drift.code, drift.all).toBe(2);
+      const j = JSON.parse(drift.stdout) as {
+        across: { pending: boolean; machines: { machine: string; status: { drift: string[] } }[] }[];
+      };
+      const byMachine = Object.fromEntries(j.across[0]!.machines.map((x) => [x.machine, x.status.drift.length]));
+      expect(j.across[0]!.pending).toBe(true);
+      expect(byMachine).toEqual({ m1: 0, m2: expect.any(Number), m3: 0 });
+      expect(byMachine.m2).toBeGreaterThan(0);
+      const ins = await netlab(['inspect', 'cmds', '--json'], { env });
+      expect(ins.code, ins.all).toBe(2);
+      const report = JSON.parse(ins.stdout) as { inSync: boolean; machines: { machine: string; report: { inSync: boolean } }[] };
+      expect(report.inSync).toBe(false);
+      expect(report.machines.map((x) => [x.machine, x.report.inSync])).toEqual([
+        ['m1', true],
+        ['m2', false],
+        ['m3', true],
+      ]);
+    } finally {
+      await h.enter(m2, 'ip', ['-n', 'cmds-a2', 'link', 'set', 'dev', 'eth0', 'mtu', mtu]);
+    }
+    expect((await netlab(['status', '--lab', 'cmds'], { env })).code).toBe(0);
+  });
+
+  it('test runs ping, TCP and UDP between hosts on different machines, each probe on its source machine', async () => {
+    const r = await netlab(['test', '--json', file], { env });
+    expect(r.code, r.all).toBe(0);
+    const j = JSON.parse(r.stdout) as { passed: number; labs: { results: { text: string; status: string; message: string }[] }[] };
+    expect(j.passed).toBe(6);
+    const msg = Object.fromEntries(j.labs[0]!.results.map((x) => [x.text, x.message]));
+    // The TCP and UDP answers come from the responders started on the target's machine.
+    expect(msg['a1 -> a3:8080 tcp reachable']).toMatch(/^a3 answered tcp 10\.0\.0\.3:8080 \(from m1\)$/);
+    expect(msg['a3 -> a2:53 udp reachable']).toMatch(/^a2 answered udp 10\.0\.0\.2:53 \(from m3\)$/);
+    expect(msg['r2 -> r3 reachable']).toMatch(/\(from m2\)$/);
+    // A failing assertion across machines fails, at its own line of the lab file: the probes are real.
+    const failing = labFile('cmds', cmdsLab(h, ['a1 -> 10.9.0.2 reachable']));
+    const f = await netlab(['test', failing], { env });
+    expect(f.code, f.all).toBe(1);
+    expect(f.stdout).toMatch(new RegExp(`FAIL ${failing.replace(/[.\\/]/g, '\\$&')}:\\d+:\\d+: a1 -> 10\\.9\\.0\\.2 reachable`));
+    // The responders are gone afterwards, on every machine.
+    for (const [m, ns] of [
+      [m3, 'cmds-a3'],
+      [m2, 'cmds-a2'],
+    ] as const)
+      expect(await pidsOf(h, m, ns, 'node')).toEqual([]);
+  });
+
+  it('exec runs an argv in a host on another machine, its exit code and words intact', async () => {
+    const inNs = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'readlink', '/proc/self/ns/net']);
+    const r = await netlab(['exec', 'cmds', 'a3', '--', 'readlink', '/proc/self/ns/net'], { env });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe(inNs.stdout.trim());
+    const words = await netlab(['exec', 'cmds', 'a2', '--', 'sh', '-c', 'echo "$NETLAB_HOST: $1"; exit 7', 'sh', "it's $(not) run; here"], {
+      env,
+    });
+    expect(words.code, words.all).toBe(7);
+    expect(words.stdout).toBe("a2: it's $(not) run; here");
+    const unknown = await netlab(['exec', 'cmds', 'a4', '--', 'true'], { env });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/host "a4" is not on any machine of lab "cmds" \(did you mean "a[1-3]"\?\)/);
+  });
+
+  it('shell opens a terminal in a host on another machine (ssh -t)', async () => {
+    // script(1) gives netlab a terminal, as a user's would be.
+    const r = await execa('script', ['-qec', `node ${NETLAB} shell cmds a3`, '/dev/null'], {
+      reject: false,
+      input: 'tty >/dev/null && echo "on a tty in $NETLAB_HOST"; ip -br addr show dev eth0; exit 3\n',
+      env: { NO_COLOR: '1', SHELL: '/bin/sh', ...env },
+    });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(3);
+    expect(r.stdout).toMatch(/on a tty in a3/);
+    expect(r.stdout).toMatch(/eth0\S* +UP +10\.0\.0\.3\/24/);
+  });
+
+  it('logs prints the output of a process on another machine', async () => {
+    const r = await netlab(['logs', 'cmds', 'a3', 'talk'], { env });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout).toMatch(/^hello from a3$/m);
+  });
+
+  it('capture on another machine writes the pcap here, and Ctrl-C stops tcpdump there', async () => {
+    const pcap = join(mkdtempSync(join(tmpdir(), 'netlab-cap-')), 'a3.pcap');
+    const counted = background(['capture', 'cmds', 'a3:eth0', '-w', pcap, '-c', '2', '--', 'icmp'], env);
+    await counted.waitFor(/listening on eth0/);
+    await h.enter(m1, 'ip', ['netns', 'exec', 'cmds-a1', 'ping', '-c', '2', '-i', '0.2', '10.0.0.3']);
+    const r = await counted.child;
+    expect(r.exitCode, String(r.stderr)).toBe(0);
+    // pcap's magic number, in either byte order: the capture file came back to this machine.
+    expect(readFileSync(pcap).subarray(0, 4).toString('hex')).toMatch(/^(d4c3b2a1|a1b2c3d4)$/);
+
+    const open = background(['capture', 'cmds', 'a3:eth0', '-w', pcap], env);
+    await open.waitFor(/listening on eth0/);
+    expect(await pidsOf(h, m3, 'cmds-a3', 'tcpdump')).toHaveLength(1);
+    process.kill(open.child.pid!, 'SIGINT');
+    const stopped = await open.child;
+    expect(stopped.exitCode, String(stopped.stderr)).toBe(0);
+    expect(String(stopped.stderr)).toMatch(/packets captured/);
+    expect(await pidsOf(h, m3, 'cmds-a3', 'tcpdump')).toEqual([]);
+  });
+});
