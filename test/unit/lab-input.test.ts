@@ -80,7 +80,8 @@ describe('bad input', () => {
     const rows = Array.from({ length: n }, (_, i) => `  h${i + 1}: {}`);
     const i = only(`name: x\nhosts:\n${rows.join('\n')}\n  h7: {}\n`);
     expect([i.line, i.col, i.message]).toEqual([n + 3, 3, 'duplicate key "h7": each key may appear once in a mapping']);
-  });
+    // A generous limit for a loaded machine: each key checked against all before it would take minutes.
+  }, 30_000);
 
   it('keys that are the same once converted are duplicates: 1 and "1"', () => {
     const i = only('name: x\nhosts: { a: { sysctls: { 1: 1, "1": 2 } } }\n');
