@@ -53,7 +53,7 @@ function failure(t: Transport, step: string, a: Answer): string {
 }
 
 /** Runs `netlab machine ARGS` on one machine and reads its answer; a lost connection is an answer too. */
-async function call(t: Transport, step: string, args: string[], input?: string): Promise<Answer> {
+export async function call(t: Transport, step: string, args: string[], input?: string): Promise<Answer> {
   const r = await t.netlab(['machine', ...args], input);
   const last = r.stdout.trim().split('\n').pop() ?? '';
   try {
@@ -177,7 +177,12 @@ export interface MachineApplied {
  * Applies every machine's slice at once, each held (verified, journal kept); then commits all,
  * or, when any failed or the run was stopped, rolls every machine back to its checkpoint.
  */
-export async function applyAcross(session: Session, plan: AcrossPlan, stop: Stop): Promise<MachineApplied[]> {
+export async function applyAcross(
+  session: Session,
+  plan: AcrossPlan,
+  stop: Stop,
+  committing: () => Promise<void> = async () => undefined,
+): Promise<MachineApplied[]> {
   const withSlice = session.transports.filter((t) => plan.slices.slices.has(t.machine.name));
   const answers = await Promise.all(withSlice.map((t) => call(t, 'apply', ['apply'], sliceText(plan.slices, t.machine.name)!)));
   const failed = withSlice.flatMap((t, i) => (answers[i]!.ok ? [] : [{ t, a: answers[i]! }]));
@@ -196,7 +201,8 @@ export async function applyAcross(session: Session, plan: AcrossPlan, stop: Stop
         EXIT_ROLLBACK_INCOMPLETE,
       );
       err.hints.push(
-        `its journal stays on that machine: run \`netlab destroy --lab ${plan.lab}\` or \`netlab apply\` again once it is reachable`,
+        `its journal stays on that machine: once it is reachable, run \`netlab gc\` here to finish the rollback, ` +
+          `or \`netlab apply\` or \`netlab destroy --lab ${plan.lab}\`, which finish it first`,
       );
       throw err;
     }
@@ -204,12 +210,22 @@ export async function applyAcross(session: Session, plan: AcrossPlan, stop: Stop
     for (const f of failed) err.hints.push(...(f.a.hints ?? []));
     throw err;
   }
+  // The decision, recorded before any machine commits: a run interrupted from here on is
+  // finished by committing the held parts (netlab gc), never by undoing the committed ones.
+  await committing();
   const commits = await Promise.all(withSlice.map((t) => call(t, 'commit', ['commit', '--lab', plan.lab])));
   const notCommitted = withSlice.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
   if (notCommitted.length) {
-    // The others are recorded already; this one's held journal makes its next run undo it.
-    const err = new MachineError(`${notCommitted.join('\n')}`, EXIT_ROLLBACK_INCOMPLETE);
-    err.hints.push(`run \`netlab apply\` again: the machines that did not commit undo their part first, then apply it`);
+    const committed = withSlice.filter((_, i) => commits[i]!.ok).map((t) => t.machine.name);
+    const err = new MachineError(
+      `${notCommitted.join('\n')}\n` +
+        `${committed.length ? `committed on ${committed.join(', ')}: the new lab is applied and recorded there` : 'no machine committed'}; ` +
+        `on the others the new lab is applied and verified but held in their journal, not recorded`,
+      EXIT_ROLLBACK_INCOMPLETE,
+    );
+    err.hints.push(
+      `run \`netlab gc\` here once they are reachable: it commits the held parts, which makes the lab applied on every machine`,
+    );
     throw err;
   }
   return withSlice.map((t, i) => ({
