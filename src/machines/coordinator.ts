@@ -7,7 +7,7 @@ import { EXIT_ERROR, EXIT_ROLLBACK_INCOMPLETE, type LabIssue, MachineError } fro
 import type { RawLab } from '../lab/raw.js';
 import type { Lab, Machine } from '../lab/types.js';
 import { sliceLab, type Slices, type Underlay } from './slice.js';
-import { openTransports, SSH_FAILED, type Transport } from './transport.js';
+import { netlabCommand, openTransports, SSH_FAILED, type Transport } from './transport.js';
 
 /** A machine's JSON answer (see src/cli/machine.ts); `ok: false` carries the error. */
 export interface Answer {
@@ -95,6 +95,14 @@ export async function openSession(machines: Machine[], version: string): Promise
     const versions = await Promise.all(transports.map((t) => call(t, 'version check', ['probe'])));
     for (const [i, t] of transports.entries()) {
       const a = versions[i]!;
+      if (a.lost && connected[i]!.code === 0) {
+        // Reached, but no netlab of this kind answered: none at that path, or one from before labs across machines.
+        const err = new MachineError(
+          `${t.label} has no netlab ${version} that answers at ${netlabCommand()[1]}: ${a.message ?? 'no answer'}; nothing was changed on any machine`,
+        );
+        err.hints.push(`install netlab ${version} on ${t.machine.name} at the same path as here, with the same node (${process.execPath})`);
+        throw err;
+      }
       if (!a.ok) throw new MachineError(`${failure(t, 'version check', a)}; nothing was changed on any machine`);
       if (a.version !== version) {
         const err = new MachineError(

@@ -151,4 +151,25 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
       await h.enter(m3, 'umount', [pkgPath]);
     }
   });
+
+  it('refuses a machine whose netlab predates labs across machines, saying what to install', async () => {
+    const m3 = h.machines[2]!;
+    // What an older netlab says to a command it does not know.
+    const old = join(dir, 'old-netlab.js');
+    writeFileSync(old, `process.stderr.write("error: unknown command 'machine'\\n");\nprocess.exitCode = 1;\n`);
+    const script = realpathSync(NETLAB);
+    expect((await h.enter(m3, 'mount', ['--bind', old, script])).code).toBe(0);
+    try {
+      const before = await snapshots();
+      const r = await netlab(['apply', '--yes', labFile('span', spanLab(h))], { env });
+      expect(r.code, r.all).toBe(1);
+      expect(r.stderr).toContain(`m3 (root@198.18.0.3) has no netlab `);
+      expect(r.stderr).toContain(`that answers at ${script}: netlab gave no answer there: error: unknown command 'machine'`);
+      expect(r.stderr).toMatch(/nothing was changed on any machine/);
+      expect(r.stderr).toMatch(/install netlab \S+ on m3 at the same path as here/);
+      expect(await snapshots()).toEqual(before);
+    } finally {
+      await h.enter(m3, 'umount', [script]);
+    }
+  });
 });
