@@ -75,6 +75,8 @@ export interface Journal {
    * `machine rollback`, or by the next apply, destroy or gc).
    */
   held?: LabRecord;
+  /** A destroy held the same way (a host or machine left a lab across machines): its commit forgets the lab here. */
+  heldDestroy?: boolean;
 }
 
 /** The coordinator's record of a lab across machines: where its slices went, so destroy needs no file. */

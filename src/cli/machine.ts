@@ -2,7 +2,7 @@
 // machines (see src/cli/across.ts). The slice comes on stdin as a lab document and is checked
 // like any lab file; the answer is one JSON object on stdout, errors included, so the
 // coordinator can name the machine, step, command and kernel message.
-import { applyLab, commitHeld, destroyLab, planLab, rollbackHeld } from '../apply/engine.js';
+import { applyLab, commitHeld, destroyLab, planDestroy, planLab, rollbackHeld } from '../apply/engine.js';
 import { store } from '../apply/store.js';
 import { runLabAssertions } from '../assert/run.js';
 import { RealDriver } from '../driver/real.js';
@@ -90,8 +90,28 @@ export async function probe(o: { to?: string[] }): Promise<number> {
   });
 }
 
-export async function plan(): Promise<number> {
+/** What `--remove LAB` names: this machine's part of that lab goes (its hosts moved away, or the machine left the lab). */
+async function removal(o: { remove?: string }, gone: () => void = () => undefined): Promise<string | null> {
+  if (o.remove === undefined) return null;
+  const lab = checkLabName(o.remove, '--remove');
+  // No slice, but stdin framed all the same: its end says the coordinator is gone.
+  await readFrame(process.stdin, 0, gone);
+  return lab;
+}
+
+export async function plan(o: { remove?: string } = {}): Promise<number> {
   return answering(async () => {
+    const remove = await removal(o);
+    if (remove !== null) {
+      const lp = await planDestroy(new RealDriver(), remove, null);
+      return {
+        code: lp.plan.steps.length ? EXIT_PENDING : EXIT_OK,
+        lab: remove,
+        conflicts: [],
+        advice: [],
+        steps: lp.plan.steps.map(stepJson),
+      };
+    }
     const lab = await readSlice();
     const lp = await planLab(new RealDriver(), lab);
     const pending = lp.plan.steps.length > 0;
@@ -110,15 +130,25 @@ export async function plan(): Promise<number> {
  * Applies the slice and holds it. Without a pty an ssh session that ends sends no SIGHUP: the
  * end of stdin says the coordinator is gone, and the run stops at its next step and rolls back.
  */
-export async function apply(): Promise<number> {
+export async function apply(o: { remove?: string } = {}): Promise<number> {
   const stop: { requested: string | null } = { requested: null };
   const onSignal = (sig: string) => () => (stop.requested ??= sig);
   const handlers = (['SIGHUP', 'SIGTERM', 'SIGINT'] as const).map((sig) => [sig, onSignal(sig)] as const);
   for (const [sig, h] of handlers) process.on(sig, h);
   try {
     return await answering(async () => {
-      const lab = await readSlice(() => (stop.requested ??= 'the end of the connection to the coordinator'));
+      const gone = () => (stop.requested ??= 'the end of the connection to the coordinator');
       const d = new RealDriver();
+      const remove = await removal(o, gone);
+      if (remove !== null) {
+        const r = await destroyLab(d, remove, null, { hold: true, stop });
+        if (stop.requested) {
+          await rollbackHeld(d, remove);
+          throw new InterruptedError(stop.requested);
+        }
+        return { changed: r.steps.length > 0, steps: r.steps.map(stepJson) };
+      }
+      const lab = await readSlice(gone);
       const r = await applyLab(d, lab, { hold: true, stop });
       if (stop.requested && r.changed) {
         // Its answer can reach nobody, so nobody can commit it: undone here, not left to the next run.

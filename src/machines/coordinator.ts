@@ -120,16 +120,19 @@ export async function openSession(machines: Machine[], version: string): Promise
 }
 
 /** Each machine's underlay: its address, and the device and MTU its kernel routes the others through. */
-async function underlays(session: Session): Promise<Map<string, Underlay>> {
-  const known = session.transports.map((t) => t.machine.underlay).filter((a): a is string => a !== null);
+async function underlays(session: Session, lab: Lab): Promise<Map<string, Underlay>> {
+  // Only the lab's machines: one that left it carries no tunnel.
+  const names = new Set((lab.machines ?? []).map((m) => m.name));
+  const transports = session.transports.filter((t) => names.has(t.machine.name));
+  const known = transports.map((t) => t.machine.underlay).filter((a): a is string => a !== null);
   const answers = await Promise.all(
-    session.transports.map((t) => {
+    transports.map((t) => {
       const others = known.filter((a) => a !== t.machine.underlay);
       return call(t, 'underlay', ['probe', ...(others.length ? ['--to', ...others] : [])]);
     }),
   );
   const out = new Map<string, Underlay>();
-  for (const [i, t] of session.transports.entries()) {
+  for (const [i, t] of transports.entries()) {
     const a = answers[i]!;
     if (!a.ok) throw new MachineError(`${failure(t, 'underlay', a)}; nothing was changed on any machine`);
     const routes = a.underlays as Underlay[];
@@ -147,15 +150,24 @@ function sliceText(slices: Slices, machine: string): string | null {
   return s ? stringify(s as RawLab) : null;
 }
 
+/**
+ * What a machine is asked in a phase: its slice, or, for a machine without one (its hosts moved
+ * to others, or it left the lab's machines), the removal of its part, in the same transaction.
+ */
+function sliceArgs(slices: Slices, lab: string, t: Transport, step: 'plan' | 'apply'): [string[], string] {
+  const text = sliceText(slices, t.machine.name);
+  return text === null ? [[step, '--remove', lab], ''] : [[step], text];
+}
+
 /** Plans every machine's slice at once: the combined plan, nothing changed. */
 export async function planAcross(session: Session, raw: RawLab, lab: Lab): Promise<AcrossPlan> {
-  const slices = sliceLab(raw, lab, await underlays(session));
+  const slices = sliceLab(raw, lab, await underlays(session, lab));
   const placement = new Map<string, string[]>();
   for (const h of lab.hosts) placement.set(h.machine!, [...(placement.get(h.machine!) ?? []), h.name]);
-  const withSlice = session.transports.filter((t) => slices.slices.has(t.machine.name));
-  const answers = await Promise.all(withSlice.map((t) => call(t, 'plan', ['plan'], sliceText(slices, t.machine.name)!)));
+  const involved = session.transports;
+  const answers = await Promise.all(involved.map((t) => call(t, 'plan', ...sliceArgs(slices, lab.name, t, 'plan'))));
   const plans: MachinePlan[] = [];
-  for (const [i, t] of withSlice.entries()) {
+  for (const [i, t] of involved.entries()) {
     const a = answers[i]!;
     if (!a.ok) {
       const issues = (a.issues ?? []).map((x) => `${x.path || x.file}: ${x.message}`);
@@ -191,14 +203,14 @@ export async function applyAcross(
   stop: Stop,
   committing: () => Promise<void> = async () => undefined,
 ): Promise<MachineApplied[]> {
-  const withSlice = session.transports.filter((t) => plan.slices.slices.has(t.machine.name));
-  const answers = await Promise.all(withSlice.map((t) => call(t, 'apply', ['apply'], sliceText(plan.slices, t.machine.name)!)));
-  const failed = withSlice.flatMap((t, i) => (answers[i]!.ok ? [] : [{ t, a: answers[i]! }]));
+  const involved = session.transports;
+  const answers = await Promise.all(involved.map((t) => call(t, 'apply', ...sliceArgs(plan.slices, plan.lab, t, 'apply'))));
+  const failed = involved.flatMap((t, i) => (answers[i]!.ok ? [] : [{ t, a: answers[i]! }]));
   if (failed.length || stop.requested) {
     // Every machine, the failed ones too: one whose connection dropped may have changed
     // anything, and a rollback where nothing is held changes nothing.
-    const undone = await Promise.all(withSlice.map((t) => call(t, 'rollback', ['rollback', '--lab', plan.lab])));
-    const stuck = withSlice.flatMap((t, i) => (undone[i]!.ok ? [] : [failure(t, 'rollback', undone[i]!)]));
+    const undone = await Promise.all(involved.map((t) => call(t, 'rollback', ['rollback', '--lab', plan.lab])));
+    const stuck = involved.flatMap((t, i) => (undone[i]!.ok ? [] : [failure(t, 'rollback', undone[i]!)]));
     const selfStuck = failed.filter((f) => f.a.exitCode === EXIT_ROLLBACK_INCOMPLETE).map((f) => f.t.label);
     const cause = failed.length
       ? failed.map((f) => failure(f.t, 'apply', f.a)).join('\n')
@@ -214,17 +226,17 @@ export async function applyAcross(
       );
       throw err;
     }
-    const err = new MachineError(`${cause}\nevery machine was rolled back: ${withSlice.map((t) => t.machine.name).join(', ')}`);
+    const err = new MachineError(`${cause}\nevery machine was rolled back: ${involved.map((t) => t.machine.name).join(', ')}`);
     for (const f of failed) err.hints.push(...(f.a.hints ?? []));
     throw err;
   }
   // The decision, recorded before any machine commits: a run interrupted from here on is
   // finished by committing the held parts (netlab gc), never by undoing the committed ones.
   await committing();
-  const commits = await Promise.all(withSlice.map((t) => call(t, 'commit', ['commit', '--lab', plan.lab])));
-  const notCommitted = withSlice.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
+  const commits = await Promise.all(involved.map((t) => call(t, 'commit', ['commit', '--lab', plan.lab])));
+  const notCommitted = involved.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
   if (notCommitted.length) {
-    const committed = withSlice.filter((_, i) => commits[i]!.ok).map((t) => t.machine.name);
+    const committed = involved.filter((_, i) => commits[i]!.ok).map((t) => t.machine.name);
     const err = new MachineError(
       `${notCommitted.join('\n')}\n` +
         `${committed.length ? `committed on ${committed.join(', ')}: the new lab is applied and recorded there` : 'no machine committed'}; ` +
@@ -236,7 +248,7 @@ export async function applyAcross(
     );
     throw err;
   }
-  return withSlice.map((t, i) => ({
+  return involved.map((t, i) => ({
     machine: t.machine.name,
     label: t.label,
     changed: Boolean(answers[i]!.changed),

@@ -69,6 +69,40 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
     expect(existsSync(RECORD)).toBe(false);
   });
 
+  it("removes hosts from the machine they left, and a machine's part when it leaves the lab, in the same transaction", async () => {
+    const [m1, m2, m3] = h.machines as [TestMachine, TestMachine, TestMachine];
+    const before = await snapshots();
+    const original = spanLab(h);
+    // a3 and r3 move from m3 to m2: m3 keeps no host.
+    const moved = original.replace('a3: { on: m3', 'a3: { on: m2').replace('r3: { on: m3', 'r3: { on: m2');
+    // And then m3 is no machine of the lab at all.
+    const without = moved.replace(/^ {2}m3: .*\n/m, '');
+    expect(without).not.toMatch(/m3/);
+    try {
+      for (const text of [original, moved, original, without]) {
+        const r = await netlab(['apply', '--yes', labFile('span', text)], { env });
+        expect(r.code, r.all).toBe(0);
+        if (text === original) continue;
+        // Nothing of the lab is left on m3, and what moved works where it went.
+        expect(await snapshot(h, m3)).toEqual(before[2]);
+        for (const [ns, to] of [
+          ['span-a3', '10.0.0.1'],
+          ['span-r3', '10.9.0.1'],
+        ] as const) {
+          const p = await h.enter(m2, 'ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '2', to]);
+          expect(p.code, `${ns} -> ${to}: ${p.stdout}`).toBe(0);
+        }
+        expect(await hasFile(h, m1, '/run/netns/span-a1')).toBe(true);
+      }
+      expect(JSON.parse(readFileSync(RECORD, 'utf8'))).toMatchObject({ phase: 'committed', machines: [{ name: 'm1' }, { name: 'm2' }] });
+      const destroyed = await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+      expect(destroyed.code, destroyed.all).toBe(0);
+      expect(await snapshots()).toEqual(before);
+    } finally {
+      await netlab(['destroy', '--yes', labFile('span', original)], { env });
+    }
+  });
+
   it('exits 3 naming a machine out of reach during the rollback, and gc finishes it later', async () => {
     const [m1, m2, m3] = h.machines as [TestMachine, TestMachine, TestMachine];
     const file = labFile('span', spanLab(h));

@@ -56,8 +56,14 @@ describe('netlab machine', () => {
   });
 
   it('refuses a lab name that is not a lab name', async () => {
-    for (const cmd of ['commit', 'rollback', 'destroy']) {
-      const r = await machine([cmd, '--lab', '../etc'], '');
+    for (const [cmd, flag] of [
+      ['commit', '--lab'],
+      ['rollback', '--lab'],
+      ['destroy', '--lab'],
+      ['plan', '--remove'],
+      ['apply', '--remove'],
+    ] as const) {
+      const r = await machine([cmd, flag, '../etc'], '');
       expect(r.code, cmd).toBe(1);
       expect(r.answer.ok).toBe(false);
       expect(String(r.answer.message)).toMatch(/lab/);
