@@ -237,10 +237,12 @@ export async function applyAcross(
   const notCommitted = involved.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
   if (notCommitted.length) {
     const committed = involved.filter((_, i) => commits[i]!.ok).map((t) => t.machine.name);
+    const lost = involved.some((_, i) => commits[i]!.lost);
     const err = new MachineError(
       `${notCommitted.join('\n')}\n` +
         `${committed.length ? `committed on ${committed.join(', ')}: the new lab is applied and recorded there` : 'no machine committed'}; ` +
-        `on the others the new lab is applied and verified but held in their journal, not recorded`,
+        `on the others the new lab is applied and verified but held in their journal, not recorded` +
+        (lost ? ' (where only the answer was lost, the commit may have happened)' : ''),
       EXIT_ROLLBACK_INCOMPLETE,
     );
     err.hints.push(

@@ -162,6 +162,52 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
     }
   });
 
+  it('says where each machine stands when a commit fails on one, and gc commits the held part', async () => {
+    const [m1, m2] = h.machines as [TestMachine, TestMachine, TestMachine];
+    // m2's netlab dies on `machine commit` before committing; every other command runs as usual.
+    const wrapper = join(dir, 'no-commit.js');
+    writeFileSync(
+      wrapper,
+      `if (process.argv.includes('commit')) { process.stderr.write('crashed before committing\\n'); process.exitCode = 1; }\n` +
+        `else { const { main } = await import('./main.js'); await main(process.argv); }\n`,
+    );
+    const script = realpathSync(NETLAB);
+    const before = await snapshots();
+    const file = labFile('span', spanLab(h));
+    expect((await h.enter(m2, 'mount', ['--bind', wrapper, script])).code).toBe(0);
+    let mounted = true;
+    try {
+      const r = await netlab(['apply', '--yes', file], { env });
+      expect(r.code, r.all).toBe(3);
+      expect(r.stderr).toContain('m2 (root@198.18.0.2): commit: netlab gave no answer there: crashed before committing');
+      expect(r.stderr).toContain('committed on m1, m3: the new lab is applied and recorded there');
+      expect(r.stderr).toContain('on the others the new lab is applied and verified but held in their journal');
+      expect(r.stderr).toMatch(/run `netlab gc` here once they are reachable: it commits the held parts/);
+      expect(JSON.parse(readFileSync(RECORD, 'utf8'))).toMatchObject({ phase: 'committing' });
+      expect(await hasFile(h, m2, JOURNAL, '"held"')).toBe(true);
+      await h.enter(m2, 'umount', [script]);
+      mounted = false;
+      const gc = await netlab(['gc', '--yes'], { env });
+      expect(gc.code, gc.all).toBe(0);
+      expect(gc.stdout).toMatch(/span: m2 \(root@198\.18\.0\.2\): its held part committed/);
+      expect(gc.stdout).toMatch(/span: m1 \(root@198\.18\.0\.1\): nothing to finish/);
+      expect(JSON.parse(readFileSync(RECORD, 'utf8'))).toMatchObject({ phase: 'committed' });
+      expect(await hasFile(h, m2, JOURNAL)).toBe(false);
+      expect(await hasFile(h, m2, '/run/netlab/span/state.json')).toBe(true);
+      // Applied on every machine: nothing left to do anywhere.
+      const again = await netlab(['plan', file], { env });
+      expect(again.code, again.all).toBe(0);
+      const p = await h.enter(m1, 'ip', ['netns', 'exec', 'span-a1', 'ping', '-c', '1', '-W', '2', '10.0.0.2']);
+      expect(p.code, p.stdout).toBe(0);
+      const destroyed = await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+      expect(destroyed.code, destroyed.all).toBe(0);
+      expect(await snapshots()).toEqual(before);
+    } finally {
+      if (mounted) await h.enter(m2, 'umount', [script]);
+      await netlab(['destroy', '--yes', '--lab', 'span'], { env });
+    }
+  });
+
   it('refuses a machine that runs another netlab before anything changes, saying what to install', async () => {
     const m3 = h.machines[2]!;
     const pkgPath = join(realpathSync(join(NETLAB, '../../..')), 'package.json');
