@@ -49,7 +49,7 @@ export interface RunOptions {
   early?: EarlyObservation | null;
   /** destroy only if the lab has no record once its lock is held (gc's leftovers: a run may have finished meanwhile). */
   unrecordedOnly?: boolean;
-  /** Apply and verify, then keep the journal instead of recording: commitHeld or a rollback finishes it. */
+  /** Apply (or destroy) and verify, then keep the journal instead of recording: commitHeld or a rollback finishes it. */
   hold?: boolean;
 }
 
@@ -477,6 +477,10 @@ export async function commitHeld(lab: string): Promise<boolean> {
   const unlock = await lockLab(lab);
   try {
     const j = await store.readJournal(lab);
+    if (j?.heldDestroy) {
+      await store.removeLab(lab);
+      return true;
+    }
     if (!j?.held) return false;
     await store.writeRecord(j.held);
     await store.removeJournal(lab);
@@ -580,19 +584,25 @@ export async function destroyLab(
         );
       }
     }
-    if (lp.plan.steps.length) {
-      await runWithCheckpoint(driver, lp, 'destroy', opts, async () => {
-        opts.events?.stage?.(labName, 'verify');
-        await settle(opts.verifyRetries ?? 4, async () => {
-          const after = claimUnmarked(
-            (await driver.observe({ lab: labName, namespaces: lp.scope })).state,
-            lp.scope,
-            lp.record?.desired ?? null,
-          );
-          return [...after.owned.values()].filter((o) => !kindOf(o).setting).map((o) => `still present: ${describe(o)}`);
-        });
+    const verifyGone = async () => {
+      opts.events?.stage?.(labName, 'verify');
+      await settle(opts.verifyRetries ?? 4, async () => {
+        const after = claimUnmarked(
+          (await driver.observe({ lab: labName, namespaces: lp.scope })).state,
+          lp.scope,
+          lp.record?.desired ?? null,
+        );
+        return [...after.owned.values()].filter((o) => !kindOf(o).setting).map((o) => `still present: ${describe(o)}`);
       });
+    };
+    if (opts.hold) {
+      // Held like an apply: the commit forgets the lab here, a rollback puts its objects back.
+      if (!lp.plan.steps.length && !lp.record) return { lab: labName, steps: [], strangers };
+      const journal = await runWithCheckpoint(driver, lp, 'destroy', opts, verifyGone);
+      await store.writeJournal({ ...journal, heldDestroy: true });
+      return { lab: labName, steps: lp.plan.steps, strangers };
     }
+    if (lp.plan.steps.length) await runWithCheckpoint(driver, lp, 'destroy', opts, verifyGone);
     await store.removeLab(labName);
     return { lab: labName, steps: lp.plan.steps, strangers };
   } finally {

@@ -4,10 +4,10 @@ import { open, readdir, rename, unlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
 import { LockBusyError, StateDirError } from '../errors.js';
+import { LAB_NAME_PATTERN } from '../lab/names.js';
 import type { NsQuery } from '../driver/driver.js';
 import { procStat } from '../driver/procfs.js';
 import type { Obj } from '../model/objects.js';
-import { LAB_NAME_PATTERN } from '../lab/names.js';
 import {
   appendStateFile,
   checkLabName,
@@ -75,12 +75,27 @@ export interface Journal {
    * `machine rollback`, or by the next apply, destroy or gc).
    */
   held?: LabRecord;
+  /** A destroy held the same way (a host or machine left a lab across machines): its commit forgets the lab here. */
+  heldDestroy?: boolean;
 }
 
 /** The coordinator's record of a lab across machines: where its slices went, so destroy needs no file. */
 export interface MachinesRecord {
   lab: string;
-  machines: { name: string; ssh: { user: string | null; host: string; port: number | null; identity: string | null } | null }[];
+  machines: RecordedMachine[];
+  /**
+   * Where the transaction across machines stands (absent in older records: committed). While
+   * `applying`, an interrupted run is rolled back on every machine; once `committing`, every
+   * machine had its part applied and held, and the held parts are committed.
+   */
+  phase?: 'applying' | 'committing' | 'committed';
+  /** While not committed: the machines of the last committed apply, or null when there was none. */
+  previous?: RecordedMachine[] | null;
+}
+
+export interface RecordedMachine {
+  name: string;
+  ssh: { user: string | null; host: string; port: number | null; identity: string | null } | null;
 }
 
 async function writeRecordFile(lab: string, name: string, data: unknown): Promise<void> {
@@ -126,6 +141,13 @@ export const store = {
   removeMachines: async (lab: string) => {
     const dir = await stateSubdir('.machines');
     if (dir) await unlink(join(dir, `${checkLabName(lab)}.json`)).catch(() => undefined);
+  },
+  /** The labs across machines this machine coordinates (names that pass the lab-name rule only). */
+  machinesLabs: async () => {
+    const dir = await stateSubdir('.machines');
+    if (!dir) return [];
+    const names = (await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
+    return names.filter((n) => LAB_NAME_PATTERN.test(n)).sort();
   },
   /** Forget a destroyed lab entirely. */
   removeLab: (lab: string) => removeLabDir(lab),

@@ -207,7 +207,7 @@ export async function testAcross(raw: RawLab, lab: Lab, timeout: string): Promis
   const started = Date.now();
   const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, '');
   return withMachines(lab.machines!, async (s) => {
-    const slices = sliceLab(raw, lab, await underlays(s));
+    const slices = sliceLab(raw, lab, await underlays(s, lab));
     const machineOf = new Map(lab.hosts.map((h) => [h.name, h.machine!]));
     const wanted = new Map<string, Map<string, { tcp: Set<number>; udp: Set<number> }>>();
     for (const e of lab.expect) {

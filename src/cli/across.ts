@@ -23,6 +23,16 @@ import { formatSteps, out, summarise } from './output.js';
 import type { Step } from '../plan/plan.js';
 import { listenForInterrupt } from './interrupt.js';
 import { counted } from '../words.js';
+import {
+  asMachines,
+  beginApply,
+  machinesToReach,
+  markCommitted,
+  markCommitting,
+  markRolledBack,
+  readMachinesRecord,
+  recorded,
+} from '../machines/record.js';
 
 const MACHINES_KEY = /^machines\s*:/m;
 
@@ -112,7 +122,9 @@ export async function applyFile(
   confirm: (q: string) => Promise<boolean>,
 ): Promise<number> {
   const { raw, lab } = await loadAcross(file);
-  return withSession(lab.machines!, async (s) => {
+  const before = await readMachinesRecord(lab.name);
+  const machines = machinesToReach(lab.machines!, before);
+  return withSession(machines, async (s) => {
     const p = await planAcross(s, raw, lab);
     if (o.json && o.dryRun) out.json(planJson(p));
     else printPlan(p);
@@ -122,8 +134,8 @@ export async function applyFile(
       out.info('nothing was changed');
       return EXIT_ERROR;
     }
-    // Before anything changes: destroy --lab then finds every machine even after a crash.
-    await store.writeMachines({ lab: lab.name, machines: lab.machines!.map((m) => ({ name: m.name, ssh: m.ssh })) });
+    // Before anything changes: gc and destroy --lab then find every machine even after a crash.
+    await beginApply(lab.name, machines, before);
     const stop: Stop = { requested: null };
     const onSignal = (sig: string) => () => {
       stop.requested = sig;
@@ -136,7 +148,15 @@ export async function applyFile(
     const started = Date.now();
     if (!o.json) out.line(`applying on ${p.plans.map((m) => m.machine).join(', ')}`);
     try {
-      const applied = await applyAcross(s, p, stop);
+      let applied;
+      try {
+        applied = await applyAcross(s, p, stop, () => markCommitting(lab.name));
+      } catch (e) {
+        // Exit 1: every machine is back where it was. Otherwise the record stays unfinished for gc.
+        if (e instanceof MachineError && e.exitCode === EXIT_ERROR) await markRolledBack(lab.name);
+        throw e;
+      }
+      await markCommitted(lab.name, lab.machines!.map(recorded));
       const seconds = ((Date.now() - started) / 1000).toFixed(2);
       if (o.json) out.json({ lab: lab.name, seconds: Number(seconds), machines: applied });
       else
@@ -157,7 +177,8 @@ export async function applyFile(
 
 /** Destroys a lab across machines, from its file or from the coordinator's record of its machines. */
 export async function destroyAcrossLab(name: string, machines: Machine[] | null, o: { json?: boolean }): Promise<number> {
-  const known = machines ?? (await recordedMachines(name));
+  // The file's machines and any the record has besides: a machine dropped from the file may still hold a part.
+  const known = machines ? machinesToReach(machines, await readMachinesRecord(name)) : await recordedMachines(name);
   if (!known) throw new UsageError(`lab "${name}" has no record of machines here`);
   return withSession(known, async (s) => {
     const results = await destroyAcross(s, name);
@@ -188,8 +209,6 @@ export async function destroyFile(file: string, o: { json?: boolean }): Promise<
 
 /** The machines of a lab from the coordinator's record, or null without one. */
 export async function recordedMachines(lab: string): Promise<Machine[] | null> {
-  const r = await store.readMachines(lab);
-  return r
-    ? r.machines.map((m) => ({ name: m.name, ssh: m.ssh, underlay: null, pos: { file: '<record>', line: 1, col: 1, path: '' } }))
-    : null;
+  const r = await readMachinesRecord(lab);
+  return r ? asMachines(r.machines) : null;
 }

@@ -25,6 +25,7 @@ import { runJobs } from './progress.js';
 import { listenForInterrupt } from './interrupt.js';
 import { counted } from '../words.js';
 import { acrossMachinesFile, applyFile, destroyAcrossLab, destroyFile, planFile } from './across.js';
+import { gcAcross } from './across-gc.js';
 
 /** Whether a person can be asked: without a terminal (CI) netlab never waits for input. */
 function interactive(): boolean {
@@ -327,14 +328,19 @@ export interface GcOptions {
 }
 
 export async function gc(o: GcOptions): Promise<number> {
+  // Labs across machines first: their machines' journals here are then finished by the coordinator's decision.
+  const across = await gcAcross({ dryRun: Boolean(o.dryRun) });
   const d = new RealDriver();
-  const report = await collect(d, {
+  const local = await collect(d, {
     dryRun: Boolean(o.dryRun),
     confirm: (q) => confirm(q, Boolean(o.yes || o.json)),
     warn: (m) => out.warn(m),
     recover: (lab) => recoverIfNeeded(d, lab, { events: { warn: (l, m) => out.warn(`${l}: ${m}`) } }),
   });
+  const localLines = across.lines.length && local.lines.join() === 'nothing to collect' ? [] : local.lines;
+  const report = { lines: [...across.lines, ...localLines], pending: across.pending || local.pending };
   if (o.json) out.json(report);
   else for (const l of report.lines) out.line(l);
+  if (across.error) throw across.error;
   return o.dryRun && report.pending ? EXIT_PENDING : EXIT_OK;
 }

@@ -2,12 +2,23 @@
 // machines (see src/cli/across.ts). The slice comes on stdin as a lab document and is checked
 // like any lab file; the answer is one JSON object on stdout, errors included, so the
 // coordinator can name the machine, step, command and kernel message.
-import { applyLab, commitHeld, destroyLab, planLab, rollbackHeld } from '../apply/engine.js';
+import { applyLab, commitHeld, destroyLab, planDestroy, planLab, rollbackHeld } from '../apply/engine.js';
 import { store } from '../apply/store.js';
 import { runLabAssertions } from '../assert/run.js';
 import { RealDriver } from '../driver/real.js';
 import { underlayTowards } from '../driver/underlay.js';
-import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, LabError, NetlabError, UsageError } from '../errors.js';
+import {
+  EXIT_ERROR,
+  EXIT_OK,
+  EXIT_PENDING,
+  exitCodeOf,
+  InterruptedError,
+  LabError,
+  LockBusyError,
+  NetlabError,
+  UsageError,
+} from '../errors.js';
+import { readFrame } from '../machines/frame.js';
 import { parseIp } from '../lab/addr.js';
 import { loadLabText } from '../lab/index.js';
 import { decodeLabBytes, MAX_LAB_BYTES } from '../lab/read.js';
@@ -31,29 +42,40 @@ export async function answering(work: () => Promise<{ code?: number } & object>)
     const issues = e instanceof LabError ? e.issues : undefined;
     answer({ ok: false, exitCode: exitCodeOf(e), message: err.message, hints: e instanceof NetlabError ? e.hints : [], issues });
     return exitCodeOf(e);
+  } finally {
+    // Stops reading stdin, which the coordinator keeps open until the answer.
+    process.stdin.destroy();
   }
 }
 
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_LAB_BYTES) throw new UsageError(`the slice on stdin is larger than ${MAX_LAB_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** The slice on stdin, checked like a lab file; a slice is for this machine alone. */
-async function readSlice(): Promise<Lab> {
+/**
+ * The slice on stdin, checked like a lab file; a slice is for this machine alone. `gone` runs
+ * when stdin ends after it: the coordinator is no longer waiting for the answer.
+ */
+async function readSlice(gone: () => void = () => undefined): Promise<Lab> {
   const file = '<slice on stdin>';
-  const { text, issues } = decodeLabBytes(file, await readStdin());
+  const { text, issues } = decodeLabBytes(file, await readFrame(process.stdin, MAX_LAB_BYTES, gone));
   if (text === null) throw new LabError(issues);
   const r = loadLabText(file, text);
   if (!r.lab) throw new LabError(r.issues);
   if (r.lab.machines) throw new UsageError('a slice is the part of a lab for one machine: it cannot have machines itself');
   return r.lab;
+}
+
+/** How long commit, rollback and destroy wait for a run of the lab still going here: one whose coordinator is gone stops at its next step and undoes itself. */
+const RUN_ENDING_MS = 120_000;
+
+/** Runs `work`, again while the lab is locked by another run, until that run ends or the wait is over. */
+async function whenUnlocked<T>(work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RUN_ENDING_MS;
+  for (;;) {
+    try {
+      return await work();
+    } catch (e) {
+      if (!(e instanceof LockBusyError) || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 export async function probe(o: { to?: string[] }): Promise<number> {
@@ -68,8 +90,28 @@ export async function probe(o: { to?: string[] }): Promise<number> {
   });
 }
 
-export async function plan(): Promise<number> {
+/** What `--remove LAB` names: this machine's part of that lab goes (its hosts moved away, or the machine left the lab). */
+async function removal(o: { remove?: string }, gone: () => void = () => undefined): Promise<string | null> {
+  if (o.remove === undefined) return null;
+  const lab = checkLabName(o.remove, '--remove');
+  // No slice, but stdin framed all the same: its end says the coordinator is gone.
+  await readFrame(process.stdin, 0, gone);
+  return lab;
+}
+
+export async function plan(o: { remove?: string } = {}): Promise<number> {
   return answering(async () => {
+    const remove = await removal(o);
+    if (remove !== null) {
+      const lp = await planDestroy(new RealDriver(), remove, null);
+      return {
+        code: lp.plan.steps.length ? EXIT_PENDING : EXIT_OK,
+        lab: remove,
+        conflicts: [],
+        advice: [],
+        steps: lp.plan.steps.map(stepJson),
+      };
+    }
     const lab = await readSlice();
     const lp = await planLab(new RealDriver(), lab);
     const pending = lp.plan.steps.length > 0;
@@ -84,25 +126,55 @@ export async function plan(): Promise<number> {
   });
 }
 
-export async function apply(): Promise<number> {
-  return answering(async () => {
-    const lab = await readSlice();
-    const r = await applyLab(new RealDriver(), lab, { hold: true });
-    return { changed: r.changed, steps: r.steps.map(stepJson) };
-  });
+/**
+ * Applies the slice and holds it. Without a pty an ssh session that ends sends no SIGHUP: the
+ * end of stdin says the coordinator is gone, and the run stops at its next step and rolls back.
+ */
+export async function apply(o: { remove?: string } = {}): Promise<number> {
+  const stop: { requested: string | null } = { requested: null };
+  const onSignal = (sig: string) => () => (stop.requested ??= sig);
+  const handlers = (['SIGHUP', 'SIGTERM', 'SIGINT'] as const).map((sig) => [sig, onSignal(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  try {
+    return await answering(async () => {
+      const gone = () => (stop.requested ??= 'the end of the connection to the coordinator');
+      const d = new RealDriver();
+      const remove = await removal(o, gone);
+      if (remove !== null) {
+        const r = await destroyLab(d, remove, null, { hold: true, stop });
+        if (stop.requested) {
+          await rollbackHeld(d, remove);
+          throw new InterruptedError(stop.requested);
+        }
+        return { changed: r.steps.length > 0, steps: r.steps.map(stepJson) };
+      }
+      const lab = await readSlice(gone);
+      const r = await applyLab(d, lab, { hold: true, stop });
+      if (stop.requested && r.changed) {
+        // Its answer can reach nobody, so nobody can commit it: undone here, not left to the next run.
+        await rollbackHeld(d, lab.name);
+        throw new InterruptedError(stop.requested);
+      }
+      return { changed: r.changed, steps: r.steps.map(stepJson) };
+    });
+  } finally {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
 }
 
 export async function commit(o: { lab: string }): Promise<number> {
-  return answering(async () => ({ committed: await commitHeld(checkLabName(o.lab, '--lab')) }));
+  return answering(async () => ({ committed: await whenUnlocked(() => commitHeld(checkLabName(o.lab, '--lab'))) }));
 }
 
 export async function rollback(o: { lab: string }): Promise<number> {
-  return answering(async () => ({ rolledBack: await rollbackHeld(new RealDriver(), checkLabName(o.lab, '--lab')) }));
+  return answering(async () => ({
+    rolledBack: await whenUnlocked(() => rollbackHeld(new RealDriver(), checkLabName(o.lab, '--lab'))),
+  }));
 }
 
 export async function destroy(o: { lab: string }): Promise<number> {
   return answering(async () => {
-    const r = await destroyLab(new RealDriver(), checkLabName(o.lab, '--lab'), null);
+    const r = await whenUnlocked(() => destroyLab(new RealDriver(), checkLabName(o.lab, '--lab'), null));
     return { steps: r.steps.map(stepJson), strangers: r.strangers };
   });
 }

@@ -302,8 +302,14 @@ export function buildProgram() {
     .command('probe')
     .option('--to <address...>', "the other machines' underlay addresses")
     .action(lazy(() => import('./machine.js'), 'probe'));
-  machine.command('plan').action(lazy(() => import('./machine.js'), 'plan'));
-  machine.command('apply').action(lazy(() => import('./machine.js'), 'apply'));
+  machine
+    .command('plan')
+    .option('--remove <lab>', "remove this machine's part of the lab instead (no slice)")
+    .action(lazy(() => import('./machine.js'), 'plan'));
+  machine
+    .command('apply')
+    .option('--remove <lab>', "remove this machine's part of the lab instead (no slice)")
+    .action(lazy(() => import('./machine.js'), 'apply'));
   machine
     .command('commit')
     .requiredOption('--lab <name>', 'the lab')

@@ -7,7 +7,7 @@ import { EXIT_ERROR, EXIT_ROLLBACK_INCOMPLETE, type LabIssue, MachineError } fro
 import type { RawLab } from '../lab/raw.js';
 import type { Lab, Machine } from '../lab/types.js';
 import { sliceLab, type Slices, type Underlay } from './slice.js';
-import { openTransports, SSH_FAILED, type Transport } from './transport.js';
+import { netlabCommand, openTransports, SSH_FAILED, type Transport } from './transport.js';
 
 /** A machine's JSON answer (see src/cli/machine.ts); `ok: false` carries the error. */
 export interface Answer {
@@ -95,6 +95,14 @@ export async function openSession(machines: Machine[], version: string): Promise
     const versions = await Promise.all(transports.map((t) => call(t, 'version check', ['probe'])));
     for (const [i, t] of transports.entries()) {
       const a = versions[i]!;
+      if (a.lost && connected[i]!.code === 0) {
+        // Reached, but no netlab of this kind answered: none at that path, or one from before labs across machines.
+        const err = new MachineError(
+          `${t.label} has no netlab ${version} that answers at ${netlabCommand()[1]}: ${a.message ?? 'no answer'}; nothing was changed on any machine`,
+        );
+        err.hints.push(`install netlab ${version} on ${t.machine.name} at the same path as here, with the same node (${process.execPath})`);
+        throw err;
+      }
       if (!a.ok) throw new MachineError(`${failure(t, 'version check', a)}; nothing was changed on any machine`);
       if (a.version !== version) {
         const err = new MachineError(
@@ -112,16 +120,19 @@ export async function openSession(machines: Machine[], version: string): Promise
 }
 
 /** Each machine's underlay: its address, and the device and MTU its kernel routes the others through. */
-export async function underlays(session: Session): Promise<Map<string, Underlay>> {
-  const known = session.transports.map((t) => t.machine.underlay).filter((a): a is string => a !== null);
+export async function underlays(session: Session, lab: Lab): Promise<Map<string, Underlay>> {
+  // Only the lab's machines: one that left it carries no tunnel.
+  const names = new Set((lab.machines ?? []).map((m) => m.name));
+  const transports = session.transports.filter((t) => names.has(t.machine.name));
+  const known = transports.map((t) => t.machine.underlay).filter((a): a is string => a !== null);
   const answers = await Promise.all(
-    session.transports.map((t) => {
+    transports.map((t) => {
       const others = known.filter((a) => a !== t.machine.underlay);
       return call(t, 'underlay', ['probe', ...(others.length ? ['--to', ...others] : [])]);
     }),
   );
   const out = new Map<string, Underlay>();
-  for (const [i, t] of session.transports.entries()) {
+  for (const [i, t] of transports.entries()) {
     const a = answers[i]!;
     if (!a.ok) throw new MachineError(`${failure(t, 'underlay', a)}; nothing was changed on any machine`);
     const routes = a.underlays as Underlay[];
@@ -139,15 +150,24 @@ function sliceText(slices: Slices, machine: string): string | null {
   return s ? stringify(s as RawLab) : null;
 }
 
+/**
+ * What a machine is asked in a phase: its slice, or, for a machine without one (its hosts moved
+ * to others, or it left the lab's machines), the removal of its part, in the same transaction.
+ */
+function sliceArgs(slices: Slices, lab: string, t: Transport, step: 'plan' | 'apply'): [string[], string] {
+  const text = sliceText(slices, t.machine.name);
+  return text === null ? [[step, '--remove', lab], ''] : [[step], text];
+}
+
 /** Plans every machine's slice at once: the combined plan, nothing changed. */
 export async function planAcross(session: Session, raw: RawLab, lab: Lab): Promise<AcrossPlan> {
-  const slices = sliceLab(raw, lab, await underlays(session));
+  const slices = sliceLab(raw, lab, await underlays(session, lab));
   const placement = new Map<string, string[]>();
   for (const h of lab.hosts) placement.set(h.machine!, [...(placement.get(h.machine!) ?? []), h.name]);
-  const withSlice = session.transports.filter((t) => slices.slices.has(t.machine.name));
-  const answers = await Promise.all(withSlice.map((t) => call(t, 'plan', ['plan'], sliceText(slices, t.machine.name)!)));
+  const involved = session.transports;
+  const answers = await Promise.all(involved.map((t) => call(t, 'plan', ...sliceArgs(slices, lab.name, t, 'plan'))));
   const plans: MachinePlan[] = [];
-  for (const [i, t] of withSlice.entries()) {
+  for (const [i, t] of involved.entries()) {
     const a = answers[i]!;
     if (!a.ok) {
       const issues = (a.issues ?? []).map((x) => `${x.path || x.file}: ${x.message}`);
@@ -177,15 +197,20 @@ export interface MachineApplied {
  * Applies every machine's slice at once, each held (verified, journal kept); then commits all,
  * or, when any failed or the run was stopped, rolls every machine back to its checkpoint.
  */
-export async function applyAcross(session: Session, plan: AcrossPlan, stop: Stop): Promise<MachineApplied[]> {
-  const withSlice = session.transports.filter((t) => plan.slices.slices.has(t.machine.name));
-  const answers = await Promise.all(withSlice.map((t) => call(t, 'apply', ['apply'], sliceText(plan.slices, t.machine.name)!)));
-  const failed = withSlice.flatMap((t, i) => (answers[i]!.ok ? [] : [{ t, a: answers[i]! }]));
+export async function applyAcross(
+  session: Session,
+  plan: AcrossPlan,
+  stop: Stop,
+  committing: () => Promise<void> = async () => undefined,
+): Promise<MachineApplied[]> {
+  const involved = session.transports;
+  const answers = await Promise.all(involved.map((t) => call(t, 'apply', ...sliceArgs(plan.slices, plan.lab, t, 'apply'))));
+  const failed = involved.flatMap((t, i) => (answers[i]!.ok ? [] : [{ t, a: answers[i]! }]));
   if (failed.length || stop.requested) {
     // Every machine, the failed ones too: one whose connection dropped may have changed
     // anything, and a rollback where nothing is held changes nothing.
-    const undone = await Promise.all(withSlice.map((t) => call(t, 'rollback', ['rollback', '--lab', plan.lab])));
-    const stuck = withSlice.flatMap((t, i) => (undone[i]!.ok ? [] : [failure(t, 'rollback', undone[i]!)]));
+    const undone = await Promise.all(involved.map((t) => call(t, 'rollback', ['rollback', '--lab', plan.lab])));
+    const stuck = involved.flatMap((t, i) => (undone[i]!.ok ? [] : [failure(t, 'rollback', undone[i]!)]));
     const selfStuck = failed.filter((f) => f.a.exitCode === EXIT_ROLLBACK_INCOMPLETE).map((f) => f.t.label);
     const cause = failed.length
       ? failed.map((f) => failure(f.t, 'apply', f.a)).join('\n')
@@ -196,23 +221,36 @@ export async function applyAcross(session: Session, plan: AcrossPlan, stop: Stop
         EXIT_ROLLBACK_INCOMPLETE,
       );
       err.hints.push(
-        `its journal stays on that machine: run \`netlab destroy --lab ${plan.lab}\` or \`netlab apply\` again once it is reachable`,
+        `its journal stays on that machine: once it is reachable, run \`netlab gc\` here to finish the rollback, ` +
+          `or \`netlab apply\` or \`netlab destroy --lab ${plan.lab}\`, which finish it first`,
       );
       throw err;
     }
-    const err = new MachineError(`${cause}\nevery machine was rolled back: ${withSlice.map((t) => t.machine.name).join(', ')}`);
+    const err = new MachineError(`${cause}\nevery machine was rolled back: ${involved.map((t) => t.machine.name).join(', ')}`);
     for (const f of failed) err.hints.push(...(f.a.hints ?? []));
     throw err;
   }
-  const commits = await Promise.all(withSlice.map((t) => call(t, 'commit', ['commit', '--lab', plan.lab])));
-  const notCommitted = withSlice.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
+  // The decision, recorded before any machine commits: a run interrupted from here on is
+  // finished by committing the held parts (netlab gc), never by undoing the committed ones.
+  await committing();
+  const commits = await Promise.all(involved.map((t) => call(t, 'commit', ['commit', '--lab', plan.lab])));
+  const notCommitted = involved.flatMap((t, i) => (commits[i]!.ok ? [] : [failure(t, 'commit', commits[i]!)]));
   if (notCommitted.length) {
-    // The others are recorded already; this one's held journal makes its next run undo it.
-    const err = new MachineError(`${notCommitted.join('\n')}`, EXIT_ROLLBACK_INCOMPLETE);
-    err.hints.push(`run \`netlab apply\` again: the machines that did not commit undo their part first, then apply it`);
+    const committed = involved.filter((_, i) => commits[i]!.ok).map((t) => t.machine.name);
+    const lost = involved.some((_, i) => commits[i]!.lost);
+    const err = new MachineError(
+      `${notCommitted.join('\n')}\n` +
+        `${committed.length ? `committed on ${committed.join(', ')}: the new lab is applied and recorded there` : 'no machine committed'}; ` +
+        `on the others the new lab is applied and verified but held in their journal, not recorded` +
+        (lost ? ' (where only the answer was lost, the commit may have happened)' : ''),
+      EXIT_ROLLBACK_INCOMPLETE,
+    );
+    err.hints.push(
+      `run \`netlab gc\` here once they are reachable: it commits the held parts, which makes the lab applied on every machine`,
+    );
     throw err;
   }
-  return withSlice.map((t, i) => ({
+  return involved.map((t, i) => ({
     machine: t.machine.name,
     label: t.label,
     changed: Boolean(answers[i]!.changed),

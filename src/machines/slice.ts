@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import type { RawHost, RawInterface, RawLab, RawLink } from '../lab/raw.js';
 import type { Host, Lab } from '../lab/types.js';
 import { InternalError } from '../errors.js';
+import { deterministicMac } from '../lab/names.js';
 
 /** What a machine's kernel says about its way to the other machines. */
 export interface Underlay {
@@ -207,9 +208,13 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
       const host = (slice.hosts[overlay] ??= { netns: 'root', interfaces: {} });
       const ifs = (host.interfaces ??= {});
       const others = s.machines.filter((m) => m !== machine).map((m) => underlays.get(m)!.address);
-      ifs[`br${s.vni}`] = { kind: 'bridge', mtu: s.mtu };
+      // The overlay host has the same name on every machine, so the usual lab/host/interface MAC
+      // would be the same at both ends of a tunnel: the machine's name is part of it here.
+      const mac = (ifname: string) => deterministicMac(raw.name, `${overlay}@${machine}`, ifname);
+      ifs[`br${s.vni}`] = { kind: 'bridge', mtu: s.mtu, mac: mac(`br${s.vni}`) };
       ifs[`vx${s.vni}`] = {
         kind: 'vxlan',
+        mac: mac(`vx${s.vni}`),
         vni: s.vni,
         port: VXLAN_PORT,
         local: underlays.get(machine)!.address,

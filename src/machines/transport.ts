@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InternalError, MachineError } from '../errors.js';
+import { frame } from './frame.js';
 import { identityProblem, parseSshDestination } from '../lab/machines.js';
 import type { Machine, SshTarget } from '../lab/types.js';
 
@@ -51,7 +52,14 @@ export function netlabCommand(): string[] {
 async function run(cmd: string, args: string[], input: string | undefined): Promise<RunResult> {
   // Its own process group: a Ctrl-C reaches the coordinator, which then rolls back in order,
   // rather than cutting every connection at once.
-  const r = await execa(cmd, args, { reject: false, input: input ?? '', detached: true, stripFinalNewline: false });
+  const child = execa(cmd, args, { reject: false, stdin: 'pipe', detached: true, stripFinalNewline: false });
+  // A slice goes framed and stdin stays open until the answer: if this process dies, the
+  // machine sees stdin end and stops its run (see src/machines/frame.ts).
+  if (input === undefined) child.stdin.end();
+  else child.stdin.write(frame(input));
+  child.stdin.on('error', () => undefined);
+  const r = await child;
+  child.stdin.destroy();
   return { code: r.exitCode ?? SSH_FAILED, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -6,15 +6,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { frame } from '../../src/machines/frame.js';
 
 const NETLAB = join(import.meta.dirname, '../../dist/cli/netlab.js');
 const STATE = mkdtempSync(join(tmpdir(), 'netlab-machine-state-'));
 afterAll(() => rmSync(STATE, { recursive: true, force: true }));
 
-async function machine(args: string[], input: string) {
+/** Runs `netlab machine ARGS`; a slice goes framed, as the coordinator sends it, unless `raw`. */
+async function machine(args: string[], input: string, raw = false) {
   const r = await execa('node', [NETLAB, 'machine', ...args], {
     reject: false,
-    input,
+    input: raw || input === '' ? input : frame(input),
     env: { NO_COLOR: '1', NETLAB_STATE_DIR: STATE, NETLAB_SERVE: '0' },
   });
   const lines = r.stdout.trim().split('\n');
@@ -42,9 +44,26 @@ describe('netlab machine', () => {
     expect(bin.answer.ok).toBe(false);
   });
 
+  it('refuses a slice that is not framed, or ends before its length, before reading it as a lab', async () => {
+    const unframed = await machine(['plan'], 'name: s1\nhosts:\n  a: {}\n', true);
+    expect(unframed.code).toBe(1);
+    expect(unframed.answer.message).toMatch(/must start with a line giving the length of the slice/);
+    const short = await machine(['plan'], '100\nname: s1\n', true);
+    expect(short.code).toBe(1);
+    expect(short.answer.message).toMatch(/stdin ended before the whole slice came/);
+    const big = await machine(['plan'], '99999999999\n', true);
+    expect(big.answer.ok).toBe(false);
+  });
+
   it('refuses a lab name that is not a lab name', async () => {
-    for (const cmd of ['commit', 'rollback', 'destroy']) {
-      const r = await machine([cmd, '--lab', '../etc'], '');
+    for (const [cmd, flag] of [
+      ['commit', '--lab'],
+      ['rollback', '--lab'],
+      ['destroy', '--lab'],
+      ['plan', '--remove'],
+      ['apply', '--remove'],
+    ] as const) {
+      const r = await machine([cmd, flag, '../etc'], '');
       expect(r.code, cmd).toBe(1);
       expect(r.answer.ok).toBe(false);
       expect(String(r.answer.message)).toMatch(/lab/);

@@ -87,7 +87,7 @@ describe('slicing a lab across machines', () => {
     expect(m2.hosts.overlay).toEqual({
       netns: 'root',
       interfaces: {
-        [`br${hub!.vni}`]: { kind: 'bridge', mtu: 1450 },
+        [`br${hub!.vni}`]: { kind: 'bridge', mtu: 1450, mac: expect.any(String) },
         [`vx${hub!.vni}`]: {
           kind: 'vxlan',
           vni: hub!.vni,
@@ -96,8 +96,9 @@ describe('slicing a lab across machines', () => {
           remotes: ['192.0.2.1', '192.0.2.3'],
           bridge: `br${hub!.vni}`,
           mtu: 1450,
+          mac: expect.any(String),
         },
-        [`br${routed!.vni}`]: { kind: 'bridge', mtu: 1450 },
+        [`br${routed!.vni}`]: { kind: 'bridge', mtu: 1450, mac: expect.any(String) },
         [`vx${routed!.vni}`]: expect.objectContaining({ remotes: ['192.0.2.3'], local: '192.0.2.2' }),
       },
     });
@@ -115,6 +116,24 @@ describe('slicing a lab across machines', () => {
     const m1lab = checked(m1);
     expect(m1lab.hosts.find((h) => h.name === 'a1')!.interfaces[0]!.mtu).toBe(1450);
     for (const s of slices.values()) checked(s);
+  });
+
+  it("gives each machine's VXLAN and bridge of a segment a MAC of its own, the same on every slicing", () => {
+    const { lab, raw } = load(LAB);
+    const macsOf = () => {
+      const { slices, segments } = sliceLab(raw, lab, underlays());
+      const hub = segments[1]!;
+      return [...slices.values()].map((s) => {
+        const overlay = checked(s).hosts.find((h) => h.name === 'overlay')!;
+        const mac = (name: string) => overlay.interfaces.find((i) => i.name === name)!.mac;
+        return [mac(`vx${hub.vni}`), mac(`br${hub.vni}`)];
+      });
+    };
+    const macs = macsOf();
+    expect(macs).toHaveLength(3);
+    expect(new Set(macs.flat()).size).toBe(6);
+    for (const m of macs.flat()) expect(m).toMatch(/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
+    expect(macsOf()).toEqual(macs);
   });
 
   it('takes the MTU from the smallest underlay of the segment and says which', () => {
