@@ -129,7 +129,7 @@ export async function respond(o: { lab: string }): Promise<number> {
       rs.push(await startResponder(h.name, h.ns, ports(want.tcp), ports(want.udp), () => undefined));
     }
     return { listening: rs.map((r) => r.host) };
-  });
+  }, true);
   // Until the coordinator's assertions are done: it ends stdin (or its connection drops).
   while (!(await it.next()).done);
   await stopResponders(rs);

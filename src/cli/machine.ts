@@ -31,8 +31,11 @@ function answer(value: object): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
-/** Runs one machine command; any failure becomes the JSON answer and the exit code. */
-export async function answering(work: () => Promise<{ code?: number } & object>): Promise<number> {
+/**
+ * Runs one machine command; any failure becomes the JSON answer and the exit code. `keepStdin`:
+ * the command reads on after its answer (responders run until the coordinator ends stdin).
+ */
+export async function answering(work: () => Promise<{ code?: number } & object>, keepStdin = false): Promise<number> {
   try {
     const { code = EXIT_OK, ...rest } = await work();
     answer({ ok: true, ...rest });
@@ -44,7 +47,7 @@ export async function answering(work: () => Promise<{ code?: number } & object>)
     return exitCodeOf(e);
   } finally {
     // Stops reading stdin, which the coordinator keeps open until the answer.
-    process.stdin.destroy();
+    if (!keepStdin) process.stdin.destroy();
   }
 }
 

@@ -77,8 +77,12 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
     expect(r.code, r.all).toBe(0);
   });
   afterAll(async () => {
-    if (h) await netlab(['destroy', '--yes', '--lab', 'cmds'], { env });
-    await h?.stop();
+    // The machines stop even when destroy fails, so a failed test leaves no sshd behind.
+    try {
+      if (h) await netlab(['destroy', '--yes', '--lab', 'cmds'], { env });
+    } finally {
+      await h?.stop();
+    }
   });
 
   it('status and inspect show every machine part; drift on one machine is drift of the lab', async () => {
