@@ -6,6 +6,7 @@ import { formatPath, type Locator, type Part, type Path } from './locate.js';
 import { ownerAltname, sharedIfname } from './names.js';
 import { assignPortNames, portKey, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
+import { SmallMap } from './small-map.js';
 import { closest, didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
 import { InternalError } from '../errors.js';
@@ -13,8 +14,8 @@ import { InternalError } from '../errors.js';
 export interface LinkEnd {
   /** Index in `links`; -1 for a link written as an interface's `link` key. */
   index: number;
-  /** Where the link is written, for messages: `links[2]` or `hosts.web.interfaces.eth0.link`. */
-  label: string;
+  /** Where the link is written (see linkLabel). */
+  source: LinkSource;
   end: 'a' | 'b';
   peer: { host: string; name: string };
   mtu: number | undefined;
@@ -43,6 +44,37 @@ export interface HostEntry {
   shared: boolean;
   /** Declared interfaces first, in file order, then those links create. */
   ifaces: Map<string, IfaceEntry>;
+}
+
+/** A host entry whose path is made when asked for (messages, positions): a big lab has 100k hosts. */
+class HostRecord implements HostEntry {
+  constructor(
+    public name: string,
+    public raw: RawHost,
+    public shared: boolean,
+    public ifaces: Map<string, IfaceEntry>,
+  ) {}
+
+  get path(): Path {
+    return ['hosts', this.name];
+  }
+}
+
+/** An interface entry whose path is made when asked for, from its host and name or the link that creates it. */
+class IfaceRecord implements IfaceEntry {
+  constructor(
+    public host: string,
+    public name: string,
+    public kind: InterfaceKind,
+    public raw: RawInterface,
+    public declared: boolean,
+    public link: LinkEnd | null,
+    public portOf: string | null,
+  ) {}
+
+  get path(): Path {
+    return this.declared || this.link === null ? ['hosts', this.host, 'interfaces', this.name] : linkPath(this.link.source, this.link.end);
+  }
 }
 
 export class LabContext {
@@ -147,23 +179,13 @@ export class LabContext {
 export function buildContext(raw: RawLab, locator: Locator): LabContext {
   const ctx = new LabContext(raw, locator);
   for (const [name, rawHost] of Object.entries(raw.hosts)) {
-    const host: HostEntry = { name, raw: rawHost, path: ['hosts', name], shared: rawHost.netns !== undefined, ifaces: new Map() };
-    for (const [ifName, rawIf] of Object.entries(rawHost.interfaces ?? {})) {
-      host.ifaces.set(ifName, {
-        host: name,
-        name: ifName,
-        kind: rawIf.kind ?? 'veth',
-        raw: rawIf,
-        declared: true,
-        path: ['hosts', name, 'interfaces', ifName],
-        link: null,
-        portOf: null,
-      });
-    }
+    const host: HostEntry = new HostRecord(name, rawHost, rawHost.netns !== undefined, new SmallMap());
+    for (const [ifName, rawIf] of Object.entries(rawHost.interfaces ?? {}))
+      host.ifaces.set(ifName, new IfaceRecord(name, ifName, rawIf.kind ?? 'veth', rawIf, true, null, null));
     ctx.hosts.set(name, host);
   }
   const specs: LinkSpec[] = (raw.links ?? []).map((link, index) => ({
-    src: { index, label: `links[${index}]`, path: (end) => ['links', index, end] },
+    src: { index, iface: null, key: null },
     a: link.a,
     b: link.b,
     mtu: link.mtu,
@@ -176,8 +198,7 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
       if (to === undefined) continue;
       const self = `${host.name}:${e.name}`;
       written.push(self, to);
-      const at = [...e.path, 'link'];
-      specs.push({ src: { index: -1, label: formatPath(at), path: (end) => (end === 'a' ? e.path : at) }, a: self, b: to, mtu: undefined });
+      specs.push({ src: { index: -1, iface: e.path, key: [...e.path, 'link'] }, a: self, b: to, mtu: undefined });
     }
   // Port names depend on every port of the host, so they are settled before any link is added.
   ctx.portNames = portNamesOf(ctx, specs);
@@ -186,6 +207,8 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
   const unlinked = unlinkedOf(ctx, mentioned);
   const before = ctx.issues.length;
   for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu, unlinked);
+  // Only adding links needs them; they would be kept, one key per port, as long as the context.
+  ctx.portNames.clear();
   // Some link was wrong: an interface no link names may be the one it was meant for.
   const linkFailed = ctx.issues.length > before;
   for (const host of ctx.hosts.values()) {
@@ -225,17 +248,32 @@ interface EndRef {
   target: IfaceEntry | undefined;
 }
 
-/** Where a link is written: a `links` entry or an interface's `link` key. */
-interface LinkSource {
+/**
+ * Where a link is written: a `links` entry (`key` null), or an interface's `link` key (`key`,
+ * with `iface` the interface's own path). Paths and labels are made only for messages: a big
+ * lab has 100k links.
+ */
+export interface LinkSource {
   index: number;
-  label: string;
-  path(end: 'a' | 'b'): Path;
+  iface: Path | null;
+  key: Path | null;
+}
+
+/** Where an end of a link is written: `links[2].a`, or the interface (end a) and its `link` key (end b). */
+function linkPath(src: LinkSource, end: 'a' | 'b'): Path {
+  if (src.key === null) return ['links', src.index, end];
+  return end === 'a' ? src.iface! : src.key;
+}
+
+/** Where a link is written, for messages: `links[2]` or `hosts.web.interfaces.eth0.link`. */
+export function linkLabel(src: LinkSource): string {
+  return src.key === null ? `links[${src.index}]` : formatPath(src.key);
 }
 
 function parseEnd(ctx: LabContext, src: LinkSource, end: 'a' | 'b', text: string): EndRef | null {
   const colon = text.indexOf(':');
   const written = text.slice(colon + 1);
-  const host = ctx.host(text.slice(0, colon), src.path(end));
+  const host = ctx.host(text.slice(0, colon), linkPath(src, end));
   if (!host) {
     const meant = closest(text.slice(0, colon), ctx.hosts.keys());
     if (meant !== null) ctx.meantFor.add(`${meant}:${written}`);
@@ -308,7 +346,7 @@ function addLink(
   if (!a || !b) return;
   if (!checkUndeclared(ctx, src, a, unlinked) || !checkUndeclared(ctx, src, b, unlinked)) return;
   if (a.host === b.host && a.written === b.written) {
-    ctx.report(src.path('b'), `both ends are ${aText}: a link joins two different interfaces`);
+    ctx.report(linkPath(src, 'b'), `both ends are ${aText}: a link joins two different interfaces`);
     return;
   }
   const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
@@ -321,7 +359,7 @@ function addLink(
     const name = names[self.end];
     const link: LinkEnd = {
       index: src.index,
-      label: src.label,
+      source: src,
       end: self.end,
       peer: { host: other.host.name, name: names[other.end] },
       mtu,
@@ -329,16 +367,9 @@ function addLink(
     const existing = self.host.ifaces.get(name);
     if (existing) existing.link = link;
     else {
-      self.host.ifaces.set(name, {
-        host: self.host.name,
-        name,
-        kind: 'veth',
-        raw: {},
-        declared: false,
-        path: src.path(self.end),
-        link,
-        portOf: self.target?.kind === 'bridge' ? self.written : null,
-      });
+      // Its path is that of the link end (see IfaceRecord).
+      const portOf = self.target?.kind === 'bridge' ? self.written : null;
+      self.host.ifaces.set(name, new IfaceRecord(self.host.name, name, 'veth', {}, false, link, portOf));
     }
   }
 }
@@ -354,7 +385,7 @@ function checkUndeclared(ctx: LabContext, src: LinkSource, ref: EndRef, unlinked
   if (meant === null) return true;
   ctx.meantFor.add(`${ref.host.name}:${meant}`);
   ctx.report(
-    src.path(ref.end),
+    linkPath(src, ref.end),
     `interface "${ref.written}" is not declared in host "${ref.host.name}", which declares "${meant}" and links it nowhere (did you mean "${meant}"?)`,
   );
   return false;
@@ -362,7 +393,7 @@ function checkUndeclared(ctx: LabContext, src: LinkSource, ref: EndRef, unlinked
 
 /** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */
 function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, name: string): boolean {
-  const path: Path = src.path(ref.end);
+  const path: Path = linkPath(src, ref.end);
   const where = `${ref.host.name}:${ref.written}`;
   const peerText = `${other.host.name}:${other.written}`;
   const existing = ref.host.ifaces.get(name);
@@ -371,7 +402,7 @@ function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, 
     // Port names are unique per identity (ports.ts): the same name is the same bridge and far end.
     ctx.report(
       path,
-      `${src.label} and ${existing.link?.label ?? ctx.where(existing)} both join bridge ${where} to ${peerText}: two links join the same bridge and interface; remove one of them`,
+      `${linkLabel(src)} and ${existing.link ? linkLabel(existing.link.source) : ctx.where(existing)} both join bridge ${where} to ${peerText}: two links join the same bridge and interface; remove one of them`,
     );
     return false;
   }
@@ -384,7 +415,7 @@ function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, 
     return false;
   }
   if (existing.link) {
-    ctx.report(path, `interface ${where} is already used by ${existing.link.label}: an interface can be in one link only`);
+    ctx.report(path, `interface ${where} is already used by ${linkLabel(existing.link.source)}: an interface can be in one link only`);
     return false;
   }
   return true;

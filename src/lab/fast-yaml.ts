@@ -13,6 +13,9 @@ const LEAVE = Symbol('not plain YAML');
 /** Nesting deeper than this goes to the full parser, which reports it or copes. */
 const MAX_DEPTH = 200;
 
+/** Distinct scalar values shared between their occurrences (see Reader.intern). */
+const MAX_INTERNED = 4096;
+
 /** Children of a node searched without an index (see TableOffsets.child). */
 const SCAN_UP_TO = 16;
 
@@ -78,6 +81,21 @@ class Table {
     else this.next[this.last[parent]!] = child;
     this.last[parent] = child;
     this.count[parent]!++;
+  }
+
+  /**
+   * Done adding: each array copied to the rows in use (growth by doubling leaves up to half of
+   * them empty), and `last`, needed only while appending, dropped.
+   */
+  fit(): void {
+    const n = this.size;
+    this.start = this.start.slice(0, n);
+    this.first = this.first.slice(0, n);
+    this.last = new Int32Array(0);
+    this.next = this.next.slice(0, n);
+    this.keyStart = this.keyStart.slice(0, n);
+    this.count = this.count.slice(0, n);
+    this.kind = this.kind.slice(0, n);
   }
 
   private grow(): void {
@@ -198,6 +216,7 @@ function isBreak(c: string | undefined): boolean {
 
 class Reader {
   readonly table = new Table();
+  private readonly interned = new Map<string, string>();
   /** First content character of the current line, or the text's length at its end. */
   private p = 0;
   /** Indentation of the current line; -1 at the end of the text. */
@@ -392,14 +411,27 @@ class Reader {
     const c = text[i]!;
     if (c === '"' || c === "'") {
       const q = this.quoted(i);
-      return { value: q.value, node: this.table.add(SCALAR, i), end: q.end };
+      return { value: this.intern(q.value), node: this.table.add(SCALAR, i), end: q.end };
     }
     if (isIndicator(c) || isFlowIndicator(c)) leave();
     if ((c === '-' || c === '?' || c === ':') && (isBreak(text[i + 1]) || isFlowIndicator(text[i + 1]))) leave();
     const end = this.plainEnd(i, flow);
     // A `: ` inside a block value (`a: b: c`) is an error the full parser reports.
     if (!flow && text[end] === ':') leave();
-    return { value: resolvePlain(text.slice(i, end)), node: this.table.add(SCALAR, i), end };
+    return { value: this.intern(resolvePlain(text.slice(i, end))), node: this.table.add(SCALAR, i), end };
+  }
+
+  /**
+   * One string for each repeated value (`default`, the hub's address, `hub:br0` in every host of
+   * a generated lab) instead of a copy per occurrence. The first MAX_INTERNED distinct values
+   * are kept: repeated values show up early, and values seen once would only fill the map.
+   */
+  private intern(value: unknown): unknown {
+    if (typeof value !== 'string') return value;
+    const seen = this.interned.get(value);
+    if (seen !== undefined) return seen;
+    if (this.interned.size < MAX_INTERNED) this.interned.set(value, value);
+    return value;
   }
 
   /** End of a plain scalar starting at `i` (trailing spaces excluded). */
@@ -555,6 +587,7 @@ export function readPlainYaml(text: string): { data: Record<string, unknown>; of
   const reader = new Reader(text);
   try {
     const data = reader.read();
+    reader.table.fit();
     return { data, offsets: new TableOffsets(text, reader.table) };
   } catch (err) {
     if (err === LEAVE || err instanceof RangeError) return null;

@@ -61,12 +61,17 @@ function localOrRemote(ctx: LabContext, host: HostEntry, ref: string): IfaceEntr
   return ctx.hosts.get(ref.slice(0, colon))?.ifaces.get(ref.slice(colon + 1));
 }
 
+/** An address on a segment; its path and where it is written are made only for a message. */
 interface Placed {
   cidr: Cidr;
   text: string;
-  path: Path;
-  where: string;
+  entry: IfaceEntry;
+  index: number;
   order: number;
+}
+
+function placedPath(p: Placed): Path {
+  return [...p.entry.path, 'addresses', p.index];
 }
 
 function bigintOf(c: Cidr): bigint {
@@ -82,7 +87,7 @@ export function checkHostAddresses(ctx: LabContext): void {
   for (const host of ctx.hosts.values()) {
     for (const { entry, index, text } of ctx.addressesOf(host)) {
       const cidr = parseCidr(text);
-      if (!cidr) continue;
+      if (!cidr || (cidr.prefix > 0 && !isNetworkAddress(cidr))) continue;
       const path: Path = [...entry.path, 'addresses', index];
       if (cidr.prefix === 0) {
         const example = cidr.family === 4 ? '10.0.0.1/24' : 'fd00::1/64';
@@ -114,7 +119,7 @@ export function checkSegments(ctx: LabContext): void {
     for (const e of [...segment].sort((a, b) => order.get(a)! - order.get(b)!)) {
       for (const [i, text] of (e.raw.addresses ?? []).entries()) {
         const cidr = subnetAddress(text);
-        if (cidr) placed.push({ cidr, text, path: [...e.path, 'addresses', i], where: ctx.where(e), order: placed.length });
+        if (cidr) placed.push({ cidr, text, entry: e, index: i, order: placed.length });
       }
     }
     const flagged = new Set<Placed>();
@@ -123,7 +128,7 @@ export function checkSegments(ctx: LabContext): void {
       const key = p.cidr.ip.toString();
       const first = byIp.get(key);
       if (first) {
-        ctx.report(p.path, `address ${key} is already used by ${first.where} on the same L2 segment`);
+        ctx.report(placedPath(p), `address ${key} is already used by ${ctx.where(first.entry)} on the same L2 segment`);
         flagged.add(p);
       } else byIp.set(key, p);
     }
@@ -143,8 +148,14 @@ export function checkSegments(ctx: LabContext): void {
  * overlap in linear time after the sort.
  */
 function checkHostSubnets(ctx: LabContext, all: IfaceEntry[][]): void {
-  const segmentOf = new Map<IfaceEntry, number>();
-  for (const [i, seg] of all.entries()) for (const e of seg) segmentOf.set(e, i);
+  // Built on first use: in a big lab most hosts have one address, and none may need it.
+  let segments: Map<IfaceEntry, number> | undefined;
+  const segmentOf = () => {
+    if (segments) return segments;
+    segments = new Map();
+    for (const [i, seg] of all.entries()) for (const e of seg) segments.set(e, i);
+    return segments;
+  };
   for (const host of ctx.hosts.values()) {
     // Most hosts of a big lab have one address: nothing to compare.
     let count = 0;
@@ -156,11 +167,11 @@ function checkHostSubnets(ctx: LabContext, all: IfaceEntry[][]): void {
       if (!cidr || cidr.prefix === familyBits(cidr.family)) continue;
       const net = networkOf(cidr);
       const start = bigintOf(net);
-      const p: Placed = { cidr, text, path: [...entry.path, 'addresses', index], where: ctx.where(entry), order: nets.length };
+      const p: Placed = { cidr, text, entry, index, order: nets.length };
       const size = 1n << BigInt(familyBits(cidr.family) - cidr.prefix);
       // Families apart: an IPv4 block never encloses an IPv6 one.
       const base = cidr.family === 6 ? 1n << 128n : 0n;
-      nets.push({ p, net, start: base + start, end: base + start + size - 1n, segment: segmentOf.get(entry) ?? -1 });
+      nets.push({ p, net, start: base + start, end: base + start + size - 1n, segment: segmentOf().get(entry) ?? -1 });
     }
     if (nets.length < 2) continue;
     nets.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.net.prefix - b.net.prefix || a.p.order - b.p.order));
@@ -171,8 +182,8 @@ function checkHostSubnets(ctx: LabContext, all: IfaceEntry[][]): void {
       if (other) {
         const [early, late] = other.p.order < n.p.order ? [other.p, n.p] : [n.p, other.p];
         ctx.report(
-          late.path,
-          `subnet ${networkText(late.cidr)} of ${late.text} (${late.where}) overlaps ${networkText(early.cidr)} of ${early.text} (${early.where}), which is on another L2 segment of host "${host.name}": the host could route only one of them; use disjoint subnets`,
+          placedPath(late),
+          `subnet ${networkText(late.cidr)} of ${late.text} (${ctx.where(late.entry)}) overlaps ${networkText(early.cidr)} of ${early.text} (${ctx.where(early.entry)}), which is on another L2 segment of host "${host.name}": the host could route only one of them; use disjoint subnets`,
         );
       } else stack.push(n);
     }
@@ -202,15 +213,18 @@ function checkOverlaps(ctx: LabContext, placed: Placed[]): void {
   for (const family of [4, 6] as const) {
     const nets = placed
       .filter((p) => p.cidr.family === family)
-      .map((p) => ({ p, net: networkOf(p.cidr), start: bigintOf(networkOf(p.cidr)) }))
+      .map((p) => {
+        const net = networkOf(p.cidr);
+        return { p, net, start: bigintOf(net) };
+      })
       .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.net.prefix - b.net.prefix || a.p.order - b.p.order));
     let outer: (typeof nets)[number] | null = null;
     for (const n of nets) {
       if (outer && n.net.prefix !== outer.net.prefix && contains(outer.net, n.net.ip)) {
         const [early, late] = outer.p.order < n.p.order ? [outer.p, n.p] : [n.p, outer.p];
         ctx.report(
-          late.path,
-          `address ${late.text} overlaps ${early.text} (${early.where}) on the same L2 segment with a different prefix length`,
+          placedPath(late),
+          `address ${late.text} overlaps ${early.text} (${ctx.where(early.entry)}) on the same L2 segment with a different prefix length`,
         );
       } else if (!outer || !contains(outer.net, n.net.ip)) outer = n;
     }
