@@ -6,7 +6,8 @@ import { lazyExeca } from '../driver/exec.js';
 import { ToolError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Expectation, Lab } from '../lab/types.js';
+import type { Expectation, Lab, MatrixExpectation } from '../lab/types.js';
+import { formatMatrix, matrixText, mismatches, pooled } from './matrix.js';
 import type { AssertionResult, LabResult } from './report.js';
 import { waitForServers } from './settle.js';
 import { holdsConnection } from './sockets.js';
@@ -252,6 +253,51 @@ async function runOne(
   }
 }
 
+/** Probes every cell of a truth table, several at once (no cell depends on another's count). */
+async function runMatrix(
+  lab: Lab,
+  m: MatrixExpectation,
+  timeoutMs: number,
+): Promise<Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>> {
+  const missing = m.from.find((f) => {
+    const ns = lab.hosts.find((h) => h.name === f)!.ns;
+    return ns && !existsSync(`${NETNS_DIR}/${ns}`);
+  });
+  if (missing) return { status: 'error', message: `host ${missing}'s namespace does not exist: is the lab applied?`, details: [] };
+  try {
+    const cells = m.from.flatMap((f, i) =>
+      m.to.map((t, j) => async () => {
+        const src = lab.hosts.find((h) => h.name === f)!;
+        const e = { proto: m.proto, to: { address: t.address, port: m.port } } as Expectation;
+        // A cell that should pass gets a second try, as a single assertion does: one lost SYN is not a verdict.
+        const tries = m.want[i]![j] ? 2 : 1;
+        for (let k = 0; k < tries; k++) if ((await probe(src.ns, e, 1, timeoutMs))[0]!.ok) return true;
+        return false;
+      }),
+    );
+    const flat = await pooled(cells, MATRIX_CONCURRENCY);
+    const got = m.from.map((_, i) => flat.slice(i * m.to.length, (i + 1) * m.to.length));
+    const bad = mismatches(m.want, got);
+    const table = formatMatrix(
+      m.from,
+      m.to.map((t) => t.host),
+      m.want,
+      got,
+    );
+    if (bad === 0) return { status: 'pass', message: `${m.from.length * m.to.length} cells as expected`, details: [] };
+    return {
+      status: 'fail',
+      message: `${bad} of ${m.from.length * m.to.length} cells differ from want (observed below, * = differs; . reachable, X blocked)`,
+      details: table,
+    };
+  } catch (err) {
+    return { status: 'error', message: (err as Error).message, details: [] };
+  }
+}
+
+/** Probes of one truth table running at once: enough to finish a 9x9 table in a few timeouts. */
+const MATRIX_CONCURRENCY = 16;
+
 /** Runs every assertion of an applied lab, one after another (load-balancing counts stay exact). */
 export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise<LabResult> {
   const started = Date.now();
@@ -264,15 +310,25 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
   try {
     const needed = responders(lab);
     await waitForServers(lab.name, new Set(needed.keys()));
-    for (const [host, ports] of needed) {
-      const h = lab.hosts.find((x) => x.name === host)!;
-      if (h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`)) continue;
-      rs.push(await startResponder(host, h.ns, ports.tcp, ports.udp, warn));
-    }
+    // Started together: a truth table has a responder in every host it names.
+    const started = await Promise.allSettled(
+      [...needed].flatMap(([host, ports]) => {
+        const h = lab.hosts.find((x) => x.name === host)!;
+        return h.ns && !existsSync(`${NETNS_DIR}/${h.ns}`) ? [] : [startResponder(host, h.ns, ports.tcp, ports.udp, warn)];
+      }),
+    );
+    for (const s of started) if (s.status === 'fulfilled') rs.push(s.value);
+    const failed = started.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
     for (const e of lab.expect) {
       const t0 = Date.now();
       const r = await runOne(lab, e, timeoutMs, rs);
       results.push({ ...base(e), ...r, seconds: (Date.now() - t0) / 1000 });
+    }
+    for (const m of lab.matrices ?? []) {
+      const t0 = Date.now();
+      const r = await runMatrix(lab, m, timeoutMs);
+      results.push({ lab: lab.name, text: matrixText(m), pos: m.pos, ...r, seconds: (Date.now() - t0) / 1000 });
     }
   } catch (err) {
     const message = (err as Error).message;

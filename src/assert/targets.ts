@@ -58,6 +58,12 @@ export function responders(lab: Lab): Map<string, { tcp: number[]; udp: number[]
       r[d.proto].add(d.port);
     }
   }
+  for (const m of lab.matrices ?? [])
+    for (const d of m.to) {
+      let r = out.get(d.host);
+      if (!r) out.set(d.host, (r = { tcp: new Set(), udp: new Set() }));
+      r[m.proto].add(m.port);
+    }
   const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
   return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)).map(([h, r]) => [h, { tcp: sorted(r.tcp), udp: sorted(r.udp) }]));
 }

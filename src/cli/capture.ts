@@ -8,7 +8,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { KernelError, PreflightError, UsageError } from '../errors.js';
-import { endpointLabel, labNameOf, resolveEndpoint } from './endpoint.js';
+import { endpointLabel, labNameOf, resolveEndpoint, type Endpoint } from './endpoint.js';
 import { out } from './output.js';
 
 const executable = (p: string) =>
@@ -33,6 +33,39 @@ export async function findTcpdump(path = process.env.PATH ?? ''): Promise<string
 /** Waits this long before passing a signal on: from a terminal tcpdump has it already. */
 const FORWARD_DELAY_MS = 300;
 
+/** tcpdump's path, or a clear error saying how to install it. */
+export async function requireTcpdump(): Promise<string> {
+  const tcpdump = await findTcpdump();
+  if (tcpdump) return tcpdump;
+  const err = new PreflightError([
+    { feature: 'tcpdump', detail: 'is not installed (netlab capture runs it inside the namespace)', fix: 'apt-get install tcpdump' },
+  ]);
+  err.hints.push('nothing was captured');
+  throw err;
+}
+
+/** tcpdump's command line for an interface of a lab: in its namespace, packets as they come. */
+export function tcpdumpCommand(
+  tcpdump: string,
+  ep: Pick<Endpoint, 'ns' | 'ifname'>,
+  o: { count: number | null; write: string | null; filter: string[] },
+): { cmd: string; args: string[]; argv: string[] } {
+  const argv = [
+    '-i',
+    ep.ifname,
+    '-n',
+    // Each packet as it comes (not in 1 s blocks): a live stream, and nothing left behind at Ctrl-C.
+    '--immediate-mode',
+    // As root tcpdump would drop to its own user and then fail to write FILE in root's directories.
+    ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []),
+    ...(o.count !== null ? ['-c', String(o.count)] : []),
+    ...(o.write !== null ? ['-w', o.write, '-U'] : ['-l']),
+    ...o.filter,
+  ];
+  const [cmd, args] = ep.ns === '' ? [tcpdump, argv] : ['ip', ['netns', 'exec', ep.ns, tcpdump, ...argv]];
+  return { cmd, args, argv };
+}
+
 export interface CaptureOptions {
   write?: string;
   count?: string;
@@ -44,31 +77,12 @@ export async function capture(labArg: string, endpointArg: string, filter: strin
     if (!/^\d+$/.test(o.count) || Number(o.count) < 1) throw new UsageError(`--count must be a number of packets (got "${o.count}")`);
     count = Number(o.count);
   }
-  const tcpdump = await findTcpdump();
-  if (!tcpdump) {
-    const err = new PreflightError([
-      { feature: 'tcpdump', detail: 'is not installed (netlab capture runs it inside the namespace)', fix: 'apt-get install tcpdump' },
-    ]);
-    err.hints.push('nothing was captured');
-    throw err;
-  }
+  const tcpdump = await requireTcpdump();
   const lab = await labNameOf(labArg);
   const ep = await resolveEndpoint(lab, endpointArg);
   // Not a terminal: a pcap stream for the program reading it (wireshark -k -i -, tshark -r -).
   const write = o.write ?? (process.stdout.isTTY ? null : '-');
-  const argv = [
-    '-i',
-    ep.ifname,
-    '-n',
-    // Each packet as it comes (not in 1 s blocks): a live stream, and nothing left behind at Ctrl-C.
-    '--immediate-mode',
-    // As root tcpdump would drop to its own user and then fail to write FILE in root's directories.
-    ...(process.getuid?.() === 0 ? ['-Z', 'root'] : []),
-    ...(count !== null ? ['-c', String(count)] : []),
-    ...(write !== null ? ['-w', write, '-U'] : ['-l']),
-    ...filter,
-  ];
-  const [cmd, args] = ep.ns === '' ? [tcpdump, argv] : ['ip', ['netns', 'exec', ep.ns, tcpdump, ...argv]];
+  const { cmd, args, argv } = tcpdumpCommand(tcpdump, ep, { count, write, filter });
   const label = endpointLabel(ep);
   out.info(`capturing on ${lab} ${label}${write === '-' ? ' (pcap on stdout)' : write ? ` to ${write}` : ''}; Ctrl-C ends it`);
 

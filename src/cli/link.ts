@@ -22,7 +22,7 @@ import {
   type Conditions,
 } from '../model/qdisc.js';
 import { parseDuration, parsePercent, parseRate, parseSize, UNIT_WORDS } from '../lab/units.js';
-import { endpointLabel, labNameOf, resolveEndpoint } from './endpoint.js';
+import { endpointLabel, labNameOf, resolveEndpoint, type Endpoint } from './endpoint.js';
 import { out } from './output.js';
 import { appendAll } from '../append.js';
 
@@ -38,7 +38,7 @@ function flag<T>(name: string, text: string | undefined, parse: (v: string) => T
   return v;
 }
 
-interface LinkOptions {
+export interface LinkOptions {
   rate?: string;
   burst?: string;
   delay?: string;
@@ -92,7 +92,26 @@ async function probe(driver: RealDriver, c: Conditions): Promise<void> {
   }
 }
 
-export async function link(labArg: string, endpointArg: string, state: string | undefined, o: LinkOptions): Promise<void> {
+export interface LinkResult {
+  lab: string;
+  ep: Endpoint;
+  /** Whether a state or a condition was asked for (else the link was only shown). */
+  requested: boolean;
+  changed: boolean;
+  up: boolean;
+  before: QdiscObj | undefined;
+  after: QdiscObj | undefined;
+  /** The lab's own conditions on this interface. */
+  inLab: QdiscObj | undefined;
+  /** What was done, in words. */
+  said: string[];
+}
+
+/**
+ * Sets a link of an applied lab up or down and changes its conditions, under the lab's lock;
+ * prints nothing. `netlab link` and `netlab ui` both act through it.
+ */
+export async function changeLink(labArg: string, endpointArg: string, state: string | undefined, o: LinkOptions): Promise<LinkResult> {
   if (state !== undefined && state !== 'up' && state !== 'down') throw new UsageError(`state must be up or down (got "${state}")`);
   const overrides = overridesOf(o);
   const lab = await labNameOf(labArg);
@@ -101,7 +120,7 @@ export async function link(labArg: string, endpointArg: string, state: string | 
   const driver = new RealDriver();
   const mode = ep.record.scope.find((q) => q.ns === ep.ns)?.mode ?? (ep.ns.startsWith(`${lab}-`) ? 'created' : 'shared');
   const query: NsQuery = { ns: ep.ns, mode, sysctls: [], nftTables: [], ipv6Routes: false, bridgeVlans: false, qdiscs: true };
-  const desiredQdisc = ep.record.desired.find((x) => x.id === ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
+  const inLab = ep.record.desired.find((x) => x.id === ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
 
   const unlock = await lockLab(lab);
   try {
@@ -113,19 +132,11 @@ export async function link(labArg: string, endpointArg: string, state: string | 
       throw err;
     }
     const before = live.state.get(ids.qdisc(ep.ns, ep.ifname)) as QdiscObj | undefined;
-    const label = `${pc.bold(lab)}: ${endpointLabel(ep)}`;
-    if (state === undefined && !changesConditions) {
-      if (o.json) {
-        out.json({ lab, endpoint: `${ep.host}:${ep.name}`, ns: ep.ns, ifname: ep.ifname, up: link.up, conditions: before ?? null });
-        return;
-      }
-      out.line(`${label}: ${link.up ? 'up' : 'down'}; conditions: ${describeConditions(before)}`);
-      out.line(`  in the lab: ${describeConditions(desiredQdisc)}`);
-      return;
-    }
+    const result = { lab, ep, up: link.up, before, after: before, inLab, said: [] as string[] };
+    if (state === undefined && !changesConditions) return { ...result, requested: false, changed: false };
 
     const commands: Operation[] = [];
-    const said: string[] = [];
+    const said = result.said;
     if (state !== undefined && link.up !== (state === 'up')) {
       commands.push({ op: 'link.set', ns: ep.ns, dev: ep.ifname, changes: { up: state === 'up' }, phase: PHASE.linkSet });
       said.push(`set ${state}`);
@@ -157,22 +168,38 @@ export async function link(labArg: string, endpointArg: string, state: string | 
         await store.writeRecord(ep.record);
       }
     }
-    if (o.json) {
-      out.json({
-        lab,
-        endpoint: `${ep.host}:${ep.name}`,
-        ns: ep.ns,
-        ifname: ep.ifname,
-        changed: commands.length > 0,
-        up: state === undefined ? link.up : state === 'up',
-        conditions: { before: before ?? null, after: after ?? null },
-        override: true,
-      });
-      return;
-    }
-    out.line(`${label}: ${said.join('; ')}${commands.length ? '' : ' (nothing to change)'}`);
-    if (commands.length) out.info(`note: ${OVERRIDE_NOTE}`);
+    return { ...result, requested: true, changed: commands.length > 0, up: state === undefined ? link.up : state === 'up', after };
   } finally {
     await unlock();
   }
+}
+
+export async function link(labArg: string, endpointArg: string, state: string | undefined, o: LinkOptions): Promise<void> {
+  const r = await changeLink(labArg, endpointArg, state, o);
+  const { lab, ep } = r;
+  const label = `${pc.bold(lab)}: ${endpointLabel(ep)}`;
+  if (!r.requested) {
+    if (o.json) {
+      out.json({ lab, endpoint: `${ep.host}:${ep.name}`, ns: ep.ns, ifname: ep.ifname, up: r.up, conditions: r.before ?? null });
+      return;
+    }
+    out.line(`${label}: ${r.up ? 'up' : 'down'}; conditions: ${describeConditions(r.before)}`);
+    out.line(`  in the lab: ${describeConditions(r.inLab)}`);
+    return;
+  }
+  if (o.json) {
+    out.json({
+      lab,
+      endpoint: `${ep.host}:${ep.name}`,
+      ns: ep.ns,
+      ifname: ep.ifname,
+      changed: r.changed,
+      up: r.up,
+      conditions: { before: r.before ?? null, after: r.after ?? null },
+      override: true,
+    });
+    return;
+  }
+  out.line(`${label}: ${r.said.join('; ')}${r.changed ? '' : ' (nothing to change)'}`);
+  if (r.changed) out.info(`note: ${OVERRIDE_NOTE}`);
 }

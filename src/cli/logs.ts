@@ -40,6 +40,16 @@ async function readFrom(path: string, offset: number): Promise<{ text: string; o
   }
 }
 
+/** The last `bytes` of a process's log (whole lines), for `netlab ui`. */
+export async function logTail(lab: string, host: string, name: string, bytes = 4096): Promise<string> {
+  const path = logPath(lab, host, name);
+  const st = await lstat(path).catch(() => null);
+  if (!st?.isFile()) return '';
+  const from = Math.max(0, st.size - bytes);
+  const { text } = await readFrom(path, from);
+  return from > 0 ? text.slice(text.indexOf('\n') + 1) : text;
+}
+
 export async function logs(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<void> {
   const names = await processNames(lab, host);
   if (name !== undefined && !names.includes(name))

@@ -268,6 +268,19 @@ export function buildProgram() {
     .action(lazy(() => import('./graph.js'), 'graph'));
 
   program
+    .command('ui')
+    .description('show the applied labs live in a browser: graph, link state and traffic, conditions, drift, processes; act on links')
+    .argument('[labs...]', 'lab names (default: every applied lab)')
+    .option('--listen <address:port>', 'where to listen; an address other than loopback needs this flag (default 127.0.0.1:8080)')
+    .option('--read-only', 'refuse every action (link down/up, conditions, capture)')
+    .addHelpText(
+      'after',
+      "\nPrints the page's URL with its access token. Reads are open on loopback; off loopback every request needs the token,\n" +
+        'and actions need it everywhere. Viewing changes nothing in the kernel. Exit codes: 0 stopped, 1 a lab not applied, a port in use.',
+    )
+    .action(lazy(() => import('./ui.js'), 'ui'));
+
+  program
     .command('test')
     .description("run the labs' reachability assertions (expect:) against the applied labs")
     .argument('<files...>', 'lab files or directories')

@@ -3,11 +3,11 @@
 // Why: a lab of N hosts needs a batch in each host's namespace (its veth, links up, address,
 // route), and each `ip -batch` process costs a process start; the kernel's own work for those
 // lines is a fraction of that. So the operations netlab emits most (veth and bridge creation, link
-// settings, altnames, addresses, plain routes, link deletion) are encoded here into the very
-// requests `ip` would send for their lines (src/driver/render.ts), and one perl helper (perl-base,
-// like the runner) enters each namespace with setns(2) and sends them, in order, stopping a
-// namespace's batch at its first error like `ip -batch` does. A batch with any other operation
-// runs through `ip` as before.
+// settings, altnames, addresses, plain routes, link deletion) and proxy neighbour entries are
+// encoded here into the very requests `ip` would send for their lines (src/driver/render.ts), and
+// one perl helper (perl-base, like the runner) enters each namespace with setns(2) and sends them,
+// in order, stopping a namespace's batch at its first error like `ip -batch` does. A batch with
+// any other operation runs through `ip` as before.
 //
 // The helper only patches in what is known at run time: the ifindex of a named device (looked
 // up in the namespace at the moment of use) and the fd of a namespace a veth end goes to.
@@ -43,7 +43,18 @@ const NLM_F_CREATE = 0x400;
 const NLM_F_APPEND = 0x800;
 const NLA_F_NESTED = 0x8000;
 
-const RTM = { newlink: 16, dellink: 17, newaddr: 20, deladdr: 21, newroute: 24, delroute: 25, newlinkprop: 108, dellinkprop: 109 };
+const RTM = {
+  newlink: 16,
+  dellink: 17,
+  newaddr: 20,
+  deladdr: 21,
+  newroute: 24,
+  delroute: 25,
+  newneigh: 28,
+  delneigh: 29,
+  newlinkprop: 108,
+  dellinkprop: 109,
+};
 const IFLA = { address: 1, ifname: 3, mtu: 4, master: 10, linkinfo: 18, ifalias: 20, netNsFd: 28, propList: 52, altIfname: 53 };
 const INFO = { kind: 1, data: 2, slaveKind: 4, slaveData: 5 };
 
@@ -244,6 +255,20 @@ function route(o: OpOf<'route.add' | 'route.replace' | 'route.del'>): Encoded | 
   return header(del ? RTM.delroute : RTM.newroute, flags, concat(parts));
 }
 
+function proxyNeigh(o: OpOf<'proxyneigh.add' | 'proxyneigh.del'>): Encoded | null {
+  const { address, dev } = o.entry;
+  if (!IFNAME.test(dev) || address.includes('/')) return null;
+  const p = parsePrefix(address);
+  if (!p) return null;
+  // struct ndmsg as `ip neigh add|del proxy` fills it: the family, the device, NUD_PERMANENT, NTF_PROXY.
+  const m = Buffer.alloc(12);
+  m.writeUInt8(p.family, 0);
+  m.writeUInt16LE(0x80, 8);
+  m.writeUInt8(0x08, 10);
+  const body = concat([{ buf: m, fixups: [{ offset: 4, kind: 'ifindex', name: dev }] }, attr(1 /* NDA_DST */, p.addr)]);
+  return o.op === 'proxyneigh.add' ? header(RTM.newneigh, NLM_F_CREATE | NLM_F_EXCL, body) : header(RTM.delneigh, 0, body);
+}
+
 /** The rtnetlink request `ip` sends for this operation, or null when netlab leaves it to `ip`. */
 export function encodeOperation(o: Operation): Encoded | null {
   switch (o.op) {
@@ -263,6 +288,9 @@ export function encodeOperation(o: Operation): Encoded | null {
     case 'route.replace':
     case 'route.del':
       return route(o);
+    case 'proxyneigh.add':
+    case 'proxyneigh.del':
+      return proxyNeigh(o);
     default:
       return null;
   }

@@ -12,6 +12,7 @@ import { availableParallelism, endianness } from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { RawAddrInfo } from '../model/addr.js';
 import type { RawLink } from '../model/link.js';
+import type { RawProxyNeigh } from '../model/proxy-neigh.js';
 import type { RawQdisc } from '../model/qdisc.js';
 import type { RawRoute } from '../model/route.js';
 import { constants, readFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ export interface NetlinkQuery {
   sysctlPaths?: string[];
   /** Also dump qdiscs. */
   qdiscs?: boolean;
+  /** Also dump proxy neighbour entries. */
+  proxyNeighbours?: boolean;
   /** Namespaces ('' = the reader's own) whose nsid here to ask after the dumps (see NsQuery.peers). */
   peers?: string[];
   /** Only the links (what ownership marks need: gc, destroy --all); no addresses or routes. */
@@ -43,6 +46,8 @@ export interface NetlinkDump {
   sysctls: (string | null)[];
   /** Qdiscs as `tc -raw -j qdisc show` prints them; null when one of a kind not decoded here (netem) is present. */
   qdiscs: RawQdisc[] | null;
+  /** Proxy neighbour entries as `ip -j neigh show proxy` prints them. */
+  proxyNeigh: RawProxyNeigh[];
   /** This namespace's nsid for each of the query's peers: -1 when it has none or the peer cannot be opened. */
   peerNsids: number[];
 }
@@ -84,7 +89,7 @@ async function dumpShare(qs: NetlinkQuery[], netnsDir: string): Promise<(Netlink
     qs
       .map((q) => {
         const paths = q.sysctlPaths ?? [];
-        const flags = `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}${q.linksOnly ? 'l' : ''}`;
+        const flags = `${q.ipv6Routes ? '6' : ''}${q.qdiscs ? 'q' : ''}${q.proxyNeighbours ? 'p' : ''}${q.linksOnly ? 'l' : ''}`;
         return [q.ns, flags, paths.length, ...paths, ...(q.peers ?? [])].join('\t') + '\n';
       })
       .join(''),
@@ -115,6 +120,7 @@ function decodeShare(qs: NetlinkQuery[], out: Buffer): (NetlinkDump | Error)[] {
       routes: f.has('R') ? decodeRoutes(f.get('R')!, names) : [],
       routes6: f.has('S') ? decodeRoutes(f.get('S')!, names) : [],
       qdiscs: f.has('Q') ? decodeQdiscs(f.get('Q')!, names) : [],
+      proxyNeigh: f.has('P') ? decodeProxyNeighbours(f.get('P')!, names) : [],
       sysctls: (qs[i]!.sysctlPaths ?? []).map((_, k) => {
         const line = (f.get('Y')?.toString('utf8') ?? '').split('\n')[k];
         return line?.startsWith('=') ? line.slice(1) : null;
@@ -510,6 +516,19 @@ function decodeRoutes(buf: Buffer, names: Map<number, string>): RawRoute[] {
       }
     }
     out.push(r);
+  }
+  return out;
+}
+
+/** struct ndmsg (family, ifindex at 4, 12 bytes) and NDA_DST of each proxy entry. */
+function decodeProxyNeighbours(buf: Buffer, names: Map<number, string>): RawProxyNeigh[] {
+  const out: RawProxyNeigh[] = [];
+  for (const m of messages(buf)) {
+    if (m.length < 12) continue;
+    const dst = attrs(m, 12).get(1 /* NDA_DST */);
+    if (!dst) continue;
+    const index = m.readInt32LE(4);
+    out.push(index > 0 ? { dst: ip(dst), dev: names.get(index) ?? `if${index}` } : { dst: ip(dst) });
   }
   return out;
 }

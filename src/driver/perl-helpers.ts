@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 /** The helpers' folder next to this module, in src/ as in dist/ or an installed package. */
 export const HELPERS_DIR = fileURLToPath(new URL('./helpers/', import.meta.url));
 
-export type Helper = 'netlink-reader' | 'netlink-writer' | 'runner' | 'sysctl-writer';
+export type Helper = 'netlink-reader' | 'netlink-writer' | 'netdev-reader' | 'runner' | 'sysctl-writer';
 
 /** perl's arguments to run a helper: its libraries' folder on @INC, the program, then `args`. */
 export function helperArgs(name: Helper, args: string[]): string[] {

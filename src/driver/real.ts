@@ -139,6 +139,7 @@ function emptyRaw(q: NsQuery): RawNs {
     nft: [],
     qdiscs: [],
     neigh: [],
+    proxyNeigh: [],
     rules: [],
     rules6: [],
     sysctls: [],
@@ -146,9 +147,9 @@ function emptyRaw(q: NsQuery): RawNs {
 }
 
 /**
- * Reads every namespace: links, addresses and routes of all of them from one netlink reader
- * (netlink.ts); bridge VLANs, qdiscs, permanent neighbours, rules and nft tables where the query
- * asks, through one runner beside it; then fdb where there are VXLANs, and the names of the
+ * Reads every namespace: links, addresses and routes of all of them (and proxy neighbours where
+ * the query asks) from one netlink reader (netlink.ts); bridge VLANs, qdiscs, permanent
+ * neighbours, rules and nft tables where the query asks, through one runner beside it; then fdb where there are VXLANs, and the names of the
  * namespaces links point into.
  */
 async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
@@ -193,6 +194,7 @@ async function readAll(qs: NsQuery[]): Promise<RawNs[]> {
           ipv6Routes: q.ipv6Routes,
           sysctlPaths: q.sysctls.map(sysctlPath),
           qdiscs: q.qdiscs,
+          proxyNeighbours: q.proxyNeighbours,
           peers: asked,
         })),
         NETNS_DIR,

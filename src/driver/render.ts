@@ -195,6 +195,10 @@ export function batchLine(o: Operation): string {
       return `neigh replace ${o.neigh.address} lladdr ${o.neigh.mac} dev ${o.neigh.dev} nud permanent`;
     case 'neigh.del':
       return `neigh del ${o.neigh.address} dev ${o.neigh.dev}`;
+    case 'proxyneigh.add':
+      return `neigh add proxy ${o.entry.address} dev ${o.entry.dev}`;
+    case 'proxyneigh.del':
+      return `neigh del proxy ${o.entry.address} dev ${o.entry.dev}`;
     case 'rule.add':
       return `rule add ${ruleSpec(o.rule)}`;
     case 'rule.del':

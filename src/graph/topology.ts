@@ -10,6 +10,18 @@ export interface GraphNode {
   host: string;
   /** First line: the host or bridge name; then addresses, devices, NAT. */
   lines: string[];
+  /** A bridge's kernel name in its host (for live state). */
+  ifname?: string;
+}
+
+/** One end of a link: the interface as written (`name`) and in the kernel (`ifname`). */
+export interface LinkEnd {
+  host: string;
+  name: string;
+  ifname: string;
+  addresses: string[];
+  /** The bridge it is a port of (its name as written), or null. */
+  bridge: string | null;
 }
 
 export interface GraphEdge {
@@ -21,6 +33,8 @@ export interface GraphEdge {
    */
   kind: 'veth' | 'bridge' | 'device' | 'vxlan';
   label: string;
+  /** A veth's two interfaces, a device's own interface (for live state and `netlab link`). */
+  ends?: LinkEnd[];
 }
 
 export interface Topology {
@@ -63,6 +77,13 @@ export function buildTopology(lab: Lab): Topology {
   const nameOf = (host: string, ifname: string) => byIfname.get(`${host}/${ifname}`)?.name ?? ifname;
   const ref = (self: string, host: string, ifname: string) => (host === self ? nameOf(host, ifname) : `${host}:${nameOf(host, ifname)}`);
   /** The node a link end attaches to: its bridge when it is a port, else its host. */
+  const endOf = (i: Interface): LinkEnd => ({
+    host: i.host,
+    name: i.name,
+    ifname: i.ifname,
+    addresses: i.addresses,
+    bridge: i.master === null ? null : nameOf(i.host, i.master),
+  });
   const endNode = (i: Interface) => (i.master !== null ? bridgeId.get(`${i.host}/${i.master}`) : undefined) ?? hostId.get(i.host)!;
 
   for (const h of lab.hosts) {
@@ -82,6 +103,7 @@ export function buildTopology(lab: Lab): Topology {
         id,
         kind: 'bridge',
         host: h.name,
+        ifname: i.ifname,
         lines: [`${h.name}:${i.name} (bridge${flags.length ? `, ${flags.join(', ')}` : ''})`, ...i.addresses],
       });
       // The host's own devices in the bridge (VLAN sub-interfaces, taps, ...) label the edge to
@@ -107,6 +129,7 @@ export function buildTopology(lab: Lab): Topology {
           to: endNode(peer),
           kind: 'veth',
           label: `${i.name}${portVlans(i)} — ${peer.name}${portVlans(peer)}`,
+          ends: [endOf(i), endOf(peer)],
         });
       } else if ('parent' in i && i.parent.host !== h.name) {
         const parent = byIfname.get(`${i.parent.host}/${i.parent.ifname}`);
@@ -116,6 +139,7 @@ export function buildTopology(lab: Lab): Topology {
           to: hostId.get(h.name)!,
           kind: 'device',
           label: `${deviceWord(i)} ${i.name} on ${nameOf(i.parent.host, i.parent.ifname)}`,
+          ends: [endOf(i)],
         });
       } else if (i.kind === 'vxlan') {
         for (const remote of i.remotes) {

@@ -43,11 +43,27 @@ export function cacheKey(file: string, text: string): string {
     .digest('hex');
 }
 
+/**
+ * Whether the files a cached lab was read from besides its own (NetworkPolicy manifests) still
+ * hold the same bytes: the key covers only the lab's text.
+ */
+export function inputsUnchanged(lab: Lab): boolean {
+  return (lab.inputs ?? []).every((i) => {
+    try {
+      return createHash('sha256').update(readFileSync(i.file)).digest('hex') === i.sha256;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The lab checked earlier under this key, or null. */
 export async function cachedLab(dir: string, key: string): Promise<Lab | null> {
   try {
     const text = await readStateFile(join(dir, `${key}.json`));
-    return text === null ? null : (JSON.parse(text) as Lab);
+    if (text === null) return null;
+    const lab = JSON.parse(text) as Lab;
+    return inputsUnchanged(lab) ? lab : null;
   } catch {
     return null;
   }

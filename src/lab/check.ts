@@ -10,12 +10,15 @@ import { assignPools } from './pool.js';
 import { validateSchema } from './schema.js';
 import { checkSemantics } from './semantic.js';
 import { collapseTemplateIssues, expandTemplates } from './template.js';
+import type { RawLab } from './raw.js';
 import type { Lab } from './types.js';
 import { parseLabYaml } from './yaml.js';
 
 interface Checked {
   lab: Lab | null;
   issues: LabIssue[];
+  /** The lab as written once templates are expanded (what a lab across machines is sliced from). */
+  raw?: RawLab;
 }
 
 function byPosition(a: LabIssue, b: LabIssue): number {
@@ -35,7 +38,7 @@ function checkData(data: unknown, locator: Locator): Checked {
   checkSemantics(ctx);
   // Causes first, then what may only follow from them; collapsing keeps that order.
   if (ctx.issues.length > 0) return { lab: null, issues: collapseTemplateIssues(ctx.orderedIssues(), locator) };
-  return { lab: normalise(ctx), issues: [] };
+  return { lab: normalise(ctx), issues: [], raw: schema.lab };
 }
 
 function internalError(file: string, err: unknown): Checked {

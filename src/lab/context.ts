@@ -2,6 +2,7 @@
 // will have (declared ones, veth ends created by links, bridge ports created for links that name
 // a bridge), plus an issue sink that knows positions. Building it checks the link rules.
 import type { LabIssue } from '../errors.js';
+import type { InputFile, PolicySource } from './netpol-manifest.js';
 import { formatPath, type Locator, type Part, type Path } from './locate.js';
 import { ownerAltname, sharedIfname } from './names.js';
 import { assignPortNames, portKey, type PortIdentity } from './ports.js';
@@ -88,6 +89,9 @@ export class LabContext {
    * reported again.
    */
   readonly meantFor = new Set<string>();
+  /** NetworkPolicies of the lab and the manifest files they came from (see netpol-manifest.ts). */
+  policies: PolicySource[] = [];
+  inputs: InputFile[] = [];
   /** Issues that may only follow from another one (see report): listed after the others. */
   private readonly knockOns = new WeakSet<LabIssue>();
 

@@ -11,6 +11,7 @@ import type { LabContext } from './context.js';
 import type { Path } from './locate.js';
 import { HOST_NAME_PATTERN } from './names.js';
 import { firstAddress } from './semantic-nat.js';
+import { checkMatrix } from './expect-matrix.js';
 import { closest } from './suggest.js';
 import type { Expectation, ExpectProto } from './types.js';
 import { InternalError } from '../errors.js';
@@ -116,6 +117,10 @@ export function parseExpectation(text: string): ParsedExpectation | string {
 export function checkExpect(ctx: LabContext): void {
   for (const [i, text] of (ctx.raw.expect ?? []).entries()) {
     const path: Path = ['expect', i];
+    if (typeof text !== 'string') {
+      checkMatrix(ctx, text, path);
+      continue;
+    }
     const p = parseExpectation(text);
     if (typeof p === 'string') {
       ctx.report(path, p);
@@ -132,7 +137,8 @@ export function checkExpect(ctx: LabContext): void {
 
 /** The normalised assertions of a lab that passed checkExpect. */
 export function normaliseExpect(ctx: LabContext): Expectation[] {
-  return (ctx.raw.expect ?? []).map((text, i) => {
+  return (ctx.raw.expect ?? []).flatMap((text, i) => {
+    if (typeof text !== 'string') return [];
     const p = parseExpectation(text);
     if (typeof p === 'string') throw new InternalError(`unchecked assertion ${text}`);
     const address = p.target.host === null ? p.target.address! : firstAddress(ctx, ctx.hosts.get(p.target.host)!, null)!.toString();

@@ -72,15 +72,14 @@ export function interfaceSysctlKey(key: string, ifname: string): string {
   return rest[0] === 'neigh' ? `net.${family}.neigh.${dev}.${rest.slice(1).join('.')}` : `net.${family}.conf.${dev}.${rest.join('.')}`;
 }
 
-export function normaliseIfaceTables(
-  ctx: LabContext,
-  e: IfaceEntry,
-  ifname: string,
-): { neighbours?: Neighbour[]; fdb?: FdbEntry[]; sysctls?: Record<string, string> } {
+type IfaceTables = { neighbours?: Neighbour[]; proxyNeigh?: string[]; fdb?: FdbEntry[]; sysctls?: Record<string, string> };
+
+export function normaliseIfaceTables(ctx: LabContext, e: IfaceEntry, ifname: string): IfaceTables {
   const raw = e.raw;
-  const out: { neighbours?: Neighbour[]; fdb?: FdbEntry[]; sysctls?: Record<string, string> } = {};
+  const out: IfaceTables = {};
   if (raw.neighbours?.length)
     out.neighbours = raw.neighbours.map((n) => ({ address: parseIp(n.address)!.toString(), mac: resolveMac(ctx, n.mac) }));
+  if (raw.proxy_neigh?.length) out.proxyNeigh = raw.proxy_neigh.map((a) => parseIp(a)!.toString());
   if (raw.fdb?.length)
     out.fdb = raw.fdb.map((f) => ({
       mac: resolveMac(ctx, f.mac),

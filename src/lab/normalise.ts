@@ -5,6 +5,9 @@ import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
 import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import { normaliseExpect } from './expect.js';
+import { normaliseMatrices } from './expect-matrix.js';
+import { normaliseMachines, placeHosts } from './machines.js';
+import { normaliseNetworkPolicies } from './netpol.js';
 import { deterministicMac, labNetnsName, ROOT_NS } from './names.js';
 import { normaliseProcesses } from './normalise-processes.js';
 import { normaliseIfaceTables, normaliseNexthops, normaliseRules } from './normalise-tables.js';
@@ -17,7 +20,23 @@ const DEFAULT_MTU = 1500;
 const MAIN_TABLE = 254;
 
 export function normalise(ctx: LabContext): Lab {
-  const hosts = [...ctx.hosts.values()].sort((a, b) => cmp(a.name, b.name)).map((h) => normaliseHost(ctx, h));
+  const placed = placeHosts(ctx.raw);
+  const hosts = [...ctx.hosts.values()]
+    .sort((a, b) => cmp(a.name, b.name))
+    .map((h) => {
+      const host = normaliseHost(ctx, h);
+      const machine = placed.get(h.name);
+      return machine === undefined ? host : { ...host, machine };
+    });
+  // Pod policies need every host's services: a host that DNATs them checks pods' egress after it.
+  const { pods, serviceEgress } = normaliseNetworkPolicies(ctx, hosts);
+  for (const h of hosts) {
+    const p = pods.get(h.name);
+    if (p) h.podPolicy = p;
+    if (serviceEgress.length && h.policy?.services.length) h.serviceEgress = serviceEgress;
+  }
+  const matrices = normaliseMatrices(ctx);
+  const machines = normaliseMachines(ctx);
   return {
     name: ctx.name,
     file: ctx.locator.file,
@@ -25,7 +44,10 @@ export function normalise(ctx: LabContext): Lab {
     allowRoot: ctx.raw.root ?? false,
     hosts,
     expect: normaliseExpect(ctx),
+    ...(matrices.length ? { matrices } : {}),
+    ...(ctx.inputs.length ? { inputs: ctx.inputs } : {}),
     pos: ctx.locator.source(['name']),
+    ...(machines ? { machines } : {}),
   };
 }
 

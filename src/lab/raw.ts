@@ -35,6 +35,8 @@ export interface RawInterface {
   pool?: string | RawPool;
   /** Static neighbour (ARP/NDP) entries on this interface. */
   neighbours?: RawNeighbour[];
+  /** Addresses the kernel answers ARP/NDP for on this interface (proxy neighbour entries). */
+  proxy_neigh?: string[];
   /** Static forwarding entries: on a VXLAN (`dst` = remote VTEP) or on a bridge port. */
   fdb?: RawFdbEntry[];
   /** Per-interface sysctls: `ipv4.rp_filter` -> net.ipv4.conf.IF.rp_filter. */
@@ -162,6 +164,8 @@ export interface RawFirewall {
 }
 
 export interface RawHost {
+  /** The machine (a key of `machines`) this host runs on. */
+  on?: string;
   netns?: RawNetns;
   ipv6?: boolean;
   sysctls?: Record<string, string | number>;
@@ -174,10 +178,18 @@ export interface RawHost {
   run?: RawRun[];
   /** One-shot commands run once after the host is created (a string is `{ name: execN, command }`). */
   exec?: (string | RawExec)[];
+  /** Kubernetes namespace of this host as a pod (see src/lab/netpol.ts). */
+  namespace?: string;
+  labels?: Record<string, string>;
+  /** Container ports: the named ports a NetworkPolicy can refer to. */
+  ports?: RawContainerPort[];
   /** Template hosts only (removed by expansion, see src/lab/template.ts). */
   count?: number;
   start?: number;
 }
+
+/** `local` (this machine) or a machine reached over SSH. */
+export type RawMachine = 'local' | { ssh: string; port?: number; identity?: string; underlay?: string };
 
 export interface RawLink {
   a: string;
@@ -192,8 +204,55 @@ export interface RawLab {
   name: string;
   owner?: string;
   root?: boolean;
+  /** Machines the lab spans (see src/lab/machines.ts). */
+  machines?: Record<string, RawMachine>;
+  placement?: 'spread' | 'pack';
   hosts: Record<string, RawHost>;
   links?: RawLink[];
-  /** Reachability assertions, checked by src/lab/expect.ts. */
-  expect?: string[];
+  /** Kubernetes namespaces with their labels. */
+  namespaces?: Record<string, { labels?: Record<string, string> }>;
+  /** NetworkPolicies written here, or manifest files to read them from. */
+  network_policies?: RawPolicyEntry[];
+  /** Reachability assertions, checked by src/lab/expect.ts; a matrix states a whole truth table. */
+  expect?: (string | RawMatrixExpect)[];
+}
+
+export interface RawContainerPort {
+  name: string;
+  port: number;
+  protocol?: K8sProtocol;
+}
+
+export type K8sProtocol = 'TCP' | 'UDP' | 'SCTP';
+
+/** A Kubernetes LabelSelector. */
+export interface RawSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+export interface RawPeer {
+  podSelector?: RawSelector;
+  namespaceSelector?: RawSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+export interface RawPolicyPort {
+  protocol?: K8sProtocol;
+  port?: number | string;
+  endPort?: number;
+}
+
+/** networking.k8s.io/v1 NetworkPolicySpec, field names as Kubernetes spells them. */
+export interface RawPolicySpec {
+  podSelector: RawSelector;
+  policyTypes?: ('Ingress' | 'Egress')[];
+  ingress?: { from?: RawPeer[]; ports?: RawPolicyPort[] }[];
+  egress?: { to?: RawPeer[]; ports?: RawPolicyPort[] }[];
+}
+
+export type RawPolicyEntry = { file: string } | (RawPolicySpec & { name: string; namespace?: string });
+
+export interface RawMatrixExpect {
+  matrix: { from: string[]; to: string[]; port: number; protocol?: 'tcp' | 'udp'; want: string[] };
 }

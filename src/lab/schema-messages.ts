@@ -20,6 +20,8 @@ export const PATTERN_WORDS: Record<string, string> = {
   '^/[^\\u0000]*$': 'an absolute path, e.g. /proc/1234/ns/net',
   [SYSCTL_KEY_PATTERN]: SYSCTL_KEY_WORDS,
   '^[^\\n\\r]*$': 'a single line',
+  '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$':
+    'a Kubernetes name: up to 63 lowercase letters, digits or "-", starting and ending with a letter or digit',
   '^([a-z][a-z0-9-]{0,31}|[a-z0-9-]*(\\{[^{}]*\\}[a-z0-9-]*)+)$':
     'a host name (a lowercase letter, then up to 31 lowercase letters, digits or "-"), or a template name with {i}, e.g. h{i}',
   '^(0x[0-9a-fA-F]{1,8}|[0-9]{1,10})(/(0x[0-9a-fA-F]{1,8}|[0-9]{1,10}))?$': 'a mark, e.g. 16 or 0x10, optionally with a mask: 0x10/0xff',
@@ -205,9 +207,15 @@ export function schemaIssues(errors: ErrorObject[], data: unknown, locator: Loca
   let pending = errors.filter((e) => e.keyword !== 'if' && e.keyword !== 'propertyNames');
   const mapped: Mapped[] = [];
   for (const err of pending.filter((e) => e.keyword === 'anyOf')) {
-    const inBranch = (e: ErrorObject) => e.instancePath === err.instancePath && e.schemaPath.startsWith(`${err.schemaPath}/`);
-    mapped.push(anyOfMessage(err, pending.filter(inBranch), data));
-    pending = pending.filter((e) => !inBranch(e));
+    // ajv reports a failed anyOf's branch errors just before it; through a $ref their schema
+    // path is the referenced one, so they are found by place: at or below the value, adjacent.
+    const under = (e: ErrorObject) => e.instancePath === err.instancePath || e.instancePath.startsWith(`${err.instancePath}/`);
+    const end = pending.indexOf(err);
+    let start = end;
+    while (start > 0 && pending[start - 1]!.keyword !== 'anyOf' && under(pending[start - 1]!)) start--;
+    const branches = pending.slice(start, end);
+    mapped.push(anyOfMessage(err, branches, data));
+    pending = pending.filter((e) => !branches.includes(e));
   }
   for (const err of pending) if (err.keyword !== 'anyOf') mapped.push(mapError(err, data));
 

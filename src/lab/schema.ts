@@ -31,6 +31,11 @@ async function loadValidator(): Promise<Validator> {
 
 const validator = await loadValidator();
 
+/** The schema's raw errors for some data (for data checked as part of a lab, e.g. a manifest's policy). */
+export function schemaErrors(data: unknown): ErrorObject[] {
+  return validator(data) ? [] : [...(validator.errors ?? [])];
+}
+
 /** Validates parsed YAML data against the schema; issues carry positions from the locator. */
 export function validateSchema(data: unknown, locator: Locator): { lab: RawLab | null; issues: LabIssue[] } {
   if (validator(data)) return { lab: data, issues: [] };

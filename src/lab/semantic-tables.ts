@@ -14,6 +14,7 @@ export function checkTables(ctx: LabContext): void {
     for (const e of host.ifaces.values()) {
       if (!e.declared) continue;
       checkNeighbours(ctx, host, e);
+      checkProxyNeighbours(ctx, e);
       checkFdb(ctx, host, e);
       checkPool(ctx, e);
     }
@@ -101,6 +102,22 @@ function checkNeighbours(ctx: LabContext, host: HostEntry, e: IfaceEntry): void 
     seen.add(ip.toString());
     if (familyOf(ip) === 6 && host.raw.ipv6 === false)
       ctx.report([...path, 'address'], `IPv6 neighbour ${n.address} on host "${host.name}", which has ipv6: false`);
+  }
+}
+
+/** A proxy entry answers in its own family: the interface must have an address of it (IPv6 is off on one without). */
+function checkProxyNeighbours(ctx: LabContext, e: IfaceEntry): void {
+  const seen = new Set<string>();
+  const families = new Set((e.raw.addresses ?? []).flatMap((a) => (parseCidr(a) ? [familyOf(parseCidr(a)!.ip)] : [])));
+  for (const [i, text] of (e.raw.proxy_neigh ?? []).entries()) {
+    const path: Path = [...e.path, 'proxy_neigh', i];
+    const ip = parseIp(text);
+    if (!ip) continue;
+    if (seen.has(ip.toString())) ctx.report(path, `proxy neighbour ${text} is listed twice on "${e.name}"`);
+    seen.add(ip.toString());
+    const family = familyOf(ip);
+    if (!families.has(family))
+      ctx.report(path, `proxy neighbour ${text} is IPv${family}, but "${e.name}" has no IPv${family} address: give it one in addresses`);
   }
 }
 

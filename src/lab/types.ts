@@ -56,6 +56,8 @@ interface InterfaceBase {
   conditions: LinkConditions | null;
   /** Static neighbour entries (absent = none). */
   neighbours?: Neighbour[];
+  /** Proxy neighbour entries: addresses, normalised, answered for on this interface (absent = none). */
+  proxyNeigh?: string[];
   /** Static forwarding entries (absent = none); a VXLAN's `remotes` are not repeated here. */
   fdb?: FdbEntry[];
   /** Per-interface sysctls, full dotted keys (`net.ipv4.conf.eth0.rp_filter`) -> value (absent = none). */
@@ -289,7 +291,70 @@ export interface Host {
   rules?: RoutingRule[];
   /** Processes to run and one-shot commands (absent = none). */
   processes?: HostProcess[];
+  /** The NetworkPolicies that select this host as a pod (absent = none selects it). */
+  podPolicy?: PodPolicy;
+  /** Egress of pods, checked here after this host's service DNAT (absent = no service or no egress policy). */
+  serviceEgress?: ServiceEgress[];
+  /** The machine it runs on, in a lab across machines (absent otherwise). */
+  machine?: string;
   pos: SourcePos;
+}
+
+/**
+ * What the NetworkPolicies selecting one pod allow, as Kubernetes defines it: a direction is
+ * isolated (null = not) when some selecting policy has it in policyTypes; then only what some
+ * rule allows passes (replies and the pod's own traffic to itself always do).
+ */
+export interface PodPolicy {
+  ingress: PodRule[] | null;
+  egress: PodRule[] | null;
+}
+
+/** Peers (sources for ingress, destinations for egress) times ports: each pair allowed. */
+export interface PodRule {
+  /** null = any address. Pods become one host-sized block per address. */
+  peers: PeerBlock[] | null;
+  /** null = every protocol and port. */
+  ports: PodPort[] | null;
+  /** The policy the rule comes from, `namespace/name`, for comments and messages. */
+  policy: string;
+}
+
+/** One egress-isolated pod's egress rules, applied by a host with services to the DNATed packet. */
+export interface ServiceEgress {
+  /** The pod's addresses, host-sized. */
+  sources: string[];
+  rules: PodRule[];
+}
+
+export interface PeerBlock {
+  /** Network form CIDR. */
+  cidr: string;
+  except: string[];
+}
+
+export interface PodPort {
+  proto: 'tcp' | 'udp' | 'sctp';
+  /** null = every port of the protocol. */
+  port: PortRange | null;
+}
+
+/** A machine of a lab that spans several (`machines:`). */
+export interface Machine {
+  name: string;
+  /** How to reach it; null for `local`, the machine netlab runs on. */
+  ssh: SshTarget | null;
+  /** Its address for VXLAN tunnels, or null: learnt from the route towards the others at plan time. */
+  underlay: string | null;
+  pos: SourcePos;
+}
+
+/** An SSH destination that passed the conservative grammar of src/lab/machines.ts. */
+export interface SshTarget {
+  user: string | null;
+  host: string;
+  port: number | null;
+  identity: string | null;
 }
 
 export interface Lab {
@@ -300,8 +365,14 @@ export interface Lab {
   hosts: Host[];
   /** Reachability assertions (`expect:`), run by `netlab test`; empty when the lab has none. */
   expect: Expectation[];
+  /** Truth-table assertions (`expect: - matrix:`), absent when the lab has none. */
+  matrices?: MatrixExpectation[];
+  /** Files besides the lab file it was read from (NetworkPolicy manifests), absent = none. */
+  inputs?: { file: string; sha256: string }[];
   /** Position of the lab's `name` key, for issues found across labs (optional: labs built in code have none). */
   pos?: SourcePos;
+  /** The machines of a lab across machines (absent: this machine only); every host then has `machine`. */
+  machines?: Machine[];
 }
 
 export type ExpectProto = 'icmp' | 'tcp' | 'udp';
@@ -319,5 +390,16 @@ export interface Expectation {
   /** `reaches`: every host of `backends` answers and no other (load balancing). */
   verdict: 'reachable' | 'unreachable' | 'reaches';
   backends: string[];
+  pos: SourcePos;
+}
+
+/** A truth table: every host of `from` tries `to`'s hosts on one port. */
+export interface MatrixExpectation {
+  from: string[];
+  to: { host: string; address: string }[];
+  proto: 'tcp' | 'udp';
+  port: number;
+  /** want[i][j]: from[i] reaches to[j]. */
+  want: boolean[][];
   pos: SourcePos;
 }

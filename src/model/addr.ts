@@ -1,7 +1,7 @@
 // Addresses on links.
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { ids, nsLabel, type AddrObj } from './objects.js';
 
 export function desiredAddrs(lab: Lab): AddrObj[] {
@@ -44,8 +44,7 @@ export const addrKind: Kind<AddrObj> = {
   create: createAddr,
   modify: (_live, desired) => createAddr(desired),
   remove: deleteAddr,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<AddrObj>(),
   // The kernel flushes routes whose gateway was on the removed subnet.
   flushesOthers: true,
 };

@@ -4,7 +4,7 @@
 // `bridge fdb add MAC dev PORT master static [vlan N]`, observed as state `static`).
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { ids, nsLabel, type FdbObj } from './objects.js';
 
 const ALL_ZERO = '00:00:00:00:00:00';
@@ -101,8 +101,7 @@ export const fdbKind: Kind<FdbObj> = {
   create: createFdb,
   modify: (_live, desired) => createFdb(desired),
   remove: deleteFdb,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<FdbObj>(),
   // The fdb is dumped where the query asks or a VXLAN is (whose entries carry a dst).
   asked: (o, q) => Boolean(q.fdb) || o.dst !== '',
 };

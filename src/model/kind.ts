@@ -3,7 +3,7 @@
 // answers them plus its line in src/model/registry.ts.
 import type { Lab } from '../lab/types.js';
 import type { LinkObj, Obj, State } from './objects.js';
-import type { NsQuery } from '../observe/query.js';
+import type { NsQuery } from './query.js';
 import type { Operation } from './operations.js';
 import type { RuleChange } from './nft.js';
 
@@ -90,4 +90,12 @@ export interface Kind<O extends Obj = Obj> {
   asked?(o: O, q: NsQuery): boolean;
   /** Carries no ownership mark: in a shared namespace it is the lab's only if the lab's record lists it. */
   unmarked?(o: O): boolean;
+}
+
+/** What an object that lives on one device of its namespace (an address, a neighbour, a qdisc) shares. */
+export function onOneDevice<O extends Obj & { dev: string }>(): Pick<Kind<O>, 'diesWith' | 'devices'> {
+  return {
+    diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
+    devices: (o) => [o.dev],
+  };
 }

@@ -2,7 +2,7 @@
 // Entries the kernel learns (reachable, stale, ...) are not objects; permanent ones are.
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { ids, nsLabel, type NeighObj } from './objects.js';
 
 export function desiredNeighbours(lab: Lab): NeighObj[] {
@@ -47,7 +47,6 @@ export const neighKind: Kind<NeighObj> = {
   create: setNeigh,
   modify: (_live, desired) => setNeigh(desired),
   remove: deleteNeigh,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<NeighObj>(),
   asked: (_o, q) => Boolean(q.neighbours),
 };

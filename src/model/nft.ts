@@ -9,7 +9,7 @@ import { deleteTableScript, renderPolicy, replaceTableScript, ruleEntries, rules
 export function desiredNft(lab: Lab): NftObj[] {
   const out: NftObj[] = [];
   for (const h of lab.hosts) {
-    if (!h.policy) continue;
+    if (!h.policy && !h.podPolicy) continue;
     const r = renderPolicy(lab.name, h);
     if (r)
       out.push({

@@ -4,7 +4,8 @@
 
 import { kindOf } from './registry.js';
 
-export type ObjKind = 'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc' | 'neigh' | 'rule' | 'process';
+export type ObjKind =
+  'netns' | 'link' | 'addr' | 'route' | 'sysctl' | 'nft' | 'fdb' | 'portvlan' | 'qdisc' | 'neigh' | 'proxyneigh' | 'rule' | 'process';
 
 interface Base {
   kind: ObjKind;
@@ -100,6 +101,13 @@ export interface NeighObj extends Base {
   mac: string;
 }
 
+/** A proxy neighbour entry (`ip neigh add proxy ADDRESS dev DEV`): the kernel answers ARP/NDP for ADDRESS on DEV. */
+export interface ProxyNeighObj extends Base {
+  kind: 'proxyneigh';
+  dev: string;
+  address: string;
+}
+
 /** A policy routing rule (`ip rule`). */
 export interface RuleObj extends Base {
   kind: 'rule';
@@ -170,7 +178,19 @@ export interface QdiscObj extends Base {
 }
 
 export type Obj =
-  NetnsObj | LinkObj | AddrObj | RouteObj | SysctlObj | NftObj | FdbObj | PortVlanObj | QdiscObj | NeighObj | RuleObj | ProcessObj;
+  | NetnsObj
+  | LinkObj
+  | AddrObj
+  | RouteObj
+  | SysctlObj
+  | NftObj
+  | FdbObj
+  | PortVlanObj
+  | QdiscObj
+  | NeighObj
+  | ProxyNeighObj
+  | RuleObj
+  | ProcessObj;
 
 /** A whole state: objects by id. */
 export type State = Map<string, Obj>;
@@ -303,6 +323,7 @@ export const ids = {
   portvlan: (ns: string, dev: string, vid: number) => `portvlan:${ns}/${dev}/${vid}`,
   qdisc: (ns: string, dev: string) => `qdisc:${ns}/${dev}`,
   neigh: (ns: string, dev: string, address: string) => `neigh:${ns}/${dev}/${address}`,
+  proxyneigh: (ns: string, dev: string, address: string) => `proxyneigh:${ns}/${dev}/${address}`,
   /** Everything a rule matches on and where it sends: two rules differ when any of it does. */
   rule: (ns: string, r: Omit<RuleObj, 'kind' | 'id' | 'ns'>) =>
     `rule:${ns}/${r.family}/${r.priority}/${r.from ?? 'all'}/${r.to ?? 'all'}/${r.iif ?? ''}/${r.oif ?? ''}/${r.fwmark ?? ''}/${r.table}`,

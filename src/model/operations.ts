@@ -13,6 +13,7 @@ import {
   type Obj,
   type PortVlanObj,
   type ProcessObj,
+  type ProxyNeighObj,
   type QdiscObj,
   type RouteObj,
   type RuleObj,
@@ -73,6 +74,7 @@ export type Operation = At &
     | { op: 'addr.add' | 'addr.del'; addr: AddrObj }
     | { op: 'route.add' | 'route.replace' | 'route.del'; route: RouteObj }
     | { op: 'neigh.replace' | 'neigh.del'; neigh: NeighObj }
+    | { op: 'proxyneigh.add' | 'proxyneigh.del'; entry: ProxyNeighObj }
     | { op: 'rule.add' | 'rule.del'; rule: RuleObj }
     | { op: 'fdb.add' | 'fdb.del'; fdb: FdbObj }
     | { op: 'vlan.add' | 'vlan.del'; vlan: PortVlanObj }
@@ -200,6 +202,10 @@ export function effectOf(o: Operation): Effect {
       return { set: [o.neigh] };
     case 'neigh.del':
       return { remove: [o.neigh.id] };
+    case 'proxyneigh.add':
+      return { set: [o.entry] };
+    case 'proxyneigh.del':
+      return { remove: [o.entry.id] };
     case 'rule.add':
       return { set: [o.rule] };
     case 'rule.del':

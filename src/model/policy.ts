@@ -7,7 +7,8 @@
 // Model (Docker's bridge network and kube-proxy's iptables mode, in one table):
 // - nl_prerouting (nat, dstnat): published ports (DNAT of packets to a local address) and service
 //   VIPs (DNAT over backends with numgen).
-// - nl_output (nat, -100): the same for connections the host itself opens (not to 127.0.0.0/8, ::1).
+// - nl_output (nat, -100): the same for connections the host itself opens; to 127.0.0.1 only where
+//   Docker and kube-proxy answer it (see publishesOnLoopback, renderNodePort), never to ::1.
 // - nl_postrouting (nat, srcnat): hairpin masquerade of DNATed traffic that goes back out on the
 //   interface it came from, then masquerade/snat in lab order.
 // - nl_input, nl_forward (filter): only when the host has firewall rules or a deny default.
@@ -20,6 +21,7 @@ import { LabError } from '../errors.js';
 import { nftTableName, shortDigest } from '../lab/names.js';
 import type { DnatRule, FilterRule, Host, Interface, Policy, PortRange, Service, SourcePos } from '../lab/types.js';
 import { appendAll } from '../append.js';
+import { podChains } from './netpol.js';
 
 export interface RenderedPolicy {
   family: 'inet';
@@ -50,7 +52,7 @@ const NAT_HEADERS = {
   [CHAINS.postrouting]: 'type nat hook postrouting priority srcnat; policy accept;',
 } as const;
 
-function filterHeader(hook: 'input' | 'forward', policy: 'accept' | 'drop'): string {
+function filterHeader(hook: 'input' | 'forward' | 'output', policy: 'accept' | 'drop'): string {
   return `type filter hook ${hook} priority filter; policy ${policy};`;
 }
 
@@ -195,11 +197,14 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   m.push(address !== null ? `${k} daddr ${address}` : `meta nfproto ${NFPROTO[fam]}`);
   pre.push([...m, 'fib daddr type local', dport, target].join(' '));
 
-  // Connections the host opens to its own address; loopback is left alone (as Docker does:
-  // DNAT of 127.0.0.1 would need route_localnet). A port published on one inbound interface
-  // only is not reachable this way.
+  // Connections the host opens to its own address. Docker publishes on 127.0.0.1 too (docker-proxy
+  // listens there; without it, OUTPUT DNATs loopback with route_localnet=1 on the bridge): so
+  // does a port published on every address to a target on one of the host's own segments (see
+  // localnetInterfaces). A port published on one inbound interface only is not reachable this way.
+  const home = connectedSubnets(host).filter((s) => contains(s.net, to.cidr));
+  const onLoopback = publishesOnLoopback(d, fam, home.length > 0);
   if (d.in === null) {
-    const dst = address !== null ? `${k} daddr ${address}` : `${k} daddr != ${LOOPBACK[fam]}`;
+    const dst = address !== null ? `${k} daddr ${address}` : onLoopback ? `meta nfproto ${NFPROTO[fam]}` : `${k} daddr != ${LOOPBACK[fam]}`;
     out.push([dst, 'fib daddr type local', dport, target].join(' '));
   }
 
@@ -210,15 +215,39 @@ function renderPublish(host: Host, d: DnatRule, pre: string[], out: string[], po
   const tports = `${d.proto} dport ${portsText({ from: d.toPort, to: d.toPort + (d.port.to - d.port.from) })}`;
   if (host.policy?.userlandProxy === false) {
     // Docker without its userland proxy masquerades only a container reaching its own published
-    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address.
-    if (connectedSubnets(host).some((s) => contains(s.net, to.cidr)))
-      post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    // port (`-s C -d C --dport P -j MASQUERADE`); other containers keep their own address. The
+    // host's own connections, loopback ones included, leave as the bridge's address
+    // (`-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE`).
+    if (home.length) post.push(`${k} saddr ${to.addr} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+    for (const s of home) post.push(`oifname "${s.ifname}" fib saddr type local masquerade`);
     return;
   }
-  for (const s of connectedSubnets(host)) {
-    if (!contains(s.net, to.cidr)) continue;
+  for (const s of home)
     post.push(`oifname "${s.ifname}" ${k} saddr ${cidrText(s.net)} ${k} daddr ${to.addr} ct status dnat ${tports} masquerade`);
+  // docker-proxy answers 127.0.0.1 and connects from the bridge's address: the same source.
+  if (onLoopback) for (const s of home) post.push(`oifname "${s.ifname}" ip saddr ${LOOPBACK[4]} masquerade`);
+}
+
+/** A port published on every address of an IPv4 host, to a target on one of its own segments, answers on 127.0.0.1 too. */
+function publishesOnLoopback(d: DnatRule, fam: Fam, targetIsHome: boolean): boolean {
+  return d.in === null && d.address === null && fam === 4 && targetIsHome;
+}
+
+/**
+ * Interfaces that need route_localnet=1 (`all` for every one): those a loopback connection to a
+ * published port or NodePort is DNATed out of (the kernel drops a 127.0.0.0/8 source on any
+ * other interface without it).
+ */
+export function localnetInterfaces(host: Host): string[] {
+  const out = new Set<string>();
+  // kube-proxy sets it for every interface for its localhost NodePorts: the backend may be anywhere.
+  if ((host.policy?.services ?? []).some((s) => s.nodePort !== undefined && parseCidr(s.vip, s.pos).fam === 4)) out.add('all');
+  for (const d of host.policy?.dnat ?? []) {
+    const to = parseCidr(d.toAddress, d.pos);
+    const home = connectedSubnets(host).filter((s) => contains(s.net, to));
+    if (publishesOnLoopback(d, to.fam, home.length > 0)) for (const s of home) out.add(s.ifname);
   }
+  return [...out].sort();
 }
 
 interface Backend {
@@ -281,7 +310,8 @@ function dnatAction(fam: Fam, s: Service, backends: Backend[]): string {
 }
 
 // A NodePort answers on every local address of the host (KUBE-NODEPORTS is reached through
-// `-m addrtype --dst-type LOCAL`), loopback left out. externalTrafficPolicy Cluster marks the
+// `-m addrtype --dst-type LOCAL`); on 127.0.0.1 only for the node itself (kube-proxy's
+// localhost NodePorts, on by default, IPv4 only). externalTrafficPolicy Cluster marks the
 // connection for masquerade (KUBE-EXT -> KUBE-MARK-MASQ) so the reply from a backend on any node
 // comes back through this one; Local keeps the client's address and uses only this host's own
 // backends, dropping the connection when there is none (KUBE-SVL ... "has no local endpoints").
@@ -291,6 +321,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
   const fam = hostAddr(s.vip, s.pos).fam;
   const k = IPK[fam];
   const m = `fib daddr type local ${k} daddr != ${LOOPBACK[fam]} ${s.proto} dport ${np}`;
+  // Loopback needs route_localnet=1 (see localnetInterfaces), which would also let neighbours
+  // reach the node's 127.0.0.1: dropped, as KUBE-FIREWALL's "block incoming localnet connections".
+  const own = fam === 4 ? `meta nfproto ipv4 fib daddr type local ${s.proto} dport ${np}` : m;
+  if (fam === 4) pre.unshift(LOCALNET_GUARD);
   // The host's own connections take the Cluster path under either policy (kube-proxy: "masquerade
   // LOCAL traffic" then KUBE-SVC), so a node can always reach its NodePort.
   const cluster =
@@ -305,8 +339,10 @@ function renderNodePort(host: Host, s: Service, backends: Backend[], pre: string
     inbound = local.length === 0 ? 'drop' : dnatAction(fam, s, local);
   }
   pre.push(`${m} ${inbound}`);
-  out.push(`${m} ${cluster}`);
+  out.push(`${own} ${cluster}`);
 }
+
+const LOCALNET_GUARD = `iifname != "lo" ip daddr ${LOOPBACK[4]} drop`;
 
 function renderSnat(policy: Policy, post: string[]): void {
   for (const r of policy.snat) {
@@ -479,9 +515,12 @@ export function compactRules(rules: string[]): string[] {
   return out;
 }
 
+/** A pod with NetworkPolicies and no NAT or firewall of its own. */
+const NO_POLICY: Policy = { snat: [], dnat: [], services: [], defaultAction: 'allow', rules: [] };
+
 /** null when the policy installs nothing. `host` is given so hairpin rules can name the host's bridges and interfaces. */
 export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
-  const policy = host.policy;
+  const policy = host.policy ?? (host.podPolicy ? NO_POLICY : null);
   if (!policy) return null;
   const pre: string[] = [];
   const out: string[] = [];
@@ -524,6 +563,7 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
       });
     chains.push({ name: CHAINS.forward, header: filterHeader('forward', verdict), rules: dedupe([...base, ...nd, ...user, ...isolation]) });
   }
+  for (const c of podChains(host, usesIpv6(host))) chains.push({ name: c.name, header: filterHeader(c.hook, c.policy), rules: c.rules });
   if (chains.length === 0) return null;
 
   const table = nftTableName(lab);
@@ -545,10 +585,43 @@ export function renderPolicy(lab: string, host: Host): RenderedPolicy | null {
   return { family: 'inet', table, rules: ids.sort(), body: `${lines.join('\n')}\n` };
 }
 
+/** Words that begin a rule's statements (`ct status dnat` and `ct state new` are matches, not statements). */
+const STATEMENTS = new Set(['accept', 'drop', 'reject', 'dnat', 'snat', 'masquerade', 'redirect', 'jump', 'goto', 'return', 'notrack']);
+
+/**
+ * The rule with a `counter` before its first statement, so that `nft list table` tells how many
+ * packets each rule took (netlab ui shows it).
+ */
+export function withCounter(rule: string): string {
+  const words = rule.split(' ');
+  if (words.includes('counter')) return rule;
+  let depth = 0;
+  let quoted = false;
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!;
+    const statement = (STATEMENTS.has(w) && words[i - 1] !== 'status') || ((w === 'meta' || w === 'ct') && words[i + 2] === 'set');
+    if (depth === 0 && !quoted && statement) return [...words.slice(0, i), 'counter', ...words.slice(i)].join(' ');
+    depth += (w.match(/\{/g) ?? []).length - (w.match(/\}/g) ?? []).length;
+    if ((w.match(/"/g) ?? []).length % 2) quoted = !quoted;
+  }
+  return `${rule} counter`;
+}
+
+/**
+ * Counters go in only as the table is loaded: the rendered body and the digests stay as they were,
+ * so a table applied before counters existed is not replaced for them.
+ */
+function countedBody(body: string): string {
+  return body.replace(
+    /^(\t\t)(.+?)( comment "nl:[0-9a-f]+")$/gm,
+    (_m, tab: string, rule: string, comment: string) => tab + withCounter(rule) + comment,
+  );
+}
+
 /** One `nft -f` transaction that atomically replaces the lab's table with `body` (creating it if missing). */
 export function replaceTableScript(p: { family: string; table: string; body: string }): string {
   // nft 1.0.6 has no `destroy`: declaring the table first makes the delete valid when it is missing.
-  const body = p.body.endsWith('\n') ? p.body : `${p.body}\n`;
+  const body = countedBody(p.body.endsWith('\n') ? p.body : `${p.body}\n`);
   return `table ${p.family} ${p.table}\ndelete table ${p.family} ${p.table}\n${body}`;
 }
 

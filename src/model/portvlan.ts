@@ -1,7 +1,7 @@
 // VLANs on ports of a VLAN-filtering bridge (`bridge vlan`).
 import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { ids, nsLabel, type PortVlanObj } from './objects.js';
 
 export function desiredPortVlans(lab: Lab): PortVlanObj[] {
@@ -58,6 +58,5 @@ export const portvlanKind: Kind<PortVlanObj> = {
   create: createPortVlan,
   modify: (live, desired) => [...deletePortVlan(live), ...createPortVlan(desired)],
   remove: deletePortVlan,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<PortVlanObj>(),
 };

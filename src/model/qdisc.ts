@@ -11,7 +11,7 @@
 import type { Lab, LinkConditions } from '../lab/types.js';
 import { formatDuration, formatPercent, formatRate, formatSize, parseDuration, parsePercent, parseRate, parseSize } from '../lab/units.js';
 import { PHASE, type Operation } from './operations.js';
-import type { Kind } from './kind.js';
+import { type Kind, onOneDevice } from './kind.js';
 import { canonicalJson, ids, nsLabel, type QdiscObj } from './objects.js';
 
 /** Conditions in plain units (see LinkConditions), without a position. */
@@ -331,7 +331,6 @@ export const qdiscKind: Kind<QdiscObj> = {
   create: createQdisc,
   modify: modifyQdisc,
   remove: deleteQdisc,
-  diesWith: (o, link) => o.ns === link.ns && o.dev === link.ifname,
-  devices: (o) => [o.dev],
+  ...onOneDevice<QdiscObj>(),
   asked: (_o, q) => Boolean(q.qdiscs),
 };

@@ -11,6 +11,7 @@ import { nftKind } from './nft.js';
 import { stateOf, type Obj, type ObjKind, type State, type SysctlObj } from './objects.js';
 import { portvlanKind } from './portvlan.js';
 import { processKind } from './process.js';
+import { proxyNeighKind } from './proxy-neigh.js';
 import { qdiscKind } from './qdisc.js';
 import { routeKind } from './route.js';
 import { ruleKind } from './rule.js';
@@ -34,6 +35,7 @@ function registry(): Registry {
     nft: nftKind,
     qdisc: qdiscKind,
     neigh: neighKind,
+    proxyneigh: proxyNeighKind,
     rule: ruleKind,
     process: processKind,
   });

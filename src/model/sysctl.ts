@@ -6,6 +6,7 @@ import type { Lab } from '../lab/types.js';
 import { PHASE, type Operation } from './operations.js';
 import type { Kind } from './kind.js';
 import { ids, nsLabel, type SysctlObj } from './objects.js';
+import { localnetInterfaces } from './policy.js';
 
 /**
  * `net.ipv4.conf.eth0/10.rp_filter` -> /proc/sys/net/ipv4/conf/eth0.10/rp_filter (sysctl(8)'s
@@ -38,6 +39,8 @@ export function desiredSysctls(lab: Lab): SysctlObj[] {
       values['net.ipv6.conf.all.disable_ipv6'] = off;
       values['net.ipv6.conf.default.disable_ipv6'] = off;
     }
+    // Loopback connections to a published port leave through these (see localnetInterfaces); the lab's own values win.
+    for (const ifname of localnetInterfaces(h)) values[`net.ipv4.conf.${ifname.replace(/\./g, '/')}.route_localnet`] = '1';
     Object.assign(values, h.sysctls);
     // Per-interface ones (`sysctls:` on an interface); written after the links exist (see setSysctl).
     for (const i of h.interfaces) Object.assign(values, i.sysctls ?? {});

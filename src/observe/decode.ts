@@ -7,6 +7,7 @@ import { parseNeigh, type RawNeigh } from '../model/neigh.js';
 import { parseNftListing } from '../model/nft.js';
 import { ids, type NetnsObj, type Obj } from '../model/objects.js';
 import { parsePortVlans, type RawPortVlans } from '../model/portvlan.js';
+import { parseProxyNeigh, type RawProxyNeigh } from '../model/proxy-neigh.js';
 import { parseQdiscs, type RawQdisc } from '../model/qdisc.js';
 import { parseRoute, type RawRoute } from '../model/route.js';
 import { parseRule, type RawRule } from '../model/rule.js';
@@ -31,6 +32,7 @@ export interface RawNs {
   nft: { family: string; table: string; text: string }[];
   qdiscs: RawQdisc[];
   neigh: RawNeigh[];
+  proxyNeigh: RawProxyNeigh[];
   rules: RawRule[];
   rules6: RawRule[];
   sysctls: (string | null)[];
@@ -83,6 +85,10 @@ export function decodeNs(raw: RawNs, handle: NetnsObj['target']): NsDump {
   objects.push(...parseQdiscs(ns, raw.qdiscs));
   for (const n of raw.neigh) {
     const o = parseNeigh(ns, n);
+    if (o) objects.push(o);
+  }
+  for (const n of raw.proxyNeigh) {
+    const o = parseProxyNeigh(ns, n);
     if (o) objects.push(o);
   }
   for (const [family, list] of [[4, raw.rules] as const, [6, raw.rules6] as const])

@@ -42,6 +42,7 @@ function mergeQuery(a: NsQuery, b: NsQuery): NsQuery {
   };
   // Absent unless asked for, so queries (and records) of labs without them keep their shape.
   if (a.neighbours || b.neighbours) merged.neighbours = true;
+  if (a.proxyNeighbours || b.proxyNeighbours) merged.proxyNeighbours = true;
   if (a.rules || b.rules) merged.rules = sortedUnion(a.rules ?? [], b.rules ?? []);
   if (a.fdb || b.fdb) merged.fdb = true;
   if (a.peers?.length || b.peers?.length) merged.peers = sortedUnion(a.peers ?? [], b.peers ?? []);
@@ -101,7 +102,7 @@ export function scopeOfLab(lab: Lab, desired: State): NsQuery[] {
   for (const h of lab.hosts) {
     const mode = h.netns.kind === 'lab' ? 'created' : h.netns.kind === 'pid' || h.netns.kind === 'path' ? 'handle' : 'shared';
     modes.set(h.ns, mode);
-    base.push({ ...emptyQuery(h.ns, mode), ipv6Routes: h.ipv6, nftTables: h.policy ? [labTable(lab.name)] : [] });
+    base.push({ ...emptyQuery(h.ns, mode), ipv6Routes: h.ipv6, nftTables: h.policy || h.podPolicy ? [labTable(lab.name)] : [] });
   }
   return mergeScopes(base, scopeOfObjects(desired.values(), modes));
 }

@@ -5,7 +5,8 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { encodeOperation, writeGroups } from '../../src/driver/netlink-write.js';
-import { ids, type LinkObj, type RouteObj } from '../../src/model/objects.js';
+import type { RouteObj } from '../../src/model/objects.js';
+import { linkObj } from '../fixtures/links.js';
 import type { Operation } from '../../src/model/operations.js';
 import { labFile, NETLAB } from './cli.js';
 import { inNs, sandboxSkipReason, sh } from './sandbox.js';
@@ -123,22 +124,6 @@ describe.skipIf(sandboxSkipReason !== null)('netlink writer', () => {
     await sh('ip', ['netns', 'add', 'nlw-b']);
     try {
       const req = (o: Operation) => encodeOperation(o)!;
-      const veth = (ns: string, ifname: string): LinkObj => ({
-        kind: 'link',
-        id: ids.link(ns, ifname),
-        ns,
-        ifname,
-        type: 'veth',
-        mtu: 1500,
-        mac: '02:00:00:00:00:01',
-        up: false,
-        master: null,
-        hairpin: false,
-        altname: null,
-        alias: null,
-        peer: null,
-        attrs: {},
-      });
       const up = (ns: string, dev: string): Operation => ({ op: 'link.set', ns, dev, changes: { up: true }, phase: 0 });
       const addr: Operation = {
         op: 'addr.add',
@@ -166,10 +151,10 @@ describe.skipIf(sandboxSkipReason !== null)('netlink writer', () => {
               req({
                 op: 'link.add',
                 ns: 'nlw-a',
-                link: veth('nlw-a', 'v0'),
+                link: linkObj('nlw-a', 'v0'),
                 end: { name: 'v0', netns: null, mac: '02:00:00:00:00:01', mtu: 1500 },
                 parent: null,
-                peer: { link: veth('nlw-b', 'v1'), end: { name: 'v1', netns: 'nlw-b', mac: '02:00:00:00:00:02', mtu: 1500 } },
+                peer: { link: linkObj('nlw-b', 'v1'), end: { name: 'v1', netns: 'nlw-b', mac: '02:00:00:00:00:02', mtu: 1500 } },
                 phase: 0,
               }),
               req(addr),

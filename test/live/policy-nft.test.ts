@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bridgesNeedingHairpin,
+  localnetInterfaces,
   deleteTableScript,
   renderPolicy,
   replaceTableScript,
@@ -433,13 +434,22 @@ describe.skipIf(sandboxSkipReason !== null)('policy rendered to nft, live', () =
       expect(addr(r6.peer)).toBe('fd00:17::1');
     });
 
-    it('(d) the host itself reaches its own address:8080 (output chain), loopback is not DNATed', async () => {
+    it('(d) the host itself reaches its own address:8080 (output chain), and 127.0.0.1:8080 as with Docker', async () => {
       const r = await reply('pol-host', '203.0.113.1:8080');
       expect(r).toMatchObject({ name: 'web', local: '172.17.0.2:80' });
       expect(addr(r.peer)).toBe('203.0.113.1');
       expect((await reply('pol-host', '[fd00:1::1]:8080')).local).toBe('fd00:17::2:80');
-      const [lo] = await connect('pol-host', '127.0.0.1:8080', 1, 1500);
-      expect(lo).toEqual({ ok: false, error: 'ECONNREFUSED' });
+      // Loopback is DNATed too; the kernel lets a 127.0.0.1 source out of docker0 only with route_localnet.
+      expect(localnetInterfaces(host)).toEqual(['docker0']);
+      const [dropped] = await connect('pol-host', '127.0.0.1:8080', 1, 1500);
+      expect(dropped?.ok).toBe(false);
+      await sysctl('pol-host', 'net.ipv4.conf.docker0.route_localnet', '1');
+      const lo = await reply('pol-host', '127.0.0.1:8080');
+      expect(lo).toMatchObject({ name: 'web', local: '172.17.0.2:80' });
+      expect(addr(lo.peer)).toBe('172.17.0.1'); // masqueraded out of the bridge, as docker-proxy's own connection
+      // IPv6 has no route_localnet: ::1 is not published.
+      const [lo6] = await connect('pol-host', '[::1]:8080', 1, 1500);
+      expect(lo6).toEqual({ ok: false, error: 'ECONNREFUSED' });
     });
 
     it('(f) a deny rule blocks exactly what it names (one port), another port still works', async () => {

@@ -5,6 +5,7 @@ import { inNs } from './sandbox.js';
 
 const SERVER = fileURLToPath(new URL('./tools/server.mjs', import.meta.url));
 const CLIENT = fileURLToPath(new URL('./tools/client.mjs', import.meta.url));
+const PROXY = fileURLToPath(new URL('./tools/proxy.mjs', import.meta.url));
 
 export interface Reply {
   name: string;
@@ -17,21 +18,27 @@ export type Result = { ok: true; reply: Reply; local: string } | { ok: false; er
 export const servers: ResultPromise[] = [];
 
 export async function startServer(ns: string, name: string, ports: number[]): Promise<void> {
-  const p = execa(
-    'ip',
-    ['netns', 'exec', ns, process.execPath, SERVER, '--name', name, '--lifetime', '300', ...ports.flatMap((x) => ['--port', String(x)])],
-    { stdin: 'pipe', reject: false },
-  );
+  await startReady(ns, `server ${name}`, [SERVER, '--name', name, '--lifetime', '300', ...ports.flatMap((x) => ['--port', String(x)])]);
+}
+
+/** A userland proxy (like docker-proxy) in `ns`: listens on `port`, relays each connection to `to` over its own. */
+export async function startProxy(ns: string, port: number, to: string): Promise<void> {
+  await startReady(ns, `proxy :${port}`, [PROXY, '--port', String(port), '--to', to, '--lifetime', '300']);
+}
+
+/** Starts a Node tool in `ns` and waits for its "ready" line. */
+async function startReady(ns: string, label: string, argv: string[]): Promise<void> {
+  const p = execa('ip', ['netns', 'exec', ns, process.execPath, ...argv], { stdin: 'pipe', reject: false });
   servers.push(p);
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`server ${name} in ${ns} did not start`)), 10_000);
+    const t = setTimeout(() => reject(new Error(`${label} in ${ns} did not start`)), 10_000);
     p.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) {
         clearTimeout(t);
         resolve();
       }
     });
-    void p.then((r) => reject(new Error(`server ${name} in ${ns} exited: ${r.stderr}`)));
+    void p.then((r) => reject(new Error(`${label} in ${ns} exited: ${r.stderr}`)));
   });
 }
 

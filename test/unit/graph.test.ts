@@ -34,8 +34,10 @@ describe('graph (golden)', () => {
 
   it('labels links with interface names and port VLANs, draws devices on another host dashed', async () => {
     const t = buildTopology(await lab('test/fixtures/good/every-kind.yaml'));
-    expect(t.edges).toContainEqual({ from: 'h_h1', to: 'b_sw_br0', kind: 'veth', label: 'eth0 — p1 (pvid 10; tagged 20,30)' });
-    expect(t.edges).toContainEqual({ from: 'h_sw', to: 'h_h1', kind: 'device', label: 'macvlan mv1 on trunk' });
+    expect(t.edges).toContainEqual(
+      expect.objectContaining({ from: 'h_h1', to: 'b_sw_br0', kind: 'veth', label: 'eth0 — p1 (pvid 10; tagged 20,30)' }),
+    );
+    expect(t.edges).toContainEqual(expect.objectContaining({ from: 'h_sw', to: 'h_h1', kind: 'device', label: 'macvlan mv1 on trunk' }));
     expect(t.nodes.find((n) => n.id === 'b_sw_br0')!.lines).toEqual(['sw:br0 (bridge, vlan_filtering, stp)', '10.0.0.1/24']);
   });
 

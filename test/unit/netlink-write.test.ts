@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encodeOperation, type Encoded } from '../../src/driver/netlink-write.js';
 import { batchLine, toolOf } from '../../src/driver/render.js';
-import { ids, type AddrObj, type LinkObj, type RouteObj } from '../../src/model/objects.js';
+import type { AddrObj, RouteObj } from '../../src/model/objects.js';
+import { linkObj } from '../fixtures/links.js';
 import type { LinkChanges, Operation } from '../../src/model/operations.js';
 import { FakeDriver } from '../../src/driver/fake.js';
 import { planLab } from '../../src/apply/engine.js';
@@ -44,27 +45,6 @@ function checkMessage(e: Encoded): void {
     expect(f.offset + 4).toBeLessThanOrEqual(e.msg.length);
     expect(e.msg.readUInt32LE(f.offset)).toBe(0);
   }
-}
-
-const ALL_ZERO = '00:00:00:00:00:00';
-
-function link(ifname: string, type: LinkObj['type'], attrs: LinkObj['attrs'] = {}, ns = 'lab-h1'): LinkObj {
-  return {
-    kind: 'link',
-    id: ids.link(ns, ifname),
-    ns,
-    ifname,
-    type,
-    mtu: 1500,
-    mac: ALL_ZERO,
-    up: false,
-    master: null,
-    hairpin: false,
-    altname: null,
-    alias: null,
-    peer: null,
-    attrs,
-  };
 }
 
 const end = (name: string, mac: string | null, mtu: number, netns: string | null = null) => ({ name, netns, mac, mtu });
@@ -105,7 +85,7 @@ describe('netlink writer: encoding', () => {
       checkMessage(e);
       return { type: e.msg.readUInt16LE(4), flags: e.msg.readUInt16LE(6), fixups: e.fixups.map((f) => `${f.kind}:${f.name}`) };
     };
-    const veth = link('a', 'veth');
+    const veth = linkObj('lab-h1', 'a', 'veth');
     expect(
       shape({
         ...at,
@@ -113,14 +93,14 @@ describe('netlink writer: encoding', () => {
         link: veth,
         end: end('a', '02:00:00:00:00:01', 1500),
         parent: null,
-        peer: { link: link('b', 'veth', {}, 'other'), end: end('b', '02:00:00:00:00:02', 1500, 'other') },
+        peer: { link: linkObj('other', 'b', 'veth'), end: end('b', '02:00:00:00:00:02', 1500, 'other') },
       }),
     ).toEqual({
       type: 16,
       flags: 0x605,
       fixups: ['nsfd:other'],
     });
-    const br = link('br0', 'bridge', { stp: false, ageing: 300, vlanFiltering: false });
+    const br = linkObj('lab-h1', 'br0', 'bridge', { stp: false, ageing: 300, vlanFiltering: false });
     expect(shape({ ...at, op: 'link.add', link: br, end: end('br0', '02:00:00:00:00:03', 1499), parent: null }).fixups).toEqual([]);
     expect(shape(set('eth0', { mtu: 1400, mac: '02:00:00:00:00:04', master: 'br0' }))).toEqual({
       type: 16,
@@ -132,7 +112,7 @@ describe('netlink writer: encoding', () => {
     expect(shape(set('v', { hairpin: true })).type).toBe(16);
     expect(shape({ ...at, op: 'altname.add', dev: 'v', altname: 'netlab.lab.h.eth0' })).toMatchObject({ type: 108, fixups: ['ifindex:v'] });
     expect(shape({ ...at, op: 'altname.del', dev: 'v', altname: 'netlab.lab.h.eth0' }).type).toBe(109);
-    expect(shape({ ...at, op: 'link.del', link: link('v', 'veth'), alsoRemoves: [] })).toEqual({
+    expect(shape({ ...at, op: 'link.del', link: linkObj('lab-h1', 'v', 'veth'), alsoRemoves: [] })).toEqual({
       type: 17,
       flags: 0x5,
       fixups: ['ifindex:v'],
@@ -160,12 +140,12 @@ describe('netlink writer: encoding', () => {
   it('leaves to ip what it does not write', () => {
     const ops: Operation[] = [
       { ...at, ns: '', op: 'netns.add', netns: { kind: 'netns', id: 'netns:lab-h1', ns: 'lab-h1', origin: 'created', target: null } },
-      { ...at, op: 'tap.add', link: link('tap0', 'tap', { user: null, group: null }) },
-      { ...at, op: 'link.add', link: link('mv0', 'macvlan', { mode: 'bridge' }), end: end('mv0', null, 1500), parent: 'eth0' },
+      { ...at, op: 'tap.add', link: linkObj('lab-h1', 'tap0', 'tap', { user: null, group: null }) },
+      { ...at, op: 'link.add', link: linkObj('lab-h1', 'mv0', 'macvlan', { mode: 'bridge' }), end: end('mv0', null, 1500), parent: 'eth0' },
       {
         ...at,
         op: 'link.add',
-        link: link('br0', 'bridge', { stp: false, ageing: 300, vlanFiltering: true }),
+        link: linkObj('lab-h1', 'br0', 'bridge', { stp: false, ageing: 300, vlanFiltering: true }),
         end: end('br0', null, 1500),
         parent: null,
       },

@@ -73,8 +73,11 @@ describe('compactRules', () => {
     const r = loadLabText('nat.yaml', starLabYaml({ name: 'nat', hosts: 100, dnat: 500, backends: 100 }));
     const hub = r.lab!.hosts.find((h) => h.name === 'hub')!;
     const p = renderPolicy('nat', hub)!;
-    // Per chain: one header digest, then prerouting 2 (map + service), output 2, postrouting 2 (hairpin set + self set).
-    expect(p.rules).toHaveLength(3 + 6);
+    // Per chain: one header digest, then prerouting 2 (map + service), output 2, postrouting 4:
+    // the first hairpin, the loopback masquerade docker-proxy's 127.0.0.1 needs (written after
+    // the first publish, so it splits the run), the hairpin set of the rest, the self set.
+    expect(p.rules).toHaveLength(3 + 8);
     expect(p.body).toContain('dnat ip to tcp dport map { 10000 : 10.10.0.2 . 80, 10001 : 10.10.0.3 . 80,');
+    expect(p.body).toContain('oifname "br0" ip saddr 10.10.0.0/16 ct status dnat ip daddr . tcp dport { 10.10.0.3 . 80, 10.10.0.4 . 80,');
   });
 });

@@ -25,12 +25,13 @@ const withLib = (code: string, input = '') => perl(['-I', LIB, '-e', code], inpu
 describe('perl helpers', () => {
   const files = [...readdirSync(HELPERS_DIR).filter((f) => f.endsWith('.pl')), ...readdirSync(LIB).map((f) => `lib/${f}`)];
 
-  it('are the four programs and three libraries the driver runs', () => {
+  it('are the five programs and three libraries the driver runs', () => {
     expect(files.sort()).toEqual(
       [
         'lib/netns.pl',
         'lib/rtnetlink.pl',
         'lib/sysctl-file.pl',
+        'netdev-reader.pl',
         'netlink-reader.pl',
         'netlink-writer.pl',
         'runner.pl',

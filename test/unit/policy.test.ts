@@ -2,7 +2,14 @@
 // output captured from nft 1.0.6 by test/live/policy-nft.test.ts (POLICY_PRINT_LISTINGS=1).
 import { describe, expect, it } from 'vitest';
 import { LabError } from '../../src/errors.js';
-import { bridgesNeedingHairpin, deleteTableScript, renderPolicy, replaceTableScript, rulesFromListing } from '../../src/model/policy.js';
+import {
+  bridgesNeedingHairpin,
+  deleteTableScript,
+  localnetInterfaces,
+  renderPolicy,
+  replaceTableScript,
+  rulesFromListing,
+} from '../../src/model/policy.js';
 import type { Host, Policy, Service } from '../../src/lab/types.js';
 import { bridge, mkHost as labHost, policy, pos, rule, veth } from '../fixtures/hosts.js';
 
@@ -247,23 +254,24 @@ const LIVE_DOCKER_LISTING = `table inet netlab_pol {
 
 	chain nl_output {
 		type nat hook output priority -100; policy accept;
-		ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:db43f3875d04"
+		meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:71836743849e"
 		ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:17::2]:80 comment "nl:0c42a7955fb6"
 	}
 
 	chain nl_postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "docker0" ip saddr 172.17.0.0/16 ip daddr 172.17.0.2 ct status dnat tcp dport 80 masquerade comment "nl:4883643fc183"
-		oifname "docker0" ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 ct status dnat tcp dport 80 masquerade comment "nl:ad71d9418844"
-		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:0b44a77784e0"
-		ip6 saddr fd00:17::/64 ip6 daddr != fd00:17::/64 oifname "uplink" masquerade comment "nl:b156ae68c677"
+		oifname "docker0" ip saddr 127.0.0.0/8 masquerade comment "nl:0bb16eef6b76"
+		oifname "docker0" ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 ct status dnat tcp dport 80 masquerade comment "nl:32ba679630a7"
+		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:f428780da6fa"
+		ip6 saddr fd00:17::/64 ip6 daddr != fd00:17::/64 oifname "uplink" masquerade comment "nl:2e488e2a4c17"
 	}
 }
 `;
 
 /** The same table listed with `nft -a`, after someone added a set and a rule by hand. */
 const LIVE_DOCKER_LISTING_EDITED = `table inet netlab_pol { # handle 1
-	set foo { # handle 12
+	set foo { # handle 13
 		type ipv4_addr
 		elements = { 1.2.3.4, 5.6.7.8 }
 	}
@@ -276,17 +284,18 @@ const LIVE_DOCKER_LISTING_EDITED = `table inet netlab_pol { # handle 1
 
 	chain nl_output { # handle 2
 		type nat hook output priority -100; policy accept;
-		ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:db43f3875d04" # handle 6
+		meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:71836743849e" # handle 6
 		ip6 daddr != ::1 fib daddr type local tcp dport 8080 dnat ip6 to [fd00:17::2]:80 comment "nl:0c42a7955fb6" # handle 7
-		ip daddr @foo accept # handle 13
+		ip daddr @foo accept # handle 14
 	}
 
 	chain nl_postrouting { # handle 3
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "docker0" ip saddr 172.17.0.0/16 ip daddr 172.17.0.2 ct status dnat tcp dport 80 masquerade comment "nl:4883643fc183" # handle 8
-		oifname "docker0" ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 ct status dnat tcp dport 80 masquerade comment "nl:ad71d9418844" # handle 9
-		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:0b44a77784e0" # handle 10
-		ip6 saddr fd00:17::/64 ip6 daddr != fd00:17::/64 oifname "uplink" masquerade comment "nl:b156ae68c677" # handle 11
+		oifname "docker0" ip saddr 127.0.0.0/8 masquerade comment "nl:0bb16eef6b76" # handle 9
+		oifname "docker0" ip6 saddr fd00:17::/64 ip6 daddr fd00:17::2 ct status dnat tcp dport 80 masquerade comment "nl:32ba679630a7" # handle 10
+		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:f428780da6fa" # handle 11
+		ip6 saddr fd00:17::/64 ip6 daddr != fd00:17::/64 oifname "uplink" masquerade comment "nl:2e488e2a4c17" # handle 12
 	}
 }
 `;
@@ -309,7 +318,7 @@ const LIVE_SINK_LISTING = `table inet netlab_pol {
 
 	chain nl_output {
 		type nat hook output priority -100; policy accept;
-		ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip to 172.18.0.2:80 comment "nl:a1b21da2a814"
+		meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 172.18.0.2:80 comment "nl:0a286a9a1778"
 		ip daddr 192.0.2.1 fib daddr type local tcp dport 7000-7002 dnat ip to tcp dport map { 7000 : 172.18.0.3 . 9000, 7001 : 172.18.0.3 . 9001, 7002 : 172.18.0.3 . 9002 } comment "nl:f5fb833f9404"
 		ip6 daddr != ::1 fib daddr type local tcp dport 8443 dnat ip6 to [fd00:18::2]:443 comment "nl:8080f4dd53e6"
 		ip daddr 10.96.0.10 tcp dport 80 dnat ip to numgen inc mod 2 map { 0 : 10.244.2.2 . 8080, 1 : 172.18.0.5 . 8080 } comment "nl:0fefd568539d"
@@ -323,15 +332,16 @@ const LIVE_SINK_LISTING = `table inet netlab_pol {
 	chain nl_postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "br0" ip saddr 172.18.0.0/16 ip daddr 172.18.0.2 ct status dnat tcp dport 80 masquerade comment "nl:17f6918fbea4"
-		oifname "br0" ip saddr 172.18.0.0/16 ip daddr 172.18.0.3 ct status dnat udp dport 5000-5010 masquerade comment "nl:3d0c61fb8b0c"
-		oifname "br0" ip saddr 172.18.0.0/16 ip daddr 172.18.0.3 ct status dnat tcp dport 9000-9002 masquerade comment "nl:172cc31fb92e"
-		oifname "br0" ip6 saddr fd00:18::/64 ip6 daddr fd00:18::2 ct status dnat tcp dport 443 masquerade comment "nl:e259f1c6f359"
-		ip saddr 172.18.0.5 ip daddr 172.18.0.5 ct status dnat tcp dport 8080 masquerade comment "nl:877285f08621"
-		ip6 saddr fd00:18::5 ip6 daddr fd00:18::5 ct status dnat tcp dport 8080 masquerade comment "nl:427601fc85e2"
-		ip6 saddr fd00:18::6 ip6 daddr fd00:18::6 ct status dnat tcp dport 8080 masquerade comment "nl:ef92341c23b5"
-		ip saddr 172.18.0.0/16 ip daddr != 172.18.0.0/16 oifname "up0" masquerade comment "nl:7a71000772d5"
-		ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 snat ip to 192.0.2.10 comment "nl:35efbcc293cd"
-		ip6 saddr fd00:18::/64 ip6 daddr != fd00:18::/64 oifname "up0" snat ip6 to 2001:db8::10 comment "nl:ad166d427b0a"
+		oifname "br0" ip saddr 127.0.0.0/8 masquerade comment "nl:b2a7f6fa42b5"
+		oifname "br0" ip saddr 172.18.0.0/16 ip daddr 172.18.0.3 ct status dnat udp dport 5000-5010 masquerade comment "nl:9323fb292166"
+		oifname "br0" ip saddr 172.18.0.0/16 ip daddr 172.18.0.3 ct status dnat tcp dport 9000-9002 masquerade comment "nl:da72a9eddd45"
+		oifname "br0" ip6 saddr fd00:18::/64 ip6 daddr fd00:18::2 ct status dnat tcp dport 443 masquerade comment "nl:e474df2f5b47"
+		ip saddr 172.18.0.5 ip daddr 172.18.0.5 ct status dnat tcp dport 8080 masquerade comment "nl:6efabf4a2fa6"
+		ip6 saddr fd00:18::5 ip6 daddr fd00:18::5 ct status dnat tcp dport 8080 masquerade comment "nl:be161d6802b0"
+		ip6 saddr fd00:18::6 ip6 daddr fd00:18::6 ct status dnat tcp dport 8080 masquerade comment "nl:44068e6d765f"
+		ip saddr 172.18.0.0/16 ip daddr != 172.18.0.0/16 oifname "up0" masquerade comment "nl:63bdad44b03d"
+		ip saddr 10.0.0.0/24 ip daddr != 10.0.0.0/24 snat ip to 192.0.2.10 comment "nl:9fee69f8511a"
+		ip6 saddr fd00:18::/64 ip6 daddr != fd00:18::/64 oifname "up0" snat ip6 to 2001:db8::10 comment "nl:1615ac2e276e"
 	}
 
 	chain nl_input {
@@ -385,18 +395,19 @@ describe('renderPolicy: golden', () => {
 
 	chain nl_output {
 		type nat hook output priority -100; policy accept;
-		ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:db43f3875d04"
+		meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80 comment "nl:71836743849e"
 	}
 
 	chain nl_postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		oifname "docker0" ip saddr 172.17.0.0/16 ip daddr 172.17.0.2 ct status dnat tcp dport 80 masquerade comment "nl:4883643fc183"
-		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:a18d9a132bab"
+		oifname "docker0" ip saddr 127.0.0.0/8 masquerade comment "nl:0bb16eef6b76"
+		ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade comment "nl:0b44a77784e0"
 	}
 }
 `);
     // One entry per chain header and per rule, sorted.
-    expect(r.rules).toHaveLength(3 + 4);
+    expect(r.rules).toHaveLength(3 + 5);
     expect(r.rules).toEqual([...r.rules].sort());
     for (const id of r.rules) expect(id).toMatch(/^nl_(prerouting|output|postrouting)\/[0-9a-f]{12}$/);
     for (const m of r.body.matchAll(/comment "nl:([0-9a-f]+)"/g)) expect(r.rules.some((id) => id.endsWith(`/${m[1]}`))).toBe(true);
@@ -425,11 +436,36 @@ describe('renderPolicy: golden', () => {
 
   it('NodePort, externalTrafficPolicy Cluster: every local address, marked and masqueraded as kube-proxy does', () => {
     const body = renderPolicy('k8s', k8sNode(undefined, { services: [{ ...webService(BACKENDS), nodePort: 30080 }] }))!.body;
-    const nodePort =
-      'fib daddr type local ip daddr != 127.0.0.0/8 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
-    expect(chainRules(body, 'nl_prerouting')).toContain(nodePort);
-    expect(chainRules(body, 'nl_output')).toContain(nodePort);
+    const toBackends =
+      'tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip to numgen inc mod 2 map { 0 : 10.244.1.2 . 8080, 1 : 10.244.2.2 . 8080 }';
+    expect(chainRules(body, 'nl_prerouting')).toContain(`fib daddr type local ip daddr != 127.0.0.0/8 ${toBackends}`);
+    // The node's own connections, to 127.0.0.1 too (kube-proxy's localhost NodePorts).
+    expect(chainRules(body, 'nl_output')).toContain(`meta nfproto ipv4 fib daddr type local ${toBackends}`);
     expect(chainRules(body, 'nl_postrouting')).toContain('meta mark & 0x00004000 == 0x00004000 masquerade');
+  });
+
+  it('NodePort on 127.0.0.1 for the node itself: route_localnet everywhere, guarded as KUBE-FIREWALL does', () => {
+    const node = k8sNode(undefined, {
+      services: [
+        { ...webService(BACKENDS), nodePort: 30080 },
+        { ...webService(BACKENDS), name: 'api', port: 81, nodePort: 30081 },
+      ],
+    });
+    const pre = chainRules(renderPolicy('k8s', node)!.body, 'nl_prerouting');
+    // The backend may be on any interface, so every one takes a 127.0.0.0/8 source...
+    expect(localnetInterfaces(node)).toEqual(['all']);
+    // ...and nothing from outside reaches the node's loopback: one guard, before any DNAT.
+    expect(pre[0]).toBe('iifname != "lo" ip daddr 127.0.0.0/8 drop');
+    expect(pre.filter((r) => r.includes('127.0.0.0/8 drop'))).toHaveLength(1);
+    // Neither without a NodePort, nor for an IPv6 one (kube-proxy's localhost NodePorts are IPv4 only).
+    const v6: Service = { ...webService([{ address: 'fd00:244:1::2', port: 8080 }]), vip: 'fd00:96::10', nodePort: 30080 };
+    for (const h of [k8sNode(), k8sNode(undefined, { services: [v6] })]) {
+      expect(localnetInterfaces(h)).toEqual([]);
+      expect(renderPolicy('k8s', h)!.body).not.toContain('127.0.0.0/8 drop');
+    }
+    expect(chainRules(renderPolicy('k8s', k8sNode(undefined, { services: [v6] }))!.body, 'nl_output')).toContain(
+      'fib daddr type local ip6 daddr != ::1 tcp dport 30080 meta mark set meta mark | 0x00004000 dnat ip6 to [fd00:244:1::2]:8080',
+    );
   });
 
   it('NodePort, externalTrafficPolicy Local: only local backends, the client address kept, none = drop', () => {
@@ -450,7 +486,28 @@ describe('renderPolicy: golden', () => {
     const post = chainRules(body, 'nl_postrouting');
     expect(post).toEqual([
       'ip saddr 172.17.0.2 ip daddr 172.17.0.2 ct status dnat tcp dport 80 masquerade',
+      // moby's `-o docker0 -m addrtype --src-type LOCAL -j MASQUERADE`: the host's own connections.
+      'oifname "docker0" fib saddr type local masquerade',
       'ip saddr 172.17.0.0/16 ip daddr != 172.17.0.0/16 oifname "uplink" masquerade',
+    ]);
+  });
+
+  it('a port published on every address answers on 127.0.0.1 too, as with Docker, where the target is on a segment of the host', () => {
+    const host = dockerBridgeHost();
+    const body = renderPolicy('docker', host)!.body;
+    // Loopback is DNATed in output (docker-proxy listens on it; without it, Docker DNATs it)...
+    expect(chainRules(body, 'nl_output')).toEqual(['meta nfproto ipv4 fib daddr type local tcp dport 8080 dnat ip to 172.17.0.2:80']);
+    // ...leaves the bridge as the bridge's address, which needs route_localnet there.
+    expect(chainRules(body, 'nl_postrouting')).toContain('oifname "docker0" ip saddr 127.0.0.0/8 masquerade');
+    expect(localnetInterfaces(host)).toEqual(['docker0']);
+    // Not a port published on one address or inbound interface, nor a target the host only routes to.
+    const only = (d: Partial<Policy['dnat'][number]>) => dockerBridgeHost({ dnat: [{ ...host.policy!.dnat[0]!, ...d }] });
+    for (const h of [only({ address: '203.0.113.1' }), only({ in: 'uplink' }), only({ toAddress: '198.51.100.7' })]) {
+      expect(localnetInterfaces(h)).toEqual([]);
+      expect(renderPolicy('docker', h)!.body).not.toContain('127.0.0.0/8 masquerade');
+    }
+    expect(chainRules(renderPolicy('docker', only({ toAddress: '198.51.100.7' }))!.body, 'nl_output')).toEqual([
+      'ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 dnat ip to 198.51.100.7:80',
     ]);
   });
 

@@ -14,6 +14,14 @@ import { labOf, useTempStateDir } from './helpers.js';
 
 useTempStateDir();
 
+/**
+ * A lab across machines is never planned as one lab: each machine plans and renders its own slice
+ * (test/unit/machines-slice.test.ts and lab-two-machines.test.ts hold what the slices contain).
+ */
+const ACROSS_MACHINES = readdirSync('labs')
+  .filter((f) => f.endsWith('.yaml') && lab(`labs/${f}`).machines !== undefined)
+  .sort();
+
 function lab(file: string, edit: (t: string) => string = (t) => t) {
   let text = edit(readFileSync(file, 'utf8'));
   if (!/^ {2}db:$/m.test(text)) text = text.replace(/^ {2}- .*\bdb\b.*\n/gm, '');
@@ -87,7 +95,7 @@ describe('operations rendered to command text', () => {
     const extras = readFileSync('test/unit/processes.test.ts', 'utf8').match(/const LAB = `([\s\S]*?)`;/)![1]!;
     parts.push(text('extras create', plan(desiredState(labOf('ex.yaml', extras)), new Map()).steps));
     for (const f of readdirSync('labs')
-      .filter((x) => x.endsWith('.yaml') && x !== 'scale.yaml')
+      .filter((x) => x.endsWith('.yaml') && x !== 'scale.yaml' && !ACROSS_MACHINES.includes(x))
       .sort()) {
       const s = desiredState(lab(`labs/${f}`));
       parts.push(text(`${f} create`, plan(s, new Map()).steps));
@@ -99,4 +107,12 @@ describe('operations rendered to command text', () => {
     parts.push(text('changes back', plan(before, after).steps));
     await expect(`${parts.join('\n\n')}\n`).toMatchFileSnapshot('fixtures/rendered.txt');
   });
+
+  for (const f of ACROSS_MACHINES) {
+    const why = 'a lab across machines is rendered per machine, from its slices';
+    it(`labs/${f}: not rendered as one lab (${why})`, (ctx) => {
+      console.log(`skipped labs/${f}: ${why}`);
+      ctx.skip(why);
+    });
+  }
 });

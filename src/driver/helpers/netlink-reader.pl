@@ -1,8 +1,9 @@
-# netlink reader: links, addresses, routes, qdiscs, sysctls and nsids of many namespaces.
+# netlink reader: links, addresses, routes, qdiscs, proxy neighbours, sysctls and nsids of many namespaces.
 # Arguments: SETNS_NR NSDIR MODE O_NOFOLLOW (MODE dump or nsid).
 # Input (dump): one namespace a line, `NS \t FLAGS \t COUNT \t SYSCTL-PATH... \t PEER...`, COUNT
-# paths, FLAGS 6 for IPv6 routes, q for qdiscs, l for links only. Output frames: u32 line number,
-# one letter (L links, A addresses, R routes, S IPv6 routes, Q qdiscs, Y sysctl values a line
+# paths, FLAGS 6 for IPv6 routes, q for qdiscs, p for proxy neighbours, l for links only. Output
+# frames: u32 line number, one letter (L links, A addresses, R routes, S IPv6 routes, Q qdiscs,
+# P proxy neighbours, Y sysctl values a line
 # each, `=VALUE` or `-` when missing, N the nsid of each peer a line, E error text), u32 length
 # (both big-endian), bytes: the kernel's messages unchanged.
 # Input (nsid): lines `NS \t OTHER...`; output lines `LINE \t NSID...` (-1 = none), `LINE \t E`.
@@ -53,6 +54,8 @@ while (my $l = <STDIN>) {
   push @dumps, ['S', 26, pack('CCCCCCCCL', 10, 0, 0, 0, 0, 0, 0, 0, 0)] if $flags =~ /6/;
   # RTM_GETQDISC: struct tcmsg, all zero (every device).
   push @dumps, ['Q', 38, pack('CxSlLLL', 0, 0, 0, 0, 0, 0)] if $flags =~ /q/;
+  # RTM_GETNEIGH with struct ndmsg's flags exactly NTF_PROXY: the kernel dumps the proxy table.
+  push @dumps, ['P', 30, pack('CCSlSCC', 0, 0, 0, 0, 0, 0x08, 0)] if $flags =~ /p/;
   my $ok = 1;
   for my $d (@dumps) {
     my ($out, $errno, $text) = nl_request($s, $d->[1], 0x301, $d->[2]);
