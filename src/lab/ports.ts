@@ -37,21 +37,22 @@ export function assignPortNames(lab: string, ports: PortIdentity[], reserved: Ma
   const out = new Map<string, string>();
   for (const [host, unique] of byHost) {
     const written = reserved.get(host) ?? new Set<string>();
-    const sorted = [...unique].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const name = (p: PortIdentity, probe: number) => bridgePortName(lab, host, p.peerHost, p.peerIf, probe);
     // Each hash name once: a hub may have thousands of ports.
-    const bases = new Map(sorted.map(([key, p]) => [key, name(p, 0)]));
+    const bases = new Map([...unique].map(([key, p]) => [key, name(p, 0)]));
     const claims = new Map<string, number>();
     for (const base of bases.values()) claims.set(base, (claims.get(base) ?? 0) + 1);
     const taken = new Set(written);
     const rest: [string, PortIdentity][] = [];
-    for (const [key, p] of sorted) {
+    for (const [key, p] of unique) {
       const base = bases.get(key)!;
       if (claims.get(base) === 1 && !written.has(base)) {
         out.set(key, base);
         taken.add(base);
       } else rest.push([key, p]);
     }
+    // Only the few that collide need the order of their identities; a hub may have 100k ports.
+    rest.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     for (const [key, p] of rest) {
       for (let probe = 0; ; probe++) {
         const candidate = name(p, probe);

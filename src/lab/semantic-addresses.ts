@@ -20,39 +20,65 @@ import type { Path } from './locate.js';
 
 /**
  * L2 segments: a veth pair, a bridge with everything attached to it through its ports and their
- * veth peers, and MACVLAN/IPVLAN/MACVTAP devices with their parent (they share its wire).
+ * veth peers, and MACVLAN/IPVLAN/MACVTAP devices with their parent (they share its wire). Each
+ * segment's interfaces in the order they are first met (pool.ts takes them so).
  */
 export function segments(ctx: LabContext): IfaceEntry[][] {
-  const parent = new Map<IfaceEntry, IfaceEntry>();
-  const find = (e: IfaceEntry): IfaceEntry => {
-    let root = e;
-    while (parent.get(root) && parent.get(root) !== root) root = parent.get(root)!;
-    parent.set(e, root);
-    return root;
+  return segmentGroups(ctx).byMeeting;
+}
+
+/**
+ * The segments in the order of `segments`, each also with its interfaces in file order (hosts,
+ * then their interfaces), which the address rules report in. A union-find over interface
+ * numbers: a lab may have 200k interfaces, all on one bridge.
+ */
+function segmentGroups(ctx: LabContext): { byMeeting: IfaceEntry[][]; inFileOrder: IfaceEntry[][] } {
+  const all: IfaceEntry[] = [];
+  const number = new Map<IfaceEntry, number>();
+  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) number.set(e, all.push(e) - 1);
+  // parent[i] is -1 until interface i is met; met lists them in that order.
+  const parent = new Int32Array(all.length).fill(-1);
+  const met: number[] = [];
+  const find = (i: number): number => {
+    if (parent[i] === -1) {
+      parent[i] = i;
+      met.push(i);
+    }
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
   };
-  const union = (a: IfaceEntry | undefined, b: IfaceEntry | undefined) => {
-    if (a && b) parent.set(find(a), find(b));
+  const union = (i: number, other: IfaceEntry | undefined) => {
+    const j = other === undefined ? undefined : number.get(other);
+    if (j !== undefined) parent[find(i)] = find(j);
   };
   const lookup = (host: string, name: string) => ctx.hosts.get(host)?.ifaces.get(name);
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
-      find(e);
-      if (e.link) union(e, lookup(e.link.peer.host, e.link.peer.name));
+      const i = number.get(e)!;
+      find(i);
+      if (e.link) union(i, lookup(e.link.peer.host, e.link.peer.name));
       const bridge = e.portOf ?? e.raw.bridge;
-      if (bridge !== undefined) union(e, localOrRemote(ctx, host, bridge));
+      if (bridge !== undefined) union(i, localOrRemote(ctx, host, bridge));
       if (e.raw.parent !== undefined && (e.kind === 'macvlan' || e.kind === 'macvtap' || e.kind === 'ipvlan')) {
-        union(e, localOrRemote(ctx, host, e.raw.parent));
+        union(i, localOrRemote(ctx, host, e.raw.parent));
       }
     }
   }
-  const groups = new Map<IfaceEntry, IfaceEntry[]>();
-  for (const e of parent.keys()) {
-    const root = find(e);
-    const group = groups.get(root);
-    if (group) group.push(e);
-    else groups.set(root, [e]);
+  // Segments are numbered in the order their first interface was met.
+  const groupOf = new Int32Array(all.length).fill(-1);
+  const byMeeting: IfaceEntry[][] = [];
+  const inFileOrder: IfaceEntry[][] = [];
+  for (const i of met) {
+    const root = find(i);
+    if (groupOf[root] === -1) {
+      groupOf[root] = byMeeting.length;
+      byMeeting.push([]);
+      inFileOrder.push([]);
+    }
+    byMeeting[groupOf[root]!]!.push(all[i]!);
   }
-  return [...groups.values()];
+  for (const [i, e] of all.entries()) inFileOrder[groupOf[find(i)]!]!.push(e);
+  return { byMeeting, inFileOrder };
 }
 
 function localOrRemote(ctx: LabContext, host: HostEntry, ref: string): IfaceEntry | undefined {
@@ -110,13 +136,11 @@ function subnetAddress(text: string): Cidr | null {
 
 /** Duplicate addresses and overlapping-but-different subnets within each segment, and subnets shared by two segments of a host. */
 export function checkSegments(ctx: LabContext): void {
-  // Hosts and interfaces in file order, so the second occurrence is the one reported.
-  const order = new Map<IfaceEntry, number>();
-  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) order.set(e, order.size);
-  const all = segments(ctx);
+  // Interfaces in file order, so the second occurrence is the one reported.
+  const all = segmentGroups(ctx).inFileOrder;
   for (const segment of all) {
     const placed: Placed[] = [];
-    for (const e of [...segment].sort((a, b) => order.get(a)! - order.get(b)!)) {
+    for (const e of segment) {
       for (const [i, text] of (e.raw.addresses ?? []).entries()) {
         const cidr = subnetAddress(text);
         if (cidr) placed.push({ cidr, text, entry: e, index: i, order: placed.length });
