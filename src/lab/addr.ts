@@ -49,6 +49,19 @@ export function parseCidr(text: string): Cidr | null {
   return parsed;
 }
 
+/**
+ * Forgets the parsed CIDRs: once a lab is checked nothing asks for most of them again, and a lab
+ * of 100k hosts would keep 100k of them while it is normalised.
+ */
+export function forgetCidrs(): void {
+  cidrCache.clear();
+}
+
+/** parseCidr without remembering the result: for a text looked at once. */
+export function parseCidrOnce(text: string): Cidr | null {
+  return cidrCache.get(text) ?? parseCidrUncached(text);
+}
+
 function parseCidrUncached(text: string): Cidr | null {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
   if (!m) return null;

@@ -18,7 +18,9 @@ export interface LinkEnd {
   /** Where the link is written (see linkLabel). */
   source: LinkSource;
   end: 'a' | 'b';
-  peer: { host: string; name: string };
+  /** The far end, by host and interface name (see LabContext.peer); flat, as a big lab has 200k ends. */
+  peerHost: string;
+  peerName: string;
   mtu: number | undefined;
 }
 
@@ -118,6 +120,11 @@ export class LabContext {
     return [...causes, ...this.issues.filter((i) => this.knockOns.has(i)).sort(byPosition)];
   }
 
+  /** The other end of an interface's link, if it has one. */
+  peer(entry: IfaceEntry): IfaceEntry | undefined {
+    return entry.link ? this.hosts.get(entry.link.peerHost)?.ifaces.get(entry.link.peerName) : undefined;
+  }
+
   /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. */
   kernelName(entry: IfaceEntry): string {
     return this.hosts.get(entry.host)?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
@@ -207,7 +214,8 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
   // Port names depend on every port of the host, so they are settled before any link is added.
   ctx.portNames = portNamesOf(ctx, specs);
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
-  const mentioned = new Set([...(raw.links ?? []).flatMap((l) => [l.a, l.b]), ...written]);
+  const mentioned = new Set<string>(written);
+  for (const l of raw.links ?? []) mentioned.add(l.a).add(l.b);
   const unlinked = unlinkedOf(ctx, mentioned);
   const before = ctx.issues.length;
   for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu, unlinked);
@@ -217,8 +225,9 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
   const linkFailed = ctx.issues.length > before;
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
+      if (e.kind !== 'veth' || e.link !== null) continue;
       const key = `${host.name}:${e.name}`;
-      if (e.kind === 'veth' && e.link === null && !mentioned.has(key) && !ctx.meantFor.has(key)) {
+      if (!mentioned.has(key) && !ctx.meantFor.has(key)) {
         ctx.report(
           e.path,
           `interface "${e.name}" has no kind and no link creates it: add a link (e.g. { a: ${host.name}:${e.name}, b: OTHER:IF }) or set kind`,
@@ -361,13 +370,7 @@ function addLink(
     [b, a],
   ] as const) {
     const name = names[self.end];
-    const link: LinkEnd = {
-      index: src.index,
-      source: src,
-      end: self.end,
-      peer: { host: other.host.name, name: names[other.end] },
-      mtu,
-    };
+    const link: LinkEnd = { index: src.index, source: src, end: self.end, peerHost: other.host.name, peerName: names[other.end], mtu };
     const existing = self.host.ifaces.get(name);
     if (existing) existing.link = link;
     else {

@@ -1,7 +1,7 @@
 // Builds the normalised Lab from a context that passed every rule: defaults filled in,
 // references turned into kernel names, addresses canonical. Lookups here cannot fail because
 // the rules already checked them; a failure would be a bug, so it throws.
-import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
+import { cidrText, familyOf, networkText, parseCidr, parseCidrOnce, parseIp } from './addr.js';
 import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import { normaliseExpect } from './expect.js';
@@ -112,13 +112,9 @@ function normaliseHost(ctx: LabContext, host: HostEntry): Host {
   };
 }
 
-function peerOf(ctx: LabContext, e: IfaceEntry): IfaceEntry | undefined {
-  return e.link ? ctx.hosts.get(e.link.peer.host)?.ifaces.get(e.link.peer.name) : undefined;
-}
-
 /** An address as written when that is already its canonical text: one string, not a copy per host. */
 function addressText(text: string): string {
-  return sameText(cidrText(parseCidr(text)!), text);
+  return sameText(cidrText(parseCidrOnce(text)!), text);
 }
 
 function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): Interface {
@@ -143,7 +139,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   // The kinds a big lab is made of, written out whole: a literal with a spread inside keeps its
   // members out of line, and a lab of 100k hosts has two such objects per host.
   if (plain && e.kind === 'veth') {
-    const peer = peerOf(ctx, e);
+    const peer = ctx.peer(e);
     if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
     const to = { host: peer.host, ifname: ctx.kernelName(peer) };
     const name = e.name;
@@ -174,7 +170,7 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   const base = { host: host.name, name: e.name, ifname, altname, mtu, mac, addresses, master, vlans, up, conditions, ...tables, pos };
   switch (e.kind) {
     case 'veth': {
-      const peer = peerOf(ctx, e);
+      const peer = ctx.peer(e);
       if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
       return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
     }
@@ -225,7 +221,7 @@ export function mtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth 
 
 export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
   // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
-  const written = e.raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu;
+  const written = e.raw.mtu ?? e.link?.mtu ?? ctx.peer(e)?.raw.mtu;
   if (written !== undefined) return written;
   // A device stacked on another gets its parent's MTU (a VXLAN: the underlay's minus the
   // headroom), as the kernel gives it, and could not exceed it.

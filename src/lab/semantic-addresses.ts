@@ -51,12 +51,11 @@ function segmentGroups(ctx: LabContext): { byMeeting: IfaceEntry[][]; inFileOrde
     const j = other === undefined ? undefined : number.get(other);
     if (j !== undefined) parent[find(i)] = find(j);
   };
-  const lookup = (host: string, name: string) => ctx.hosts.get(host)?.ifaces.get(name);
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
       const i = number.get(e)!;
       find(i);
-      if (e.link) union(i, lookup(e.link.peer.host, e.link.peer.name));
+      union(i, ctx.peer(e));
       const bridge = e.portOf ?? e.raw.bridge;
       if (bridge !== undefined) union(i, localOrRemote(ctx, host, bridge));
       if (e.raw.parent !== undefined && (e.kind === 'macvlan' || e.kind === 'macvtap' || e.kind === 'ipvlan')) {
