@@ -5,7 +5,7 @@ import type { LabIssue } from '../errors.js';
 import type { InputFile, PolicySource } from './netpol-manifest.js';
 import { formatPath, type Locator, type Part, type Path } from './locate.js';
 import { ownerAltname, sharedIfname } from './names.js';
-import { assignPortNames, portKey, type PortIdentity } from './ports.js';
+import { assignPortNames, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
 import { SmallMap } from './small-map.js';
 import { closest, didYouMean } from './suggest.js';
@@ -83,8 +83,6 @@ class IfaceRecord implements IfaceEntry {
 export class LabContext {
   readonly hosts = new Map<string, HostEntry>();
   readonly issues: LabIssue[] = [];
-  /** Generated bridge-port names by portKey (see ports.ts). */
-  portNames = new Map<string, string>();
   /**
    * `HOST:IF` that a link end reported as wrong was most likely meant for (`wbe:eth0` for
    * web:eth0): what only follows from that mistake (eth0 unlinked, `dev: eth0` unknown) is not
@@ -212,15 +210,13 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
       specs.push({ src: { index: -1, iface: e.path, key: [...e.path, 'link'] }, a: self, b: to, mtu: undefined });
     }
   // Port names depend on every port of the host, so they are settled before any link is added.
-  ctx.portNames = portNamesOf(ctx, specs);
+  const portNames = portNamesOf(ctx, specs);
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
   const mentioned = new Set<string>(written);
   for (const l of raw.links ?? []) mentioned.add(l.a).add(l.b);
   const unlinked = unlinkedOf(ctx, mentioned);
   const before = ctx.issues.length;
-  for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu, unlinked);
-  // Only adding links needs them; they would be kept, one key per port, as long as the context.
-  ctx.portNames.clear();
+  for (const [i, l] of specs.entries()) addLink(ctx, l, portNames[2 * i], portNames[2 * i + 1], unlinked);
   // Some link was wrong: an interface no link names may be the one it was meant for.
   const linkFailed = ctx.issues.length > before;
   for (const host of ctx.hosts.values()) {
@@ -306,13 +302,16 @@ function portOf(self: EndRef, other: EndRef): PortIdentity {
   return { host: self.host.name, bridge: self.written, peerHost: other.host.name, peerIf: other.written };
 }
 
-/** Every bridge port the links create, named; the names the lab writes for each host are never taken. */
-function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
+/**
+ * The name of every bridge port the links create, for end a of specs[i] at 2i and end b at 2i+1
+ * (undefined for an end that is no port); the names the lab writes for each host are never taken.
+ */
+function portNamesOf(ctx: LabContext, specs: LinkSpec[]): (string | undefined)[] {
   // Names written for a host matter only in hosts that get ports: a big lab has one hub among 100k hosts.
   const reserved = new Map<string, Set<string>>();
-  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set(ctx.hosts.get(host)!.ifaces.keys())).get(host)!;
   const written: [string, string][] = [];
   const ports: PortIdentity[] = [];
+  const portEnds: number[] = [];
   // Only looks: addLink reports what is wrong with an end.
   const end = (text: string): EndRef | null => {
     const colon = text.indexOf(':');
@@ -320,40 +319,40 @@ function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
     const written = text.slice(colon + 1);
     return host ? { end: 'a', host, written, target: host.ifaces.get(written) } : null;
   };
-  for (const l of specs) {
+  for (const [i, l] of specs.entries()) {
     const a = end(l.a);
     const b = end(l.b);
-    for (const [self, other] of [
-      [a, b],
-      [b, a],
+    for (const [self, other, at] of [
+      [a, b, 2 * i],
+      [b, a, 2 * i + 1],
     ] as const) {
       if (!self) continue;
       if (self.target?.kind !== 'bridge') written.push([self.host.name, self.written]);
-      else if (other) ports.push(portOf(self, other));
+      else if (other) {
+        ports.push(portOf(self, other));
+        portEnds.push(at);
+      }
     }
   }
-  for (const p of ports) names(p.host);
+  for (const p of ports) if (!reserved.has(p.host)) reserved.set(p.host, new Set(ctx.hosts.get(p.host)!.ifaces.keys()));
   for (const [host, name] of written) reserved.get(host)?.add(name);
-  return assignPortNames(ctx.name, ports, reserved);
+  const names = assignPortNames(ctx.name, ports, reserved);
+  const out = new Array<string | undefined>(2 * specs.length);
+  for (const [k, end] of portEnds.entries()) out[end] = names[k];
+  return out;
 }
 
-/** The interface name this end gets: the written one, or a new bridge port when it names a bridge. */
-function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
+/** The interface name this end gets: the written one, or its bridge port's. */
+function endName(self: EndRef, other: EndRef, port: string | undefined): string {
   if (self.target?.kind !== 'bridge') return self.written;
-  const name = ctx.portNames.get(portKey(portOf(self, other)));
-  if (name === undefined)
+  if (port === undefined)
     throw new InternalError(`no port name for ${self.host.name}:${self.written} to ${other.host.name}:${other.written}`);
-  return name;
+  return port;
 }
 
-function addLink(
-  ctx: LabContext,
-  src: LinkSource,
-  aText: string,
-  bText: string,
-  mtu: number | undefined,
-  unlinked: Map<string, string[]>,
-): void {
+/** Adds a link, given the names of its bridge ports (see portNamesOf). */
+function addLink(ctx: LabContext, spec: LinkSpec, portA: string | undefined, portB: string | undefined, unlinked: Map<string, string[]>): void {
+  const { src, a: aText, b: bText, mtu } = spec;
   const a = parseEnd(ctx, src, 'a', aText);
   const b = parseEnd(ctx, src, 'b', bText);
   if (!a || !b) return;
@@ -362,7 +361,7 @@ function addLink(
     ctx.report(linkPath(src, 'b'), `both ends are ${aText}: a link joins two different interfaces`);
     return;
   }
-  const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
+  const names = { a: endName(a, b, portA), b: endName(b, a, portB) };
   const ok = [checkEnd(ctx, src, a, b, names.a), checkEnd(ctx, src, b, a, names.b)];
   if (!ok[0] || !ok[1]) return;
   for (const [self, other] of [

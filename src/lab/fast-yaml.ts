@@ -50,18 +50,47 @@ export function resolvePlain(s: string): unknown {
 /** Escapes that mean the same in YAML's double-quoted scalars and in JSON strings. */
 const JSON_ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/g;
 
-/** Node table: one row per node, in growable typed arrays, so a big lab costs few objects. */
+/**
+ * Rows the table of a text needs at most, or close to it: every node but the top one is a map
+ * value (after `:`), a block sequence item (`-`) or a flow sequence item (after `[` or `,`). The
+ * characters may also stand inside scalars, so this is a little more than needed.
+ */
+export function rowsFor(text: string): number {
+  let rows = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3a || c === 0x2c || c === 0x2d || c === 0x5b) rows++;
+  }
+  return rows;
+}
+
+/**
+ * Node table: one row per node, in typed arrays, so a big lab costs few objects. Made the size
+ * rowsFor gives: rows never written cost no memory (the arrays start as untouched zero pages),
+ * while growing by doubling would copy each array again and again and leave freed copies behind.
+ */
 class Table {
   size = 0;
-  start = new Int32Array(1024);
-  first = new Int32Array(1024);
-  last = new Int32Array(1024);
-  next = new Int32Array(1024);
-  keyStart = new Int32Array(1024);
-  count = new Int32Array(1024);
-  kind = new Uint8Array(1024);
+  start: Int32Array;
+  first: Int32Array;
+  last: Int32Array;
+  next: Int32Array;
+  keyStart: Int32Array;
+  count: Int32Array;
+  kind: Uint8Array;
   /** The key of the entry a node is the value of. */
   readonly keys: (string | undefined)[] = [];
+
+  constructor(rows: number) {
+    const n = Math.max(rows, 16);
+    this.start = new Int32Array(n);
+    this.first = new Int32Array(n);
+    this.last = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.keyStart = new Int32Array(n);
+    this.count = new Int32Array(n);
+    this.kind = new Uint8Array(n);
+  }
 
   add(kind: number, start: number): number {
     if (this.size === this.start.length) this.grow();
@@ -83,21 +112,12 @@ class Table {
     this.count[parent]!++;
   }
 
-  /**
-   * Done adding: each array copied to the rows in use (growth by doubling leaves up to half of
-   * them empty), and `last`, needed only while appending, dropped.
-   */
-  fit(): void {
-    const n = this.size;
-    this.start = this.start.slice(0, n);
-    this.first = this.first.slice(0, n);
+  /** Done adding: `last` is needed only while appending. */
+  done(): void {
     this.last = new Int32Array(0);
-    this.next = this.next.slice(0, n);
-    this.keyStart = this.keyStart.slice(0, n);
-    this.count = this.count.slice(0, n);
-    this.kind = this.kind.slice(0, n);
   }
 
+  /** More rows than rowsFor counted: only if a text is not what the reader expects. */
   private grow(): void {
     const n = this.start.length * 2;
     const copy = <T extends Int32Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
@@ -215,14 +235,16 @@ function isBreak(c: string | undefined): boolean {
 }
 
 class Reader {
-  readonly table = new Table();
+  readonly table: Table;
   private readonly interned = new Map<string, string>();
   /** First content character of the current line, or the text's length at its end. */
   private p = 0;
   /** Indentation of the current line; -1 at the end of the text. */
   private ind = -1;
 
-  constructor(private readonly text: string) {}
+  constructor(private readonly text: string) {
+    this.table = new Table(rowsFor(text));
+  }
 
   read(): Record<string, unknown> {
     const text = this.text;
@@ -587,7 +609,7 @@ export function readPlainYaml(text: string): { data: Record<string, unknown>; of
   const reader = new Reader(text);
   try {
     const data = reader.read();
-    reader.table.fit();
+    reader.table.done();
     return { data, offsets: new TableOffsets(text, reader.table) };
   } catch (err) {
     if (err === LEAVE || err instanceof RangeError) return null;
