@@ -37,6 +37,8 @@ export interface IfaceEntry {
   link: LinkEnd | null;
   /** For a bridge port made by a link naming a bridge: that bridge's name. */
   portOf: string | null;
+  /** Its index in LabContext.interfaces (file order). */
+  seq: number;
 }
 
 export interface HostEntry {
@@ -73,6 +75,7 @@ class IfaceRecord implements IfaceEntry {
     public declared: boolean,
     public link: LinkEnd | null,
     public portOf: string | null,
+    public seq = -1,
   ) {}
 
   get path(): Path {
@@ -82,6 +85,8 @@ class IfaceRecord implements IfaceEntry {
 
 export class LabContext {
   readonly hosts = new Map<string, HostEntry>();
+  /** Every interface in file order (hosts, then their interfaces), once the links are added. */
+  readonly interfaces: IfaceEntry[] = [];
   readonly issues: LabIssue[] = [];
   /**
    * `HOST:IF` that a link end reported as wrong was most likely meant for (`wbe:eth0` for
@@ -233,6 +238,7 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
       }
     }
   }
+  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) e.seq = ctx.interfaces.push(e) - 1;
   return ctx;
 }
 
@@ -351,7 +357,13 @@ function endName(self: EndRef, other: EndRef, port: string | undefined): string 
 }
 
 /** Adds a link, given the names of its bridge ports (see portNamesOf). */
-function addLink(ctx: LabContext, spec: LinkSpec, portA: string | undefined, portB: string | undefined, unlinked: Map<string, string[]>): void {
+function addLink(
+  ctx: LabContext,
+  spec: LinkSpec,
+  portA: string | undefined,
+  portB: string | undefined,
+  unlinked: Map<string, string[]>,
+): void {
   const { src, a: aText, b: bText, mtu } = spec;
   const a = parseEnd(ctx, src, 'a', aText);
   const b = parseEnd(ctx, src, 'b', bText);

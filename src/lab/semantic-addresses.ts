@@ -7,6 +7,9 @@ import {
   familyBits,
   familyOf,
   firstHostOf,
+  blockOf,
+  ipNumber,
+  ipText,
   isLinkLocal,
   isNetworkAddress,
   networkOf,
@@ -33,9 +36,7 @@ export function segments(ctx: LabContext): IfaceEntry[][] {
  * numbers: a lab may have 200k interfaces, all on one bridge.
  */
 function segmentGroups(ctx: LabContext): { byMeeting: IfaceEntry[][]; inFileOrder: IfaceEntry[][] } {
-  const all: IfaceEntry[] = [];
-  const number = new Map<IfaceEntry, number>();
-  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) number.set(e, all.push(e) - 1);
+  const all = ctx.interfaces;
   // parent[i] is -1 until interface i is met; met lists them in that order.
   const parent = new Int32Array(all.length).fill(-1);
   const met: number[] = [];
@@ -48,12 +49,11 @@ function segmentGroups(ctx: LabContext): { byMeeting: IfaceEntry[][]; inFileOrde
     return i;
   };
   const union = (i: number, other: IfaceEntry | undefined) => {
-    const j = other === undefined ? undefined : number.get(other);
-    if (j !== undefined) parent[find(i)] = find(j);
+    if (other !== undefined) parent[find(i)] = find(other.seq);
   };
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
-      const i = number.get(e)!;
+      const i = e.seq;
       find(i);
       union(i, ctx.peer(e));
       const bridge = e.portOf ?? e.raw.bridge;
@@ -145,20 +145,20 @@ export function checkSegments(ctx: LabContext): void {
         if (cidr) placed.push({ cidr, text, entry: e, index: i, order: placed.length });
       }
     }
-    const flagged = new Set<Placed>();
-    const byIp = new Map<string, Placed>();
+    const kept: Placed[] = [];
+    // By the address as a number: a segment may hold 100k addresses.
+    const byIp = new Map<number | bigint, Placed>();
     for (const p of placed) {
-      const key = p.cidr.ip.toString();
+      const key = ipNumber(p.cidr.ip);
       const first = byIp.get(key);
-      if (first) {
-        ctx.report(placedPath(p), `address ${key} is already used by ${ctx.where(first.entry)} on the same L2 segment`);
-        flagged.add(p);
-      } else byIp.set(key, p);
+      if (first)
+        ctx.report(placedPath(p), `address ${ipText(p.cidr.ip)} is already used by ${ctx.where(first.entry)} on the same L2 segment`);
+      else {
+        byIp.set(key, p);
+        kept.push(p);
+      }
     }
-    checkOverlaps(
-      ctx,
-      placed.filter((p) => !flagged.has(p)),
-    );
+    checkOverlaps(ctx, kept);
   }
   checkHostSubnets(ctx, all);
 }
@@ -237,19 +237,21 @@ function checkOverlaps(ctx: LabContext, placed: Placed[]): void {
     const nets = placed
       .filter((p) => p.cidr.family === family)
       .map((p) => {
-        const net = networkOf(p.cidr);
-        return { p, net, start: bigintOf(net) };
+        const { start, end } = blockOf(p.cidr);
+        return { p, start, end };
       })
-      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.net.prefix - b.net.prefix || a.p.order - b.p.order));
+      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : a.p.cidr.prefix - b.p.cidr.prefix || a.p.order - b.p.order));
     let outer: (typeof nets)[number] | null = null;
     for (const n of nets) {
-      if (outer && n.net.prefix !== outer.net.prefix && contains(outer.net, n.net.ip)) {
+      // Sorted by start: n lies in outer's block when it starts before outer's end.
+      const inside = outer !== null && n.start <= outer.end;
+      if (outer && inside && n.p.cidr.prefix !== outer.p.cidr.prefix) {
         const [early, late] = outer.p.order < n.p.order ? [outer.p, n.p] : [n.p, outer.p];
         ctx.report(
           placedPath(late),
           `address ${late.text} overlaps ${early.text} (${ctx.where(early.entry)}) on the same L2 segment with a different prefix length`,
         );
-      } else if (!outer || !contains(outer.net, n.net.ip)) outer = n;
+      } else if (!inside) outer = n;
     }
   }
 }
