@@ -78,8 +78,13 @@ class Table {
   keyStart: Int32Array;
   count: Int32Array;
   kind: Uint8Array;
-  /** The key of the entry a node is the value of. */
-  readonly keys: (string | undefined)[] = [];
+  /**
+   * The key of the entry a node is the value of, as an index in `names` (-1: none). A list of a
+   * string per node would be grown, copy after copy, to a million entries in a big lab.
+   */
+  keyOf: Int32Array;
+  readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
 
   constructor(rows: number) {
     const n = Math.max(rows, 16);
@@ -90,6 +95,19 @@ class Table {
     this.keyStart = new Int32Array(n);
     this.count = new Int32Array(n);
     this.kind = new Uint8Array(n);
+    this.keyOf = new Int32Array(n);
+  }
+
+  setKey(node: number, name: string): void {
+    let id = this.nameIds.get(name);
+    if (id === undefined) this.nameIds.set(name, (id = this.names.push(name) - 1));
+    this.keyOf[node] = id;
+  }
+
+  /** The key of the entry `node` is the value of, or undefined. */
+  key(node: number): string | undefined {
+    const id = this.keyOf[node]!;
+    return id < 0 ? undefined : this.names[id];
   }
 
   add(kind: number, start: number): number {
@@ -102,6 +120,7 @@ class Table {
     this.next[id] = -1;
     this.keyStart[id] = -1;
     this.count[id] = 0;
+    this.keyOf[id] = -1;
     return id;
   }
 
@@ -112,9 +131,10 @@ class Table {
     this.count[parent]!++;
   }
 
-  /** Done adding: `last` is needed only while appending. */
+  /** Done adding: `last` and the ids of the names are needed only while adding. */
   done(): void {
     this.last = new Int32Array(0);
+    this.nameIds.clear();
   }
 
   /** More rows than rowsFor counted: only if a text is not what the reader expects. */
@@ -128,6 +148,7 @@ class Table {
     this.keyStart = copy(this.keyStart, new Int32Array(n));
     this.count = copy(this.count, new Int32Array(n));
     this.kind = copy(this.kind, new Uint8Array(n));
+    this.keyOf = copy(this.keyOf, new Int32Array(n));
   }
 }
 
@@ -187,13 +208,13 @@ class TableOffsets implements PathOffsets {
     if (t.kind[node] !== MAP) return -1;
     const key = String(seg);
     if (t.count[node]! <= SCAN_UP_TO) {
-      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) if (t.keys[c] === key) return c;
+      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) if (t.key(c) === key) return c;
       return -1;
     }
     let index = this.mapIndex.get(node);
     if (!index) {
       index = new Map();
-      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) index.set(t.keys[c]!, c);
+      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) index.set(t.key(c)!, c);
       this.mapIndex.set(node, index);
     }
     return index.get(key) ?? -1;
@@ -348,7 +369,7 @@ class Reader {
       }
       if (Object.hasOwn(map, key.name)) leave();
       map[key.name] = value.value;
-      t.keys[value.node] = key.name;
+      t.setKey(value.node, key.name);
       t.keyStart[value.node] = keyStart;
       t.append(node, value.node);
     }
@@ -561,7 +582,7 @@ class Reader {
       const value = this.flowValue(k, indent, depth + 1);
       if (Object.hasOwn(map, key.name)) leave();
       map[key.name] = value.value;
-      t.keys[value.node] = key.name;
+      t.setKey(value.node, key.name);
       t.keyStart[value.node] = keyStart;
       t.append(node, value.node);
       k = this.flowSpace(value.end, indent);
