@@ -192,10 +192,15 @@ export class LabContext {
 /** Builds the context: hosts, declared interfaces, then what each link creates. */
 export function buildContext(raw: RawLab, locator: Locator): LabContext {
   const ctx = new LabContext(raw, locator);
-  for (const [name, rawHost] of Object.entries(raw.hosts)) {
+  // By name, not Object.entries: a pair per host, all kept until the loop ends, for 100k hosts.
+  for (const name of Object.keys(raw.hosts)) {
+    const rawHost = raw.hosts[name]!;
     const host: HostEntry = new HostRecord(name, rawHost, rawHost.netns !== undefined, new SmallMap());
-    for (const [ifName, rawIf] of Object.entries(rawHost.interfaces ?? {}))
+    const declared = rawHost.interfaces ?? {};
+    for (const ifName of Object.keys(declared)) {
+      const rawIf = declared[ifName]!;
       host.ifaces.set(ifName, new IfaceRecord(name, ifName, rawIf.kind ?? 'veth', rawIf, true, null, null));
+    }
     ctx.hosts.set(name, host);
   }
   const specs: LinkSpec[] = (raw.links ?? []).map((link, index) => ({
