@@ -125,7 +125,9 @@ export function jsonWithin(value: unknown, budget: number): string | null {
     return size <= budget;
   };
   const write = (v: unknown, depth: number): boolean => {
-    if (depth >= PIECEWISE_DEPTH || v === null || typeof v !== 'object') return put(JSON.stringify(v) ?? 'null');
+    const whole =
+      depth >= PIECEWISE_DEPTH || v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function';
+    if (whole) return put(JSON.stringify(v) ?? 'null');
     if (Array.isArray(v)) {
       if (!put('[')) return false;
       for (let i = 0; i < v.length; i++) if ((i > 0 && !put(',')) || !write(v[i] === undefined ? null : v[i], depth + 1)) return false;

@@ -3,7 +3,7 @@
 // this keeps up to SMALL entries in one array, in insertion order, and becomes a real Map past it.
 
 /** Entries kept in the array: looked up by a scan, as fast as hashing for so few. */
-const SMALL = 8;
+export const SMALL = 8;
 
 export class SmallMap<V> implements Map<string, V> {
   /** Keys and values alternating, in insertion order; null once `big` holds the entries. */
@@ -68,20 +68,25 @@ export class SmallMap<V> implements Map<string, V> {
     for (const [k, v] of this.entries()) fn.call(thisArg, v, k, this);
   }
 
+  /**
+   * Entries added while iterating are seen, as with a Map: the length is read each step, and
+   * once the entries move to a Map the iteration goes on there after those already given.
+   * (Deleting while iterating is not supported: nothing needs it.)
+   */
   *entries(): MapIterator<[string, V]> {
-    if (this.big) return yield* this.big.entries();
-    // Reads the length each step, so entries added while iterating are seen, as with a Map.
-    for (let i = 0; this.pairs && i < this.pairs.length; i += 2) yield [this.pairs[i] as string, this.pairs[i + 1] as V];
+    let given = 0;
+    for (; this.pairs && 2 * given < this.pairs.length; given++) yield [this.pairs[2 * given] as string, this.pairs[2 * given + 1] as V];
+    if (!this.big) return;
+    let i = 0;
+    for (const entry of this.big) if (i++ >= given) yield entry;
   }
 
   *keys(): MapIterator<string> {
-    if (this.big) return yield* this.big.keys();
-    for (let i = 0; this.pairs && i < this.pairs.length; i += 2) yield this.pairs[i] as string;
+    for (const [k] of this.entries()) yield k;
   }
 
   *values(): MapIterator<V> {
-    if (this.big) return yield* this.big.values();
-    for (let i = 0; this.pairs && i < this.pairs.length; i += 2) yield this.pairs[i + 1] as V;
+    for (const [, v] of this.entries()) yield v;
   }
 
   [Symbol.iterator](): MapIterator<[string, V]> {
