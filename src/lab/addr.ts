@@ -32,37 +32,11 @@ export function parseIp(text: string): IP | null {
 }
 
 /**
- * Parsed CIDRs by text: every rule looks at the same addresses, and labs may have 100k of them.
- * Cidr values are never changed in place, so sharing them is safe; cleared when it grows large
- * so a long-running server does not keep every address it ever saw.
+ * Parses `ADDRESS/PREFIX`, or returns null. Not cached: a cache holding each address of a
+ * 100k-host lab lived long enough to be promoted to the old generation, and so cost more memory
+ * than the parsing it saved; results used once die young.
  */
-const cidrCache = new Map<string, Cidr | null>();
-const CIDR_CACHE_MAX = 1 << 19;
-
-/** Parses `ADDRESS/PREFIX`, or returns null. */
 export function parseCidr(text: string): Cidr | null {
-  const hit = cidrCache.get(text);
-  if (hit !== undefined) return hit;
-  if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.clear();
-  const parsed = parseCidrUncached(text);
-  cidrCache.set(text, parsed);
-  return parsed;
-}
-
-/**
- * Forgets the parsed CIDRs: once a lab is checked nothing asks for most of them again, and a lab
- * of 100k hosts would keep 100k of them while it is normalised.
- */
-export function forgetCidrs(): void {
-  cidrCache.clear();
-}
-
-/** parseCidr without remembering the result: for a text looked at once. */
-export function parseCidrOnce(text: string): Cidr | null {
-  return cidrCache.get(text) ?? parseCidrUncached(text);
-}
-
-function parseCidrUncached(text: string): Cidr | null {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
   if (!m) return null;
   const ip = parseIp(m[1]!);

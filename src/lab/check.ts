@@ -3,7 +3,6 @@
 // cache of checked labs (see load.ts): loading the YAML parser and the schema validator is
 // a good part of a run's start-up.
 import type { LabIssue } from '../errors.js';
-import { forgetCidrs } from './addr.js';
 import { buildContext } from './context.js';
 import type { Locator } from './locate.js';
 import { normalise } from './normalise.js';
@@ -37,7 +36,6 @@ function checkData(data: unknown, locator: Locator): Checked {
   // Pool addresses are written into the lab before any rule looks at addresses; see pool.ts.
   assignPools(ctx);
   checkSemantics(ctx);
-  forgetCidrs();
   // Causes first, then what may only follow from them; collapsing keeps that order.
   if (ctx.issues.length > 0) return { lab: null, issues: collapseTemplateIssues(ctx.orderedIssues(), locator) };
   return { lab: normalise(ctx), issues: [], raw: schema.lab };

@@ -1,7 +1,7 @@
 // Builds the normalised Lab from a context that passed every rule: defaults filled in,
 // references turned into kernel names, addresses canonical. Lookups here cannot fail because
 // the rules already checked them; a failure would be a bug, so it throws.
-import { cidrText, familyOf, networkText, parseCidr, parseCidrOnce, parseIp } from './addr.js';
+import { cidrText, familyOf, networkText, parseCidr, parseIp } from './addr.js';
 import { normaliseConditions } from './conditions.js';
 import type { HostEntry, IfaceEntry, LabContext } from './context.js';
 import { normaliseExpect } from './expect.js';
@@ -114,7 +114,7 @@ function normaliseHost(ctx: LabContext, host: HostEntry): Host {
 
 /** An address as written when that is already its canonical text: one string, not a copy per host. */
 function addressText(text: string): string {
-  return sameText(cidrText(parseCidrOnce(text)!), text);
+  return sameText(cidrText(parseCidr(text)!), text);
 }
 
 function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): Interface {
