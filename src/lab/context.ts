@@ -128,13 +128,13 @@ export class LabContext {
     return entry.link ? this.hosts.get(entry.link.peerHost)?.ifaces.get(entry.link.peerName) : undefined;
   }
 
-  /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. */
-  kernelName(entry: IfaceEntry): string {
-    return this.hosts.get(entry.host)?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
+  /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. `owner`: its host, when at hand. */
+  kernelName(entry: IfaceEntry, owner = this.hosts.get(entry.host)): string {
+    return owner?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
   }
 
-  altname(entry: IfaceEntry): string | null {
-    return this.hosts.get(entry.host)?.shared ? ownerAltname(this.name, entry.host, entry.name) : null;
+  altname(entry: IfaceEntry, owner = this.hosts.get(entry.host)): string | null {
+    return owner?.shared ? ownerAltname(this.name, entry.host, entry.name) : null;
   }
 
   /** Where an entry was written, e.g. `hosts.web.interfaces.eth0` or `links[1].b`. */

@@ -124,9 +124,11 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
     const p = ctx.resolved(host, raw.parent!);
     return { host: p.host, ifname: ctx.kernelName(p) };
   };
-  const ifname = ctx.kernelName(e);
-  const altname = ctx.altname(e);
-  const mtu = mtuOf(ctx, host, e);
+  // Looked up once: in a big star every peer is a port of one hub among 100k hosts.
+  const peer = ctx.peer(e);
+  const ifname = ctx.kernelName(e, host);
+  const altname = ctx.altname(e, host);
+  const mtu = mtuOf(ctx, host, e, 0, peer);
   const mac = raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e);
   const addresses = raw.addresses === undefined ? [] : raw.addresses.map(addressText);
   const master = bridge === undefined ? null : ctx.kernelNameOf(host, bridge);
@@ -139,7 +141,6 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   // The kinds a big lab is made of, written out whole: a literal with a spread inside keeps its
   // members out of line, and a lab of 100k hosts has two such objects per host.
   if (plain && e.kind === 'veth') {
-    const peer = ctx.peer(e);
     if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
     const to = { host: peer.host, ifname: ctx.kernelName(peer) };
     const name = e.name;
@@ -170,7 +171,6 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   const base = { host: host.name, name: e.name, ifname, altname, mtu, mac, addresses, master, vlans, up, conditions, ...tables, pos };
   switch (e.kind) {
     case 'veth': {
-      const peer = ctx.peer(e);
       if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
       return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
     }
@@ -219,9 +219,9 @@ export function mtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth 
   return owner && parent ? { limit: mtuOf(ctx, owner, parent, depth + 1), of: parent } : null;
 }
 
-export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
+export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0, peer = ctx.peer(e)): number {
   // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
-  const written = e.raw.mtu ?? e.link?.mtu ?? ctx.peer(e)?.raw.mtu;
+  const written = e.raw.mtu ?? e.link?.mtu ?? peer?.raw.mtu;
   if (written !== undefined) return written;
   // A device stacked on another gets its parent's MTU (a VXLAN: the underlay's minus the
   // headroom), as the kernel gives it, and could not exceed it.

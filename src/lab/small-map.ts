@@ -73,20 +73,34 @@ export class SmallMap<V> implements Map<string, V> {
    * once the entries move to a Map the iteration goes on there after those already given.
    * (Deleting while iterating is not supported: nothing needs it.)
    */
-  *entries(): MapIterator<[string, V]> {
+  entries(): MapIterator<[string, V]> {
+    return this.walk(
+      (p, i) => [p[i] as string, p[i + 1] as V],
+      (big) => big.entries(),
+    );
+  }
+
+  keys(): MapIterator<string> {
+    return this.walk(
+      (p, i) => p[i] as string,
+      (big) => big.keys(),
+    );
+  }
+
+  values(): MapIterator<V> {
+    return this.walk(
+      (p, i) => p[i + 1] as V,
+      (big) => big.values(),
+    );
+  }
+
+  /** What each entry gives (`at` from the pairs, `rest` from the Map), in the order above. */
+  private *walk<T>(at: (pairs: (string | V)[], i: number) => T, rest: (big: Map<string, V>) => MapIterator<T>): MapIterator<T> {
     let given = 0;
-    for (; this.pairs && 2 * given < this.pairs.length; given++) yield [this.pairs[2 * given] as string, this.pairs[2 * given + 1] as V];
+    for (; this.pairs && 2 * given < this.pairs.length; given++) yield at(this.pairs, 2 * given);
     if (!this.big) return;
     let i = 0;
-    for (const entry of this.big) if (i++ >= given) yield entry;
-  }
-
-  *keys(): MapIterator<string> {
-    for (const [k] of this.entries()) yield k;
-  }
-
-  *values(): MapIterator<V> {
-    for (const [, v] of this.entries()) yield v;
+    for (const item of rest(this.big)) if (i++ >= given) yield item;
   }
 
   [Symbol.iterator](): MapIterator<[string, V]> {
