@@ -260,28 +260,39 @@ function checkOverlaps(ctx: LabContext, placed: Placed[]): void {
 export function checkGateways(ctx: LabContext): void {
   for (const host of ctx.hosts.values()) {
     for (const [i, route] of (host.raw.routes ?? []).entries()) {
-      const path: Path = [...host.path, 'routes', i, 'via'];
       const via = route.via === undefined ? null : parseIp(route.via);
       if (!via) continue;
+      // Made for a message only: a big lab has a route per host.
+      const at = (): Path => [...host.path, 'routes', i, 'via'];
       const to = route.to === 'default' ? null : parseCidr(route.to);
       if (to && to.family !== familyOf(via)) {
-        ctx.report(path, `gateway ${route.via} is IPv${familyOf(via)} but the destination ${route.to} is IPv${to.family}`);
+        ctx.report(at(), `gateway ${route.via} is IPv${familyOf(via)} but the destination ${route.to} is IPv${to.family}`);
         continue;
       }
       if (route.onlink) continue;
       if (isLinkLocal(via)) {
-        if (route.dev === undefined) ctx.report(path, `link-local gateway ${route.via} needs dev: it is reachable on every link`);
+        if (route.dev === undefined) ctx.report(at(), `link-local gateway ${route.via} needs dev: it is reachable on every link`);
         continue;
       }
       const dev = route.dev === undefined ? null : host.ifaces.get(route.dev);
       if (route.dev !== undefined && !dev) continue; // reported as an unknown interface
       const candidates = dev ? [dev] : [...host.ifaces.values()];
+      // Most gateways are on the first subnet looked at: the list below is for the message.
+      if (
+        candidates.some((e) =>
+          e.raw.addresses?.some((a) => {
+            const c = parseCidr(a);
+            return c !== null && contains(c, via);
+          }),
+        )
+      )
+        continue;
       const subnets = candidates.flatMap((e) => (e.raw.addresses ?? []).map((a) => parseCidr(a)).filter((c): c is Cidr => c !== null));
       if (subnets.some((s) => contains(s, via))) continue;
       const connected = subnets.filter((s) => s.family === familyOf(via)).map((s) => `${networkOf(s).ip.toString()}/${s.prefix}`);
       const on = dev ? `interface "${dev.name}" of host "${host.name}"` : `host "${host.name}"`;
       ctx.report(
-        path,
+        at(),
         `gateway ${route.via} is not on a connected subnet of ${on} (${connected.length > 0 ? `connected: ${[...new Set(connected)].join(', ')}` : 'no connected subnet'}); set onlink: true if that is intended`,
       );
     }
