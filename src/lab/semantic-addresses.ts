@@ -2,12 +2,12 @@
 // address twice and no mismatched prefixes on one L2 segment, no subnet on two segments of one
 // host, route destinations are networks, gateways reachable, and no IPv6 where the host turned it off.
 import {
+  blockOf,
   cidrText,
   contains,
   familyBits,
   familyOf,
   firstHostOf,
-  blockOf,
   ipNumber,
   ipText,
   isLinkLocal,

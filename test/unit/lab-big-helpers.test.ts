@@ -49,8 +49,10 @@ function compare(ops: [op: 'set' | 'delete', key: string, value?: number][]): vo
   const small = new SmallMap<number>();
   const real = new Map<string, number>();
   for (const [op, key, value] of ops) {
-    if (op === 'set') (expect(small.set(key, value!)).toBe(small), real.set(key, value!));
-    else expect(small.delete(key)).toBe(real.delete(key));
+    if (op === 'set') {
+      expect(small.set(key, value!)).toBe(small);
+      real.set(key, value!);
+    } else expect(small.delete(key)).toBe(real.delete(key));
     expect(small.size).toBe(real.size);
   }
   expect([...small]).toEqual([...real]);
@@ -116,7 +118,10 @@ describe('SmallMap', () => {
     for (const start of [1, SMALL - 1, SMALL]) {
       const small = new SmallMap<number>();
       const real = new Map<string, number>();
-      for (const [i, k] of keys(start).entries()) (small.set(k, i), real.set(k, i));
+      for (const [i, k] of keys(start).entries()) {
+        small.set(k, i);
+        real.set(k, i);
+      }
       const walk = (m: Map<string, number>) => {
         const out: string[] = [];
         for (const [k, v] of m) {
