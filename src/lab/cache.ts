@@ -113,7 +113,7 @@ const PIECEWISE_DEPTH = 4;
 
 /**
  * JSON.stringify(value), or null once the text would be longer than `budget`: a lab of 100k
- * hosts would otherwise be written whole (some 100 MB) only to be dropped. Written in pieces of
+ * hosts would otherwise be written whole only to be dropped. Written in pieces of
  * at most an interface or a route, so no piece is large.
  */
 export function jsonWithin(value: unknown, budget: number): string | null {

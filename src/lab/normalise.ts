@@ -137,7 +137,8 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
   const conditions = normaliseConditions(ctx, e);
   const tables = normaliseIfaceTables(ctx, e, ifname);
   const pos = ctx.locator.source(e.path);
-  const plain = tables.neighbours === undefined && tables.fdb === undefined && tables.sysctls === undefined;
+  // No table at all (normaliseIfaceTables sets only those the interface has).
+  const plain = Object.keys(tables).length === 0;
   // The kinds a big lab is made of, written out whole: a literal with a spread inside keeps its
   // members out of line, and a lab of 100k hosts has two such objects per host.
   if (plain && e.kind === 'veth') {
