@@ -32,24 +32,11 @@ export function parseIp(text: string): IP | null {
 }
 
 /**
- * Parsed CIDRs by text: every rule looks at the same addresses, and labs may have 100k of them.
- * Cidr values are never changed in place, so sharing them is safe; cleared when it grows large
- * so a long-running server does not keep every address it ever saw.
+ * Parses `ADDRESS/PREFIX`, or returns null. Not cached: a cache holding each address of a
+ * 100k-host lab lived long enough to be promoted to the old generation, and so cost more memory
+ * than the parsing it saved; results used once die young.
  */
-const cidrCache = new Map<string, Cidr | null>();
-const CIDR_CACHE_MAX = 1 << 19;
-
-/** Parses `ADDRESS/PREFIX`, or returns null. */
 export function parseCidr(text: string): Cidr | null {
-  const hit = cidrCache.get(text);
-  if (hit !== undefined) return hit;
-  if (cidrCache.size >= CIDR_CACHE_MAX) cidrCache.clear();
-  const parsed = parseCidrUncached(text);
-  cidrCache.set(text, parsed);
-  return parsed;
-}
-
-function parseCidrUncached(text: string): Cidr | null {
   const m = /^([^/]+)\/(\d{1,3})$/.exec(text);
   if (!m) return null;
   const ip = parseIp(m[1]!);
@@ -77,6 +64,29 @@ export function networkOf(c: Cidr): Cidr {
   return { ip: ipaddr.fromByteArray(bytes), prefix: c.prefix, family: c.family };
 }
 
+/** An address as a number (a bigint for IPv6): ordered and masked without making objects. */
+export function ipNumber(ip: IP): number | bigint {
+  if (ip.kind() === 'ipv4') {
+    const [a, b, c, d] = (ip as ipaddr.IPv4).octets as [number, number, number, number];
+    return a * 0x1000000 + ((b << 16) | (c << 8) | d);
+  }
+  return (ip as ipaddr.IPv6).parts.reduce((acc, part) => (acc << 16n) | BigInt(part), 0n);
+}
+
+/** The first and last address of a CIDR's subnet, as ipNumber gives them. */
+export function blockOf(c: Cidr): { start: number | bigint; end: number | bigint } {
+  const n = ipNumber(c.ip);
+  const hostBits = familyBits(c.family) - c.prefix;
+  if (typeof n === 'number') {
+    const size = 2 ** hostBits;
+    const start = n - (n % size);
+    return { start, end: start + size - 1 };
+  }
+  const size = 1n << BigInt(hostBits);
+  const start = n - (n % size);
+  return { start, end: start + size - 1n };
+}
+
 export function networkText(c: Cidr): string {
   return cidrText(networkOf(c));
 }
@@ -91,7 +101,7 @@ export function familyBits(family: Family): number {
  * (IPv6 /127, /128) have none (RFC 3021, RFC 6164), so every address there is a host's.
  */
 export function isNetworkAddress(c: Cidr): boolean {
-  return c.prefix < familyBits(c.family) - 1 && sameIp(networkOf(c).ip, c.ip);
+  return c.prefix < familyBits(c.family) - 1 && blockOf(c).start === ipNumber(c.ip);
 }
 
 /** The first host address of a CIDR's subnet (`172.17.0.0/16` -> `172.17.0.1/16`). */

@@ -101,9 +101,47 @@ async function keep(dir: string, name: string, text: string): Promise<void> {
  * test/unit/lab-cache.test.ts holds every catalogue lab to it), so JSON gives it back exactly.
  */
 export async function storeLab(dir: string, key: string, lab: Lab): Promise<void> {
-  const json = JSON.stringify(lab);
   // A lab bigger than the whole budget (a generated lab of some 20k hosts) would push out every
   // other entry and hold that much of the tmpfs, for one lab: it is checked again instead.
-  if (json.length > MAX_BYTES) return;
+  const json = jsonWithin(lab, MAX_BYTES);
+  if (json === null) return;
   await keep(dir, `${key}.json`, json);
+}
+
+/** Depth down to which jsonWithin writes piece by piece: the lab, its hosts, a host, its interfaces. */
+const PIECEWISE_DEPTH = 4;
+
+/**
+ * JSON.stringify(value), or null once the text would be longer than `budget`: a lab of 100k
+ * hosts would otherwise be written whole only to be dropped. Written in pieces of
+ * at most an interface or a route, so no piece is large.
+ */
+export function jsonWithin(value: unknown, budget: number): string | null {
+  const parts: string[] = [];
+  let size = 0;
+  const put = (text: string): boolean => {
+    size += text.length;
+    parts.push(text);
+    return size <= budget;
+  };
+  const write = (v: unknown, depth: number): boolean => {
+    const whole =
+      depth >= PIECEWISE_DEPTH || v === null || typeof v !== 'object' || typeof (v as { toJSON?: unknown }).toJSON === 'function';
+    if (whole) return put(JSON.stringify(v) ?? 'null');
+    if (Array.isArray(v)) {
+      if (!put('[')) return false;
+      for (let i = 0; i < v.length; i++) if ((i > 0 && !put(',')) || !write(v[i] === undefined ? null : v[i], depth + 1)) return false;
+      return put(']');
+    }
+    if (!put('{')) return false;
+    let first = true;
+    for (const [k, member] of Object.entries(v)) {
+      // JSON.stringify leaves these members out; a normalised lab has none, but the text must be the same.
+      if (member === undefined || typeof member === 'function' || typeof member === 'symbol') continue;
+      if (!put(`${first ? '' : ','}${JSON.stringify(k)}:`) || !write(member, depth + 1)) return false;
+      first = false;
+    }
+    return put('}');
+  };
+  return write(value, 0) ? parts.join('') : null;
 }

@@ -38,7 +38,7 @@ function merged(ctx: LabContext, e: IfaceEntry): Merged | null {
 }
 
 function mtuOf(ctx: LabContext, e: IfaceEntry): number {
-  const peer = e.link ? ctx.hosts.get(e.link.peer.host)?.ifaces.get(e.link.peer.name) : undefined;
+  const peer = ctx.peer(e);
   return e.raw.mtu ?? e.link?.mtu ?? peer?.raw.mtu ?? 1500;
 }
 

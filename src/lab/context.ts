@@ -5,8 +5,9 @@ import type { LabIssue } from '../errors.js';
 import type { InputFile, PolicySource } from './netpol-manifest.js';
 import { formatPath, type Locator, type Part, type Path } from './locate.js';
 import { ownerAltname, sharedIfname } from './names.js';
-import { assignPortNames, portKey, type PortIdentity } from './ports.js';
+import { assignPortNames, type PortIdentity } from './ports.js';
 import type { RawHost, RawInterface, RawLab } from './raw.js';
+import { SmallMap } from './small-map.js';
 import { closest, didYouMean } from './suggest.js';
 import type { InterfaceKind } from './types.js';
 import { InternalError } from '../errors.js';
@@ -14,10 +15,12 @@ import { InternalError } from '../errors.js';
 export interface LinkEnd {
   /** Index in `links`; -1 for a link written as an interface's `link` key. */
   index: number;
-  /** Where the link is written, for messages: `links[2]` or `hosts.web.interfaces.eth0.link`. */
-  label: string;
+  /** Where the link is written (see linkLabel). */
+  source: LinkSource;
   end: 'a' | 'b';
-  peer: { host: string; name: string };
+  /** The far end, by host and interface name (see LabContext.peer); flat, as a big lab has 200k ends. */
+  peerHost: string;
+  peerName: string;
   mtu: number | undefined;
 }
 
@@ -34,6 +37,8 @@ export interface IfaceEntry {
   link: LinkEnd | null;
   /** For a bridge port made by a link naming a bridge: that bridge's name. */
   portOf: string | null;
+  /** Its index in LabContext.interfaces (file order). */
+  seq: number;
 }
 
 export interface HostEntry {
@@ -46,11 +51,43 @@ export interface HostEntry {
   ifaces: Map<string, IfaceEntry>;
 }
 
+/** A host entry whose path is made when asked for (messages, positions): a big lab has 100k hosts. */
+class HostRecord implements HostEntry {
+  constructor(
+    public name: string,
+    public raw: RawHost,
+    public shared: boolean,
+    public ifaces: Map<string, IfaceEntry>,
+  ) {}
+
+  get path(): Path {
+    return ['hosts', this.name];
+  }
+}
+
+/** An interface entry whose path is made when asked for, from its host and name or the link that creates it. */
+class IfaceRecord implements IfaceEntry {
+  constructor(
+    public host: string,
+    public name: string,
+    public kind: InterfaceKind,
+    public raw: RawInterface,
+    public declared: boolean,
+    public link: LinkEnd | null,
+    public portOf: string | null,
+    public seq = -1,
+  ) {}
+
+  get path(): Path {
+    return this.declared || this.link === null ? ['hosts', this.host, 'interfaces', this.name] : linkPath(this.link.source, this.link.end);
+  }
+}
+
 export class LabContext {
   readonly hosts = new Map<string, HostEntry>();
+  /** Every interface in file order (hosts, then their interfaces), once the links are added. */
+  readonly interfaces: IfaceEntry[] = [];
   readonly issues: LabIssue[] = [];
-  /** Generated bridge-port names by portKey (see ports.ts). */
-  portNames = new Map<string, string>();
   /**
    * `HOST:IF` that a link end reported as wrong was most likely meant for (`wbe:eth0` for
    * web:eth0): what only follows from that mistake (eth0 unlinked, `dev: eth0` unknown) is not
@@ -86,13 +123,18 @@ export class LabContext {
     return [...causes, ...this.issues.filter((i) => this.knockOns.has(i)).sort(byPosition)];
   }
 
-  /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. */
-  kernelName(entry: IfaceEntry): string {
-    return this.hosts.get(entry.host)?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
+  /** The other end of an interface's link, if it has one. */
+  peer(entry: IfaceEntry): IfaceEntry | undefined {
+    return entry.link ? this.hosts.get(entry.link.peerHost)?.ifaces.get(entry.link.peerName) : undefined;
   }
 
-  altname(entry: IfaceEntry): string | null {
-    return this.hosts.get(entry.host)?.shared ? ownerAltname(this.name, entry.host, entry.name) : null;
+  /** Kernel name of an interface: as written in lab namespaces, derived in shared ones. `owner`: its host, when at hand. */
+  kernelName(entry: IfaceEntry, owner = this.hosts.get(entry.host)): string {
+    return owner?.shared ? sharedIfname(this.name, entry.host, entry.name) : entry.name;
+  }
+
+  altname(entry: IfaceEntry, owner = this.hosts.get(entry.host)): string | null {
+    return owner?.shared ? ownerAltname(this.name, entry.host, entry.name) : null;
   }
 
   /** Where an entry was written, e.g. `hosts.web.interfaces.eth0` or `links[1].b`. */
@@ -150,24 +192,19 @@ export class LabContext {
 /** Builds the context: hosts, declared interfaces, then what each link creates. */
 export function buildContext(raw: RawLab, locator: Locator): LabContext {
   const ctx = new LabContext(raw, locator);
-  for (const [name, rawHost] of Object.entries(raw.hosts)) {
-    const host: HostEntry = { name, raw: rawHost, path: ['hosts', name], shared: rawHost.netns !== undefined, ifaces: new Map() };
-    for (const [ifName, rawIf] of Object.entries(rawHost.interfaces ?? {})) {
-      host.ifaces.set(ifName, {
-        host: name,
-        name: ifName,
-        kind: rawIf.kind ?? 'veth',
-        raw: rawIf,
-        declared: true,
-        path: ['hosts', name, 'interfaces', ifName],
-        link: null,
-        portOf: null,
-      });
+  // By name, not Object.entries: a pair per host, all kept until the loop ends, for 100k hosts.
+  for (const name of Object.keys(raw.hosts)) {
+    const rawHost = raw.hosts[name]!;
+    const host: HostEntry = new HostRecord(name, rawHost, rawHost.netns !== undefined, new SmallMap());
+    const declared = rawHost.interfaces ?? {};
+    for (const ifName of Object.keys(declared)) {
+      const rawIf = declared[ifName]!;
+      host.ifaces.set(ifName, new IfaceRecord(name, ifName, rawIf.kind ?? 'veth', rawIf, true, null, null));
     }
     ctx.hosts.set(name, host);
   }
   const specs: LinkSpec[] = (raw.links ?? []).map((link, index) => ({
-    src: { index, label: `links[${index}]`, path: (end) => ['links', index, end] },
+    src: { index, iface: null, key: null },
     a: link.a,
     b: link.b,
     mtu: link.mtu,
@@ -180,22 +217,23 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
       if (to === undefined) continue;
       const self = `${host.name}:${e.name}`;
       written.push(self, to);
-      const at = [...e.path, 'link'];
-      specs.push({ src: { index: -1, label: formatPath(at), path: (end) => (end === 'a' ? e.path : at) }, a: self, b: to, mtu: undefined });
+      specs.push({ src: { index: -1, iface: e.path, key: [...e.path, 'link'] }, a: self, b: to, mtu: undefined });
     }
   // Port names depend on every port of the host, so they are settled before any link is added.
-  ctx.portNames = portNamesOf(ctx, specs);
+  const portNames = portNamesOf(ctx, specs);
   // An end of a link that failed was still meant for that interface: do not also call it unlinked.
-  const mentioned = new Set([...(raw.links ?? []).flatMap((l) => [l.a, l.b]), ...written]);
+  const mentioned = new Set<string>(written);
+  for (const l of raw.links ?? []) mentioned.add(l.a).add(l.b);
   const unlinked = unlinkedOf(ctx, mentioned);
   const before = ctx.issues.length;
-  for (const l of specs) addLink(ctx, l.src, l.a, l.b, l.mtu, unlinked);
+  for (const [i, l] of specs.entries()) addLink(ctx, l, portNames[2 * i], portNames[2 * i + 1], unlinked);
   // Some link was wrong: an interface no link names may be the one it was meant for.
   const linkFailed = ctx.issues.length > before;
   for (const host of ctx.hosts.values()) {
     for (const e of host.ifaces.values()) {
+      if (e.kind !== 'veth' || e.link !== null) continue;
       const key = `${host.name}:${e.name}`;
-      if (e.kind === 'veth' && e.link === null && !mentioned.has(key) && !ctx.meantFor.has(key)) {
+      if (!mentioned.has(key) && !ctx.meantFor.has(key)) {
         ctx.report(
           e.path,
           `interface "${e.name}" has no kind and no link creates it: add a link (e.g. { a: ${host.name}:${e.name}, b: OTHER:IF }) or set kind`,
@@ -205,6 +243,7 @@ export function buildContext(raw: RawLab, locator: Locator): LabContext {
       }
     }
   }
+  for (const host of ctx.hosts.values()) for (const e of host.ifaces.values()) e.seq = ctx.interfaces.push(e) - 1;
   return ctx;
 }
 
@@ -229,17 +268,32 @@ interface EndRef {
   target: IfaceEntry | undefined;
 }
 
-/** Where a link is written: a `links` entry or an interface's `link` key. */
-interface LinkSource {
+/**
+ * Where a link is written: a `links` entry (`key` null), or an interface's `link` key (`key`,
+ * with `iface` the interface's own path). Paths and labels are made only for messages: a big
+ * lab has 100k links.
+ */
+export interface LinkSource {
   index: number;
-  label: string;
-  path(end: 'a' | 'b'): Path;
+  iface: Path | null;
+  key: Path | null;
+}
+
+/** Where an end of a link is written: `links[2].a`, or the interface (end a) and its `link` key (end b). */
+function linkPath(src: LinkSource, end: 'a' | 'b'): Path {
+  if (src.key === null) return ['links', src.index, end];
+  return end === 'a' ? src.iface! : src.key;
+}
+
+/** Where a link is written, for messages: `links[2]` or `hosts.web.interfaces.eth0.link`. */
+export function linkLabel(src: LinkSource): string {
+  return src.key === null ? `links[${src.index}]` : formatPath(src.key);
 }
 
 function parseEnd(ctx: LabContext, src: LinkSource, end: 'a' | 'b', text: string): EndRef | null {
   const colon = text.indexOf(':');
   const written = text.slice(colon + 1);
-  const host = ctx.host(text.slice(0, colon), src.path(end));
+  const host = ctx.host(text.slice(0, colon), linkPath(src, end));
   if (!host) {
     const meant = closest(text.slice(0, colon), ctx.hosts.keys());
     if (meant !== null) ctx.meantFor.add(`${meant}:${written}`);
@@ -259,13 +313,16 @@ function portOf(self: EndRef, other: EndRef): PortIdentity {
   return { host: self.host.name, bridge: self.written, peerHost: other.host.name, peerIf: other.written };
 }
 
-/** Every bridge port the links create, named; the names the lab writes for each host are never taken. */
-function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
+/**
+ * The name of every bridge port the links create, for end a of specs[i] at 2i and end b at 2i+1
+ * (undefined for an end that is no port); the names the lab writes for each host are never taken.
+ */
+function portNamesOf(ctx: LabContext, specs: LinkSpec[]): (string | undefined)[] {
   // Names written for a host matter only in hosts that get ports: a big lab has one hub among 100k hosts.
   const reserved = new Map<string, Set<string>>();
-  const names = (host: string) => reserved.get(host) ?? reserved.set(host, new Set(ctx.hosts.get(host)!.ifaces.keys())).get(host)!;
   const written: [string, string][] = [];
   const ports: PortIdentity[] = [];
+  const portEnds: number[] = [];
   // Only looks: addLink reports what is wrong with an end.
   const end = (text: string): EndRef | null => {
     const colon = text.indexOf(':');
@@ -273,49 +330,55 @@ function portNamesOf(ctx: LabContext, specs: LinkSpec[]): Map<string, string> {
     const written = text.slice(colon + 1);
     return host ? { end: 'a', host, written, target: host.ifaces.get(written) } : null;
   };
-  for (const l of specs) {
+  for (const [i, l] of specs.entries()) {
     const a = end(l.a);
     const b = end(l.b);
-    for (const [self, other] of [
-      [a, b],
-      [b, a],
+    for (const [self, other, at] of [
+      [a, b, 2 * i],
+      [b, a, 2 * i + 1],
     ] as const) {
       if (!self) continue;
       if (self.target?.kind !== 'bridge') written.push([self.host.name, self.written]);
-      else if (other) ports.push(portOf(self, other));
+      else if (other) {
+        ports.push(portOf(self, other));
+        portEnds.push(at);
+      }
     }
   }
-  for (const p of ports) names(p.host);
+  for (const p of ports) if (!reserved.has(p.host)) reserved.set(p.host, new Set(ctx.hosts.get(p.host)!.ifaces.keys()));
   for (const [host, name] of written) reserved.get(host)?.add(name);
-  return assignPortNames(ctx.name, ports, reserved);
+  const names = assignPortNames(ctx.name, ports, reserved);
+  const out = new Array<string | undefined>(2 * specs.length);
+  for (const [k, end] of portEnds.entries()) out[end] = names[k];
+  return out;
 }
 
-/** The interface name this end gets: the written one, or a new bridge port when it names a bridge. */
-function endName(ctx: LabContext, self: EndRef, other: EndRef): string {
+/** The interface name this end gets: the written one, or its bridge port's. */
+function endName(self: EndRef, other: EndRef, port: string | undefined): string {
   if (self.target?.kind !== 'bridge') return self.written;
-  const name = ctx.portNames.get(portKey(portOf(self, other)));
-  if (name === undefined)
+  if (port === undefined)
     throw new InternalError(`no port name for ${self.host.name}:${self.written} to ${other.host.name}:${other.written}`);
-  return name;
+  return port;
 }
 
+/** Adds a link, given the names of its bridge ports (see portNamesOf). */
 function addLink(
   ctx: LabContext,
-  src: LinkSource,
-  aText: string,
-  bText: string,
-  mtu: number | undefined,
+  spec: LinkSpec,
+  portA: string | undefined,
+  portB: string | undefined,
   unlinked: Map<string, string[]>,
 ): void {
+  const { src, a: aText, b: bText, mtu } = spec;
   const a = parseEnd(ctx, src, 'a', aText);
   const b = parseEnd(ctx, src, 'b', bText);
   if (!a || !b) return;
   if (!checkUndeclared(ctx, src, a, unlinked) || !checkUndeclared(ctx, src, b, unlinked)) return;
   if (a.host === b.host && a.written === b.written) {
-    ctx.report(src.path('b'), `both ends are ${aText}: a link joins two different interfaces`);
+    ctx.report(linkPath(src, 'b'), `both ends are ${aText}: a link joins two different interfaces`);
     return;
   }
-  const names = { a: endName(ctx, a, b), b: endName(ctx, b, a) };
+  const names = { a: endName(a, b, portA), b: endName(b, a, portB) };
   const ok = [checkEnd(ctx, src, a, b, names.a), checkEnd(ctx, src, b, a, names.b)];
   if (!ok[0] || !ok[1]) return;
   for (const [self, other] of [
@@ -323,26 +386,13 @@ function addLink(
     [b, a],
   ] as const) {
     const name = names[self.end];
-    const link: LinkEnd = {
-      index: src.index,
-      label: src.label,
-      end: self.end,
-      peer: { host: other.host.name, name: names[other.end] },
-      mtu,
-    };
+    const link: LinkEnd = { index: src.index, source: src, end: self.end, peerHost: other.host.name, peerName: names[other.end], mtu };
     const existing = self.host.ifaces.get(name);
     if (existing) existing.link = link;
     else {
-      self.host.ifaces.set(name, {
-        host: self.host.name,
-        name,
-        kind: 'veth',
-        raw: {},
-        declared: false,
-        path: src.path(self.end),
-        link,
-        portOf: self.target?.kind === 'bridge' ? self.written : null,
-      });
+      // Its path is that of the link end (see IfaceRecord).
+      const portOf = self.target?.kind === 'bridge' ? self.written : null;
+      self.host.ifaces.set(name, new IfaceRecord(self.host.name, name, 'veth', {}, false, link, portOf));
     }
   }
 }
@@ -358,7 +408,7 @@ function checkUndeclared(ctx: LabContext, src: LinkSource, ref: EndRef, unlinked
   if (meant === null) return true;
   ctx.meantFor.add(`${ref.host.name}:${meant}`);
   ctx.report(
-    src.path(ref.end),
+    linkPath(src, ref.end),
     `interface "${ref.written}" is not declared in host "${ref.host.name}", which declares "${meant}" and links it nowhere (did you mean "${meant}"?)`,
   );
   return false;
@@ -366,7 +416,7 @@ function checkUndeclared(ctx: LabContext, src: LinkSource, ref: EndRef, unlinked
 
 /** An end may create a veth end or a bridge port, or complete a declared veth end; nothing else. */
 function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, name: string): boolean {
-  const path: Path = src.path(ref.end);
+  const path: Path = linkPath(src, ref.end);
   const where = `${ref.host.name}:${ref.written}`;
   const peerText = `${other.host.name}:${other.written}`;
   const existing = ref.host.ifaces.get(name);
@@ -375,7 +425,7 @@ function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, 
     // Port names are unique per identity (ports.ts): the same name is the same bridge and far end.
     ctx.report(
       path,
-      `${src.label} and ${existing.link?.label ?? ctx.where(existing)} both join bridge ${where} to ${peerText}: two links join the same bridge and interface; remove one of them`,
+      `${linkLabel(src)} and ${existing.link ? linkLabel(existing.link.source) : ctx.where(existing)} both join bridge ${where} to ${peerText}: two links join the same bridge and interface; remove one of them`,
     );
     return false;
   }
@@ -388,7 +438,7 @@ function checkEnd(ctx: LabContext, src: LinkSource, ref: EndRef, other: EndRef, 
     return false;
   }
   if (existing.link) {
-    ctx.report(path, `interface ${where} is already used by ${existing.link.label}: an interface can be in one link only`);
+    ctx.report(path, `interface ${where} is already used by ${linkLabel(existing.link.source)}: an interface can be in one link only`);
     return false;
   }
   return true;

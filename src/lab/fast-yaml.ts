@@ -13,6 +13,9 @@ const LEAVE = Symbol('not plain YAML');
 /** Nesting deeper than this goes to the full parser, which reports it or copes. */
 const MAX_DEPTH = 200;
 
+/** Distinct scalar values shared between their occurrences (see Reader.intern). */
+const MAX_INTERNED = 4096;
+
 /** Children of a node searched without an index (see TableOffsets.child). */
 const SCAN_UP_TO = 16;
 
@@ -47,18 +50,65 @@ export function resolvePlain(s: string): unknown {
 /** Escapes that mean the same in YAML's double-quoted scalars and in JSON strings. */
 const JSON_ESCAPE = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/g;
 
-/** Node table: one row per node, in growable typed arrays, so a big lab costs few objects. */
+/**
+ * Rows the table of a text needs at most, or close to it: every node but the top one is a map
+ * value (after `:`), a block sequence item (`-`) or a flow sequence item (after `[` or `,`). The
+ * characters may also stand inside scalars, so this is a little more than needed.
+ */
+export function rowsFor(text: string): number {
+  let rows = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x3a || c === 0x2c || c === 0x2d || c === 0x5b) rows++;
+  }
+  return rows;
+}
+
+/**
+ * Node table: one row per node, in typed arrays, so a big lab costs few objects. Made the size
+ * rowsFor gives: rows never written cost no memory (the arrays start as untouched zero pages),
+ * while growing by doubling would copy each array again and again and leave freed copies behind.
+ */
 class Table {
   size = 0;
-  start = new Int32Array(1024);
-  first = new Int32Array(1024);
-  last = new Int32Array(1024);
-  next = new Int32Array(1024);
-  keyStart = new Int32Array(1024);
-  count = new Int32Array(1024);
-  kind = new Uint8Array(1024);
-  /** The key of the entry a node is the value of. */
-  readonly keys: (string | undefined)[] = [];
+  start: Int32Array;
+  first: Int32Array;
+  last: Int32Array;
+  next: Int32Array;
+  keyStart: Int32Array;
+  count: Int32Array;
+  kind: Uint8Array;
+  /**
+   * The key of the entry a node is the value of, as an index in `names` (-1: none). A list of a
+   * string per node would be grown, copy after copy, to a million entries in a big lab.
+   */
+  keyOf: Int32Array;
+  readonly names: string[] = [];
+  private readonly nameIds = new Map<string, number>();
+
+  constructor(rows: number) {
+    const n = Math.max(rows, 16);
+    this.start = new Int32Array(n);
+    this.first = new Int32Array(n);
+    this.last = new Int32Array(n);
+    this.next = new Int32Array(n);
+    this.keyStart = new Int32Array(n);
+    this.count = new Int32Array(n);
+    this.kind = new Uint8Array(n);
+    this.keyOf = new Int32Array(n);
+  }
+
+  setKey(node: number, name: string): void {
+    let id = this.nameIds.get(name);
+    if (id === undefined) this.nameIds.set(name, (id = this.names.push(name) - 1));
+    this.keyOf[node] = id;
+  }
+
+  /** The key of the entry `node` is the value of, or undefined. */
+  key(node: number): string | undefined {
+    const id = this.keyOf[node]!;
+    return id < 0 ? undefined : this.names[id];
+  }
 
   add(kind: number, start: number): number {
     if (this.size === this.start.length) this.grow();
@@ -70,6 +120,7 @@ class Table {
     this.next[id] = -1;
     this.keyStart[id] = -1;
     this.count[id] = 0;
+    this.keyOf[id] = -1;
     return id;
   }
 
@@ -80,6 +131,13 @@ class Table {
     this.count[parent]!++;
   }
 
+  /** Done adding: `last` and the ids of the names are needed only while adding. */
+  done(): void {
+    this.last = new Int32Array(0);
+    this.nameIds.clear();
+  }
+
+  /** More rows than rowsFor counted: only if a text is not what the reader expects. */
   private grow(): void {
     const n = this.start.length * 2;
     const copy = <T extends Int32Array | Uint8Array>(a: T, b: T): T => (b.set(a), b);
@@ -90,6 +148,7 @@ class Table {
     this.keyStart = copy(this.keyStart, new Int32Array(n));
     this.count = copy(this.count, new Int32Array(n));
     this.kind = copy(this.kind, new Uint8Array(n));
+    this.keyOf = copy(this.keyOf, new Int32Array(n));
   }
 }
 
@@ -149,13 +208,13 @@ class TableOffsets implements PathOffsets {
     if (t.kind[node] !== MAP) return -1;
     const key = String(seg);
     if (t.count[node]! <= SCAN_UP_TO) {
-      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) if (t.keys[c] === key) return c;
+      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) if (t.key(c) === key) return c;
       return -1;
     }
     let index = this.mapIndex.get(node);
     if (!index) {
       index = new Map();
-      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) index.set(t.keys[c]!, c);
+      for (let c = t.first[node]!; c !== -1; c = t.next[c]!) index.set(t.key(c)!, c);
       this.mapIndex.set(node, index);
     }
     return index.get(key) ?? -1;
@@ -197,13 +256,16 @@ function isBreak(c: string | undefined): boolean {
 }
 
 class Reader {
-  readonly table = new Table();
+  readonly table: Table;
+  private readonly interned = new Map<string, string>();
   /** First content character of the current line, or the text's length at its end. */
   private p = 0;
   /** Indentation of the current line; -1 at the end of the text. */
   private ind = -1;
 
-  constructor(private readonly text: string) {}
+  constructor(private readonly text: string) {
+    this.table = new Table(rowsFor(text));
+  }
 
   read(): Record<string, unknown> {
     const text = this.text;
@@ -307,7 +369,7 @@ class Reader {
       }
       if (Object.hasOwn(map, key.name)) leave();
       map[key.name] = value.value;
-      t.keys[value.node] = key.name;
+      t.setKey(value.node, key.name);
       t.keyStart[value.node] = keyStart;
       t.append(node, value.node);
     }
@@ -392,14 +454,27 @@ class Reader {
     const c = text[i]!;
     if (c === '"' || c === "'") {
       const q = this.quoted(i);
-      return { value: q.value, node: this.table.add(SCALAR, i), end: q.end };
+      return { value: this.intern(q.value), node: this.table.add(SCALAR, i), end: q.end };
     }
     if (isIndicator(c) || isFlowIndicator(c)) leave();
     if ((c === '-' || c === '?' || c === ':') && (isBreak(text[i + 1]) || isFlowIndicator(text[i + 1]))) leave();
     const end = this.plainEnd(i, flow);
     // A `: ` inside a block value (`a: b: c`) is an error the full parser reports.
     if (!flow && text[end] === ':') leave();
-    return { value: resolvePlain(text.slice(i, end)), node: this.table.add(SCALAR, i), end };
+    return { value: this.intern(resolvePlain(text.slice(i, end))), node: this.table.add(SCALAR, i), end };
+  }
+
+  /**
+   * One string for each repeated value (`default`, the hub's address, `hub:br0` in every host of
+   * a generated lab) instead of a copy per occurrence. The first MAX_INTERNED distinct values
+   * are kept: repeated values show up early, and values seen once would only fill the map.
+   */
+  private intern(value: unknown): unknown {
+    if (typeof value !== 'string') return value;
+    const seen = this.interned.get(value);
+    if (seen !== undefined) return seen;
+    if (this.interned.size < MAX_INTERNED) this.interned.set(value, value);
+    return value;
   }
 
   /** End of a plain scalar starting at `i` (trailing spaces excluded). */
@@ -507,7 +582,7 @@ class Reader {
       const value = this.flowValue(k, indent, depth + 1);
       if (Object.hasOwn(map, key.name)) leave();
       map[key.name] = value.value;
-      t.keys[value.node] = key.name;
+      t.setKey(value.node, key.name);
       t.keyStart[value.node] = keyStart;
       t.append(node, value.node);
       k = this.flowSpace(value.end, indent);
@@ -555,6 +630,7 @@ export function readPlainYaml(text: string): { data: Record<string, unknown>; of
   const reader = new Reader(text);
   try {
     const data = reader.read();
+    reader.table.done();
     return { data, offsets: new TableOffsets(text, reader.table) };
   } catch (err) {
     if (err === LEAVE || err instanceof RangeError) return null;

@@ -12,13 +12,15 @@ const PLAIN_KEY = /^[A-Za-z0-9_-]+$/;
 
 /** `hosts.web.interfaces.eth0.mtu`, `links[2].a`, `sysctls["net.ipv4.ip_forward"]`. */
 export function formatPath(path: Path): string {
-  let out = '';
+  // Joined, not concatenated: `+=` makes a chain of string pieces, and a normalised lab keeps
+  // one of these for every host, interface and route.
+  const parts: string[] = [];
   for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (PLAIN_KEY.test(seg)) out += out === '' ? seg : `.${seg}`;
-    else out += `[${JSON.stringify(seg)}]`;
+    if (typeof seg === 'number') parts.push(`[${seg}]`);
+    else if (PLAIN_KEY.test(seg)) parts.push(parts.length === 0 ? seg : `.${seg}`);
+    else parts.push(`[${JSON.stringify(seg)}]`);
   }
-  return out;
+  return parts.join('');
 }
 
 export interface LinePos {

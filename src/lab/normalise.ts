@@ -89,23 +89,32 @@ function normaliseHost(ctx: LabContext, host: HostEntry): Host {
     routes.some((r) => r.family === 6) ||
     (rules ?? []).some((r) => r.family === 6);
   const processes = normaliseProcesses(ctx, host);
+  const name = host.name;
+  const ns = nsKey(netns);
+  const ipv6 = raw.ipv6 ?? anyV6;
+  const sysctls = raw.sysctls === undefined ? {} : Object.fromEntries(Object.entries(raw.sysctls).map(([k, v]) => [k, String(v)]));
+  const policy = normalisePolicy(ctx, host);
+  const pos = ctx.locator.source(host.path);
+  // Written out whole when nothing is optional: a spread inside a literal keeps the members out of line.
+  if (!rules && !processes) return { name, netns, ns, ipv6, sysctls, interfaces, routes, policy, pos };
   return {
-    name: host.name,
+    name,
     netns,
-    ns: nsKey(netns),
-    ipv6: raw.ipv6 ?? anyV6,
-    sysctls: Object.fromEntries(Object.entries(raw.sysctls ?? {}).map(([k, v]) => [k, String(v)])),
+    ns,
+    ipv6,
+    sysctls,
     interfaces,
     routes,
-    policy: normalisePolicy(ctx, host),
+    policy,
     ...(rules ? { rules } : {}),
     ...(processes ? { processes } : {}),
-    pos: ctx.locator.source(host.path),
+    pos,
   };
 }
 
-function peerOf(ctx: LabContext, e: IfaceEntry): IfaceEntry | undefined {
-  return e.link ? ctx.hosts.get(e.link.peer.host)?.ifaces.get(e.link.peer.name) : undefined;
+/** An address as written when that is already its canonical text: one string, not a copy per host. */
+function addressText(text: string): string {
+  return sameText(cidrText(parseCidr(text)!), text);
 }
 
 function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): Interface {
@@ -115,24 +124,54 @@ function normaliseInterface(ctx: LabContext, host: HostEntry, e: IfaceEntry): In
     const p = ctx.resolved(host, raw.parent!);
     return { host: p.host, ifname: ctx.kernelName(p) };
   };
-  const base = {
-    host: host.name,
-    name: e.name,
-    ifname: ctx.kernelName(e),
-    altname: ctx.altname(e),
-    mtu: mtuOf(ctx, host, e),
-    mac: raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e),
-    addresses: (raw.addresses ?? []).map((a) => cidrText(parseCidr(a)!)),
-    master: bridge === undefined ? null : ctx.kernelNameOf(host, bridge),
-    vlans: raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null,
-    up: raw.up ?? true,
-    conditions: normaliseConditions(ctx, e),
-    ...normaliseIfaceTables(ctx, e, ctx.kernelName(e)),
-    pos: ctx.locator.source(e.path),
-  };
+  // Looked up once: in a big star every peer is a port of one hub among 100k hosts.
+  const peer = ctx.peer(e);
+  const ifname = ctx.kernelName(e, host);
+  const altname = ctx.altname(e, host);
+  const mtu = mtuOf(ctx, host, e, 0, peer);
+  const mac = raw.mac?.toLowerCase() ?? deterministicMacOf(ctx, e);
+  const addresses = raw.addresses === undefined ? [] : raw.addresses.map(addressText);
+  const master = bridge === undefined ? null : ctx.kernelNameOf(host, bridge);
+  const vlans = raw.vlans ? { ...(raw.vlans.pvid !== undefined ? { pvid: raw.vlans.pvid } : {}), tagged: raw.vlans.tagged ?? [] } : null;
+  const up = raw.up ?? true;
+  const conditions = normaliseConditions(ctx, e);
+  const tables = normaliseIfaceTables(ctx, e, ifname);
+  const pos = ctx.locator.source(e.path);
+  // No table at all (normaliseIfaceTables sets only those the interface has).
+  const plain = Object.keys(tables).length === 0;
+  // The kinds a big lab is made of, written out whole: a literal with a spread inside keeps its
+  // members out of line, and a lab of 100k hosts has two such objects per host.
+  if (plain && e.kind === 'veth') {
+    if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
+    const to = { host: peer.host, ifname: ctx.kernelName(peer) };
+    const name = e.name;
+    return { kind: 'veth', host: host.name, name, ifname, altname, mtu, mac, addresses, master, vlans, up, conditions, pos, peer: to };
+  }
+  if (plain && e.kind === 'bridge') {
+    const [stp, ageing, vlanFiltering] = [raw.stp ?? false, raw.ageing ?? 300, raw.vlan_filtering ?? false];
+    const name = e.name;
+    return {
+      kind: 'bridge',
+      host: host.name,
+      name,
+      ifname,
+      altname,
+      mtu,
+      mac,
+      addresses,
+      master,
+      vlans,
+      up,
+      conditions,
+      pos,
+      stp,
+      ageing,
+      vlanFiltering,
+    };
+  }
+  const base = { host: host.name, name: e.name, ifname, altname, mtu, mac, addresses, master, vlans, up, conditions, ...tables, pos };
   switch (e.kind) {
     case 'veth': {
-      const peer = peerOf(ctx, e);
       if (!peer) throw new InternalError(`veth ${host.name}:${e.name} has no peer`);
       return { kind: 'veth', ...base, peer: { host: peer.host, ifname: ctx.kernelName(peer) } };
     }
@@ -181,9 +220,9 @@ export function mtuLimit(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth 
   return owner && parent ? { limit: mtuOf(ctx, owner, parent, depth + 1), of: parent } : null;
 }
 
-export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0): number {
+export function mtuOf(ctx: LabContext, host: HostEntry, e: IfaceEntry, depth = 0, peer = ctx.peer(e)): number {
   // A veth end follows its link, then its peer, so both ends agree unless told otherwise.
-  const written = e.raw.mtu ?? e.link?.mtu ?? peerOf(ctx, e)?.raw.mtu;
+  const written = e.raw.mtu ?? e.link?.mtu ?? peer?.raw.mtu;
   if (written !== undefined) return written;
   // A device stacked on another gets its parent's MTU (a VXLAN: the underlay's minus the
   // headroom), as the kernel gives it, and could not exceed it.
@@ -194,6 +233,11 @@ function deterministicMacOf(ctx: LabContext, e: IfaceEntry): string {
   return deterministicMac(ctx.name, e.host, e.name);
 }
 
+/** `text` itself when it is already canonical: one string for a gateway every host writes. */
+function sameText(canonical: string, text: string): string {
+  return canonical === text ? text : canonical;
+}
+
 function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route {
   const raw = host.raw.routes![index]!;
   const dst = raw.to === 'default' ? null : parseCidr(raw.to)!;
@@ -201,15 +245,12 @@ function normaliseRoute(ctx: LabContext, host: HostEntry, index: number): Route 
   const nexthops = normaliseNexthops(ctx, host, index);
   const firstHop = nexthops?.[0] ? parseIp(nexthops[0].via) : null;
   const family = dst ? dst.family : via ? familyOf(via) : firstHop ? familyOf(firstHop) : 4;
-  return {
-    to: dst === null || dst.prefix === 0 ? 'default' : networkText(dst),
-    family,
-    via: via ? via.toString() : null,
-    dev: raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev),
-    metric: raw.metric ?? null,
-    onlink: raw.onlink ?? false,
-    table: raw.table ?? MAIN_TABLE,
-    ...(nexthops ? { nexthops } : {}),
-    pos: ctx.locator.source([...host.path, 'routes', index]),
-  };
+  const to = dst === null || dst.prefix === 0 ? 'default' : networkText(dst);
+  const gateway = via ? sameText(via.toString(), raw.via!) : null;
+  const dev = raw.dev === undefined ? null : ctx.kernelNameOf(host, raw.dev);
+  const [metric, onlink, table] = [raw.metric ?? null, raw.onlink ?? false, raw.table ?? MAIN_TABLE];
+  const pos = ctx.locator.source([...host.path, 'routes', index]);
+  // As in normaliseHost: no spread inside the literal unless there are next hops.
+  if (!nexthops) return { to, family, via: gateway, dev, metric, onlink, table, pos };
+  return { to, family, via: gateway, dev, metric, onlink, table, nexthops, pos };
 }

@@ -24,39 +24,44 @@ export function portKey(p: PortIdentity): string {
 }
 
 /**
- * The name of every port (by portKey). `reserved`: per host, the names written in the lab (declared
- * interfaces and veth ends links name), which a generated name never takes.
+ * The name of each port, in the order of `ports` (a port listed twice gets one name). `reserved`:
+ * per host, the names written in the lab (declared interfaces and veth ends links name), which a
+ * generated name never takes.
  */
-export function assignPortNames(lab: string, ports: PortIdentity[], reserved: Map<string, Set<string>>): Map<string, string> {
-  const byHost = new Map<string, Map<string, PortIdentity>>();
-  for (const p of ports) {
-    const list = byHost.get(p.host) ?? new Map<string, PortIdentity>();
-    list.set(portKey(p), p);
-    byHost.set(p.host, list);
+export function assignPortNames(lab: string, ports: PortIdentity[], reserved: Map<string, Set<string>>): string[] {
+  const name = (p: PortIdentity, probe: number) => bridgePortName(lab, p.host, p.peerHost, p.peerIf, probe);
+  // Each hash name once: a hub may have 100k ports.
+  const bases = ports.map((p) => name(p, 0));
+  const claims = new Map<string, Map<string, number>>();
+  for (const [i, p] of ports.entries()) {
+    const host = claims.get(p.host) ?? claims.set(p.host, new Map()).get(p.host)!;
+    host.set(bases[i]!, (host.get(bases[i]!) ?? 0) + 1);
   }
-  const out = new Map<string, string>();
-  for (const [host, unique] of byHost) {
-    const written = reserved.get(host) ?? new Set<string>();
-    const sorted = [...unique].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const name = (p: PortIdentity, probe: number) => bridgePortName(lab, host, p.peerHost, p.peerIf, probe);
-    // Each hash name once: a hub may have thousands of ports.
-    const bases = new Map(sorted.map(([key, p]) => [key, name(p, 0)]));
-    const claims = new Map<string, number>();
-    for (const base of bases.values()) claims.set(base, (claims.get(base) ?? 0) + 1);
-    const taken = new Set(written);
-    const rest: [string, PortIdentity][] = [];
-    for (const [key, p] of sorted) {
-      const base = bases.get(key)!;
-      if (claims.get(base) === 1 && !written.has(base)) {
-        out.set(key, base);
-        taken.add(base);
-      } else rest.push([key, p]);
+  const out: string[] = new Array<string>(ports.length);
+  // What collides (or is written) is settled per host in the order of the full identities; the
+  // rest keep their hash names without being sorted or keyed.
+  const rest = new Map<string, Map<string, number[]>>();
+  for (const [i, p] of ports.entries()) {
+    const base = bases[i]!;
+    if (claims.get(p.host)!.get(base) === 1 && !reserved.get(p.host)?.has(base)) out[i] = base;
+    else {
+      const host = rest.get(p.host) ?? rest.set(p.host, new Map()).get(p.host)!;
+      const key = portKey(p);
+      const same = host.get(key);
+      if (same) same.push(i);
+      else host.set(key, [i]);
     }
-    for (const [key, p] of rest) {
+  }
+  for (const [host, unique] of rest) {
+    const written = reserved.get(host) ?? new Set<string>();
+    const hostClaims = claims.get(host)!;
+    const taken = new Set(written);
+    for (const [, same] of [...unique].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const p = ports[same[0]!]!;
       for (let probe = 0; ; probe++) {
         const candidate = name(p, probe);
-        if (taken.has(candidate) || (probe > 0 && claims.has(candidate))) continue;
-        out.set(key, candidate);
+        if (taken.has(candidate) || (probe > 0 && hostClaims.has(candidate))) continue;
+        for (const i of same) out[i] = candidate;
         taken.add(candidate);
         break;
       }

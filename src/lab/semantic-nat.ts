@@ -24,7 +24,7 @@ function ownedAddresses(ctx: LabContext): Set<string> {
 }
 
 /** A `HOST:PORT` or `ADDRESS:PORT` target must be inside the lab. */
-function checkTarget(ctx: LabContext, owned: Set<string>, text: string, family: Family | null, path: Path, what: string): void {
+function checkTarget(ctx: LabContext, owned: () => Set<string>, text: string, family: Family | null, path: Path, what: string): void {
   const target = parseEndpoint(text);
   if (!target) return;
   if (target.kind === 'host') {
@@ -36,13 +36,15 @@ function checkTarget(ctx: LabContext, owned: Set<string>, text: string, family: 
   }
   if (family !== null && familyOf(target.ip) !== family) {
     ctx.report(path, `${what} target ${text} is IPv${familyOf(target.ip)} but must be IPv${family} here`);
-  } else if (!owned.has(target.ip.toString())) {
+  } else if (!owned().has(target.ip.toString())) {
     ctx.report(path, `${what} target ${target.ip.toString()} is not an address of any host in this lab`);
   }
 }
 
 export function checkNat(ctx: LabContext): void {
-  const owned = ownedAddresses(ctx);
+  // Built on first use: most labs send nothing to an address, and a big one has 100k of them.
+  let addresses: Set<string> | undefined;
+  const owned = () => (addresses ??= ownedAddresses(ctx));
   for (const host of ctx.hosts.values()) {
     const nat = host.raw.nat;
     if (!nat) continue;

@@ -40,6 +40,11 @@ function checkNetnsTarget(ctx: LabContext, netns: RawNetns | undefined, path: Pa
 }
 
 export function checkNetns(ctx: LabContext): void {
+  // The namespaces the lab makes are told apart by their hosts' names: only a host that names or
+  // attaches one can meet another, so without one no big lab keeps a name per host to learn that.
+  let attaching = false;
+  for (const host of ctx.hosts.values()) attaching ||= host.raw.netns !== undefined;
+  if (!attaching) return;
   const owners = new Map<string, string>();
   for (const host of ctx.hosts.values()) {
     const netns = host.raw.netns;

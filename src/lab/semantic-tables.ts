@@ -107,6 +107,7 @@ function checkNeighbours(ctx: LabContext, host: HostEntry, e: IfaceEntry): void 
 
 /** A proxy entry answers in its own family: the interface must have an address of it (IPv6 is off on one without). */
 function checkProxyNeighbours(ctx: LabContext, e: IfaceEntry): void {
+  if (!e.raw.proxy_neigh?.length) return;
   const seen = new Set<string>();
   const families = new Set((e.raw.addresses ?? []).flatMap((a) => (parseCidr(a) ? [familyOf(parseCidr(a)!.ip)] : [])));
   for (const [i, text] of (e.raw.proxy_neigh ?? []).entries()) {
