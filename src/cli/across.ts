@@ -34,23 +34,6 @@ import {
   recorded,
 } from '../machines/record.js';
 
-const MACHINES_KEY = /^machines\s*:/m;
-
-/** The one file of a lab across machines among the inputs, or null when none has `machines:`. */
-export async function acrossMachinesFile(inputs: string[]): Promise<string | null> {
-  const files = await expandInputs(inputs).catch(() => null);
-  if (!files) return null;
-  const across: string[] = [];
-  for (const f of files) {
-    const { text } = await readLabFile(f);
-    if (text !== null && MACHINES_KEY.test(text)) across.push(f);
-  }
-  if (!across.length) return null;
-  if (files.length > 1)
-    throw new UsageError(`${across[0]} is a lab across machines: plan, apply or destroy it on its own, not with other files`);
-  return across[0]!;
-}
-
 export async function loadAcross(file: string): Promise<{ raw: RawLab; lab: Lab }> {
   const { text, issues } = await readLabFile(file);
   if (text === null) throw new LabError(issues);

@@ -24,8 +24,10 @@ import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from 
 import { runJobs } from './progress.js';
 import { listenForInterrupt } from './interrupt.js';
 import { counted } from '../words.js';
-import { acrossMachinesFile, applyFile, destroyAcrossLab, destroyFile, planFile } from './across.js';
-import { gcAcross } from './across-gc.js';
+import { acrossMachinesFile } from './across-detect.js';
+
+// The coordinator and what it loads (ssh transport, execa, the YAML writer) only for a lab across machines.
+const across = () => import('./across.js');
 
 /** Whether a person can be asked: without a terminal (CI) netlab never waits for input. */
 function interactive(): boolean {
@@ -99,8 +101,8 @@ export interface PlanOptions {
 }
 
 export async function plan(files: string[], o: PlanOptions): Promise<number> {
-  const across = await acrossMachinesFile(files);
-  if (across) return planFile(across, { json: o.json || o.format === 'json' });
+  const acrossFile = await acrossMachinesFile(files);
+  if (acrossFile) return (await across()).planFile(acrossFile, { json: o.json || o.format === 'json' });
   const labs = await loadValidLabs(files);
   const plans = await planAll(labs);
   const doc = planDocument(plans);
@@ -124,8 +126,8 @@ export interface ApplyOptions {
 }
 
 export async function apply(files: string[], o: ApplyOptions): Promise<number> {
-  const across = await acrossMachinesFile(files);
-  if (across) return applyFile(across, o, (q) => confirm(q, Boolean(o.yes || o.json)));
+  const acrossFile = await acrossMachinesFile(files);
+  if (acrossFile) return (await across()).applyFile(acrossFile, o, (q) => confirm(q, Boolean(o.yes || o.json)));
   const d = new RealDriver();
   // Straight to apply (no plan shown first): the labs the files declare are observed while the
   // files are checked. Each early observation holds its lab's lock until applyLab takes it over.
@@ -267,11 +269,11 @@ export interface DestroyOptions {
 }
 
 export async function destroy(files: string[], o: DestroyOptions): Promise<number> {
-  const across = await acrossMachinesFile(files);
-  if (across) return destroyFile(across, o);
+  const acrossFile = await acrossMachinesFile(files);
+  if (acrossFile) return (await across()).destroyFile(acrossFile, o);
   // A lab across machines named by --lab: the coordinator's record says where its parts are.
   if (!files.length && o.lab?.length === 1 && (await store.readMachines(checkLabName(o.lab[0]!, '--lab'))))
-    return destroyAcrossLab(o.lab[0]!, null, o);
+    return (await across()).destroyAcrossLab(o.lab[0]!, null, o);
   const byName = new Map<string, Lab | null>();
   if (files.length) for (const l of await loadValidLabs(files)) byName.set(l.name, l);
   // A name becomes a path in the state directory: only a lab name, never "", ".." or "a/b".
@@ -329,7 +331,7 @@ export interface GcOptions {
 
 export async function gc(o: GcOptions): Promise<number> {
   // Labs across machines first: their machines' journals here are then finished by the coordinator's decision.
-  const across = await gcAcross({ dryRun: Boolean(o.dryRun) });
+  const acrossGc = await (await import('./across-gc.js')).gcAcross({ dryRun: Boolean(o.dryRun) });
   const d = new RealDriver();
   const local = await collect(d, {
     dryRun: Boolean(o.dryRun),
@@ -337,10 +339,10 @@ export async function gc(o: GcOptions): Promise<number> {
     warn: (m) => out.warn(m),
     recover: (lab) => recoverIfNeeded(d, lab, { events: { warn: (l, m) => out.warn(`${l}: ${m}`) } }),
   });
-  const localLines = across.lines.length && local.lines.join() === 'nothing to collect' ? [] : local.lines;
-  const report = { lines: [...across.lines, ...localLines], pending: across.pending || local.pending };
+  const localLines = acrossGc.lines.length && local.lines.join() === 'nothing to collect' ? [] : local.lines;
+  const report = { lines: [...acrossGc.lines, ...localLines], pending: acrossGc.pending || local.pending };
   if (o.json) out.json(report);
   else for (const l of report.lines) out.line(l);
-  if (across.error) throw across.error;
+  if (acrossGc.error) throw acrossGc.error;
   return o.dryRun && report.pending ? EXIT_PENDING : EXIT_OK;
 }

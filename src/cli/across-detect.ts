@@ -1,0 +1,22 @@
+// Whether a command's inputs are a lab across machines: kept apart from across.ts so that a lab
+// on this machine alone does not load the coordinator, ssh transport and execa to find out.
+import { UsageError } from '../errors.js';
+import { readLabFile } from '../lab/load.js';
+import { expandInputs } from './labs.js';
+
+const MACHINES_KEY = /^machines\s*:/m;
+
+/** The one file of a lab across machines among the inputs, or null when none has `machines:`. */
+export async function acrossMachinesFile(inputs: string[]): Promise<string | null> {
+  const files = await expandInputs(inputs).catch(() => null);
+  if (!files) return null;
+  const across: string[] = [];
+  for (const f of files) {
+    const { text } = await readLabFile(f);
+    if (text !== null && MACHINES_KEY.test(text)) across.push(f);
+  }
+  if (!across.length) return null;
+  if (files.length > 1)
+    throw new UsageError(`${across[0]} is a lab across machines: plan, apply or destroy it on its own, not with other files`);
+  return across[0]!;
+}
