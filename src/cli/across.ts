@@ -17,7 +17,6 @@ import {
   type StepJson,
   type Stop,
 } from '../machines/coordinator.js';
-import { expandInputs } from './labs.js';
 import { netlabVersion } from '../machines/version.js';
 import { formatSteps, out, summarise } from './output.js';
 import type { Step } from '../plan/plan.js';
