@@ -8,11 +8,11 @@
 // figures for a 500-host star on one machine, with the ratio. The overhead of a lab across
 // machines on top of each machine's own run is one SSH round trip per phase: measured here over
 // an open multiplexed connection, as netlab's runs use it.
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
+import { timed } from './sandbox.mjs';
 
 const HOSTS_PER_MACHINE = 500;
 /** The coordinator's phases of an apply: connect, version, underlay, plan, apply, commit. */
@@ -52,36 +52,23 @@ export function machinesStarYaml(name, machinesYaml, m, starAddress) {
   return `${lines.join('\n')}\n`;
 }
 
-function run(cmd, args, env = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr }));
-  });
-}
-
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One SSH round trip over an open master connection: `ssh HOST true`, the median of a few. */
 async function sshRoundTrip(h, m) {
   const socket = join(h.dir, 'bench-rtt.sock');
   const base = ['-F', h.sshConfig, '-o', `ControlPath=${socket}`];
-  const open = await run('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', m.address]);
+  const open = await timed('ssh', [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', m.address]);
   if (open.code !== 0) throw new Error(`bench: ssh to ${m.name}: ${open.stderr}`);
   const samples = [];
   try {
     for (let i = 0; i < RTT_SAMPLES; i++) {
-      const r = await run('ssh', [...base, '-o', 'ControlMaster=no', '--', m.address, 'true']);
+      const r = await timed('ssh', [...base, '-o', 'ControlMaster=no', '--', m.address, 'true']);
       if (r.code !== 0) throw new Error(`bench: ssh ${m.name} true: ${r.stderr}`);
       samples.push(r.ms);
     }
   } finally {
-    await run('ssh', [...base, '-O', 'exit', '--', m.address]);
+    await timed('ssh', [...base, '-O', 'exit', '--', m.address]);
   }
   return { rttMs: median(samples), connectMs: open.ms };
 }

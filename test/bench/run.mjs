@@ -30,12 +30,13 @@
 //
 // Ratios compare with the baseline measured in the same run; nothing here asserts a time.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { replaceBetweenMarkers } from './docs-table.mjs';
+import { enterSandbox, timed } from './sandbox.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NETLAB = join(ROOT, 'dist/cli/netlab.js');
@@ -109,45 +110,13 @@ if (process.env.NETLAB_BENCH_INNER !== '1') {
     }
   }
   if (!existsSync(NETLAB)) usage(`${NETLAB} is missing: build first (npm run build)`);
-  for (const d of ['/run/netns', '/run/netlab']) mkdirSync(d, { recursive: true });
-  const inner = [
-    'mount --make-rprivate /',
-    'mount -t tmpfs netlab-bench /run/netns',
-    'mount -t tmpfs -o mode=0700 netlab-bench /run/netlab',
-    'ip link set lo up',
-    'exec "$@"',
-  ].join(' && ');
-  const r = spawnSync('unshare', ['--net', '--mount', 'sh', '-c', inner, 'sh', process.execPath, SELF, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, NETLAB_BENCH_INNER: '1', NETLAB_OUTER_NETNS: readlinkSync('/proc/self/ns/net') },
-  });
-  process.exit(r.status ?? 1);
 }
+enterSandbox(SELF, 'bench');
 
 // ---- inside the sandbox ---------------------------------------------------------------------
 
-if (!process.env.NETLAB_OUTER_NETNS || readlinkSync('/proc/self/ns/net') === process.env.NETLAB_OUTER_NETNS) {
-  log('bench: refusing to run outside its sandbox network namespace');
-  process.exit(1);
-}
-
 const { starLabYaml, starAddress } = await import(pathToFileURL(join(ROOT, 'dist/cli/gen.js')).href);
 const work = mkdtempSync(join(tmpdir(), 'netlab-bench-'));
-
-/** Runs a command; resolves with wall time, exit code and output. */
-function timed(cmd, args, { input = '', env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 /** One netlab command with NETLAB_PROFILE: wall time and the process's own profile (stages, processes, peak RSS). */
 async function netlab(args, env = {}) {

@@ -14,12 +14,12 @@
 // Nothing here asserts a time; docs/performance.md quotes what it printed.
 // The functions given to page.evaluate run in the page, where these are defined.
 /* global window, document */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setInterval, clearInterval } from 'node:timers';
 import { fileURLToPath } from 'node:url';
+import { enterSandbox } from './sandbox.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NETLAB = join(ROOT, 'dist/cli/netlab.js');
@@ -48,27 +48,10 @@ if (process.env.NETLAB_BENCH_INNER !== '1') {
   if (process.getuid?.() !== 0) usage('needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN for the sandbox)');
   if (!existsSync(NETLAB)) usage(`${NETLAB} is missing: build first (npm run build)`);
   if (!existsSync(CHROMIUM)) usage(`${CHROMIUM} is missing: apt-get install chromium`);
-  for (const d of ['/run/netns', '/run/netlab']) mkdirSync(d, { recursive: true });
-  const inner = [
-    'mount --make-rprivate /',
-    'mount -t tmpfs netlab-bench /run/netns',
-    'mount -t tmpfs -o mode=0700 netlab-bench /run/netlab',
-    'ip link set lo up',
-    'exec "$@"',
-  ].join(' && ');
-  const r = spawnSync('unshare', ['--net', '--mount', 'sh', '-c', inner, 'sh', process.execPath, SELF, ...process.argv.slice(2)], {
-    stdio: 'inherit',
-    env: { ...process.env, NETLAB_BENCH_INNER: '1', NETLAB_OUTER_NETNS: readlinkSync('/proc/self/ns/net') },
-  });
-  process.exit(r.status ?? 1);
 }
+enterSandbox(SELF, 'ui-cpu');
 
 // ---- inside the sandbox ---------------------------------------------------------------------
-
-if (!process.env.NETLAB_OUTER_NETNS || readlinkSync('/proc/self/ns/net') === process.env.NETLAB_OUTER_NETNS) {
-  console.error('ui-cpu: refusing to run outside its sandbox network namespace');
-  process.exit(1);
-}
 
 const { execa } = await import('execa');
 const { chromium } = await import('playwright-core');
@@ -186,9 +169,9 @@ try {
   results.windows.push(open);
   t = Date.now();
   // A block, not an expression: evaluate would send back the element, the whole graph with it.
-  await page.evaluate(() => {
-    window.netlabUi.cy.getElementById('uicpu/h_h250').emit('tap');
-  });
+  await page.evaluate((id) => {
+    window.netlabUi.cy.getElementById(id).emit('tap');
+  }, `uicpu/h_h${Math.ceil(opts.hosts / 2)}`);
   await page.waitForFunction(() => /Interfaces/.test(document.getElementById('panel').textContent));
   results.hostPanelMs = Date.now() - t;
   log(`host panel shown ${results.hostPanelMs} ms after a click`);

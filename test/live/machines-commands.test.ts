@@ -9,35 +9,28 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFile, netlab, NETLAB } from './cli.js';
 import { startMachines, type Harness, type TestMachine } from './machines-harness.js';
+import { spanLab } from '../fixtures/span-lab.js';
 import { sandboxSkipReason } from './sandbox.js';
 
 /** A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions across machines. */
 function cmdsLab(h: Harness, extraExpect: string[] = []): string {
-  return `name: cmds
-${h.machinesYaml()}hosts:
-  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
-  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
-  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
-  a3:
-    on: m3
+  return spanLab(h.machinesYaml(), {
+    name: 'cmds',
+    a3Block: `    on: m3
     interfaces: { eth0: { addresses: [10.0.0.3/24] } }
     run:
       - { name: talk, command: "echo hello from $NETLAB_HOST; exec sleep 600" }
-  r2: { on: m2, interfaces: { eth1: { addresses: [10.9.0.1/30] } } }
-  r3: { on: m3, interfaces: { eth1: { addresses: [10.9.0.2/30] } } }
-links:
-  - { a: a1:eth0, b: sw:br0 }
-  - { a: a2:eth0, b: sw:br0 }
-  - { a: a3:eth0, b: sw:br0 }
-  - { a: r2:eth1, b: r3:eth1 }
-expect:
-  - a1 -> a2 reachable
-  - a2 -> a3 reachable
-  - a3 -> a1 reachable
-  - r2 -> r3 reachable
-  - a1 -> a3:8080 tcp reachable
-  - a3 -> a2:53 udp reachable
-${extraExpect.map((e) => `  - ${e}\n`).join('')}`;
+`,
+    expect: [
+      'a1 -> a2 reachable',
+      'a2 -> a3 reachable',
+      'a3 -> a1 reachable',
+      'r2 -> r3 reachable',
+      'a1 -> a3:8080 tcp reachable',
+      'a3 -> a2:53 udp reachable',
+      ...extraExpect,
+    ],
+  });
 }
 
 /** netlab started in the background, its stderr watched, for commands that wait (capture). */

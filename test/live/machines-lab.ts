@@ -2,26 +2,14 @@
 import { execa } from 'execa';
 import { NETLAB } from './cli.js';
 import type { Harness, TestMachine } from './machines-harness.js';
+import { spanLab as spanFixture } from '../fixtures/span-lab.js';
 
 /** The coordinator's record of the lab's machines, in the sandbox's state directory. */
 export const RECORD = '/run/netlab/.machines/span.json';
 
 /** Three machines: a bridge segment spanning all of them, a routed link between m2 and m3. */
 export function spanLab(h: Harness): string {
-  return `name: span
-${h.machinesYaml()}hosts:
-  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
-  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
-  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
-  a3: { on: m3, interfaces: { eth0: { addresses: [10.0.0.3/24] } } }
-  r2: { on: m2, interfaces: { eth1: { addresses: [10.9.0.1/30] } } }
-  r3: { on: m3, interfaces: { eth1: { addresses: [10.9.0.2/30] } } }
-links:
-  - { a: a1:eth0, b: sw:br0 }
-  - { a: a2:eth0, b: sw:br0 }
-  - { a: a3:eth0, b: sw:br0 }
-  - { a: r2:eth1, b: r3:eth1 }
-`;
+  return spanFixture(h.machinesYaml());
 }
 
 /** What a machine's kernel holds, for "same state" and "nothing left": namespaces, links, nft. */
@@ -61,4 +49,17 @@ export function startNetlab(args: string[], env: Record<string, string>) {
         void child.then(() => (re.test(seen) ? resolve() : reject(new Error(`netlab ended without ${re}: ${seen}`))));
       }),
   };
+}
+
+/** The name of the VXLAN a test plants by hand (not netlab's) on a machine. */
+export const FOREIGN_VXLAN = 'foreignvx';
+
+/**
+ * Plants a foreign VXLAN with the segment's VNI and port on `m`: the plan cannot see it in the
+ * way, and the kernel then refuses the lab's own.
+ */
+export async function plantForeignVxlan(h: Harness, m: TestMachine, vni: string): Promise<void> {
+  const args = ['link', 'add', FOREIGN_VXLAN, 'type', 'vxlan', 'id', vni, 'dstport', '4789', 'local', m.address];
+  const planted = await h.enter(m, 'ip', args);
+  if (planted.code !== 0) throw new Error(`ip ${args.join(' ')}: ${planted.stderr}`);
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFile, netlab, NETLAB } from './cli.js';
 import { startMachines, type Harness, type TestMachine } from './machines-harness.js';
-import { RECORD, snapshot, spanLab, startNetlab } from './machines-lab.js';
+import { RECORD, snapshot, spanLab, startNetlab, FOREIGN_VXLAN, plantForeignVxlan } from './machines-lab.js';
 import { sandboxSkipReason } from './sandbox.js';
 
 /**
@@ -119,20 +119,7 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
     );
     const script = realpathSync(NETLAB);
     expect((await h.enter(m2, 'mount', ['--bind', wrapper, script])).code).toBe(0);
-    const planted = await h.enter(m2, 'ip', [
-      'link',
-      'add',
-      'foreignvx',
-      'type',
-      'vxlan',
-      'id',
-      vni,
-      'dstport',
-      '4789',
-      'local',
-      m2.address,
-    ]);
-    expect(planted.code, planted.stderr).toBe(0);
+    await plantForeignVxlan(h, m2, vni);
     try {
       const before = await snapshots();
       const run = startNetlab(['apply', '--yes', file], env);
@@ -157,7 +144,7 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
     } finally {
       await h.enter(m3, 'ip', ['link', 'set', 'dev', 'u0', 'up']);
       await h.enter(m2, 'umount', [script]);
-      await h.enter(m2, 'ip', ['link', 'del', 'dev', 'foreignvx']);
+      await h.enter(m2, 'ip', ['link', 'del', 'dev', FOREIGN_VXLAN]);
       await netlab(['destroy', '--yes', '--lab', 'span'], { env });
     }
   });

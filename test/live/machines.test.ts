@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { labFile, netlab, NETLAB } from './cli.js';
 import { startMachines, type Harness, type TestMachine } from './machines-harness.js';
-import { ping, RECORD, snapshot, spanLab, startNetlab } from './machines-lab.js';
+import { ping, RECORD, snapshot, spanLab, startNetlab, FOREIGN_VXLAN, plantForeignVxlan } from './machines-lab.js';
 import { sandboxSkipReason } from './sandbox.js';
 
 describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
@@ -78,20 +78,7 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
     const plan = await netlab(['plan', file], { env });
     const vni = /segment vxlan (\d+) \(/.exec(plan.stdout)![1]!;
     // A foreign VXLAN with the segment's VNI and port: the plan cannot see it in the way, the kernel refuses the lab's.
-    const planted = await h.enter(m2, 'ip', [
-      'link',
-      'add',
-      'foreignvx',
-      'type',
-      'vxlan',
-      'id',
-      vni,
-      'dstport',
-      '4789',
-      'local',
-      m2.address,
-    ]);
-    expect(planted.code, planted.stderr).toBe(0);
+    await plantForeignVxlan(h, m2, vni);
     try {
       const before = await Promise.all(h.machines.map((m) => snapshot(h, m)));
       const r = await netlab(['apply', '--yes', file], { env });
@@ -102,7 +89,7 @@ describe.skipIf(sandboxSkipReason !== null)('machines over ssh', () => {
       const after = await Promise.all(h.machines.map((m) => snapshot(h, m)));
       expect(after).toEqual(before);
     } finally {
-      await h.enter(m2, 'ip', ['link', 'del', 'dev', 'foreignvx']);
+      await h.enter(m2, 'ip', ['link', 'del', 'dev', FOREIGN_VXLAN]);
       await netlab(['destroy', '--yes', '--lab', 'span'], { env });
     }
   });

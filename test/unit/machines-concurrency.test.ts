@@ -6,22 +6,9 @@ import { loadLabText } from '../../src/lab/index.js';
 import type { Machine } from '../../src/lab/types.js';
 import { applyAcross, destroyAcross, planAcross, type Session } from '../../src/machines/coordinator.js';
 import type { RunResult, Transport } from '../../src/machines/transport.js';
+import { spanLab, UNREACHED_MACHINES } from '../fixtures/span-lab.js';
 
-const LAB = `name: span
-machines:
-  m1: { ssh: root@192.0.2.1 }
-  m2: { ssh: root@192.0.2.2 }
-  m3: { ssh: root@192.0.2.3 }
-hosts:
-  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
-  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
-  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
-  a3: { on: m3, interfaces: { eth0: { addresses: [10.0.0.3/24] } } }
-links:
-  - { a: a1:eth0, b: sw:br0 }
-  - { a: a2:eth0, b: sw:br0 }
-  - { a: a3:eth0, b: sw:br0 }
-`;
+const LAB = spanLab(UNREACHED_MACHINES, { segmentOnly: true });
 
 const turns = async (n: number) => {
   for (let i = 0; i < n; i++) await new Promise<void>((resolve) => setImmediate(resolve));

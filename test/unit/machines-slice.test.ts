@@ -4,29 +4,11 @@ import { describe, expect, it } from 'vitest';
 import { loadLabText } from '../../src/lab/index.js';
 import type { RawLab } from '../../src/lab/raw.js';
 import { crossSegments, sliceLab, vniOf, type Underlay } from '../../src/machines/slice.js';
+import { spanLab, UNREACHED_MACHINES } from '../fixtures/span-lab.js';
 
-const LAB = `name: span
-machines:
-  m1: { ssh: root@192.0.2.1 }
-  m2: { ssh: root@192.0.2.2 }
-  m3: { ssh: root@192.0.2.3 }
-hosts:
-  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
-  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }
-  a2: { on: m2, interfaces: { eth0: { addresses: [10.0.0.2/24] } } }
-  a3: { on: m3, interfaces: { eth0: { addresses: [10.0.0.3/24] } } }
-  r2: { on: m2, interfaces: { eth1: { addresses: [10.9.0.1/30] } } }
-  r3: { on: m3, interfaces: { eth1: { addresses: [10.9.0.2/30] } } }
-links:
-  - { a: a1:eth0, b: sw:br0 }
-  - { a: a2:eth0, b: sw:br0 }
-  - { a: a3:eth0, b: sw:br0 }
-  - { a: r2:eth1, b: r3:eth1 }
-expect:
-  - a2 -> a3 reachable
-  - a1 -> 10.0.0.2 reachable
-  - a2 -> a1:80 tcp reachable
-`;
+const LAB = spanLab(UNREACHED_MACHINES, {
+  expect: ['a2 -> a3 reachable', 'a1 -> 10.0.0.2 reachable', 'a2 -> a1:80 tcp reachable'],
+});
 
 function load(text: string) {
   const r = loadLabText('span.yaml', text);
