@@ -169,9 +169,12 @@ try {
   results.windows.push(open);
   t = Date.now();
   // A block, not an expression: evaluate would send back the element, the whole graph with it.
-  await page.evaluate((id) => {
-    window.netlabUi.cy.getElementById(id).emit('tap');
-  }, `uicpu/h_h${Math.ceil(opts.hosts / 2)}`);
+  await page.evaluate(
+    (id) => {
+      window.netlabUi.cy.getElementById(id).emit('tap');
+    },
+    `uicpu/h_h${Math.ceil(opts.hosts / 2)}`,
+  );
   await page.waitForFunction(() => /Interfaces/.test(document.getElementById('panel').textContent));
   results.hostPanelMs = Date.now() - t;
   log(`host panel shown ${results.hostPanelMs} ms after a click`);
