@@ -142,13 +142,6 @@ export const store = {
     const dir = await stateSubdir('.machines');
     if (dir) await unlink(join(dir, `${checkLabName(lab)}.json`)).catch(() => undefined);
   },
-  /** The labs across machines this machine coordinates (names that pass the lab-name rule only). */
-  machinesLabs: async () => {
-    const dir = await stateSubdir('.machines');
-    if (!dir) return [];
-    const names = (await readdir(dir)).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -'.json'.length));
-    return names.filter((n) => LAB_NAME_PATTERN.test(n)).sort();
-  },
   /** Forget a destroyed lab entirely. */
   removeLab: (lab: string) => removeLabDir(lab),
   /** The labs with a directory (names that pass the lab-name rule only). */

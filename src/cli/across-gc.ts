@@ -17,7 +17,7 @@ export async function gcAcross(o: { dryRun: boolean }): Promise<AcrossGc> {
   const lines: string[] = [];
   const stuck: string[] = [];
   let pending = false;
-  for (const lab of await store.machinesLabs()) {
+  for (const lab of await store.machineLabs()) {
     const r = await readMachinesRecord(lab);
     if (!r || !unfinished(r)) continue;
     const how = r.phase === 'committing' ? 'committed' : 'rolled back';

@@ -26,12 +26,6 @@ import { statusPending, statusWords, type StatusRow } from './status.js';
 import { stringify } from 'yaml';
 import type { RawLab } from '../lab/raw.js';
 
-/** The labs across machines this machine coordinates: `lab` alone when given and one of them. */
-export async function acrossLabs(lab?: string): Promise<string[]> {
-  if (lab !== undefined) return (await store.readMachines(checkLabName(lab, '--lab'))) ? [lab] : [];
-  return store.machineLabs();
-}
-
 async function withMachines<T>(machines: Machine[], work: (s: Session) => Promise<T>): Promise<T> {
   const session = await openSession(machines, netlabVersion());
   try {

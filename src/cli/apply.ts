@@ -331,7 +331,9 @@ export interface GcOptions {
 
 export async function gc(o: GcOptions): Promise<number> {
   // Labs across machines first: their machines' journals here are then finished by the coordinator's decision.
-  const acrossGc = await (await import('./across-gc.js')).gcAcross({ dryRun: Boolean(o.dryRun) });
+  const acrossGc = (await store.machineLabs()).length
+    ? await (await import('./across-gc.js')).gcAcross({ dryRun: Boolean(o.dryRun) })
+    : { lines: [], pending: false, error: null };
   const d = new RealDriver();
   const local = await collect(d, {
     dryRun: Boolean(o.dryRun),

@@ -8,6 +8,7 @@ import { constants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { KernelError, PreflightError, UsageError } from '../errors.js';
+import { coordinates } from './across-detect.js';
 import { endpointLabel, labNameOf, resolveEndpoint, type Endpoint } from './endpoint.js';
 import { out } from './output.js';
 
@@ -75,8 +76,7 @@ export interface CaptureOptions {
 
 export async function capture(labArg: string, endpointArg: string, filter: string[], o: CaptureOptions): Promise<number | void> {
   const lab = await labNameOf(labArg);
-  const { captureAcross } = await import('./across-view.js');
-  const across = await captureAcross(lab, endpointArg, filter, o);
+  const across = (await coordinates(lab)) ? await (await import('./across-view.js')).captureAcross(lab, endpointArg, filter, o) : null;
   if (across !== null) return across;
   return captureHere(lab, endpointArg, filter, o);
 }

@@ -7,6 +7,7 @@ import { RealDriver } from '../driver/real.js';
 import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { differingFields, sameObject, stateOf, type NftObj, type Obj, type State } from '../model/objects.js';
 import { parseOwnerAltname } from '../lab/names.js';
+import { coordinates } from './across-detect.js';
 import { labHosts, type HostNs } from './labinfo.js';
 import { out, stripColour } from './output.js';
 import { appendAll } from '../append.js';
@@ -256,8 +257,7 @@ export function formatInspect(r: InspectReport): string[] {
 
 /** The command: observes the lab's namespaces and prints the report; exit 2 when anything drifted. */
 export async function inspect(lab: string, o: { json?: boolean }): Promise<number> {
-  const { acrossLabs, inspectAcross } = await import('./across-view.js');
-  if ((await acrossLabs(lab)).length) return inspectAcross(lab, o);
+  if (await coordinates(lab)) return (await import('./across-view.js')).inspectAcross(lab, o);
   const l = await labHosts(lab, undefined, false);
   const record = l.record!;
   const live = await new RealDriver().observe({ lab, namespaces: record.scope });

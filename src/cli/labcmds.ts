@@ -5,6 +5,7 @@ import { delimiter, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { NETNS_DIR } from '../driver/real.js';
 import { UsageError } from '../errors.js';
+import { coordinates } from './across-detect.js';
 import { findHost, labHosts, type HostNs } from './labinfo.js';
 import { out } from './output.js';
 
@@ -66,8 +67,10 @@ export async function runInHost(lab: string, h: HostNs, argv: string[], env: Nod
 
 /** Runs a command in a host of an applied lab; resolves to its exit code. */
 export async function exec(lab: string, host: string, argv: string[], o: { file?: string }): Promise<number> {
-  const { runAcross } = await import('./across-view.js');
-  const across = o.file ? null : await runAcross({ cmd: 'exec', lab, host, argv }, Boolean(process.stdin.isTTY));
+  const across =
+    !o.file && (await coordinates(lab))
+      ? await (await import('./across-view.js')).runAcross({ cmd: 'exec', lab, host, argv }, Boolean(process.stdin.isTTY))
+      : null;
   if (across !== null) return across;
   const l = await labHosts(lab, o.file);
   return runInHost(lab, findHost(l, host), argv);
@@ -75,9 +78,9 @@ export async function exec(lab: string, host: string, argv: string[], o: { file?
 
 /** An interactive shell in a host of an applied lab; resolves to its exit code. */
 export async function shell(lab: string, host: string, o: { file?: string }): Promise<number> {
-  const { runAcross } = await import('./across-view.js');
   // A shell needs a terminal there: ssh -t.
-  const across = o.file ? null : await runAcross({ cmd: 'shell', lab, host }, true);
+  const across =
+    !o.file && (await coordinates(lab)) ? await (await import('./across-view.js')).runAcross({ cmd: 'shell', lab, host }, true) : null;
   if (across !== null) return across;
   return shellIn(lab, findHost(await labHosts(lab, o.file), host));
 }

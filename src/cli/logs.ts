@@ -6,6 +6,7 @@ import { lstat, open } from 'node:fs/promises';
 import { store } from '../apply/store.js';
 import { logPath, readProcessRecord } from '../driver/processes.js';
 import { UsageError } from '../errors.js';
+import { coordinates } from './across-detect.js';
 import { findHost, labHosts } from './labinfo.js';
 
 /** The process names of a host: from the last apply's desired state and the process record. */
@@ -51,8 +52,8 @@ export async function logTail(lab: string, host: string, name: string, bytes = 4
 }
 
 export async function logs(lab: string, host: string, name: string | undefined, o: { follow?: boolean }): Promise<number | void> {
-  const { runAcross } = await import('./across-view.js');
-  const across = await runAcross({ cmd: 'logs', lab, host, name: name ?? null, follow: Boolean(o.follow) }, false);
+  const request = { cmd: 'logs', lab, host, name: name ?? null, follow: Boolean(o.follow) } as const;
+  const across = (await coordinates(lab)) ? await (await import('./across-view.js')).runAcross(request, false) : null;
   if (across !== null) return across;
   return logsHere(lab, host, name, o);
 }

@@ -5,6 +5,8 @@ import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_OK, EXIT_PENDING } from '../errors.js';
 import { diffStates, stateOf } from '../model/objects.js';
+import { acrossLabs } from './across-detect.js';
+import type { AcrossStatus } from './across-view.js';
 import { notApplied } from './labinfo.js';
 import { out } from './output.js';
 
@@ -56,14 +58,16 @@ export function statusWords(r: StatusRow): string {
 export const statusPending = (r: StatusRow) => r.drift.length > 0 || r.unfinished;
 
 export async function status(o: StatusOptions): Promise<number> {
-  const { acrossLabs, statusAcross } = await import('./across-view.js');
   const across = await acrossLabs(o.lab);
   const names = (o.lab ? [o.lab] : await store.labs()).filter((n) => !across.includes(n));
   const d = new RealDriver();
   const rows: StatusRow[] = [];
   for (const name of names) rows.push(await statusRow(name, Boolean(o.lab), d));
-  const spanning = [];
-  for (const name of across) spanning.push(await statusAcross(name));
+  const spanning: AcrossStatus[] = [];
+  if (across.length) {
+    const { statusAcross } = await import('./across-view.js');
+    for (const name of across) spanning.push(await statusAcross(name));
+  }
   if (o.json) out.json({ labs: rows, ...(spanning.length ? { across: spanning.map((s) => s.json) } : {}) });
   else if (!rows.length && !spanning.length) out.line('no labs on this machine');
   else {
