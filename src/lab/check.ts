@@ -14,9 +14,18 @@ import type { RawLab } from './raw.js';
 import type { Lab } from './types.js';
 import { parseLabYaml } from './yaml.js';
 
+/** A lab that passed every rule, as `netlab validate` reports it. */
+export interface LabSummary {
+  name: string;
+  file: string;
+  hosts: number;
+}
+
 interface Checked {
   lab: Lab | null;
   issues: LabIssue[];
+  /** Set when the lab is valid, whether or not its model was built. */
+  summary?: LabSummary;
   /** The lab as written once templates are expanded (what a lab across machines is sliced from). */
   raw?: RawLab;
 }
@@ -25,8 +34,11 @@ function byPosition(a: LabIssue, b: LabIssue): number {
   return a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line || a.col - b.col;
 }
 
-/** Schema, rules and normalisation of parsed data. Writes pool addresses into `data`. */
-function checkData(data: unknown, locator: Locator): Checked {
+/**
+ * Schema, rules and normalisation of parsed data. Writes pool addresses into `data`. Without
+ * `model`, stops after the rules: normalising only builds the engine's model and finds no issue.
+ */
+function checkData(data: unknown, locator: Locator, model: boolean): Checked {
   // Host templates (`h{i}` with count) become ordinary hosts first; see template.ts.
   const expanded = expandTemplates(data, locator);
   const collapse = (list: LabIssue[]) => collapseTemplateIssues(list, locator).sort(byPosition);
@@ -38,7 +50,8 @@ function checkData(data: unknown, locator: Locator): Checked {
   checkSemantics(ctx);
   // Causes first, then what may only follow from them; collapsing keeps that order.
   if (ctx.issues.length > 0) return { lab: null, issues: collapseTemplateIssues(ctx.orderedIssues(), locator) };
-  return { lab: normalise(ctx), issues: [], raw: schema.lab };
+  const summary = { name: ctx.name, file: locator.file, hosts: ctx.hosts.size };
+  return model ? { lab: normalise(ctx), issues: [], raw: schema.lab, summary } : { lab: null, issues: [], summary };
 }
 
 function internalError(file: string, err: unknown): Checked {
@@ -50,12 +63,15 @@ function internalError(file: string, err: unknown): Checked {
   };
 }
 
-/** Parses, validates and normalises one in-memory lab text (`file` is used in messages). */
-export function loadLabText(file: string, text: string): Checked {
+/**
+ * Parses, validates and normalises one in-memory lab text (`file` is used in messages); with
+ * `model: false`, only checks it (`lab` stays null, `summary` says it is valid).
+ */
+export function loadLabText(file: string, text: string, o: { model?: boolean } = {}): Checked {
   try {
     const { parsed, issues } = parseLabYaml(file, text);
     if (!parsed) return { lab: null, issues };
-    return checkData(parsed.data, parsed.locator);
+    return checkData(parsed.data, parsed.locator, o.model ?? true);
   } catch (err) {
     return internalError(file, err);
   }
