@@ -12,7 +12,9 @@
 //     {"ok":true,"name":null,"answer":"..."} | {"ok":false,"error":"ECONNREFUSED"}]}. With --hold
 //     (TCP), each connection once established prints {"connected":I,"port":SOURCE_PORT} and stays
 //     open until a line on stdin: `close` ends it at once (netlab told the answering host by its
-//     socket), anything else waits for the answer as usual.
+//     socket), anything else waits for the answer as usual. With several --to (no --hold), probes
+//     them all at once and prints {"targets":[RESULTS, ...]}, one list per --to in order: a row of
+//     a truth table costs one process instead of one per cell.
 import dgram from 'node:dgram';
 import net from 'node:net';
 
@@ -208,19 +210,25 @@ function udpOnce(host: string, port: number, timeout: number): Promise<Result> {
 
 async function probe(a: Args): Promise<void> {
   const proto = one(a, 'proto');
-  const host = one(a, 'to');
+  const targets = a['to'] ?? [one(a, 'to')];
   const port = Number(one(a, 'port'));
   const count = Number(one(a, 'count', '1'));
   const timeout = Number(one(a, 'timeout', '1000'));
-  const next = proto === 'tcp' && one(a, 'hold', '0') === '1' ? stdinLines() : null;
+  const hold = proto === 'tcp' && one(a, 'hold', '0') === '1';
+  if (hold && targets.length > 1) throw new Error('--hold takes one --to');
+  const next = hold ? stdinLines() : null;
   // Hard bound on the whole run, whatever happens.
   setTimeout(() => process.exit(2), count * (timeout + 200) + 2000).unref();
-  const results: Result[] = [];
-  for (let i = 0; i < count; i++)
-    results.push(
-      await (proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined)),
-    );
-  process.stdout.write(`${JSON.stringify({ results })}\n`);
+  const attempts = async (host: string) => {
+    const results: Result[] = [];
+    for (let i = 0; i < count; i++)
+      results.push(
+        await (proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined)),
+      );
+    return results;
+  };
+  const all = await Promise.all(targets.map(attempts));
+  process.stdout.write(`${JSON.stringify(targets.length === 1 ? { results: all[0] } : { targets: all })}\n`);
   exitWhenFlushed(0);
 }
 
