@@ -10,9 +10,10 @@
 // serve-81-udp; each case lists the pods it uses (initializeResources) and builds its
 // expectation with the same Reachability calls (ExpectPeer, ExpectAllIngress, ...).
 //
-// One base topology (one node, a bridge, nine pods) is applied once; each step of a case
-// re-applies it with other policies (only nft tables change) and runs `netlab test` on matrix
-// assertions. Upstream ignores a pod's traffic to itself (ignoreLoopback: CNIs differ there); a
+// One base topology (one node, a bridge, nine pods) is applied once per lane (three labs of that
+// topology under different names, so that three cases run at once: a step spends most of its time
+// waiting for probes that must time out); each step of a case re-applies its lane's lab with other
+// policies (only nft tables change) and runs `netlab test` on matrix assertions. Upstream ignores a pod's traffic to itself (ignoreLoopback: CNIs differ there); a
 // lab always allows it (it goes over lo), so the diagonal is `.`.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,8 @@ import { netlab } from './cli.js';
 import { sandboxSkipReason } from './sandbox.js';
 
 const LAB = 'npe';
+/** Labs of the same topology, each running one case at a time. */
+const LANES = 3;
 const NAMESPACES = ['x', 'y', 'z'] as const;
 const POD_NAMES = ['a', 'b', 'c'] as const;
 const NS_LABEL = 'kubernetes.io/metadata.name';
@@ -837,7 +840,7 @@ const CONTAINER_PORTS = [
  * The base topology with a step's policies. Every other case reads its policies from a Kubernetes
  * manifest file (as `kubectl get netpol -o yaml` would give them: a List, or `---` documents).
  */
-function labText(dir: string, c: Case | null, caseIndex: number, step: Step | null): string {
+function labText(name: string, dir: string, c: Case | null, caseIndex: number, step: Step | null): string {
   const hosts: Record<string, object> = { node: { interfaces: { cbr0: { kind: 'bridge', addresses: ['10.244.1.1/24'] } } } };
   for (const p of PODS)
     hosts[p.host] = {
@@ -869,7 +872,7 @@ function labText(dir: string, c: Case | null, caseIndex: number, step: Step | nu
     matrix: { from: members, to: members, port: k.port, protocol: k.protocol ?? 'tcp', want: k.reach.want() },
   }));
   const lab = {
-    name: LAB,
+    name,
     hosts,
     links: PODS.map((p) => ({ a: `${p.host}:eth0`, b: 'node:cbr0' })),
     namespaces,
@@ -879,18 +882,34 @@ function labText(dir: string, c: Case | null, caseIndex: number, step: Step | nu
   return `${JSON.stringify(lab, null, 2)}\n`;
 }
 
+interface Lane {
+  name: string;
+  dir: string;
+  file: string;
+}
+
 describe.skipIf(sandboxSkipReason !== null)('upstream NetworkPolicy e2e truth tables', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'netlab-netpol-'));
-  const file = join(dir, 'netpol-e2e.yaml');
+  const lanes: Lane[] = Array.from({ length: LANES }, (_, k) => {
+    const dir = mkdtempSync(join(tmpdir(), 'netlab-netpol-'));
+    return { name: `${LAB}${k}`, dir, file: join(dir, 'netpol-e2e.yaml') };
+  });
+  const free = [...lanes];
+  const waiting: ((lane: Lane) => void)[] = [];
+  const take = () => (free.length ? Promise.resolve(free.pop()!) : new Promise<Lane>((resolve) => waiting.push(resolve)));
+  const give = (lane: Lane) => (waiting.length ? waiting.shift()!(lane) : free.push(lane));
 
   beforeAll(async () => {
-    writeFileSync(file, labText(dir, null, 0, null));
-    const r = await netlab(['apply', '--yes', file]);
-    expect(r.code, r.all).toBe(0);
+    const applied = await Promise.all(
+      lanes.map((l) => {
+        writeFileSync(l.file, labText(l.name, l.dir, null, 0, null));
+        return netlab(['apply', '--yes', l.file]);
+      }),
+    );
+    for (const r of applied) expect(r.code, r.all).toBe(0);
   }, 120_000);
 
   afterAll(async () => {
-    await netlab(['destroy', '--yes', file]);
+    await Promise.all(lanes.map((l) => netlab(['destroy', '--yes', l.file])));
   }, 120_000);
 
   it('has at least 25 upstream cases', () => {
@@ -898,15 +917,24 @@ describe.skipIf(sandboxSkipReason !== null)('upstream NetworkPolicy e2e truth ta
   });
 
   CASES.forEach((c, i) => {
-    it(`${c.udp ? 'UDP: ' : ''}${c.name} (network_policy.go:${c.line})`, async () => {
-      const r = () => new Reachability(c.pods.map(pod));
-      for (const [s, step] of c.steps(r).entries()) {
-        writeFileSync(file, labText(dir, c, i, step));
-        const applied = await netlab(['apply', '--yes', file]);
-        expect(applied.code, `step ${s + 1}: apply\n${applied.all}`).toBe(0);
-        const tested = await netlab(['test', file]);
-        expect(tested.code, `step ${s + 1}: ${c.name}\n${tested.all}`).toBe(0);
-      }
-    }, 120_000);
+    it.concurrent(
+      `${c.udp ? 'UDP: ' : ''}${c.name} (network_policy.go:${c.line})`,
+      async () => {
+        const r = () => new Reachability(c.pods.map(pod));
+        const lane = await take();
+        try {
+          for (const [s, step] of c.steps(r).entries()) {
+            writeFileSync(lane.file, labText(lane.name, lane.dir, c, i, step));
+            const applied = await netlab(['apply', '--yes', lane.file]);
+            expect(applied.code, `step ${s + 1}: apply\n${applied.all}`).toBe(0);
+            const tested = await netlab(['test', lane.file]);
+            expect(tested.code, `step ${s + 1}: ${c.name}\n${tested.all}`).toBe(0);
+          }
+        } finally {
+          give(lane);
+        }
+      },
+      120_000,
+    );
   });
 });
