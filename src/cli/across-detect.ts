@@ -2,21 +2,14 @@
 // on this machine alone does not load the coordinator, ssh transport and execa to find out.
 import { store } from '../apply/store.js';
 import { UsageError } from '../errors.js';
-import { readLabFile } from '../lab/load.js';
 import { checkLabName } from '../state/files.js';
-import { expandInputs } from './labs.js';
+import type { LabInputs } from './labs.js';
 
 const MACHINES_KEY = /^machines\s*:/m;
 
 /** The one file of a lab across machines among the inputs, or null when none has `machines:`. */
-export async function acrossMachinesFile(inputs: string[]): Promise<string | null> {
-  const files = await expandInputs(inputs).catch(() => null);
-  if (!files) return null;
-  const across: string[] = [];
-  for (const f of files) {
-    const { text } = await readLabFile(f);
-    if (text !== null && MACHINES_KEY.test(text)) across.push(f);
-  }
+export function acrossMachinesFile({ files, read }: LabInputs): string | null {
+  const across = files.filter((f) => MACHINES_KEY.test(read.get(f)?.text ?? ''));
   if (!across.length) return null;
   if (files.length > 1)
     throw new UsageError(`${across[0]} is a lab across machines: plan, apply or destroy it on its own, not with other files`);

@@ -19,7 +19,7 @@ import { checkLabName } from '../state/files.js';
 import { RealDriver } from '../driver/real.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, exitCodeOf, UsageError } from '../errors.js';
 import type { Lab } from '../lab/types.js';
-import { expandInputs, loadValidLabs, observeDeclaredLabs } from './labs.js';
+import { loadValidLabs, observeDeclaredLabs, readInputs, type LabInputs } from './labs.js';
 import { formatSteps, markdownPlan, out, printError, stepJson, summarise } from './output.js';
 import { runJobs } from './progress.js';
 import { listenForInterrupt } from './interrupt.js';
@@ -101,9 +101,10 @@ export interface PlanOptions {
 }
 
 export async function plan(files: string[], o: PlanOptions): Promise<number> {
-  const acrossFile = await acrossMachinesFile(files);
+  const inputs = await readInputs(files);
+  const acrossFile = acrossMachinesFile(inputs);
   if (acrossFile) return (await across()).planFile(acrossFile, { json: o.json || o.format === 'json' });
-  const labs = await loadValidLabs(files);
+  const labs = await loadValidLabs(inputs);
   const plans = await planAll(labs);
   const doc = planDocument(plans);
   if (o.out) await writeFile(o.out, JSON.stringify(doc, null, 2));
@@ -126,13 +127,14 @@ export interface ApplyOptions {
 }
 
 export async function apply(files: string[], o: ApplyOptions): Promise<number> {
-  const acrossFile = await acrossMachinesFile(files);
+  const inputs = await readInputs(files);
+  const acrossFile = acrossMachinesFile(inputs);
   if (acrossFile) return (await across()).applyFile(acrossFile, o, (q) => confirm(q, Boolean(o.yes || o.json)));
   const d = new RealDriver();
   // Straight to apply (no plan shown first): the labs the files declare are observed while the
   // files are checked. Each early observation holds its lab's lock until applyLab takes it over.
   const direct = !o.dryRun && !(interactive() && !o.yes && !o.json);
-  const early = direct ? await observeDeclaredLabs(d, await expandInputs(files)) : [];
+  const early = direct ? await observeDeclaredLabs(d, inputs) : [];
   const handed = new Set<EarlyObservation>();
   const hand = (lab: string) => {
     const e = early.find((x) => x.lab === lab) ?? null;
@@ -140,19 +142,19 @@ export async function apply(files: string[], o: ApplyOptions): Promise<number> {
     return e;
   };
   try {
-    return await applyFiles(files, o, d, hand);
+    return await applyFiles(inputs, o, d, hand);
   } finally {
     for (const e of early) if (!handed.has(e)) await e.unlock();
   }
 }
 
 async function applyFiles(
-  files: string[],
+  inputs: LabInputs,
   o: ApplyOptions,
   d: RealDriver,
   hand: (lab: string) => EarlyObservation | null,
 ): Promise<number> {
-  const labs = (await loadValidLabs(files)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
+  const labs = (await loadValidLabs(inputs)).map((l) => (o.owner ? { ...l, owner: o.owner } : l));
   const prune = o.prune ? await pruneCandidates(labs, o.owner) : [];
   let fingerprints = new Map<string, string>();
   if (o.plan) {
@@ -269,13 +271,14 @@ export interface DestroyOptions {
 }
 
 export async function destroy(files: string[], o: DestroyOptions): Promise<number> {
-  const acrossFile = await acrossMachinesFile(files);
+  const inputs = files.length ? await readInputs(files) : null;
+  const acrossFile = inputs && acrossMachinesFile(inputs);
   if (acrossFile) return (await across()).destroyFile(acrossFile, o);
   // A lab across machines named by --lab: the coordinator's record says where its parts are.
   if (!files.length && o.lab?.length === 1 && (await store.readMachines(checkLabName(o.lab[0]!, '--lab'))))
     return (await across()).destroyAcrossLab(o.lab[0]!, null, o);
   const byName = new Map<string, Lab | null>();
-  if (files.length) for (const l of await loadValidLabs(files)) byName.set(l.name, l);
+  if (inputs) for (const l of await loadValidLabs(inputs)) byName.set(l.name, l);
   // A name becomes a path in the state directory: only a lab name, never "", ".." or "a/b".
   for (const n of o.lab ?? []) byName.set(checkLabName(n, '--lab'), null);
   if (o.all) for (const n of await store.labs()) if (!byName.has(n)) byName.set(n, null);

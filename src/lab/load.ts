@@ -53,12 +53,18 @@ export async function readLabFile(file: string): Promise<{ text: string | null; 
   }
 }
 
+/** A lab file as readLabFile read it: its text, or null and why not. */
+export type ReadLab = Awaited<ReturnType<typeof readLabFile>>;
+
 /**
  * Reads, parses, validates and normalises each file, then checks across labs. Never throws for
  * bad input. With `cacheDir`, a file checked before with the same name and text is taken from
- * the cache (see cache.ts).
+ * the cache (see cache.ts). `read`: files the caller has read already (readLabFile), by name.
  */
-export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}): Promise<LoadResult> {
+export async function loadLabs(
+  files: string[],
+  opts: { cacheDir?: string; read?: ReadonlyMap<string, ReadLab> } = {},
+): Promise<LoadResult> {
   const labs: Lab[] = [];
   const issues: LabIssue[] = [];
   const checked = { cached: 0, parsed: 0 };
@@ -67,7 +73,7 @@ export async function loadLabs(files: string[], opts: { cacheDir?: string } = {}
   for (const file of files) {
     if (seen.has(resolve(file))) continue;
     seen.add(resolve(file));
-    const read = await readLabFile(file);
+    const read = opts.read?.get(file) ?? (await readLabFile(file));
     appendAll(issues, read.issues);
     if (read.text === null) continue;
     const key = opts.cacheDir === undefined ? '' : cacheKey(file, read.text);
