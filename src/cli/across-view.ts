@@ -116,19 +116,31 @@ async function locate(s: Session, lab: string, host: string): Promise<Transport>
   throw err;
 }
 
+/** The machine a lab file places `host` on, before anything connects. */
+function placedOn(file: Lab, host: string): string {
+  const h = file.hosts.find((x) => x.name === host);
+  if (h) return h.machine!;
+  const names = file.hosts.map((x) => x.name);
+  const err = new UsageError(`host "${host}" is not in lab "${file.name}" (${file.file})${didYouMean(host, names)}`);
+  err.hints.push(`hosts of lab "${file.name}": ${names.join(', ')}`);
+  throw err;
+}
+
 const signalCode = (signal: NodeJS.Signals | null) => 128 + ((signal && (osConstants.signals as Record<string, number>)[signal]) || 1);
 
 /**
  * Runs a request on the machine that holds its host, the user's terminal attached (`tty`: ssh
- * -t); null when the lab is not across machines here. A capture or a followed log gets a stdin
+ * -t); null when the lab is not across machines here. With the lab's `file`, its placement
+ * names the machine and its `machines:` how to reach it; else this machine's record does. A capture or a followed log gets a stdin
  * that only ends at Ctrl-C, which is how the machine learns to stop.
  */
-export async function runAcross(r: HereRequest, tty: boolean, output?: NodeJS.WritableStream): Promise<number | null> {
-  const machines = await recordedMachines(checkLabName(r.lab, 'lab'));
+export async function runAcross(r: HereRequest, tty: boolean, output?: NodeJS.WritableStream, file?: Lab): Promise<number | null> {
+  const machines = file ? file.machines! : await recordedMachines(checkLabName(r.lab, 'lab'));
   if (!machines) return null;
   const host = r.cmd === 'capture' ? r.endpoint.slice(0, Math.max(0, r.endpoint.indexOf(':'))) : r.host;
+  const placed = file ? placedOn(file, host) : null;
   return withMachines(machines, async (s) => {
-    const t = await locate(s, r.lab, host);
+    const t = placed ? s.transports.find((x) => x.machine.name === placed)! : await locate(s, r.lab, host);
     const [cmd, args] = t.command(['machine', 'here', encodeRequest(r)], tty);
     const held = r.cmd === 'capture' || (r.cmd === 'logs' && r.follow);
     const child = spawn(cmd, args, { stdio: [held ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit', 'inherit'] });

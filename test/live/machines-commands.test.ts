@@ -199,6 +199,24 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
     expect(unknown.stderr).toMatch(/host "a4" is not on any machine of lab "cmds" \(did you mean "a[1-3]"\?\)/);
   });
 
+  it('exec --file and shell --file of a lab across machines run on the host’s machine, as without --file', async () => {
+    const inNs = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'readlink', '/proc/self/ns/net']);
+    const r = await netlab(['exec', '--file', file, 'cmds', 'a3', '--', 'readlink', '/proc/self/ns/net'], { env });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe(inNs.stdout.trim());
+    const unknown = await netlab(['exec', '--file', file, 'cmds', 'a4', '--', 'true'], { env });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/host "a4" is not in lab "cmds" \(.*cmds\.yaml\) \(did you mean "a[1-3]"\?\)/);
+    const shell = await execa('script', ['-qec', `node ${NETLAB} shell --file ${file} cmds a2`, '/dev/null'], {
+      reject: false,
+      input: 'echo "in $NETLAB_HOST"; ip -br addr show dev eth0; exit 4\n',
+      env: { NO_COLOR: '1', SHELL: '/bin/sh', ...env },
+    });
+    expect(shell.exitCode, shell.stdout + shell.stderr).toBe(4);
+    expect(shell.stdout).toMatch(/in a2/);
+    expect(shell.stdout).toMatch(/eth0\S* +UP +10\.0\.0\.2\/24/);
+  });
+
   it('shell opens a terminal in a host on another machine (ssh -t)', async () => {
     // script(1) gives netlab a terminal, as a user's would be.
     const r = await execa('script', ['-qec', `node ${NETLAB} shell cmds a3`, '/dev/null'], {
