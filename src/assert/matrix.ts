@@ -2,6 +2,7 @@
 // printed as the Kubernetes network-policy e2e tests print theirs: rows are sources, columns
 // destinations, `.` reachable, `X` blocked, `*` after each cell that differs from `want`.
 import type { MatrixExpectation } from '../lab/types.js';
+import type { AssertionResult } from './report.js';
 
 /** The text of a matrix assertion, for reports. */
 export function matrixText(m: MatrixExpectation): string {
@@ -26,6 +27,26 @@ export function formatMatrix(from: string[], to: string[], want: boolean[][], go
 /** The cells that differ from `want`. */
 export function mismatches(want: boolean[][], got: (boolean | null)[][]): number {
   return want.reduce((n, row, i) => n + row.filter((w, j) => got[i]![j] !== w).length, 0);
+}
+
+/** What a truth table's observed cells (`got`, null = not probed) say against its `want`. */
+export function judgeMatrix(
+  m: Pick<MatrixExpectation, 'from' | 'to' | 'want'>,
+  got: (boolean | null)[][],
+): Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'> {
+  const bad = mismatches(m.want, got);
+  const cells = m.from.length * m.to.length;
+  if (bad === 0) return { status: 'pass', message: `${cells} cells as expected`, details: [] };
+  return {
+    status: 'fail',
+    message: `${bad} of ${cells} cells differ from want (observed below, * = differs; . reachable, X blocked)`,
+    details: formatMatrix(
+      m.from,
+      m.to.map((t) => t.host),
+      m.want,
+      got,
+    ),
+  };
 }
 
 /** Runs `tasks` with at most `limit` at once, results in order. */

@@ -7,7 +7,7 @@ import { ToolError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Expectation, Lab, MatrixExpectation } from '../lab/types.js';
-import { formatMatrix, matrixText, mismatches, pooled } from './matrix.js';
+import { judgeMatrix, matrixText, pooled } from './matrix.js';
 import type { AssertionResult, LabResult } from './report.js';
 import { waitForServers } from './settle.js';
 import { holdsConnection } from './sockets.js';
@@ -21,6 +21,10 @@ export interface RunOptions {
   /** Per attempt: TCP/UDP connect or answer, ping reply. */
   timeoutMs?: number;
   warn?(message: string): void;
+  /** The responders to start, instead of every destination's (a machine of a lab across machines starts only its own). */
+  responders?: Map<string, { tcp: number[]; udp: number[] }>;
+  /** Told each truth table's observed cells (by its index in the lab's matrices), or null when it could not run. */
+  onMatrix?(index: number, got: boolean[][] | null): void;
 }
 
 /** `ip netns exec NS cmd...`, or the command itself in the machine's own namespace. */
@@ -272,17 +276,21 @@ async function runOne(
   }
 }
 
-/** Probes every cell of a truth table, several at once (no cell depends on another's count). */
+/** Probes every cell of a truth table, several at once (no cell depends on another's count); `got` null when it could not run. */
 async function runMatrix(
   lab: Lab,
   m: MatrixExpectation,
   timeoutMs: number,
-): Promise<Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>> {
+): Promise<{ result: Omit<AssertionResult, 'lab' | 'text' | 'pos' | 'seconds'>; got: boolean[][] | null }> {
   const missing = m.from.find((f) => {
     const ns = lab.hosts.find((h) => h.name === f)!.ns;
     return ns && !existsSync(`${NETNS_DIR}/${ns}`);
   });
-  if (missing) return { status: 'error', message: `host ${missing}'s namespace does not exist: is the lab applied?`, details: [] };
+  if (missing)
+    return {
+      result: { status: 'error', message: `host ${missing}'s namespace does not exist: is the lab applied?`, details: [] },
+      got: null,
+    };
   try {
     const rows = m.from.map((f, i) => async () => {
       const ns = lab.hosts.find((h) => h.name === f)!.ns;
@@ -307,22 +315,10 @@ async function runMatrix(
       }
       return row;
     });
-    const got: (boolean | null)[][] = await pooled(rows, MATRIX_CONCURRENCY);
-    const bad = mismatches(m.want, got);
-    const table = formatMatrix(
-      m.from,
-      m.to.map((t) => t.host),
-      m.want,
-      got,
-    );
-    if (bad === 0) return { status: 'pass', message: `${m.from.length * m.to.length} cells as expected`, details: [] };
-    return {
-      status: 'fail',
-      message: `${bad} of ${m.from.length * m.to.length} cells differ from want (observed below, * = differs; . reachable, X blocked)`,
-      details: table,
-    };
+    const got = await pooled(rows, MATRIX_CONCURRENCY);
+    return { result: judgeMatrix(m, got), got };
   } catch (err) {
-    return { status: 'error', message: (err as Error).message, details: [] };
+    return { result: { status: 'error', message: (err as Error).message, details: [] }, got: null };
   }
 }
 
@@ -339,7 +335,7 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
   const results: AssertionResult[] = [];
   const base = (e: Expectation) => ({ lab: lab.name, text: e.text, pos: e.pos });
   try {
-    const needed = responders(lab);
+    const needed = opts.responders ?? responders(lab);
     await waitForServers(lab.name, new Set(needed.keys()));
     // Started together: a truth table has a responder in every host it names.
     const started = await Promise.allSettled(
@@ -356,10 +352,11 @@ export async function runLabAssertions(lab: Lab, opts: RunOptions = {}): Promise
       const r = await runOne(lab, e, timeoutMs, rs);
       results.push({ ...base(e), ...r, seconds: (Date.now() - t0) / 1000 });
     }
-    for (const m of lab.matrices ?? []) {
+    for (const [i, m] of (lab.matrices ?? []).entries()) {
       const t0 = Date.now();
-      const r = await runMatrix(lab, m, timeoutMs);
-      results.push({ lab: lab.name, text: matrixText(m), pos: m.pos, ...r, seconds: (Date.now() - t0) / 1000 });
+      const { result, got } = await runMatrix(lab, m, timeoutMs);
+      opts.onMatrix?.(i, got);
+      results.push({ lab: lab.name, text: matrixText(m), pos: m.pos, ...result, seconds: (Date.now() - t0) / 1000 });
     }
   } catch (err) {
     const message = (err as Error).message;

@@ -8,11 +8,12 @@ import { constants as osConstants } from 'node:os';
 import pc from 'picocolors';
 import { store } from '../apply/store.js';
 import type { AssertionResult, LabResult } from '../assert/report.js';
-import { destinations } from '../assert/targets.js';
+import { judgeMatrix, matrixText } from '../assert/matrix.js';
 import { EXIT_OK, EXIT_PENDING, MachineError, UsageError } from '../errors.js';
 import type { Lab, Machine } from '../lab/types.js';
 import { didYouMean } from '../lab/suggest.js';
 import { call, openSession, underlays, type Answer, type Session } from '../machines/coordinator.js';
+import { testsByMachine, type Ports } from '../machines/assertions.js';
 import { sliceLab } from '../machines/slice.js';
 import type { Transport } from '../machines/transport.js';
 import { netlabVersion } from '../machines/version.js';
@@ -115,19 +116,31 @@ async function locate(s: Session, lab: string, host: string): Promise<Transport>
   throw err;
 }
 
+/** The machine a lab file places `host` on, before anything connects. */
+function placedOn(file: Lab, host: string): string {
+  const h = file.hosts.find((x) => x.name === host);
+  if (h) return h.machine!;
+  const names = file.hosts.map((x) => x.name);
+  const err = new UsageError(`host "${host}" is not in lab "${file.name}" (${file.file})${didYouMean(host, names)}`);
+  err.hints.push(`hosts of lab "${file.name}": ${names.join(', ')}`);
+  throw err;
+}
+
 const signalCode = (signal: NodeJS.Signals | null) => 128 + ((signal && (osConstants.signals as Record<string, number>)[signal]) || 1);
 
 /**
  * Runs a request on the machine that holds its host, the user's terminal attached (`tty`: ssh
- * -t); null when the lab is not across machines here. A capture or a followed log gets a stdin
+ * -t); null when the lab is not across machines here. With the lab's `file`, its placement
+ * names the machine and its `machines:` how to reach it; else this machine's record does. A capture or a followed log gets a stdin
  * that only ends at Ctrl-C, which is how the machine learns to stop.
  */
-export async function runAcross(r: HereRequest, tty: boolean, output?: NodeJS.WritableStream): Promise<number | null> {
-  const machines = await recordedMachines(checkLabName(r.lab, 'lab'));
+export async function runAcross(r: HereRequest, tty: boolean, output?: NodeJS.WritableStream, file?: Lab): Promise<number | null> {
+  const machines = file ? file.machines! : await recordedMachines(checkLabName(r.lab, 'lab'));
   if (!machines) return null;
   const host = r.cmd === 'capture' ? r.endpoint.slice(0, Math.max(0, r.endpoint.indexOf(':'))) : r.host;
+  const placed = file ? placedOn(file, host) : null;
   return withMachines(machines, async (s) => {
-    const t = await locate(s, r.lab, host);
+    const t = placed ? s.transports.find((x) => x.machine.name === placed)! : await locate(s, r.lab, host);
     const [cmd, args] = t.command(['machine', 'here', encodeRequest(r)], tty);
     const held = r.cmd === 'capture' || (r.cmd === 'logs' && r.follow);
     const child = spawn(cmd, args, { stdio: [held ? 'pipe' : 'inherit', output ? 'pipe' : 'inherit', 'inherit'] });
@@ -163,7 +176,7 @@ export async function captureAcross(
 }
 
 /** Starts the responders of assertions whose target is on `t`'s machine; resolves once they listen. */
-async function startRemoteResponders(t: Transport, lab: string, hosts: { host: string; tcp: number[]; udp: number[] }[]) {
+async function startRemoteResponders(t: Transport, lab: string, hosts: Ports[]) {
   const [cmd, args] = t.command(['machine', 'respond', '--lab', lab]);
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -192,77 +205,95 @@ async function startRemoteResponders(t: Transport, lab: string, hosts: { host: s
   return stop;
 }
 
+/** A result as the machine's own run gave it, placed at its assertion in the lab file. */
+type Outcome = Omit<AssertionResult, 'lab' | 'text' | 'pos'>;
+
 /**
  * `netlab test FILE` of a lab across machines: each machine runs the assertions that start on its
- * hosts, at once, over its connection; a TCP/UDP target on another machine gets its responder
- * there first. The results come back in the order of the lab's `expect:`.
+ * hosts (src/machines/assertions.ts), at once, over its connection; a responder needed by probes
+ * of another machine is started on its host's machine first. A truth table's rows run on their
+ * hosts' machines and come back as one table. The results are in the order of one machine's
+ * `netlab test`: the lab's assertions, then its tables.
  */
 export async function testAcross(raw: RawLab, lab: Lab, timeout: string): Promise<LabResult> {
   const started = Date.now();
   const timestamp = new Date(started).toISOString().replace(/\.\d{3}Z$/, '');
   return withMachines(lab.machines!, async (s) => {
     const slices = sliceLab(raw, lab, await underlays(s, lab));
-    const machineOf = new Map(lab.hosts.map((h) => [h.name, h.machine!]));
-    const wanted = new Map<string, Map<string, { tcp: Set<number>; udp: Set<number> }>>();
-    for (const e of lab.expect) {
-      if (e.proto === 'icmp') continue;
-      for (const d of destinations(lab, e)) {
-        const m = machineOf.get(d.host)!;
-        if (m === machineOf.get(e.from)) continue;
-        const hosts = wanted.get(m) ?? new Map<string, { tcp: Set<number>; udp: Set<number> }>();
-        wanted.set(m, hosts);
-        const ports = hosts.get(d.host) ?? { tcp: new Set<number>(), udp: new Set<number>() };
-        hosts.set(d.host, ports);
-        ports[d.proto].add(d.port);
-      }
-    }
+    const tests = testsByMachine(lab);
     const stops: (() => Promise<void>)[] = [];
     try {
       const listening = await Promise.allSettled(
         s.transports
-          .filter((t) => wanted.has(t.machine.name))
-          .map((t) =>
-            startRemoteResponders(
-              t,
-              lab.name,
-              [...wanted.get(t.machine.name)!].map(([host, p]) => ({ host, tcp: [...p.tcp], udp: [...p.udp] })),
-            ),
-          ),
+          .filter((t) => tests.get(t.machine.name)?.forOthers.length)
+          .map((t) => startRemoteResponders(t, lab.name, tests.get(t.machine.name)!.forOthers)),
       );
       for (const r of listening) if (r.status === 'fulfilled') stops.push(r.value);
       const failed = listening.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
-      const withSlice = s.transports.filter((t) => slices.slices.get(t.machine.name)?.expect?.length);
+      const running = s.transports.filter((t) => {
+        const r = tests.get(t.machine.name)?.request;
+        return r && (r.expect.length || r.matrices.length);
+      });
       const answers = await Promise.all(
-        withSlice.map((t) => call(t, 'test', ['test', '--timeout', timeout], stringify(slices.slices.get(t.machine.name)! as RawLab))),
+        running.map((t) => {
+          const sent = { slice: stringify(slices.slices.get(t.machine.name)!), request: tests.get(t.machine.name)!.request };
+          return call(t, 'test', ['test', '--timeout', timeout], JSON.stringify(sent));
+        }),
       );
-      const results: (AssertionResult | undefined)[] = lab.expect.map(() => undefined);
-      for (const [i, t] of withSlice.entries()) {
+      const results: (Outcome | undefined)[] = lab.expect.map(() => undefined);
+      const matrices = (lab.matrices ?? []).map((m) => ({
+        got: m.from.map(() => m.to.map((): boolean | null => null)),
+        machines: [] as string[],
+        errors: [] as string[],
+        seconds: 0,
+      }));
+      for (const [i, t] of running.entries()) {
         const a = answers[i]!;
         if (!a.ok) throw new MachineError(`${t.label}: test: ${a.message ?? 'failed'}`);
+        const mt = tests.get(t.machine.name)!;
         const got = (a.result as LabResult).results;
-        for (const [j, at] of slices.expectFrom.get(t.machine.name)!.entries()) {
-          const e = lab.expect[at]!;
+        for (const [j, at] of mt.expectAt.entries()) {
           const r = got[j];
-          if (r) results[at] = { ...r, lab: lab.name, text: e.text, pos: e.pos, message: `${r.message} (from ${t.machine.name})` };
+          if (r) results[at] = { ...r, message: `${r.message} (from ${t.machine.name})` };
+        }
+        const cells = a.cells as (boolean[][] | null)[];
+        for (const [j, { at, rows }] of mt.matrixAt.entries()) {
+          const r = got[mt.expectAt.length + j];
+          const m = matrices[at]!;
+          m.machines.push(t.machine.name);
+          m.seconds = Math.max(m.seconds, r?.seconds ?? 0);
+          const c = cells[j];
+          if (c) for (const [k, row] of rows.entries()) m.got[row] = c[k]!;
+          else m.errors.push(`${t.machine.name}: ${r?.message ?? 'not run'}`);
         }
       }
+      const notRun = (text: string, pos: Lab['expect'][number]['pos']): AssertionResult => ({
+        lab: lab.name,
+        text,
+        pos,
+        status: 'error',
+        message: 'not run on any machine',
+        details: [],
+        seconds: 0,
+      });
       return {
         lab: lab.name,
         file: lab.file,
         error: null,
-        results: lab.expect.map(
-          (e, i) =>
-            results[i] ?? {
-              lab: lab.name,
-              text: e.text,
-              pos: e.pos,
-              status: 'error' as const,
-              message: slices.notes.find((n) => n.startsWith(`"${e.text}"`)) ?? 'not run on any machine',
-              details: [],
-              seconds: 0,
-            },
-        ),
+        results: [
+          ...lab.expect.map((e, i) => {
+            const r = results[i];
+            return r ? { ...r, lab: lab.name, text: e.text, pos: e.pos } : notRun(e.text, e.pos);
+          }),
+          ...(lab.matrices ?? []).map((m, i) => {
+            const { got, machines, errors, seconds } = matrices[i]!;
+            const base = { lab: lab.name, text: matrixText(m), pos: m.pos, seconds };
+            if (errors.length) return { ...base, status: 'error' as const, message: errors.join('; '), details: [] };
+            const r = judgeMatrix(m, got);
+            return { ...base, ...r, message: `${r.message} (from ${machines.join(', ')})` };
+          }),
+        ],
         seconds: (Date.now() - started) / 1000,
         timestamp,
       };

@@ -61,7 +61,6 @@ function printPlan(p: AcrossPlan): void {
       `  segment vxlan ${s.vni} (${s.members.join(', ')}) spans ${s.machines.join(', ')}: MTU ${s.mtu} ` +
         `(underlay ${s.dev} on ${s.machine} has MTU ${s.underlayMtu}, VXLAN takes ${s.underlayMtu - s.mtu})`,
     );
-  for (const n of p.slices.notes) out.line(`  ${pc.cyan('note:')} ${n}`);
   for (const m of p.plans) {
     if (!m.steps.length && !m.conflicts.length) {
       out.line(`${pc.bold(m.label)}: no changes`);

@@ -5,8 +5,10 @@ import { delimiter, join } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { NETNS_DIR } from '../driver/real.js';
 import { UsageError } from '../errors.js';
-import { coordinates } from './across-detect.js';
+import { acrossMachinesFile, coordinates } from './across-detect.js';
 import { findHost, labHosts, type HostNs } from './labinfo.js';
+import { loadValidLabs, readInputs } from './labs.js';
+import type { HereRequest } from './machine-view.js';
 import { out } from './output.js';
 
 /** Exit code when the command to run does not exist (as shells do). */
@@ -65,12 +67,23 @@ export async function runInHost(lab: string, h: HostNs, argv: string[], env: Nod
   }
 }
 
+/**
+ * Runs the request on its host's machine when the lab spans machines, known from `file` when
+ * given (its placement says the machine) or from this machine's record; null when it does not.
+ */
+async function onItsMachine(r: HereRequest, file: string | undefined, tty: boolean): Promise<number | null> {
+  if (file === undefined) return (await coordinates(r.lab)) ? (await import('./across-view.js')).runAcross(r, tty) : null;
+  const inputs = await readInputs([file]);
+  if (!acrossMachinesFile(inputs)) return null;
+  const [l] = await loadValidLabs(inputs);
+  if (!l?.machines) return null;
+  if (l.name !== r.lab) throw new UsageError(`${file} defines lab "${l.name}", not "${r.lab}"`);
+  return (await import('./across-view.js')).runAcross(r, tty, undefined, l);
+}
+
 /** Runs a command in a host of an applied lab; resolves to its exit code. */
 export async function exec(lab: string, host: string, argv: string[], o: { file?: string }): Promise<number> {
-  const across =
-    !o.file && (await coordinates(lab))
-      ? await (await import('./across-view.js')).runAcross({ cmd: 'exec', lab, host, argv }, Boolean(process.stdin.isTTY))
-      : null;
+  const across = await onItsMachine({ cmd: 'exec', lab, host, argv }, o.file, Boolean(process.stdin.isTTY));
   if (across !== null) return across;
   const l = await labHosts(lab, o.file);
   return runInHost(lab, findHost(l, host), argv);
@@ -79,8 +92,7 @@ export async function exec(lab: string, host: string, argv: string[], o: { file?
 /** An interactive shell in a host of an applied lab; resolves to its exit code. */
 export async function shell(lab: string, host: string, o: { file?: string }): Promise<number> {
   // A shell needs a terminal there: ssh -t.
-  const across =
-    !o.file && (await coordinates(lab)) ? await (await import('./across-view.js')).runAcross({ cmd: 'shell', lab, host }, true) : null;
+  const across = await onItsMachine({ cmd: 'shell', lab, host }, o.file, true);
   if (across !== null) return across;
   return shellIn(lab, findHost(await labHosts(lab, o.file), host));
 }

@@ -6,6 +6,7 @@
 import { createInterface } from 'node:readline';
 import { RealDriver } from '../driver/real.js';
 import { startResponder, stopResponders, type Responder } from '../assert/run.js';
+import { waitForServers } from '../assert/settle.js';
 import { store } from '../apply/store.js';
 import { UsageError } from '../errors.js';
 import { HOST_NAME_PATTERN } from '../lab/names.js';
@@ -123,6 +124,8 @@ export async function respond(o: { lab: string }): Promise<number> {
     const first = await it.next();
     const req = JSON.parse(first.done ? '{}' : first.value) as { hosts?: { host: string; tcp: number[]; udp: number[] }[] };
     const l = await labHosts(lab, undefined, false);
+    // As a machine's own run does: a lab's servers still starting keep their ports.
+    await waitForServers(lab, new Set((req.hosts ?? []).map((w) => String(w.host))));
     const ports = (v: unknown) => (Array.isArray(v) && v.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535) ? (v as number[]) : []);
     for (const want of req.hosts ?? []) {
       const h = findHost(l, String(want.host));

@@ -56,10 +56,15 @@ export async function answering(work: () => Promise<{ code?: number } & object>,
  * when stdin ends after it: the coordinator is no longer waiting for the answer.
  */
 async function readSlice(gone: () => void = () => undefined): Promise<Lab> {
-  const file = '<slice on stdin>';
-  const { text, issues } = decodeLabBytes(file, await readFrame(process.stdin, MAX_LAB_BYTES, gone));
+  const { text, issues } = decodeLabBytes(SLICE_FILE, await readFrame(process.stdin, MAX_LAB_BYTES, gone));
   if (text === null) throw new LabError(issues);
-  const r = loadLabText(file, text);
+  return sliceOf(text);
+}
+
+const SLICE_FILE = '<slice on stdin>';
+
+function sliceOf(text: string): Lab {
+  const r = loadLabText(SLICE_FILE, text);
   if (!r.lab) throw new LabError(r.issues);
   if (r.lab.machines) throw new UsageError('a slice is the part of a lab for one machine: it cannot have machines itself');
   return r.lab;
@@ -182,12 +187,36 @@ export async function destroy(o: { lab: string }): Promise<number> {
   });
 }
 
+/**
+ * Runs the assertions that start on this machine. stdin: one frame of JSON, the slice (a lab
+ * document, checked like a lab file) and the request (src/machines/assertions.ts), which is
+ * checked against it. The answer has each truth table's observed cells, so the coordinator can
+ * put one table together from the rows of every machine.
+ */
 export async function test(o: { timeout: string }): Promise<number> {
   return answering(async () => {
-    const lab = await readSlice();
+    const bytes = await readFrame(process.stdin, MAX_LAB_BYTES, () => undefined);
+    let sent: { slice?: unknown; request?: unknown };
+    try {
+      sent = JSON.parse(bytes.toString('utf8')) as typeof sent;
+    } catch {
+      throw new UsageError('the test request on stdin is not JSON');
+    }
+    if (typeof sent?.slice !== 'string') throw new UsageError('the test request on stdin has no slice');
+    const lab = sliceOf(sent.slice);
+    const { parseTestRequest } = await import('../machines/assertions.js');
+    const request = parseTestRequest(sent.request, lab);
     if (!(await store.readRecord(lab.name))) throw new UsageError(`lab "${lab.name}" is not applied on this machine`);
     const { parseDuration } = await import('./duration.js');
-    const result = await runLabAssertions(lab, { timeoutMs: parseDuration(o.timeout) });
-    return { result };
+    const cells: (boolean[][] | null)[] = request.matrices.map(() => null);
+    const result = await runLabAssertions(
+      { ...lab, expect: request.expect, matrices: request.matrices },
+      {
+        timeoutMs: parseDuration(o.timeout),
+        responders: new Map(request.responders.map((r) => [r.host, { tcp: r.tcp, udp: r.udp }])),
+        onMatrix: (i, got) => (cells[i] = got),
+      },
+    );
+    return { result, cells };
   });
 }

@@ -42,12 +42,8 @@ export interface SegmentMtu {
 
 export interface Slices {
   segments: (Segment & SegmentMtu)[];
-  /** One lab document per machine that has hosts. */
+  /** One lab document per machine that has hosts, without the lab's assertions (src/machines/assertions.ts has them). */
   slices: Map<string, RawLab>;
-  /** Assertions left out of the slices, and why. */
-  notes: string[];
-  /** Per machine: the index in the lab's `expect:` of each assertion of its slice, in order. */
-  expectFrom: Map<string, number[]>;
 }
 
 const splitRef = (ref: string) => {
@@ -141,40 +137,6 @@ function overlayHostName(hosts: Record<string, RawHost>): string {
 const DEFAULT_MTU = 1500;
 const lower = (current: number | undefined, mtu: number) => Math.min(current ?? DEFAULT_MTU, mtu);
 
-/** A target written as its address (and port), for a slice that does not have the host. */
-function addressTarget(e: Lab['expect'][number]): string {
-  const address = e.to.address.includes(':') && e.to.port !== null ? `[${e.to.address}]` : e.to.address;
-  return e.to.port !== null ? `${address}:${e.to.port}` : address;
-}
-
-/**
- * Expectations of the hosts on `machine`, a target on another machine written as its address
- * (its responders run there: src/cli/across-view.ts); `from` gets each one's index in the lab.
- */
-function sliceExpect(lab: Lab, machineOf: Map<string, string>, machine: string, notes: string[], from: number[]): string[] {
-  const out: string[] = [];
-  for (const [i, e] of lab.expect.entries()) {
-    if (machineOf.get(e.from) !== machine) continue;
-    const remote = e.to.host !== null && machineOf.get(e.to.host) !== machine;
-    if (!remote) {
-      if (e.backends.some((b) => machineOf.get(b) !== machine)) notes.push(`"${e.text}" is not checked: backends on other machines`);
-      else {
-        out.push(e.text);
-        from.push(i);
-      }
-      continue;
-    }
-    if (e.backends.length) {
-      notes.push(`"${e.text}" is not checked yet: reaches [...] towards a host on another machine`);
-      continue;
-    }
-    const [src, rest] = [e.text.slice(0, e.text.indexOf('->')), e.text.slice(e.text.indexOf('->') + 2).trim()];
-    out.push(`${src}-> ${addressTarget(e)}${rest.slice(e.to.text.length)}`);
-    from.push(i);
-  }
-  return out;
-}
-
 /** Cuts the lab into one lab document per machine; `underlays` are the machines' kernels' answers. */
 export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>): Slices {
   const machineOf = hostMachine(lab);
@@ -182,9 +144,7 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
   const segments = crossSegments(raw, lab).map((s) => ({ ...s, ...segmentMtu(s, underlays) }));
   const segmentOf = new Map<string, Segment & SegmentMtu>();
   for (const s of segments) for (const m of s.members) segmentOf.set(m, s);
-  const notes: string[] = [];
   const slices = new Map<string, RawLab>();
-  const expectFrom = new Map<string, number[]>();
   for (const machine of (lab.machines ?? []).map((m) => m.name)) {
     const mine = lab.hosts.filter((h) => h.machine === machine);
     if (!mine.length) continue;
@@ -258,13 +218,9 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
         if (isBridge(hosts, m)) for (const port of Object.values(ifs)) if (port.bridge === name) port.mtu = lower(port.mtu, s.mtu);
       }
     slice.links = links;
-    const from: number[] = [];
-    const expect = sliceExpect(lab, machineOf, machine, notes, from);
-    if (expect.length) slice.expect = expect;
-    expectFrom.set(machine, from);
     slices.set(machine, slice);
   }
-  return { segments, slices, notes, expectFrom };
+  return { segments, slices };
 }
 
 /**

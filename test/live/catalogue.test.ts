@@ -1,11 +1,13 @@
 // The lab catalogue (docs/labs/): every lab this kernel can build passes validate, apply, its own
 // `expect:` assertions, re-apply with no changes, and destroy with nothing left (no namespace, no
 // `run:` process). Labs that need what this kernel lacks (802.1Q VLANs, IPVLAN) are refused by
-// preflight and run in the vm tier.
+// preflight and run in the vm tier. A lab across machines runs over real ssh to machines the
+// harness starts at the file's own addresses (test/live/machines-harness.ts).
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadLabText } from '../../src/lab/index.js';
 import { netlab } from './cli.js';
+import { startMachines } from './machines-harness.js';
 import { sandboxSkipReason, sh } from './sandbox.js';
 
 /** Built in the vm tier (test/vm/scenarios), refused here by preflight. */
@@ -22,13 +24,21 @@ const labs = readdirSync('labs')
   .sort();
 
 /**
- * A lab across machines reaches its other machines over SSH, which this one sandbox does not
- * have: applied here as shipped, it would try to reach them. Skipped with the reason printed.
+ * The SSH hosts of a lab across machines, in the order of its `machines:` (empty for a lab on
+ * this machine): the harness starts a machine at each of those addresses, so the file runs as
+ * shipped over real ssh, this sandbox being its `local` machine.
  */
-function acrossMachines(path: string): string | null {
+function remoteHosts(path: string): string[] {
   const machines = loadLabText(path, readFileSync(path, 'utf8')).lab?.machines;
-  const remote = machines?.filter((m) => m.ssh !== null).map((m) => m.name) ?? [];
-  return remote.length ? `a lab across machines: ${remote.join(', ')} reached over SSH, which this sandbox does not have` : null;
+  return machines?.flatMap((m) => (m.ssh ? [m.ssh.host] : [])) ?? [];
+}
+
+/** What a lab leaves in the namespaces of a machine (run there by `enter`): its namespaces, its marked links, its state. */
+async function leftBy(lab: string, enter: (cmd: string, args: string[]) => Promise<{ stdout: string }>): Promise<string[]> {
+  const ns = (await enter('ip', ['netns', 'list'])).stdout.split('\n').filter((l) => l.startsWith(`${lab}-`));
+  const links = (await enter('ip', ['-o', 'link', 'show'])).stdout.split('\n').filter((l) => l.includes(`netlab.${lab}.`));
+  const state = (await enter('find', ['/run/netlab', '-mindepth', '1', '-path', `*${lab}*`])).stdout.split('\n').filter(Boolean);
+  return [...ns, ...links, ...state];
 }
 
 async function labNamespaces(lab: string): Promise<string[]> {
@@ -78,11 +88,36 @@ describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
       });
       continue;
     }
-    const across = acrossMachines(path);
-    if (across) {
-      it(`${file}: skipped (${across})`, (ctx) => {
-        console.log(`skipped ${path}: ${across}`);
-        ctx.skip(across);
+    const remote = remoteHosts(path);
+    if (remote.length) {
+      it(`${file}: over real ssh to machines at its own addresses: apply, test, re-apply (no changes), destroy (nothing left anywhere)`, async () => {
+        const h = await startMachines(remote.length, { addresses: remote, bridge: 'cat0' });
+        const env = h.env;
+        const name = loadLabText(path, readFileSync(path, 'utf8')).lab!.name;
+        try {
+          expect((await netlab(['validate', path], { env })).code).toBe(0);
+          const applied = await netlab(['apply', '--yes', path], { env });
+          expect(applied.code, applied.all).toBe(0);
+          // What destroy must leave nothing of: here on the local machine, and on every other.
+          expect(await leftBy(name, (cmd, args) => sh(cmd, args))).not.toEqual([]);
+          for (const m of h.machines) expect(await leftBy(name, (cmd, args) => h.enter(m, cmd, args)), m.name).not.toEqual([]);
+          const tested = await netlab(['test', '--timeout', '3s', path], { env });
+          expect(tested.code, tested.all).toBe(0);
+          expect(tested.stdout).toMatch(/\d+ passed, 0 failed/);
+          const again = await netlab(['apply', '--yes', path], { env });
+          expect(again.code, again.all).toBe(0);
+          // Every machine's part, in the plan and in the apply: "a (local): no changes", "b (root@...): no changes".
+          const parts = again.stdout.split('\n').filter((l) => /^[a-z][a-z0-9-]* \(/.test(l));
+          expect(parts.length, again.all).toBe(2 * (remote.length + 1));
+          for (const l of parts) expect(l, again.all).toMatch(/: no changes$/);
+          const destroyed = await netlab(['destroy', '--yes', path], { env });
+          expect(destroyed.code, destroyed.all).toBe(0);
+          expect(await leftBy(name, (cmd, args) => sh(cmd, args))).toEqual([]);
+          for (const m of h.machines) expect(await leftBy(name, (cmd, args) => h.enter(m, cmd, args)), m.name).toEqual([]);
+        } finally {
+          await netlab(['destroy', '--yes', '--lab', name], { env });
+          await h.stop();
+        }
       });
       continue;
     }

@@ -1,6 +1,6 @@
 // The everyday commands on a lab across machines, over real ssh (test/live/machines-harness.ts):
-// status and inspect give every machine's part and one exit code, test runs ping and TCP between
-// hosts on different machines, exec/shell/logs/capture reach a host on another machine. One
+// status and inspect give every machine's part and one exit code, test runs every kind of assertion
+// between hosts on different machines, exec/shell/logs/capture reach a host on another machine. One
 // 3-machine lab, applied once, serves every test of the file.
 import { execa } from 'execa';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -12,9 +12,20 @@ import { startMachines, type Harness, type TestMachine } from './machines-harnes
 import { spanLab } from '../fixtures/span-lab.js';
 import { sandboxSkipReason } from './sandbox.js';
 
-/** A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions across machines. */
-function cmdsLab(h: Harness, extraExpect: string[] = []): string {
-  return spanLab(h.machinesYaml(), {
+/** A truth table whose rows start on m1, m2 and m3 and whose columns are on m3. */
+const MATRIX = `  - matrix:
+      from: [a1, a2, r2, a3]
+      to: [a3, r3]
+      port: 7
+      want: [".X", ".X", "X.", ".X"]
+`;
+
+/**
+ * A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions
+ * across machines: a reaches [...] whose answers come from another machine, and a truth table.
+ */
+function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): string {
+  const lab = spanLab(h.machinesYaml(), {
     name: 'cmds',
     a3Block: `    on: m3
     interfaces: { eth0: { addresses: [10.0.0.3/24] } }
@@ -28,9 +39,11 @@ function cmdsLab(h: Harness, extraExpect: string[] = []): string {
       'r2 -> r3 reachable',
       'a1 -> a3:8080 tcp reachable',
       'a3 -> a2:53 udp reachable',
+      'a1 -> a3:9000 reaches [a3]',
       ...extraExpect,
     ],
   });
+  return lab + matrix;
 }
 
 /** netlab started in the background, its stderr watched, for commands that wait (capture). */
@@ -119,25 +132,54 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
     expect((await netlab(['status', '--lab', 'cmds'], { env })).code).toBe(0);
   });
 
-  it('test runs ping, TCP and UDP between hosts on different machines, each probe on its source machine', async () => {
+  it('test runs every kind of assertion between hosts on different machines, each probe on its source machine', async () => {
     const r = await netlab(['test', '--json', file], { env });
     expect(r.code, r.all).toBe(0);
     const j = JSON.parse(r.stdout) as { passed: number; labs: { results: { text: string; status: string; message: string }[] }[] };
-    expect(j.passed).toBe(6);
+    expect(j.passed).toBe(8);
+    // In the order of one machine's netlab test: the assertions as written, then the table.
+    expect(j.labs[0]!.results.map((x) => x.text)).toEqual([
+      'a1 -> a2 reachable',
+      'a2 -> a3 reachable',
+      'a3 -> a1 reachable',
+      'r2 -> r3 reachable',
+      'a1 -> a3:8080 tcp reachable',
+      'a3 -> a2:53 udp reachable',
+      'a1 -> a3:9000 reaches [a3]',
+      'matrix 4x2 tcp/7',
+    ]);
     const msg = Object.fromEntries(j.labs[0]!.results.map((x) => [x.text, x.message]));
     // The TCP and UDP answers come from the responders started on the target's machine.
-    expect(msg['a1 -> a3:8080 tcp reachable']).toMatch(/^a3 answered tcp 10\.0\.0\.3:8080 \(from m1\)$/);
-    expect(msg['a3 -> a2:53 udp reachable']).toMatch(/^a2 answered udp 10\.0\.0\.2:53 \(from m3\)$/);
+    expect(msg['a1 -> a3:8080 tcp reachable']).toMatch(/^a3 answered tcp 10\.0\.0\.3:8080 \(a3\) \(from m1\)$/);
+    expect(msg['a3 -> a2:53 udp reachable']).toMatch(/^a2 answered udp 10\.0\.0\.2:53 \(a2\) \(from m3\)$/);
     expect(msg['r2 -> r3 reachable']).toMatch(/\(from m2\)$/);
-    // A failing assertion across machines fails, at its own line of the lab file: the probes are real.
-    const failing = labFile('cmds', cmdsLab(h, ['a1 -> 10.9.0.2 reachable']));
-    const f = await netlab(['test', failing], { env });
+    // Every answer came from the responder named a3, on m3.
+    expect(msg['a1 -> a3:9000 reaches [a3]']).toBe('10 connections to tcp 10.0.0.3:9000 (a3): a3 x10 (from m1)');
+    // One table, its rows probed on the machines of their hosts.
+    expect(msg['matrix 4x2 tcp/7']).toBe('8 cells as expected (from m1, m2, m3)');
+
+    // Failing assertions across machines fail, at their own line of the lab file: the probes are real.
+    const failing = labFile(
+      'cmds',
+      cmdsLab(h, ['a1 -> 10.9.0.2 reachable', 'a1 -> a3:9000 reaches [a2, a3]'], MATRIX.replace('"X.", ".X"]', '"..", ".X"]')),
+    );
+    const f = await netlab(['test', '--json', failing], { env });
     expect(f.code, f.all).toBe(1);
-    expect(f.stdout).toMatch(new RegExp(`FAIL ${failing.replace(/[.\\/]/g, '\\$&')}:\\d+:\\d+: a1 -> 10\\.9\\.0\\.2 reachable`));
+    const fj = JSON.parse(f.stdout) as { labs: { results: { text: string; status: string; message: string; details: string[] }[] }[] };
+    const byText = Object.fromEntries(fj.labs[0]!.results.map((x) => [x.text, x]));
+    expect(byText['a1 -> 10.9.0.2 reachable']!.status).toBe('fail');
+    expect(byText['a1 -> a3:9000 reaches [a2, a3]']!.status).toBe('fail');
+    expect(byText['a1 -> a3:9000 reaches [a2, a3]']!.message).toMatch(/; never answered: a2 \(from m1\)$/);
+    expect(byText['matrix 4x2 tcp/7']!.status).toBe('fail');
+    expect(byText['matrix 4x2 tcp/7']!.message).toMatch(/^1 of 8 cells differ from want/);
+    expect(byText['matrix 4x2 tcp/7']!.details).toEqual(['    a3 r3', 'a1  .  X', 'a2  .  X', 'r2  X* .', 'a3  .  X']);
+    const text = await netlab(['test', failing], { env });
+    expect(text.stdout).toMatch(new RegExp(`FAIL ${failing.replace(/[.\\/]/g, '\\$&')}:\\d+:\\d+: a1 -> 10\\.9\\.0\\.2 reachable`));
     // The responders are gone afterwards, on every machine.
     for (const [m, ns] of [
       [m3, 'cmds-a3'],
       [m2, 'cmds-a2'],
+      [m3, 'cmds-r3'],
     ] as const)
       expect(await pidsOf(h, m, ns, 'node')).toEqual([]);
   });
@@ -155,6 +197,24 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
     const unknown = await netlab(['exec', 'cmds', 'a4', '--', 'true'], { env });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/host "a4" is not on any machine of lab "cmds" \(did you mean "a[1-3]"\?\)/);
+  });
+
+  it('exec --file and shell --file of a lab across machines run on the host’s machine, as without --file', async () => {
+    const inNs = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'readlink', '/proc/self/ns/net']);
+    const r = await netlab(['exec', '--file', file, 'cmds', 'a3', '--', 'readlink', '/proc/self/ns/net'], { env });
+    expect(r.code, r.all).toBe(0);
+    expect(r.stdout.trim()).toBe(inNs.stdout.trim());
+    const unknown = await netlab(['exec', '--file', file, 'cmds', 'a4', '--', 'true'], { env });
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/host "a4" is not in lab "cmds" \(.*cmds\.yaml\) \(did you mean "a[1-3]"\?\)/);
+    const shell = await execa('script', ['-qec', `node ${NETLAB} shell --file ${file} cmds a2`, '/dev/null'], {
+      reject: false,
+      input: 'echo "in $NETLAB_HOST"; ip -br addr show dev eth0; exit 4\n',
+      env: { NO_COLOR: '1', SHELL: '/bin/sh', ...env },
+    });
+    expect(shell.exitCode, shell.stdout + shell.stderr).toBe(4);
+    expect(shell.stdout).toMatch(/in a2/);
+    expect(shell.stdout).toMatch(/eth0\S* +UP +10\.0\.0\.2\/24/);
   });
 
   it('shell opens a terminal in a host on another machine (ssh -t)', async () => {

@@ -62,17 +62,24 @@ async function must(cmd: string, args: string[]) {
   return r;
 }
 
-/** Starts `n` machines m1..mN on an underlay bridge of MTU `mtu`; the sandbox itself is 198.18.0.254. */
-export async function startMachines(n: number, opts: { mtu?: number; bridge?: string } = {}): Promise<Harness> {
+/**
+ * Starts `n` machines m1..mN on an underlay bridge of MTU `mtu`, at 198.18.0.1..N, or at
+ * `addresses` (IPv4 in one /24: a lab file's own SSH hosts); the sandbox itself is .254 of it.
+ */
+export async function startMachines(n: number, opts: { mtu?: number; bridge?: string; addresses?: string[] } = {}): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'netlab-machines-'));
   const bridge = opts.bridge ?? 'mu0';
   const mtu = opts.mtu ?? 1500;
+  const addresses = opts.addresses ?? Array.from({ length: n }, (_, i) => `${SUBNET}.${i + 1}`);
+  const subnet = addresses[0]!.split('.').slice(0, 3).join('.');
+  if (addresses.length !== n || addresses.some((a) => !a.startsWith(`${subnet}.`) || a === `${subnet}.254`))
+    throw new Error(`the machines' addresses must be ${n} IPv4 addresses of one /24, without .254: ${addresses.join(', ')}`);
   const children = new Map<number, ResultPromise>();
   const machines: TestMachine[] = [];
   await must('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'netlab-test', '-f', join(dir, 'id_ed25519')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'id_ed25519.pub')));
   await must('ip', ['link', 'add', 'name', bridge, 'mtu', String(mtu), 'type', 'bridge']);
-  await must('ip', ['addr', 'add', `${SUBNET}.254/24`, 'dev', bridge]);
+  await must('ip', ['addr', 'add', `${subnet}.254/24`, 'dev', bridge]);
   await must('ip', ['link', 'set', 'dev', bridge, 'up']);
   const known: string[] = [];
 
@@ -116,7 +123,7 @@ export async function startMachines(n: number, opts: { mtu?: number; bridge?: st
   try {
     for (let i = 1; i <= n; i++) {
       const name = `m${i}`;
-      const address = `${SUBNET}.${i}`;
+      const address = addresses[i - 1]!;
       // Its own /run: sshd's /run/sshd, and the /run/netns and /run/netlab netlab uses there.
       const holder = execa(
         'unshare',

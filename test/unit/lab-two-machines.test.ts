@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadLabText } from '../../src/lab/index.js';
 import type { RawLab } from '../../src/lab/raw.js';
+import { testsByMachine } from '../../src/machines/assertions.js';
 import { sliceLab, type Underlay } from '../../src/machines/slice.js';
 import { desiredState } from '../../src/model/desired.js';
 import type { FdbObj, LinkObj } from '../../src/model/objects.js';
@@ -46,7 +47,7 @@ describe('labs/two-machines.yaml', () => {
 
   it('gives each machine the VXLAN with the VNI, an fdb entry towards the other underlay and MTU 1450', () => {
     const { lab, raw } = load();
-    const { segments, slices, notes } = sliceLab(raw, lab, underlays());
+    const { segments, slices } = sliceLab(raw, lab, underlays());
     expect(segments).toEqual([
       {
         members: ['host1:flannel.1', 'host2:flannel.1'],
@@ -58,7 +59,6 @@ describe('labs/two-machines.yaml', () => {
         underlayMtu: 1500,
       },
     ]);
-    expect(notes).toEqual([]);
     for (const [machine, local, remote, node, pod] of [
       ['a', '192.0.2.1', '192.0.2.2', 'host1', 'web'],
       ['b', '192.0.2.2', '192.0.2.1', 'host2', 'app'],
@@ -82,9 +82,14 @@ describe('labs/two-machines.yaml', () => {
       expect(peer.master, machine).toBe(vxlan[0]!.master);
       expect(peer.mtu, machine).toBe(1450);
     }
-    // Assertions start on the pod's machine; a pod on the other one is written as its address.
-    expect(slices.get('a')!.expect).toEqual(['web -> 10.244.2.2 reachable', 'web -> 10.244.2.1 reachable', 'web -> 192.0.2.2 unreachable']);
-    expect(slices.get('b')!.expect).toEqual(['app -> 10.244.1.2 reachable']);
+    // Assertions start on the pod's machine (src/machines/assertions.ts), a pod on the other one by its address.
+    const tests = testsByMachine(lab);
+    expect(tests.get('a')!.request.expect.map((e) => [e.text, e.to.address])).toEqual([
+      ['web -> app reachable', '10.244.2.2'],
+      ['web -> 10.244.2.1 reachable', '10.244.2.1'],
+      ['web -> 192.0.2.2 unreachable', '192.0.2.2'],
+    ]);
+    expect(tests.get('b')!.request.expect.map((e) => [e.text, e.to.address])).toEqual([['app -> web reachable', '10.244.1.2']]);
   });
 
   it('lowers the MTU on both machines to what the smaller underlay carries', () => {

@@ -34,7 +34,7 @@ function planFor(names: string[]): AcrossPlan {
   return {
     lab: 'span',
     placement: new Map(),
-    slices: { slices: new Map(names.map((n) => [n, { name: 'span', hosts: {} }])), segments: [], notes: [] },
+    slices: { slices: new Map(names.map((n) => [n, { name: 'span', hosts: {} }])), segments: [] },
     plans: [],
   };
 }

@@ -129,18 +129,9 @@ describe('slicing a lab across machines', () => {
     expect(a2.interfaces[0]!.mtu).toBe(1350);
   });
 
-  it('keeps each machine the assertions that start there, a target elsewhere by address', () => {
+  it('leaves the assertions out of the slices: src/machines/assertions.ts hands them to the machines', () => {
     const { lab, raw } = load(LAB);
-    const { slices, notes, expectFrom } = sliceLab(raw, lab, underlays());
-    // TCP too: the coordinator starts the responder on the target's machine (src/cli/across-view.ts).
-    expect(slices.get('m2')!.expect).toEqual(['a2 -> 10.0.0.3 reachable', 'a2 -> 10.0.0.1:80 tcp reachable']);
-    expect(slices.get('m1')!.expect).toEqual(['a1 -> 10.0.0.2 reachable']);
-    expect(slices.get('m3')!.expect).toBeUndefined();
-    expect(notes).toEqual([]);
-    // Each slice assertion's place in the lab's expect:, so results are reported where they were written.
-    expect(lab.expect.map((e) => e.text)).toEqual(['a2 -> a3 reachable', 'a1 -> 10.0.0.2 reachable', 'a2 -> a1:80 tcp reachable']);
-    expect(expectFrom.get('m2')).toEqual([0, 2]);
-    expect(expectFrom.get('m1')).toEqual([1]);
+    for (const s of sliceLab(raw, lab, underlays()).slices.values()) expect(s.expect).toBeUndefined();
   });
 
   it('writes pool addresses into the slices, so machines cannot hand out others', () => {
