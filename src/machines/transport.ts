@@ -159,7 +159,7 @@ function startMaster(ssh: SshTarget, socket: string): { ready: Promise<RunResult
   });
   const ended = new Promise<number>((resolve) => {
     child.once('error', (e) => {
-      stderr += `cannot run ${cmd}: ${e.message}\n`;
+      stderr += `cannot run ${cmd} (from util-linux): ${e.message}\n`;
       resolve(SSH_FAILED);
     });
     child.once('close', (code) => resolve(code ?? SSH_FAILED));
@@ -169,6 +169,8 @@ function startMaster(ssh: SshTarget, socket: string): { ready: Promise<RunResult
     const watcher = watch(dir, (_, name) => {
       if (name === basename(socket) && existsSync(socket)) done({ code: 0, stdout: '', stderr: '' });
     });
+    // The master's end settles it in any case.
+    watcher.on('error', () => undefined);
     let settled = false;
     const done = (r: RunResult) => {
       if (settled) return;
