@@ -12,7 +12,7 @@ import { judgeMatrix, matrixText } from '../assert/matrix.js';
 import { EXIT_OK, EXIT_PENDING, MachineError, UsageError } from '../errors.js';
 import type { Lab, Machine } from '../lab/types.js';
 import { didYouMean } from '../lab/suggest.js';
-import { call, openSession, underlays, type Answer, type Session } from '../machines/coordinator.js';
+import { call, openReachable, openSession, REACH_HINT, underlays, type Answer, type Session } from '../machines/coordinator.js';
 import { testsByMachine, type Ports } from '../machines/assertions.js';
 import { sliceLab } from '../machines/slice.js';
 import type { Transport } from '../machines/transport.js';
@@ -44,57 +44,110 @@ async function askAll(s: Session, step: string, args: string[]): Promise<Answer[
   return answers;
 }
 
+/** One machine's part as status and inspect report it: its answer, or why there is none. */
+interface Part {
+  t: Transport;
+  answer: Answer | null;
+  /** `out of reach: ssh's message`, or the step and the machine's error. */
+  error: string | null;
+}
+
+/**
+ * Asks every machine at once; one out of reach, or failing to answer, is a part with its error
+ * rather than the end of the command, so the others are still reported.
+ */
+async function askParts<T>(machines: Machine[], step: string, args: string[], work: (parts: Part[]) => T): Promise<T> {
+  const { session, unreachable } = await openReachable(machines, netlabVersion());
+  try {
+    const answers = await Promise.all(session.transports.map((t) => call(t, step, args)));
+    const parts: Part[] = [
+      ...session.transports.map((t, i) => {
+        const a = answers[i]!;
+        return { t, answer: a.ok ? a : null, error: a.ok ? null : `${step}: ${a.message ?? 'failed'}` };
+      }),
+      ...unreachable.map((u) => ({ t: u.transport, answer: null, error: `out of reach: ${u.reason}` })),
+    ];
+    return work(parts.sort((x, y) => machines.indexOf(x.t.machine) - machines.indexOf(y.t.machine)));
+  } finally {
+    await session.close();
+  }
+}
+
+/** The error a command exits with, after its report, when some machine's part is missing from it. */
+function partsError(lab: string, parts: Part[]): MachineError | null {
+  const missing = parts.filter((p) => p.error !== null);
+  if (!missing.length) return null;
+  const err = new MachineError(
+    `${missing.map((p) => `${p.t.label}: ${p.error!}`).join('\n')}\nthe other machines of lab "${lab}" are reported`,
+  );
+  if (missing.some((p) => p.error!.startsWith('out of reach'))) err.hints.push(REACH_HINT);
+  return err;
+}
+
 export interface AcrossStatus {
   pending: boolean;
   lines: string[];
   json: object;
+  /** Set when a machine's part could not be had: the command exits 1 after its report. */
+  error: MachineError | null;
 }
 
 /** Each machine's part of the lab, drift on any of them being drift of the lab. */
 export async function statusAcross(lab: string): Promise<AcrossStatus> {
   const machines = (await recordedMachines(lab))!;
-  return withMachines(machines, async (s) => {
-    const answers = await askAll(s, 'status', ['status', '--lab', lab]);
-    const rows = s.transports.map((t, i) => ({ t, row: (answers[i]!.row as StatusRow | null) ?? null }));
+  return askParts(machines, 'status', ['status', '--lab', lab], (parts) => {
+    const rows = parts.map((p) => ({ ...p, row: (p.answer?.row as StatusRow | null | undefined) ?? null }));
     const pending = rows.some((r) => r.row !== null && statusPending(r.row));
     const drifted = rows.reduce((n, r) => n + (r.row?.drift.length ?? 0), 0);
-    const lines = [
-      `${pc.bold(lab)}  across ${machines.length} machines  ${pending ? pc.yellow(`drifted (${drifted})`) : pc.green('in sync')}`,
-    ];
-    for (const { t, row } of rows) {
-      if (!row) {
-        lines.push(`  ${pc.bold(t.label)}  ${pc.dim('no part of the lab')}`);
-        continue;
+    const missing = rows.filter((r) => r.error !== null).map((r) => r.t.machine.name);
+    const state = [
+      ...(missing.length ? [pc.red(`not known on ${missing.join(', ')}`)] : []),
+      pending ? pc.yellow(`drifted (${drifted})`) : missing.length ? '' : pc.green('in sync'),
+    ].filter(Boolean);
+    const lines = [`${pc.bold(lab)}  across ${machines.length} machines  ${state.join(', ')}`];
+    for (const { t, row, error } of rows) {
+      if (error !== null) lines.push(`  ${pc.bold(t.label)}  ${pc.red(error)}`);
+      else if (!row) lines.push(`  ${pc.bold(t.label)}  ${pc.dim('no part of the lab')}`);
+      else {
+        lines.push(`  ${pc.bold(t.label)}  ${statusWords(row)}  ${row.objects} objects  ${row.appliedAt ?? ''}`);
+        for (const x of row.drift) lines.push(`      ${x}`);
       }
-      lines.push(`  ${pc.bold(t.label)}  ${statusWords(row)}  ${row.objects} objects  ${row.appliedAt ?? ''}`);
-      for (const x of row.drift) lines.push(`      ${x}`);
     }
-    const json = { lab, pending, machines: rows.map(({ t, row }) => ({ machine: t.machine.name, label: t.label, status: row })) };
-    return { pending, lines, json };
+    const json = {
+      lab,
+      pending,
+      machines: rows.map(({ t, row, error }) => ({ machine: t.machine.name, label: t.label, status: row, error })),
+    };
+    return { pending, lines, json, error: partsError(lab, rows) };
   });
 }
 
-/** `netlab inspect LAB` of a lab across machines: each machine's report under its name. */
+/**
+ * `netlab inspect LAB` of a lab across machines: each machine's report under its name. A machine
+ * whose report is missing makes the lab not known to be in sync, and the command exits 1.
+ */
 export async function inspectAcross(lab: string, o: { json?: boolean }): Promise<number> {
   const machines = (await recordedMachines(lab))!;
-  return withMachines(machines, async (s) => {
-    const answers = await askAll(s, 'inspect', ['inspect', '--lab', lab]);
-    const reports = s.transports.map((t, i) => ({ t, report: (answers[i]!.report as InspectReport | null) ?? null }));
-    const inSync = reports.every((r) => r.report === null || r.report.inSync);
+  const { code, error } = await askParts(machines, 'inspect', ['inspect', '--lab', lab], (parts) => {
+    const reports = parts.map((p) => ({ ...p, report: (p.answer?.report as InspectReport | null | undefined) ?? null }));
+    const inSync = reports.every((r) => r.error === null && (r.report === null || r.report.inSync));
     if (o.json)
       out.json({
         lab,
         inSync,
-        machines: reports.map(({ t, report }) => ({ machine: t.machine.name, label: t.label, report })),
+        machines: reports.map(({ t, report, error }) => ({ machine: t.machine.name, label: t.label, report, error })),
       });
     else
-      for (const { t, report } of reports) {
-        out.line(`${pc.bold(`machine ${t.label}`)}${report ? '' : `  ${pc.dim('no part of the lab')}`}`);
+      for (const { t, report, error } of reports) {
+        const note = error !== null ? `  ${pc.red(error)}` : report ? '' : `  ${pc.dim('no part of the lab')}`;
+        out.line(`${pc.bold(`machine ${t.label}`)}${note}`);
         if (report) for (const l of formatInspect(report)) out.line(l ? `  ${l}` : l);
         out.line('');
       }
-    return inSync ? EXIT_OK : EXIT_PENDING;
+    return { code: inSync ? EXIT_OK : EXIT_PENDING, error: partsError(lab, reports) };
   });
+  if (error) throw error;
+  return code;
 }
 
 /** The machine holding a host: the one whose record has it, a lab namespace rather than a machine's own namespace. */

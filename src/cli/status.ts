@@ -3,7 +3,7 @@
 import pc from 'picocolors';
 import { store } from '../apply/store.js';
 import { RealDriver } from '../driver/real.js';
-import { EXIT_OK, EXIT_PENDING } from '../errors.js';
+import { EXIT_OK, EXIT_PENDING, MachineError } from '../errors.js';
 import { diffStates, stateOf } from '../model/objects.js';
 import { acrossLabs } from './across-detect.js';
 import type { AcrossStatus } from './across-view.js';
@@ -76,6 +76,14 @@ export async function status(o: StatusOptions): Promise<number> {
       for (const x of r.drift) out.line(`    ${x}`);
     }
     for (const s of spanning) for (const l of s.lines) out.line(l);
+  }
+  // After the report: a machine that could not be asked is an error, neither green nor drift.
+  const failed = spanning.flatMap((s) => (s.error ? [s.error] : []));
+  if (failed.length === 1) throw failed[0]!;
+  if (failed.length) {
+    const err = new MachineError(failed.map((e) => e.message).join('\n'));
+    err.hints.push(...new Set(failed.flatMap((e) => e.hints)));
+    throw err;
   }
   return rows.some(statusPending) || spanning.some((s) => s.pending) ? EXIT_PENDING : EXIT_OK;
 }

@@ -7,7 +7,7 @@ import { EXIT_ERROR, EXIT_ROLLBACK_INCOMPLETE, type LabIssue, MachineError } fro
 import type { RawLab } from '../lab/raw.js';
 import type { Lab, Machine } from '../lab/types.js';
 import { sliceLab, type Slices, type Underlay } from './slice.js';
-import { netlabCommand, openTransports, SSH_FAILED, type Transport } from './transport.js';
+import { netlabCommand, openTransports, SSH_FAILED, type RunResult, type Transport } from './transport.js';
 
 /** A machine's JSON answer (see src/cli/machine.ts); `ok: false` carries the error. */
 export interface Answer {
@@ -77,25 +77,44 @@ export interface Session {
   close(): Promise<void>;
 }
 
+export const REACH_HINT = 'check that sshd runs there and that `ssh -o BatchMode=yes DESTINATION true` works from this machine';
+
+/** A machine the coordinator could not connect to, and ssh's own words for why. */
+export interface Unreached {
+  transport: Transport;
+  reason: string;
+}
+
+/** What ssh said when it failed: its last line of stderr, or its exit code. */
+const sshReason = (r: RunResult) => r.stderr.trim().split('\n').pop() || `ssh exit code ${r.code}`;
+
 /** Connects to every machine at once; any that cannot be reached, or runs another netlab, is an error before anything changes. */
 export async function openSession(machines: Machine[], version: string): Promise<Session> {
-  const { transports, close } = await openTransports(machines);
+  return (await connectAll(machines, version, false)).session;
+}
+
+/**
+ * Connects to every machine at once and checks the versions of those that answered; the ones
+ * out of reach are given apart, for commands that report on the others (status, inspect).
+ */
+export const openReachable = (machines: Machine[], version: string) => connectAll(machines, version, true);
+
+async function connectAll(machines: Machine[], version: string, partial: boolean): Promise<{ session: Session; unreachable: Unreached[] }> {
+  const { transports: all, close } = await openTransports(machines);
   try {
-    const connected = await Promise.all(transports.map((t) => t.connect()));
-    const unreachable = transports.filter((_, i) => connected[i]!.code !== 0);
-    if (unreachable.length) {
-      const lines = unreachable.map((t) => {
-        const r = connected[transports.indexOf(t)]!;
-        return `${t.label}: ${r.stderr.trim().split('\n').pop() || `ssh exit code ${r.code}`}`;
-      });
+    const connected = await Promise.all(all.map((t) => t.connect()));
+    const unreachable = all.flatMap((t, i) => (connected[i]!.code !== 0 ? [{ transport: t, reason: sshReason(connected[i]!) }] : []));
+    if (unreachable.length && !partial) {
+      const lines = unreachable.map((u) => `${u.transport.label}: ${u.reason}`);
       const err = new MachineError(`cannot reach ${lines.join('; ')}; nothing was changed on any machine`);
-      err.hints.push('check that sshd runs there and that `ssh -o BatchMode=yes DESTINATION true` works from this machine');
+      err.hints.push(REACH_HINT);
       throw err;
     }
+    const transports = all.filter((_, i) => connected[i]!.code === 0);
     const versions = await Promise.all(transports.map((t) => call(t, 'version check', ['probe'])));
     for (const [i, t] of transports.entries()) {
       const a = versions[i]!;
-      if (a.lost && connected[i]!.code === 0) {
+      if (a.lost) {
         // Reached, but no netlab of this kind answered: none at that path, or one from before labs across machines.
         const err = new MachineError(
           `${t.label} has no netlab ${version} that answers at ${netlabCommand()[1]}: ${a.message ?? 'no answer'}; nothing was changed on any machine`,
@@ -112,7 +131,7 @@ export async function openSession(machines: Machine[], version: string): Promise
         throw err;
       }
     }
-    return { transports, close };
+    return { session: { transports, close }, unreachable };
   } catch (e) {
     await close();
     throw e;

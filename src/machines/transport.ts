@@ -1,12 +1,14 @@
 // How the coordinator runs netlab on each machine of a lab: the system ssh for the others (batch
 // mode, never a prompt; one multiplexed connection per machine per run, its socket in a private
-// directory), a child process for the local one. Arguments go to ssh as an argv array; the
+// directory, its master a child that ends with this process), a child process for the local one. Arguments go to ssh as an argv array; the
 // remote command line is built only from words of a checked alphabet, each single-quoted.
 import { execa } from 'execa';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, realpathSync, watch } from 'node:fs';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InternalError, MachineError } from '../errors.js';
 import { frame } from './frame.js';
 import { identityProblem, parseSshDestination } from '../lab/machines.js';
@@ -114,29 +116,105 @@ export function checkTarget(name: string, ssh: SshTarget): void {
   if (bad) throw new MachineError(`machine "${name}": ${bad}`);
 }
 
-/** The argv of ssh for the master connection (`connect`), a remote netlab run, and closing the master. */
-export function sshArgv(ssh: SshTarget, socket: string, what: 'connect' | 'close' | { remote: string[]; tty?: boolean }): string[] {
+/** The argv of ssh for the master connection (`connect`) and a remote netlab run. */
+export function sshArgv(ssh: SshTarget, socket: string, what: 'connect' | { remote: string[]; tty?: boolean }): string[] {
   const base = sshBase(ssh, socket);
-  // The master goes to the background once authenticated (-f) and lives at most a minute
-  // after its last session, so a killed coordinator leaves no connection behind for long.
-  if (what === 'connect') return [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=60', '-N', '-f', '--', ssh.host];
-  if (what === 'close') return [...base, '-O', 'exit', '--', ssh.host];
+  // The master stays in the foreground as this process's child (no -f, no ControlPersist), so
+  // its life is the run's: see startMaster.
+  if (what === 'connect') return [...base, '-o', 'ControlMaster=yes', '-o', 'ControlPersist=no', '-N', '--', ssh.host];
   // ssh joins its command words with spaces for the remote shell: one string of quoted words.
   return [...base, '-o', 'ControlMaster=no', ...(what.tty ? ['-t'] : []), '--', ssh.host, what.remote.map(quoteWord).join(' ')];
+}
+
+/**
+ * The master connection's command line. setpriv gives it a parent-death signal, so it dies with
+ * this process even when this one is killed; the shell between checks that this process was
+ * still its parent once the signal was set, since a master orphaned before that would live on.
+ */
+export function masterCommand(ssh: SshTarget, socket: string): [string, string[]] {
+  const guard = 'test "$PPID" = "$1" || exit 255; shift; exec "$@"';
+  return [
+    'setpriv',
+    ['--pdeathsig', 'KILL', '--', 'sh', '-c', guard, 'sh', String(process.pid), 'ssh', ...sshArgv(ssh, socket, 'connect')],
+  ];
+}
+
+/** A unix socket path has at most 107 bytes; ssh would go on without multiplexing rather than fail. */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * Starts the master and resolves once it listens on its control socket (ssh creates it, by a
+ * link, after authenticating) or when it ends first, with ssh's message. `stop` ends it.
+ */
+function startMaster(ssh: SshTarget, socket: string): { ready: Promise<RunResult>; stop: () => Promise<void> } {
+  if (Buffer.byteLength(socket) > MAX_SOCKET_PATH)
+    throw new MachineError(`the ssh control socket ${socket} is longer than ${MAX_SOCKET_PATH} bytes: set TMPDIR to a shorter directory`);
+  const [cmd, args] = masterCommand(ssh, socket);
+  // Its own process group, as for every ssh here: a Ctrl-C reaches the coordinator, which then
+  // rolls back over this connection.
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += b.toString();
+  });
+  const ended = new Promise<number>((resolve) => {
+    child.once('error', (e) => {
+      stderr += `cannot run ${cmd} (from util-linux): ${e.message}\n`;
+      resolve(SSH_FAILED);
+    });
+    child.once('close', (code) => resolve(code ?? SSH_FAILED));
+  });
+  const ready = new Promise<RunResult>((resolve) => {
+    const dir = dirname(socket);
+    const watcher = watch(dir, (_, name) => {
+      if (name === basename(socket) && existsSync(socket)) done({ code: 0, stdout: '', stderr: '' });
+    });
+    // The master's end settles it in any case.
+    watcher.on('error', () => undefined);
+    let settled = false;
+    const done = (r: RunResult) => {
+      if (settled) return;
+      settled = true;
+      watcher.close();
+      // Nothing waits on a master that listens: if the run ends without closing it, its
+      // parent-death signal ends it.
+      child.unref();
+      (child.stderr as Socket).unref();
+      resolve(r);
+    };
+    if (existsSync(socket)) done({ code: 0, stdout: '', stderr: '' });
+    void ended.then((code) => done({ code: code === 0 ? SSH_FAILED : code, stdout: '', stderr }));
+  });
+  return {
+    ready,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        // Waited on again until it has ended.
+        child.ref();
+        (child.stderr as Socket).ref();
+        child.kill('SIGTERM');
+      }
+      await ended;
+    },
+  };
 }
 
 function sshTransport(machine: Machine, socket: string): Transport {
   const ssh = machine.ssh!;
   const remote = netlabCommand();
+  let master: ReturnType<typeof startMaster> | undefined;
   return {
     machine,
     label: `${machine.name} (${ssh.user ? `${ssh.user}@` : ''}${ssh.host})`,
     socket,
-    connect: () => run('ssh', sshArgv(ssh, socket, 'connect'), undefined),
+    connect: async () => {
+      master ??= startMaster(ssh, socket);
+      return master.ready;
+    },
     netlab: (args, input) => run('ssh', sshArgv(ssh, socket, { remote: [...remote, ...args] }), input),
     command: (args, tty) => ['ssh', sshArgv(ssh, socket, { remote: [...remote, ...args], tty })],
     close: async () => {
-      await run('ssh', sshArgv(ssh, socket, 'close'), undefined);
+      await master?.stop();
     },
   };
 }

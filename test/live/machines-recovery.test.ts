@@ -1,6 +1,6 @@
 // The hard cases of the transaction across machines, over real ssh: the coordinator killed
 // mid-apply, a machine out of reach when the others roll back, a machine with another netlab.
-import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,40 @@ async function hasFile(h: Harness, m: TestMachine, path: string, text?: string):
 
 const JOURNAL = '/run/netlab/span/journal.json';
 
+/** The ssh masters whose control sockets are under `tmp` (a coordinator's TMPDIR), with their pids. */
+function mastersUnder(tmp: string): { socket: string; pid: number }[] {
+  const sockets = readdirSync(tmp)
+    .filter((d) => d.startsWith('netlab-ssh-'))
+    .flatMap((d) => readdirSync(join(tmp, d)).map((f) => join(tmp, d, f)));
+  return sockets.map((socket) => {
+    const pids = readdirSync('/proc').filter((p) => {
+      if (!/^\d+$/.test(p)) return false;
+      try {
+        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return argv[0] === 'ssh' && argv.includes(`ControlPath=${socket}`) && argv.includes('ControlMaster=yes');
+      } catch {
+        return false; // ended meanwhile
+      }
+    });
+    expect(pids, socket).toHaveLength(1);
+    return { socket, pid: Number(pids[0]) };
+  });
+}
+
+/** Resolves once process `pid` has ended (gone, or a zombie waiting for its new parent to reap it). */
+async function gone(pid: number): Promise<void> {
+  for (;;) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0]!;
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when things go wrong', () => {
   let h: Harness;
   let env: Record<string, string>;
@@ -48,15 +82,30 @@ describe.skipIf(sandboxSkipReason !== null)('machines: the transaction when thin
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('finishes every machine with gc after the coordinator is killed mid-apply', async () => {
+  it('finishes every machine with gc after the coordinator is killed mid-apply, its ssh masters gone with it', async () => {
     const m2 = h.machines[1]!;
     const before = await snapshots();
     const file = labFile('span', spanLab(h));
-    const run = startNetlab(['apply', '--yes', file], env);
+    // The coordinator's own temp directory: its control sockets, and so its masters, are found there.
+    const tmp = mkdtempSync(join(dir, 'coord-'));
+    const run = startNetlab(['apply', '--yes', file], { ...env, TMPDIR: tmp });
     // A machine has changed something: one of the lab's namespaces exists on m2.
     await until(() => hasFile(h, m2, '/run/netns/span-a2'), run);
+    const masters = mastersUnder(tmp);
+    expect(masters.map((m) => m.socket.slice(-2)).sort()).toEqual(['c0', 'c1', 'c2']);
+    // One connection per machine for the whole run: every call goes over its master.
+    for (const m of h.machines) {
+      const conns = await h.enter(m, 'ss', ['-Htn', 'state', 'established', '( sport = :22 )']);
+      expect(conns.stdout.trim().split('\n'), m.name).toHaveLength(1);
+    }
     process.kill(run.child.pid!, 'SIGKILL');
     await run.child;
+    // A master that outlived the coordinator would still answer on its socket.
+    for (const { socket } of masters) {
+      const check = await execa('ssh', ['-F', h.sshConfig, '-o', `ControlPath=${socket}`, '-O', 'check', 'x'], { reject: false });
+      expect(check.exitCode, `${socket}: ${check.stderr}`).not.toBe(0);
+    }
+    await Promise.all(masters.map((m) => gone(m.pid)));
     // The record lists the machines, so gc here reaches all of them.
     expect(JSON.parse(readFileSync(RECORD, 'utf8'))).toMatchObject({ lab: 'span', phase: 'applying' });
     const gc = await netlab(['gc', '--yes'], { env });

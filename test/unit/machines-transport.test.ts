@@ -1,10 +1,11 @@
 // The ssh transport of labs across machines: the argv it gives the system ssh (batch mode, a
 // private multiplexing socket, the destination after `--`), the remote command of quoted checked
 // words, and the destinations it refuses even when they come from a state file.
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkTarget, openTransports, quoteWord, sshArgv } from '../../src/machines/transport.js';
+import { checkTarget, masterCommand, openTransports, quoteWord, sshArgv } from '../../src/machines/transport.js';
 import type { Machine, SshTarget } from '../../src/lab/types.js';
 
 const T: SshTarget = { user: 'root', host: '192.0.2.2', port: 2222, identity: '/keys/id_ed25519' };
@@ -33,14 +34,31 @@ describe('ssh argv', () => {
     // Host key checking is left to the user's ssh configuration, never switched off.
     expect(o.has('StrictHostKeyChecking')).toBe(false);
     expect(connect.slice(-2)).toEqual(['--', '192.0.2.2']);
-    expect(connect).toEqual(expect.arrayContaining(['-p', '2222', '-l', 'root', '-i', '/keys/id_ed25519', '-N', '-f']));
+    expect(connect).toEqual(expect.arrayContaining(['-p', '2222', '-l', 'root', '-i', '/keys/id_ed25519', '-N']));
+    // The master stays this process's child, in the foreground: nothing would end a daemonised one.
+    expect(connect).not.toContain('-f');
+    expect(o.get('ControlPersist')).toBe('no');
+  });
+
+  it('runs the master under a parent-death signal, only while this process is still its parent', () => {
+    const [cmd, args] = masterCommand(T, '/tmp/netlab-ssh-x/c0');
+    expect([cmd, ...args.slice(0, 3)]).toEqual(['setpriv', '--pdeathsig', 'KILL', '--']);
+    const at = args.indexOf('ssh');
+    expect(args.slice(at + 1)).toEqual(sshArgv(T, '/tmp/netlab-ssh-x/c0', 'connect'));
+    // The guard in front of ssh, run for real with `echo` in ssh's place.
+    const guarded = (pid: string) => spawnSync(cmd, [...args.slice(0, at - 1), pid, 'echo', 'started'], { encoding: 'utf8' });
+    expect(args[at - 1]).toBe(String(process.pid));
+    const mine = guarded(String(process.pid));
+    expect([mine.status, mine.stdout]).toEqual([0, 'started\n']);
+    // Started after its parent had gone: it must not run, since nothing would end it.
+    const orphan = guarded('1');
+    expect([orphan.status, orphan.stdout]).toEqual([255, '']);
   });
 
   it('gives the remote shell one string of single-quoted words', () => {
     const argv = sshArgv(T, '/s', { remote: ['/usr/bin/node', '/opt/netlab/dist/cli/netlab.js', 'machine', 'commit', '--lab', 'l1'] });
     expect(options(argv).get('ControlMaster')).toBe('no');
     expect(argv.slice(-3)).toEqual(['--', '192.0.2.2', "'/usr/bin/node' '/opt/netlab/dist/cli/netlab.js' 'machine' 'commit' '--lab' 'l1'"]);
-    expect(sshArgv(T, '/s', 'close').slice(-4)).toEqual(['-O', 'exit', '--', '192.0.2.2']);
   });
 
   it('reads the ssh configuration NETLAB_SSH_CONFIG names, and no other', () => {
