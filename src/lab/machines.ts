@@ -58,6 +58,12 @@ export function checkMachines(ctx: LabContext): void {
     if (ctx.raw.placement !== undefined) ctx.report(['placement'], 'placement needs a machines: map at the top level');
     return;
   }
+  if (ctx.raw.addresses_elsewhere !== undefined)
+    ctx.report(
+      ['addresses_elsewhere'],
+      "addresses_elsewhere is written by the coordinator into a machine's slice: a lab across machines knows where its hosts are, remove it",
+      'key',
+    );
   const locals: string[] = [];
   const underlays = new Map<string, string>();
   for (const [name, m] of Object.entries(machines)) {

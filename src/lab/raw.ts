@@ -207,6 +207,8 @@ export interface RawLab {
   /** Machines the lab spans (see src/lab/machines.ts). */
   machines?: Record<string, RawMachine>;
   placement?: 'spread' | 'pack';
+  /** In a machine's slice only: addresses of hosts on other machines its NAT rules target (see src/machines/slice-refs.ts). */
+  addresses_elsewhere?: string[];
   hosts: Record<string, RawHost>;
   links?: RawLink[];
   /** Kubernetes namespaces with their labels. */

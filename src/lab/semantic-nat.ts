@@ -11,9 +11,10 @@ export function firstAddress(ctx: LabContext, host: HostEntry, family: Family | 
   return all.find((ip) => familyOf(ip) === want) ?? null;
 }
 
-/** Every address on any interface of the lab, canonical. */
+/** Every address on any interface of the lab, canonical, and in a slice those of the lab's hosts on other machines. */
 function ownedAddresses(ctx: LabContext): Set<string> {
   const owned = new Set<string>();
+  for (const text of ctx.raw.addresses_elsewhere ?? []) owned.add(parseIp(text)!.toString());
   for (const host of ctx.hosts.values()) {
     for (const a of ctx.addressesOf(host)) {
       const c = parseCidr(a.text);

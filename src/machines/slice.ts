@@ -8,6 +8,7 @@ import type { RawHost, RawInterface, RawLab, RawLink } from '../lab/raw.js';
 import type { Host, Lab } from '../lab/types.js';
 import { InternalError } from '../errors.js';
 import { deterministicMac } from '../lab/names.js';
+import { pinRemoteRefs } from './slice-refs.js';
 
 /** What a machine's kernel says about its way to the other machines. */
 export interface Underlay {
@@ -156,7 +157,12 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
       slice.hosts[h.name] = rest;
     }
     const ends = new Set((raw.links ?? []).flatMap((l) => [l.a, l.b]));
-    for (const h of mine) pinAddresses(slice.hosts[h.name]!, h, ends);
+    const targets = new Set<string>();
+    for (const h of mine) {
+      pinAddresses(slice.hosts[h.name]!, h, ends);
+      pinRemoteRefs(slice.hosts[h.name]!, h, { hosts, machine, targets });
+    }
+    if (targets.size) slice.addresses_elsewhere = [...targets].sort();
     const links: RawLink[] = [];
     const overlay = overlayHostName(slice.hosts);
     const joined = new Set<number>();
