@@ -21,14 +21,26 @@ const MATRIX = `  - matrix:
 `;
 
 /**
+ * A kube-proxy style service, as every node has it: backends on m1 (a1) and m2 (a2), and a route
+ * for the VIPs (a pod's default route), without which connect() fails before any DNAT.
+ */
+const SERVICE = [
+  'nat: { services: [{ name: web, vip: 10.96.0.10, port: 9100, backends: [a1:9100, a2:9100] }] }',
+  'routes: [{ to: 10.96.0.0/16, dev: eth0 }]',
+];
+const SERVICE_EXPECT = ['a1 -> 10.96.0.10:9100 reaches [a1, a2]', 'a3 -> 10.96.0.10:9100 reaches [a1, a2]'];
+
+/**
  * A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions
  * across machines: a reaches [...] whose answers come from another machine, and a truth table.
+ * a1 (m1) and a3 (m3) have a service whose backends are on m1 and m2.
  */
 function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): string {
   const lab = spanLab(h.machinesYaml(), {
     name: 'cmds',
     a3Block: `    on: m3
     interfaces: { eth0: { addresses: [10.0.0.3/24] } }
+    ${SERVICE.join('\n    ')}
     run:
       - { name: talk, command: "echo hello from $NETLAB_HOST; exec sleep 600" }
 `,
@@ -43,7 +55,9 @@ function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): strin
       ...extraExpect,
     ],
   });
-  return lab + matrix;
+  const a1 = '  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }\n';
+  if (!lab.includes(a1)) throw new Error('the span lab no longer has a1 on one line');
+  return lab.replace(a1, `${a1.slice(0, -3)}, ${SERVICE.join(', ')} }\n`) + matrix;
 }
 
 /** netlab started in the background, its stderr watched, for commands that wait (capture). */
@@ -182,6 +196,26 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
       [m3, 'cmds-r3'],
     ] as const)
       expect(await pidsOf(h, m, ns, 'node')).toEqual([]);
+  });
+
+  it('a service VIP reaches its backends on two machines, from its own machine and from a third', async () => {
+    const withService = labFile('cmds', cmdsLab(h, SERVICE_EXPECT));
+    const r = await netlab(['test', '--json', withService], { env });
+    expect(r.code, r.all).toBe(0);
+    const j = JSON.parse(r.stdout) as { labs: { results: { text: string; status: string; message: string }[] }[] };
+    const msg = Object.fromEntries(j.labs[0]!.results.map((x) => [x.text, x.message]));
+    // Each VIP connection was DNATed to a backend in m1 or m2, whichever machine the client is on.
+    for (const [text, from] of [
+      [SERVICE_EXPECT[0]!, 'm1'],
+      [SERVICE_EXPECT[1]!, 'm3'],
+    ])
+      expect(msg[text]).toMatch(new RegExp(`^\\d+ connections to tcp 10\\.96\\.0\\.10:9100\\b.*: a1 x\\d+, a2 x\\d+ \\(from ${from}\\)$`));
+    // m3's rule names a2's address, as on one machine; re-applying changes nothing anywhere.
+    const rules = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'nft', 'list', 'ruleset']);
+    expect(rules.stdout).toMatch(/10\.0\.0\.2 . 9100|10\.0\.0\.2:9100/);
+    const again = await netlab(['plan', withService], { env });
+    expect(again.code, again.all).toBe(0);
+    expect(again.stdout.match(/no changes/g)?.length, again.stdout).toBe(3);
   });
 
   it('exec runs an argv in a host on another machine, its exit code and words intact', async () => {
