@@ -52,6 +52,18 @@ const splitRef = (ref: string) => {
   return { host: ref.slice(0, colon), name: ref.slice(colon + 1) };
 };
 
+/**
+ * The lab's links, with each interface's `link: HOST:IF` as a link of its own, in the order the
+ * lab's own checks take them: the far end may be on another machine, so the slicer places them
+ * like any link and the slices carry them as links.
+ */
+function linksOf(raw: RawLab): RawLink[] {
+  const out = [...(raw.links ?? [])];
+  for (const [host, h] of Object.entries(raw.hosts))
+    for (const [name, i] of Object.entries(h.interfaces ?? {})) if (i.link !== undefined) out.push({ a: `${host}:${name}`, b: i.link });
+  return out;
+}
+
 function hostMachine(lab: Lab): Map<string, string> {
   const out = new Map<string, string>();
   for (const h of lab.hosts) {
@@ -88,7 +100,7 @@ export function crossSegments(raw: RawLab, lab: Lab): Segment[] {
     parent.set(k, p);
     return p;
   };
-  for (const l of raw.links ?? []) {
+  for (const l of linksOf(raw)) {
     const a = splitRef(l.a).host;
     const b = splitRef(l.b).host;
     if (machineOf.get(a) === machineOf.get(b)) continue;
@@ -145,6 +157,8 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
   const segments = crossSegments(raw, lab).map((s) => ({ ...s, ...segmentMtu(s, underlays) }));
   const segmentOf = new Map<string, Segment & SegmentMtu>();
   for (const s of segments) for (const m of s.members) segmentOf.set(m, s);
+  const rawLinks = linksOf(raw);
+  const ends = new Set(rawLinks.flatMap((l) => [l.a, l.b]));
   const slices = new Map<string, RawLab>();
   for (const machine of (lab.machines ?? []).map((m) => m.name)) {
     const mine = lab.hosts.filter((h) => h.machine === machine);
@@ -154,9 +168,9 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
     if (raw.root !== undefined) slice.root = raw.root;
     for (const h of mine) {
       const { on: _on, ...rest } = structuredClone(raw.hosts[h.name]!);
+      for (const i of Object.values(rest.interfaces ?? {})) delete i.link;
       slice.hosts[h.name] = rest;
     }
-    const ends = new Set((raw.links ?? []).flatMap((l) => [l.a, l.b]));
     const targets = new Set<string>();
     for (const h of mine) {
       pinAddresses(slice.hosts[h.name]!, h, ends);
@@ -189,7 +203,7 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
         mtu: s.mtu,
       };
     };
-    for (const l of raw.links ?? []) {
+    for (const l of rawLinks) {
       const ends = [l.a, l.b];
       const local = ends.filter((e) => machineOf.get(splitRef(e).host) === machine);
       if (local.length === 2) {

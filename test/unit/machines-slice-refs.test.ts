@@ -112,3 +112,30 @@ describe('slicing references to hosts on other machines', () => {
     ]);
   });
 });
+
+describe('slicing interface links to hosts on other machines', () => {
+  const TEXT = `name: lk
+${UNREACHED_MACHINES}hosts:
+  sw: { on: m1, interfaces: { br0: { kind: bridge } } }
+  a: { on: m1, interfaces: { eth0: { link: sw:br0, addresses: [10.0.0.1/24] } } }
+  b: { on: m2, interfaces: { eth0: { link: sw:br0, addresses: [10.0.0.2/24] } } }
+`;
+
+  it('turns a link: to another machine into the segment, as a links entry would', () => {
+    const { lab, raw } = load('lk.yaml', TEXT);
+    const { segments, slices } = sliceLab(raw, lab, underlays);
+    expect(segments.map((s) => [s.members, s.machines])).toEqual([
+      [
+        ['b:eth0', 'sw:br0'],
+        ['m1', 'm2'],
+      ],
+    ]);
+    const vni = segments[0]!.vni;
+    expect(slices.get('m1')!.links).toEqual([
+      { a: 'a:eth0', b: 'sw:br0', mtu: 1450 },
+      { a: 'sw:br0', b: `overlay:br${vni}`, mtu: 1450 },
+    ]);
+    expect(slices.get('m2')!.links).toEqual([{ a: 'b:eth0', b: `overlay:br${vni}`, mtu: 1450 }]);
+    for (const s of slices.values()) load('slice', JSON.stringify(s));
+  });
+});
