@@ -28,12 +28,25 @@ const SERVICE = [
   'nat: { services: [{ name: web, vip: 10.96.0.10, port: 9100, backends: [a1:9100, a2:9100] }] }',
   'routes: [{ to: 10.96.0.0/16, dev: eth0 }]',
 ];
-const SERVICE_EXPECT = ['a1 -> 10.96.0.10:9100 reaches [a1, a2]', 'a3 -> 10.96.0.10:9100 reaches [a1, a2]'];
+/** a2 (m2) publishes a port whose target is a3, on m3. */
+const PUBLISH = 'nat: { publish: [{ port: 9200, to: a3:9200 }] }';
+const SERVICE_EXPECT = [
+  'a1 -> 10.96.0.10:9100 reaches [a1, a2]',
+  'a3 -> 10.96.0.10:9100 reaches [a1, a2]',
+  'a2 -> 10.0.0.2:9200 reaches [a3]',
+];
+
+/** The span lab's one-line host `name` with `extra` keys added to its body. */
+function withKeys(lab: string, name: string, address: string, extra: string): string {
+  const line = `  ${name}: { on: m${name.slice(1)}, interfaces: { eth0: { addresses: [${address}] } } }\n`;
+  if (!lab.includes(line)) throw new Error(`the span lab no longer has ${name} on one line`);
+  return lab.replace(line, `${line.slice(0, -3)}, ${extra} }\n`);
+}
 
 /**
  * A bridge segment over all three machines, a routed link m2-m3, a process on m3, assertions
  * across machines: a reaches [...] whose answers come from another machine, and a truth table.
- * a1 (m1) and a3 (m3) have a service whose backends are on m1 and m2.
+ * a1 (m1) and a3 (m3) have a service whose backends are on m1 and m2; a2 (m2) publishes a port of a3 (m3).
  */
 function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): string {
   const lab = spanLab(h.machinesYaml(), {
@@ -55,9 +68,7 @@ function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): strin
       ...extraExpect,
     ],
   });
-  const a1 = '  a1: { on: m1, interfaces: { eth0: { addresses: [10.0.0.1/24] } } }\n';
-  if (!lab.includes(a1)) throw new Error('the span lab no longer has a1 on one line');
-  return lab.replace(a1, `${a1.slice(0, -3)}, ${SERVICE.join(', ')} }\n`) + matrix;
+  return withKeys(withKeys(lab, 'a1', '10.0.0.1/24', SERVICE.join(', ')), 'a2', '10.0.0.2/24', PUBLISH) + matrix;
 }
 
 /** netlab started in the background, its stderr watched, for commands that wait (capture). */
@@ -198,7 +209,7 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
       expect(await pidsOf(h, m, ns, 'node')).toEqual([]);
   });
 
-  it('a service VIP reaches its backends on two machines, from its own machine and from a third', async () => {
+  it('a service VIP reaches backends on two machines from its own and a third; a published port its target elsewhere', async () => {
     const withService = labFile('cmds', cmdsLab(h, SERVICE_EXPECT));
     const r = await netlab(['test', '--json', withService], { env });
     expect(r.code, r.all).toBe(0);
@@ -210,6 +221,7 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
       [SERVICE_EXPECT[1]!, 'm3'],
     ])
       expect(msg[text]).toMatch(new RegExp(`^\\d+ connections to tcp 10\\.96\\.0\\.10:9100\\b.*: a1 x\\d+, a2 x\\d+ \\(from ${from}\\)$`));
+    expect(msg[SERVICE_EXPECT[2]!]).toMatch(/: a3 x\d+ \(from m2\)$/);
     // m3's rule names a2's address, as on one machine; re-applying changes nothing anywhere.
     const rules = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'nft', 'list', 'ruleset']);
     expect(rules.stdout).toMatch(/10\.0\.0\.2 . 9100|10\.0\.0\.2:9100/);
