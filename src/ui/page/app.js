@@ -229,28 +229,37 @@ function springLayout(cy, iterations = 500, scope = cy.nodes()) {
 }
 
 /**
- * A lab across machines: each machine's part laid out on its own (as a lab on one machine is),
- * then the machines placed side by side in the lab's order, so no cluster overlaps another.
+ * A lab across machines: each machine's part laid out on its own by the springs, from the places
+ * the server gave it (deterministic), then the machines set around a circle wide enough that no
+ * two clusters overlap, so the tunnels between them run between clusters, not across one.
  */
 function layoutMachines(cy, clusters) {
-  let right = null;
-  clusters.forEach((c) => {
-    const inside = c.descendants();
-    const leaves = inside.filter((n) => !n.isParent());
-    if (!leaves.length) return;
-    const root = leaves.sort((a, b) => b.degree() - a.degree() || (a.id() < b.id() ? -1 : 1)).first();
-    inside
-      .union(inside.edgesWith(inside))
-      .layout({ name: 'breadthfirst', circle: true, roots: root, spacingFactor: 1.5, animate: false, fit: false })
-      .run();
-    springLayout(cy, 500, leaves);
+  const parts = clusters.map((c) => {
+    const leaves = c.descendants().filter((n) => !n.isParent());
+    if (leaves.length) springLayout(cy, 500, leaves);
     const box = c.boundingBox();
-    const dx = right === null ? 0 : right + 120 - box.x1;
-    const dy = -(box.y1 + box.y2) / 2;
-    leaves.forEach((n) => {
-      n.position({ x: n.position('x') + dx, y: n.position('y') + dy });
+    return { leaves, box, size: Math.hypot(box.w, box.h) / 2 };
+  });
+  const n = parts.length;
+  const largest = Math.max(...parts.map((p) => p.size));
+  const radius = n < 2 ? 0 : (2 * largest + 80) / (2 * Math.sin(Math.PI / n));
+  parts.forEach((p, i) => {
+    // The first machine on the left, the others clockwise.
+    const angle = Math.PI + (2 * Math.PI * i) / n;
+    const [cx, cy_] = [(p.box.x1 + p.box.x2) / 2, (p.box.y1 + p.box.y2) / 2];
+    // Turned so that its tunnels face the middle, where the other machines' tunnels are.
+    const tunnels = p.leaves.filter((leaf) => leaf.data('kind') === 'tunnel');
+    let turn = 0;
+    if (n > 1 && tunnels.length) {
+      const tx = tunnels.reduce((a, t) => a + t.position('x'), 0) / tunnels.length - cx;
+      const ty = tunnels.reduce((a, t) => a + t.position('y'), 0) / tunnels.length - cy_;
+      if (Math.hypot(tx, ty) > 1) turn = angle + Math.PI - Math.atan2(ty, tx);
+    }
+    const [cos, sin] = [Math.cos(turn), Math.sin(turn)];
+    p.leaves.forEach((leaf) => {
+      const [x, y] = [leaf.position('x') - cx, leaf.position('y') - cy_];
+      leaf.position({ x: radius * Math.cos(angle) + x * cos - y * sin, y: radius * Math.sin(angle) + x * sin + y * cos });
     });
-    right = box.x2 + dx;
   });
 }
 
@@ -274,6 +283,7 @@ function elements(g) {
       host: n.host,
       width: Math.ceil(textWidth(n.label, NODE_FONT)) + 8,
       ...(n.parent ? { parent: n.parent } : {}),
+      ...(n.machine ? { machine: n.machine } : {}),
     },
     position: { x: n.x, y: n.y },
   }));
