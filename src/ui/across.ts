@@ -5,6 +5,8 @@
 // shown as out of reach with the reason; the others stay live. Only reads, but for the actions.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { MachineError, UsageError } from '../errors.js';
 import { buildTopology, type Topology } from '../graph/topology.js';
@@ -14,6 +16,7 @@ import { asMachines, readMachinesRecord } from '../machines/record.js';
 import { crossSegments } from '../machines/slice.js';
 import { openTransports, type Transport } from '../machines/transport.js';
 import { netlabVersion } from '../machines/version.js';
+import { checkLabName, stateSubdir } from '../state/files.js';
 import type { HostNs } from '../cli/labinfo.js';
 import { encodeRequest } from '../cli/machine-view.js';
 import type { HostDetails } from './details.js';
@@ -140,11 +143,21 @@ export class AcrossLab {
   private closeTransports: () => Promise<void> = async () => undefined;
   readonly machines: Record<string, MachineState> = {};
 
-  private constructor(readonly name: string) {}
+  private constructor(
+    readonly name: string,
+    /** The record's mtime when read: an apply since then means reading it, and the file, again. */
+    readonly recordMtimeMs: number,
+  ) {}
+
+  /** The mtime of the coordinator's record of the lab's machines (0 when it is gone). */
+  static async recordMtime(name: string): Promise<number> {
+    const dir = await stateSubdir('.machines');
+    return dir ? ((await stat(join(dir, `${checkLabName(name)}.json`)).catch(() => null))?.mtimeMs ?? 0) : 0;
+  }
 
   /** The lab as this machine's record of its machines and its file say; connects to nothing yet. */
   static async open(name: string): Promise<AcrossLab> {
-    const a = new AcrossLab(name);
+    const a = new AcrossLab(name, await AcrossLab.recordMtime(name));
     const record = await readMachinesRecord(name);
     if (!record) throw new UsageError(`lab "${name}" is not a lab across machines this machine coordinates`);
     a.file = record.file ?? null;

@@ -95,14 +95,18 @@ export class Monitor {
   /** Opens the labs across machines that appeared, closes those that are gone; true when any did. */
   private async reloadAcross(across: Set<string>): Promise<boolean> {
     const wanted = (this.names.length ? this.names : [...across]).filter((n) => across.has(n));
-    const gone = this.across.filter((a) => !wanted.includes(a.name));
+    // Labs on this machine alone never load the ssh side.
+    if (!wanted.length && !this.across.length) return false;
+    const { AcrossLab } = await import('./across.js');
+    // Gone from the record, or applied again since it was read (its machines or file may differ).
+    const current = await Promise.all(
+      this.across.map(async (a) => wanted.includes(a.name) && a.recordMtimeMs === (await AcrossLab.recordMtime(a.name))),
+    );
+    const gone = this.across.filter((_, i) => !current[i]);
     await Promise.all(gone.map((a) => a.close()));
-    const kept = this.across.filter((a) => wanted.includes(a.name));
+    const kept = this.across.filter((_, i) => current[i]);
     const fresh = wanted.filter((n) => !kept.some((a) => a.name === n));
-    if (fresh.length) {
-      const { AcrossLab } = await import('./across.js');
-      for (const n of fresh) kept.push(await AcrossLab.open(n));
-    }
+    for (const n of fresh) kept.push(await AcrossLab.open(n));
     this.across = wanted.map((n) => kept.find((a) => a.name === n)!);
     return gone.length > 0 || fresh.length > 0;
   }
