@@ -163,8 +163,10 @@ export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiS
     let stderr = '';
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (t: string) => {
+      // Said once: tcpdump's later lines (its counts) come on stderr too.
+      const first = !stderr.includes('listening on');
       stderr += t;
-      if (stderr.includes('listening on')) stream.send('listening', c.endpoint);
+      if (first && stderr.includes('listening on')) stream.send('listening', c.endpoint);
     });
     const ended = new Promise<void>((resolve) => {
       child.on('error', (err) => {

@@ -195,6 +195,25 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui of a lab across machines'
     await page.close();
   });
 
+  it('streams a capture on a host of another machine into the page', async () => {
+    const page = await openPage(browser, ui.url);
+    const edge = await edgeOf(page, 'r3:eth1');
+    await page.evaluate((id) => (window as unknown as UiWindow).netlabUi!.cy.getElementById(id).emit('tap'), edge);
+    // A first ping, so that the neighbours are known and the capture's two packets are the ping's.
+    await h.enter(m2, 'ip', ['netns', 'exec', `${LAB}-r2`, 'ping', '-c', '1', '-W', '2', '10.9.0.2']);
+    await page.fill('#capture-count', '2');
+    await page.click('#capture-start');
+    await page.waitForFunction(() => /listening on/.test(document.getElementById('capture-out')?.textContent ?? ''));
+    // r2 on m2 pings r3 on m3: the echo request and the reply on r3's eth1.
+    await h.enter(m2, 'ip', ['netns', 'exec', `${LAB}-r2`, 'ping', '-c', '1', '-W', '2', '10.9.0.2']);
+    await page.waitForFunction(() => /2 packets captured/.test(document.getElementById('capture-out')?.textContent ?? ''));
+    const out = (await page.textContent('#capture-out')) ?? '';
+    expect(out).toMatch(/10\.9\.0\.1 > 10\.9\.0\.2: ICMP echo request/);
+    expect(out).toMatch(/10\.9\.0\.2 > 10\.9\.0\.1: ICMP echo reply/);
+    expect(out.match(/listening on/g)).toHaveLength(1);
+    await page.close();
+  });
+
   it('shows a machine whose sshd stopped as out of reach, the others live', async () => {
     const page = await openPage(browser, ui.url);
     await cutOff(h, m3);
