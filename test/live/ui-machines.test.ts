@@ -1,9 +1,10 @@
 // `netlab ui` on the coordinator of a lab across three machines (test/live/machines-harness.ts:
 // each machine a namespace with a real sshd), in Debian's chromium: every host drawn in its
-// machine's cluster, a link set down in a remote machine's kernel seen on the page within two
-// seconds, the page's buttons acting on the machine of the link, and a machine whose sshd stops
-// drawn as out of reach while the others stay live. One boot of the machines for the whole file.
-// With NETLAB_UI_SCREENSHOTS=1 it saves docs/img/ui-machines.png.
+// machine's cluster, a link set down in a remote machine's kernel (or by `netlab link` on the
+// coordinator) seen on the page within two seconds, the page's buttons and capture acting on the
+// machine of the link, and a machine whose sshd stops drawn as out of reach while the others stay
+// live. One boot of the machines for the whole file. With NETLAB_UI_SCREENSHOTS=1 it saves
+// docs/img/ui-machines.png.
 import { execa, type ResultPromise } from 'execa';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -176,6 +177,25 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui of a lab across machines'
     await edgeDown(page, edge, true);
     await h.enter(m2, 'ip', ['-n', `${LAB}-a2`, 'link', 'set', 'dev', 'eth0', 'up']);
     await edgeDown(page, edge, false);
+    await page.close();
+  });
+
+  it('shows a `netlab link` on the coordinator, made on the machine of the host', async () => {
+    const page = await openPage(browser, ui.url);
+    const edge = await edgeOf(page, 'a3:eth0');
+    const down = await netlab(['link', LAB, 'a3:eth0', 'down'], { env: h.env });
+    expect(down.code, down.all).toBe(0);
+    expect(down.stdout).toBe(`${LAB}: a3:eth0 on m3 (root@198.18.0.3): set down`);
+    expect(await linkUp(h, m3, `${LAB}-a3`, 'eth0')).toBe(false);
+    await edgeDown(page, edge, true);
+    const up = await netlab(['link', LAB, 'a3:eth0', 'up'], { env: h.env });
+    expect(up.code, up.all).toBe(0);
+    expect(await linkUp(h, m3, `${LAB}-a3`, 'eth0')).toBe(true);
+    await edgeDown(page, edge, false);
+    // A host no machine holds: said so, nothing changed.
+    const none = await netlab(['link', LAB, 'zz:eth0', 'down'], { env: h.env });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/host "zz" is not on any machine of lab "uim"/);
     await page.close();
   });
 
