@@ -71,8 +71,12 @@ class MachineWatch {
   }
 
   private async start(): Promise<void> {
-    const c = await this.t.connect();
-    if (c.code !== 0) return this.down(lastLine(c.stderr) || `ssh exit code ${c.code}`);
+    // A master still up (only the responder ended) is used as it is: a second `connect` would
+    // find its socket taken and stay in the background as a connection of its own.
+    if (this.t.socket === null || !existsSync(this.t.socket)) {
+      const c = await this.t.connect();
+      if (c.code !== 0) return this.down(lastLine(c.stderr) || `ssh exit code ${c.code}`);
+    }
     const v = await call(this.t, 'version check', ['probe']);
     if (!v.ok) return this.down(v.message ?? 'netlab gave no answer there');
     if (v.version !== netlabVersion()) return this.down(`it runs netlab ${String(v.version)}, this machine ${netlabVersion()}`);

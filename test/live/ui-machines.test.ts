@@ -234,6 +234,30 @@ describe.skipIf(sandboxSkipReason !== null)('netlab ui of a lab across machines'
     await page.close();
   });
 
+  it("starts a machine's responder again over the connection it has, when the responder ended", async () => {
+    const page = await openPage(browser, ui.url);
+    const netns = readlinkSync(`/proc/${m2.holder}/ns/net`);
+    const procs = (pred: (cmdline: string[], pid: number) => boolean) =>
+      readdirSync('/proc')
+        .filter((p) => /^\d+$/.test(p))
+        .flatMap((p) => {
+          try {
+            return pred(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0'), Number(p)) ? [Number(p)] : [];
+          } catch {
+            return [];
+          }
+        });
+    const [watcher] = procs((c, pid) => c.includes('watch') && c.includes('machine') && readlinkSync(`/proc/${pid}/ns/net`) === netns);
+    expect(watcher).toBeDefined();
+    process.kill(watcher!, 'SIGTERM');
+    await machineReachable(page, 'm2', false);
+    await machineReachable(page, 'm2', true);
+    // One master connection to m2 still, the one the server opened first.
+    const masters = procs((c) => c[0] === 'ssh' && c.includes('-N') && c.includes(m2.address));
+    expect(masters).toHaveLength(1);
+    await page.close();
+  });
+
   it('shows a machine whose sshd stopped as out of reach, the others live', async () => {
     const page = await openPage(browser, ui.url);
     await cutOff(h, m3);
