@@ -91,6 +91,8 @@ export interface MachinesRecord {
   phase?: 'applying' | 'committing' | 'committed';
   /** While not committed: the machines of the last committed apply, or null when there was none. */
   previous?: RecordedMachine[] | null;
+  /** The lab file of the last apply (absent in older records): what `netlab ui` draws. */
+  file?: string;
 }
 
 export interface RecordedMachine {

@@ -151,7 +151,7 @@ export async function inspectAcross(lab: string, o: { json?: boolean }): Promise
 }
 
 /** The machine holding a host: the one whose record has it, a lab namespace rather than a machine's own namespace. */
-async function locate(s: Session, lab: string, host: string): Promise<Transport> {
+export async function locate(s: Session, lab: string, host: string): Promise<Transport> {
   const answers = await askAll(s, 'hosts', ['hosts', '--lab', lab]);
   const found = s.transports.flatMap((t, i) => {
     const h = ((answers[i]!.hosts as HostNs[]) ?? []).find((x) => x.name === host);

@@ -1,5 +1,6 @@
 // `netlab plan|apply|destroy` for a lab across machines: the CLI side of the coordinator
 // (src/machines/coordinator.ts). One lab file with `machines:` is run alone, never beside others.
+import { resolve } from 'node:path';
 import pc from 'picocolors';
 import { store } from '../apply/store.js';
 import { EXIT_ERROR, EXIT_OK, EXIT_PENDING, LabError, MachineError, UsageError } from '../errors.js';
@@ -137,7 +138,7 @@ export async function applyFile(
         if (e instanceof MachineError && e.exitCode === EXIT_ERROR) await markRolledBack(lab.name);
         throw e;
       }
-      await markCommitted(lab.name, lab.machines!.map(recorded));
+      await markCommitted(lab.name, lab.machines!.map(recorded), resolve(file));
       const seconds = ((Date.now() - started) / 1000).toFixed(2);
       if (o.json) out.json({ lab: lab.name, seconds: Number(seconds), machines: applied });
       else

@@ -23,6 +23,7 @@ import {
   type Conditions,
 } from '../model/qdisc.js';
 import { parseDuration, parsePercent, parseRate, parseSize, UNIT_WORDS } from '../lab/units.js';
+import { coordinates } from './across-detect.js';
 import { endpointLabel, labNameOf, resolveEndpoint, type Endpoint } from './endpoint.js';
 import { out } from './output.js';
 import { appendAll } from '../append.js';
@@ -201,6 +202,15 @@ export async function changeLink(labArg: string, endpointArg: string, state: str
 }
 
 export async function link(labArg: string, endpointArg: string, state: string | undefined, o: LinkOptions): Promise<void> {
+  const labName = await labNameOf(labArg);
+  if (await coordinates(labName)) {
+    // A lab across machines: the change is made on the machine of the host.
+    const a = await (await import('./link-across.js')).linkAcross(labName, endpointArg, state, o);
+    if (o.json) out.json({ lab: labName, endpoint: endpointArg, machine: a.machine, changed: a.changed, up: a.up, override: true });
+    else out.line(`${pc.bold(labName)}: ${endpointArg} on ${a.machine}: ${a.said.join('; ')}${a.changed ? '' : ' (nothing to change)'}`);
+    if (a.changed && !o.json) out.info(`note: ${OVERRIDE_NOTE}`);
+    return;
+  }
   const r = await changeLink(labArg, endpointArg, state, o);
   const { lab, ep } = r;
   const label = `${pc.bold(lab)}: ${endpointLabel(ep)}`;

@@ -335,6 +335,10 @@ export function buildProgram() {
     .requiredOption('--lab <name>', 'the lab')
     .action(lazy(() => import('./machine-view.js'), 'inspect'));
   machine
+    .command('watch')
+    .requiredOption('--lab <name>', 'the lab')
+    .action(lazy(() => import('../ui/watch-here.js'), 'watch'));
+  machine
     .command('hosts')
     .requiredOption('--lab <name>', 'the lab')
     .action(lazy(() => import('./machine-view.js'), 'hosts'));

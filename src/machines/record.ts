@@ -16,7 +16,8 @@ export function asMachines(list: RecordedMachine[]): Machine[] {
 
 function checked(r: MachinesRecord): MachinesRecord {
   const list = (l: unknown) => Array.isArray(l) && l.every((m) => typeof (m as RecordedMachine)?.name === 'string');
-  if (!list(r.machines) || (r.phase !== undefined && !PHASES.has(r.phase)) || (r.previous != null && !list(r.previous)))
+  const fileOk = r.file === undefined || (typeof r.file === 'string' && r.file.startsWith('/'));
+  if (!list(r.machines) || (r.phase !== undefined && !PHASES.has(r.phase)) || (r.previous != null && !list(r.previous)) || !fileOk)
     throw new StateDirError(`the record of the machines of lab "${r.lab}" is not one netlab wrote: remove it by hand`);
   return r;
 }
@@ -38,7 +39,13 @@ export function machinesToReach(machines: Machine[], r: MachinesRecord | null): 
 /** Before anything changes on any machine: a crash from here on leaves a record gc can finish. */
 export async function beginApply(lab: string, machines: Machine[], before: MachinesRecord | null): Promise<void> {
   const previous = before ? (unfinished(before) ? (before.previous ?? null) : before.machines) : null;
-  await store.writeMachines({ lab, machines: machines.map(recorded), phase: 'applying', previous });
+  await store.writeMachines({
+    lab,
+    machines: machines.map(recorded),
+    phase: 'applying',
+    previous,
+    ...(before?.file ? { file: before.file } : {}),
+  });
 }
 
 /** Every machine applied and holds its part: from here on an interrupted run is committed, not undone. */
@@ -47,13 +54,14 @@ export async function markCommitting(lab: string): Promise<void> {
   if (r) await store.writeMachines({ ...r, phase: 'committing' });
 }
 
-export async function markCommitted(lab: string, machines: RecordedMachine[]): Promise<void> {
-  await store.writeMachines({ lab, machines, phase: 'committed' });
+/** `file`: the lab file applied (absolute), which `netlab ui` draws the lab from. */
+export async function markCommitted(lab: string, machines: RecordedMachine[], file?: string): Promise<void> {
+  await store.writeMachines({ lab, machines, phase: 'committed', ...(file ? { file } : {}) });
 }
 
 /** Every machine rolled back: the record of the apply before, or none when there was none. */
 export async function markRolledBack(lab: string): Promise<void> {
   const r = await readMachinesRecord(lab);
-  if (r?.previous) await store.writeMachines({ lab, machines: r.previous, phase: 'committed' });
+  if (r?.previous) await store.writeMachines({ lab, machines: r.previous, phase: 'committed', ...(r.file ? { file: r.file } : {}) });
   else await store.removeMachines(lab);
 }

@@ -2,6 +2,7 @@
 // the kernel identity of each link end (to attach live state), and positions computed here so the
 // same lab always gives the same picture. Pure: no I/O.
 import type { Topology } from '../graph/topology.js';
+import { machinesGraph, type UiSegment } from './machines-graph.js';
 
 /** Above this many ports on one bridge, its hosts are drawn as one group with one aggregated edge. */
 export const AGGREGATE_PORTS = 24;
@@ -20,15 +21,16 @@ export interface UiEnd {
 export interface UiNode {
   id: string;
   lab: string;
-  kind: 'host' | 'bridge' | 'group';
+  /** machine: a machine's cluster; tunnel: a cross-machine segment's VXLAN on one machine. */
+  kind: 'host' | 'bridge' | 'group' | 'machine' | 'tunnel';
   /** The name drawn on the node. */
   label: string;
   /** Addresses, routes, NAT: shown on click. */
   lines: string[];
   host: string;
-  /** Compound parent: a group of a large bridge's hosts. */
+  /** Compound parent: a group of a large bridge's hosts, or a machine's cluster. */
   parent?: string;
-  /** The machine the node runs on, once labs span machines (issue 18); drawn as a cluster. */
+  /** The machine the node runs on, in a lab across machines (drawn as a cluster). */
   machine?: string;
   /** A bridge's live identity. */
   ns?: string;
@@ -54,7 +56,8 @@ export interface UiEdge {
 }
 
 export interface UiGraph {
-  labs: { name: string; file: string | null; error?: string }[];
+  /** `machines`: a lab across machines, its machines' names in order. */
+  labs: { name: string; file: string | null; error?: string; machines?: string[] }[];
   nodes: UiNode[];
   edges: UiEdge[];
 }
@@ -202,14 +205,15 @@ export function labGraph(t: Topology, hosts: HostNamespaces, offsetX = 0): { nod
 
 /** Every lab's graph side by side, in the order given. */
 export function uiGraph(
-  labs: { topology: Topology | null; name: string; file: string | null; hosts: HostNamespaces; error?: string }[],
+  labs: { topology: Topology | null; name: string; file: string | null; hosts: HostNamespaces; error?: string; segments?: UiSegment[] }[],
 ): UiGraph {
   const out: UiGraph = { labs: [], nodes: [], edges: [] };
   let x = 0;
   for (const l of labs) {
-    out.labs.push({ name: l.name, file: l.file, ...(l.error ? { error: l.error } : {}) });
+    const machines = l.topology?.machines?.map((m) => m.label.split(' ')[0]!);
+    out.labs.push({ name: l.name, file: l.file, ...(l.error ? { error: l.error } : {}), ...(machines ? { machines } : {}) });
     if (!l.topology) continue;
-    const g = labGraph(l.topology, l.hosts, x);
+    const g = l.topology.machines ? machinesGraph(l.topology, l.hosts, l.segments ?? [], x) : labGraph(l.topology, l.hosts, x);
     out.nodes.push(...g.nodes);
     out.edges.push(...g.edges);
     x += g.width + SPACING * 2;

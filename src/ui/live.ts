@@ -41,6 +41,8 @@ export interface LabLive {
   links: Record<string, LinkLive>;
   hosts: Record<string, { drift: boolean; processes: { name: string; mode: string; state: string }[] }>;
   nft: NftCounter[];
+  /** A lab across machines: whether each machine answered, and why not. */
+  machines?: Record<string, { reachable: boolean; reason?: string }>;
 }
 
 export interface Snapshot {

@@ -13,6 +13,7 @@ import { labPath } from '../state/files.js';
 import { hostsFromRecord, notApplied, type HostNs } from '../cli/labinfo.js';
 import { uiGraph, type UiGraph } from './graph.js';
 import { EventStream, labLive, Pacer, type LabLive, type Snapshot } from './live.js';
+import type { AcrossLab } from './across.js';
 
 export const OBSERVE_INTERVAL_MS = 1000;
 
@@ -59,6 +60,8 @@ async function loadEntry(name: string): Promise<LabEntry | null> {
 
 export class Monitor {
   private entries: LabEntry[] = [];
+  /** Labs across machines this machine coordinates: each with its connections to its machines. */
+  private across: AcrossLab[] = [];
   private graphCache: UiGraph | null = null;
   private readonly clients = new Set<EventStream>();
   private readonly driver = new RealDriver();
@@ -75,23 +78,49 @@ export class Monitor {
   constructor(private readonly names: string[]) {}
 
   async start(): Promise<void> {
-    for (const n of this.names) if (!(await store.hasRecord(n))) throw await notApplied(n);
+    const across = new Set(await store.machineLabs());
+    for (const n of this.names) if (!across.has(n) && !(await store.hasRecord(n))) throw await notApplied(n);
     await this.reload();
   }
 
-  private async labNames(): Promise<string[]> {
-    if (this.names.length) return this.names;
+  /** The labs of this machine alone; a lab across machines has a record here only for its local slice. */
+  private async labNames(across: Set<string>): Promise<string[]> {
+    if (this.names.length) return this.names.filter((n) => !across.has(n));
     const all = await store.labs();
     const out = [];
-    for (const n of all) if (await store.hasRecord(n)) out.push(n);
+    for (const n of all) if (!across.has(n) && (await store.hasRecord(n))) out.push(n);
     return out;
+  }
+
+  /** Opens the labs across machines that appeared, closes those that are gone; true when any did. */
+  private async reloadAcross(across: Set<string>): Promise<boolean> {
+    const wanted = (this.names.length ? this.names : [...across]).filter((n) => across.has(n));
+    // Labs on this machine alone never load the ssh side.
+    if (!wanted.length && !this.across.length) return false;
+    const { AcrossLab } = await import('./across.js');
+    // Gone from the record, or applied again since it was read (its machines or file may differ).
+    const current = await Promise.all(
+      this.across.map(async (a) => wanted.includes(a.name) && a.recordMtimeMs === (await AcrossLab.recordMtime(a.name))),
+    );
+    const gone = this.across.filter((_, i) => !current[i]);
+    await Promise.all(gone.map((a) => a.close()));
+    const kept = this.across.filter((_, i) => current[i]);
+    const fresh = wanted.filter((n) => !kept.some((a) => a.name === n));
+    for (const n of fresh) kept.push(await AcrossLab.open(n));
+    this.across = wanted.map((n) => kept.find((a) => a.name === n)!);
+    return gone.length > 0 || fresh.length > 0;
+  }
+
+  acrossLab(lab: string): AcrossLab | undefined {
+    return this.across.find((a) => a.name === lab);
   }
 
   /** Reads the records (and lab files) that changed since last time; true when the graph changed. */
   private async reload(): Promise<boolean> {
-    const names = await this.labNames();
+    const across = new Set(await store.machineLabs());
+    const names = await this.labNames(across);
     const next: LabEntry[] = [];
-    let changed = names.length !== this.entries.length;
+    let changed = (await this.reloadAcross(across)) || names.length !== this.entries.length;
     for (const n of names) {
       const old = this.entries.find((e) => e.name === n);
       if (old && old.mtimeMs === (await recordMtime(n))) {
@@ -108,15 +137,23 @@ export class Monitor {
   }
 
   graph(): UiGraph {
-    this.graphCache ??= uiGraph(
-      this.entries.map((e) => ({
+    this.graphCache ??= uiGraph([
+      ...this.entries.map((e) => ({
         name: e.name,
         file: e.record.file,
         topology: e.topology,
         hosts: new Map(e.hosts.map((h) => [h.name, h.ns])),
         ...(e.error ? { error: e.error } : {}),
       })),
-    );
+      ...this.across.map((a) => ({
+        name: a.name,
+        file: a.file,
+        topology: a.topology,
+        hosts: new Map(a.hosts.map((h) => [h.name, h.ns])),
+        segments: a.segments,
+        ...(a.error ? { error: a.error } : {}),
+      })),
+    ]);
     return this.graphCache;
   }
 
@@ -157,6 +194,7 @@ export class Monitor {
     if (!this.clients.size) return;
     if (await this.reload().catch(() => false)) for (const c of this.clients) c.send('graph', { changed: true });
     const namespaces = [...new Set(this.entries.flatMap((e) => e.record.scope.map((q) => q.ns)))];
+    const acrossLive = Promise.all(this.across.map((a) => a.observe()));
     const [reading, ...observed] = await Promise.all([
       readLinkCounters(namespaces).catch(() => new Map() as CounterReading),
       ...this.entries.map((e) =>
@@ -183,6 +221,13 @@ export class Monitor {
             nft: [],
           },
     );
+    const fromMachines = await acrossLive;
+    labs.push(...fromMachines.map((x) => x.live));
+    // A tunnel's MTU learnt from its machines: the graph's labels change.
+    if (fromMachines.some((x) => x.changed)) {
+      this.graphCache = null;
+      for (const c of this.clients) c.send('graph', { changed: true });
+    }
     this.prev = { at, reading };
     this.observations++;
     this.last = { seq: ++this.seq, at: new Date(at).toISOString(), labs };
@@ -191,7 +236,9 @@ export class Monitor {
     if (this.clients.size) this.pacer.request();
   }
 
-  stop(): void {
+  /** No more observations; the connections to machines end. */
+  async stop(): Promise<void> {
     this.pacer.stop();
+    await Promise.all(this.across.map((a) => a.close()));
   }
 }

@@ -8,12 +8,10 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { LockBusyError, NetlabError, UsageError } from '../errors.js';
-import type { ProcessObj } from '../model/objects.js';
-import { inspectLab } from '../cli/inspect.js';
 import { changeLink } from '../cli/link.js';
 import { requireTcpdump, tcpdumpCommand } from '../cli/capture.js';
 import { resolveEndpoint } from '../cli/endpoint.js';
-import { logTail } from '../cli/logs.js';
+import { hostDetails } from './details.js';
 import { EventStream } from './live.js';
 import type { Monitor } from './monitor.js';
 import {
@@ -102,6 +100,14 @@ function openEventStream(req: IncomingMessage, res: ServerResponse): { stream: E
   return { stream, closed };
 }
 
+/** tcpdump in the namespace of an interface of a lab on this machine. */
+async function localCapture(lab: string, endpoint: string, count: number): Promise<[string, string[]]> {
+  const ep = await resolveEndpoint(lab, endpoint);
+  const tcpdump = await requireTcpdump();
+  const { cmd, args } = tcpdumpCommand(tcpdump, ep, { count, write: null, filter: [] });
+  return [cmd, args];
+}
+
 export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiServer> {
   let allowed = allowedHosts(o.listen, o.listen.port);
   let captures = 0;
@@ -125,62 +131,42 @@ export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiS
     return e;
   };
 
-  const hostDetails = async (q: URLSearchParams) => {
+  const hostOf = async (q: URLSearchParams) => {
     const { lab, host } = parseHostRequest(q);
+    const across = monitor.acrossLab(lab);
+    if (across) return across.hostDetails(host);
     const e = entryOf(lab);
     if (!e.hosts.some((h) => h.name === host)) throw new Refused(`lab "${lab}" has no host "${host}"`, 404);
-    const state = await monitor.stateOf(e);
-    const report = inspectLab(e.record, e.hosts, state);
-    const h = report.hosts.find((x) => x.name === host);
-    const processes = [...state.values()]
-      .filter((x): x is ProcessObj => x.kind === 'process' && x.lab === lab && x.host === host)
-      .map((p): { name: string; mode: string; state: string; command: string } => ({
-        name: p.name,
-        mode: p.mode,
-        state: p.state,
-        command: p.command,
-      }));
-    for (const d of e.record.desired)
-      if (d.kind === 'process' && d.host === host && !processes.some((p) => p.name === d.name))
-        processes.push({ name: d.name, mode: d.mode, state: d.mode === 'run' ? 'dead' : 'done', command: d.command });
-    const logs: Record<string, string> = {};
-    for (const p of processes) logs[p.name] = await logTail(lab, host, p.name);
-    return {
-      lab,
-      host,
-      ns: h?.ns ?? '',
-      interfaces: h?.interfaces ?? [],
-      addresses: h?.addresses ?? [],
-      routes: h?.routes ?? [],
-      nft: h?.nft ?? [],
-      processes,
-      logs,
-    };
+    return hostDetails(lab, host, e.record, e.hosts, await monitor.stateOf(e));
   };
 
   const capture = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
     const c = parseCaptureRequest(url.searchParams);
-    entryOf(c.lab);
+    const across = monitor.acrossLab(c.lab);
+    if (!across) entryOf(c.lab);
     if (captures >= MAX_CAPTURES) throw new Refused(`${MAX_CAPTURES} captures are running already: wait for one to end`, 429);
-    const ep = await resolveEndpoint(c.lab, c.endpoint);
-    const tcpdump = await requireTcpdump();
-    const { cmd, args } = tcpdumpCommand(tcpdump, ep, { count: c.count, write: null, filter: [] });
+    // A host on another machine: `netlab capture` there, over its ssh connection, stdin held open
+    // until the capture ends (its end is what stops tcpdump there).
+    const [cmd, args] = across ? across.captureCommand(c.endpoint, c.count) : await localCapture(c.lab, c.endpoint, c.count);
     const { stream, closed } = openEventStream(req, res);
     captures++;
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: [across ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    child.stdin?.on('error', () => undefined);
     if (child.pid !== undefined) children.add(child.pid);
     let partial = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (t: string) => {
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (t: string) => {
       const lines = (partial + t).split('\n');
       partial = lines.pop()!;
       for (const l of lines) stream.send('packet', l);
     });
     let stderr = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (t: string) => {
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (t: string) => {
+      // Said once: tcpdump's later lines (its counts) come on stderr too.
+      const first = !stderr.includes('listening on');
       stderr += t;
-      if (stderr.includes('listening on')) stream.send('listening', ep.ifname);
+      if (first && stderr.includes('listening on')) stream.send('listening', c.endpoint);
     });
     const ended = new Promise<void>((resolve) => {
       child.on('error', (err) => {
@@ -195,6 +181,7 @@ export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiS
     });
     // A page that goes away ends its capture; tcpdump is ours, ended by its pid.
     await Promise.race([ended, closed]);
+    child.stdin?.end();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await ended;
     if (child.pid !== undefined) children.delete(child.pid);
@@ -230,15 +217,17 @@ export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiS
     }
     if (path === '/api/host' && req.method === 'GET') {
       guard(req, url, false);
-      return sendJson(res, 200, await hostDetails(url.searchParams));
+      return sendJson(res, 200, await hostOf(url.searchParams));
     }
     if (path === '/api/link' && req.method === 'POST') {
       guard(req, url, true);
       const a = parseLinkAction(await readJsonBody(req));
-      entryOf(a.lab);
-      const r = await changeLink(a.lab, a.endpoint, a.state, { ...a.conditions, clear: a.clear });
+      const across = monitor.acrossLab(a.lab);
+      if (!across) entryOf(a.lab);
+      // On the machine of the link's host: `netlab link` there, through its responder.
+      const r = across ? await across.link(a) : await changeLink(a.lab, a.endpoint, a.state, { ...a.conditions, clear: a.clear });
       monitor.refresh();
-      return sendJson(res, 200, { lab: r.lab, endpoint: a.endpoint, changed: r.changed, up: r.up, said: r.said });
+      return sendJson(res, 200, { lab: a.lab, endpoint: a.endpoint, changed: r.changed, up: r.up, said: r.said });
     }
     if (path === '/api/capture' && req.method === 'GET') {
       guard(req, url, true);
@@ -285,7 +274,7 @@ export async function startUiServer(monitor: Monitor, o: UiOptions): Promise<UiS
     port,
     url: `http://${hostText}:${port}/?token=${o.token}`,
     close: async () => {
-      monitor.stop();
+      await monitor.stop();
       for (const pid of children) {
         try {
           process.kill(pid, 'SIGTERM');

@@ -199,6 +199,7 @@ describe('the server', () => {
   const noLabs = {
     graph: () => ({ labs: [], nodes: [], edges: [] }),
     entry: () => undefined,
+    acrossLab: () => undefined,
     attach: () => () => undefined,
     refresh: () => undefined,
     stop: () => undefined,

@@ -85,6 +85,27 @@ const STYLE = [
     selector: 'node[kind = "group"]',
     style: { shape: 'round-rectangle', 'background-color': '#eef1f6', 'text-valign': 'top', 'font-size': 13, 'border-style': 'dashed' },
   },
+  // A lab across machines: each machine a cluster; a cross-machine segment's tunnel on each.
+  {
+    selector: 'node[kind = "machine"]',
+    style: {
+      shape: 'round-rectangle',
+      'background-color': '#f0f4fa',
+      'text-valign': 'top',
+      'text-halign': 'center',
+      'font-size': 14,
+      'font-weight': 'bold',
+      'border-style': 'dashed',
+      'border-width': 2,
+      padding: 24,
+    },
+  },
+  {
+    selector: 'node[kind = "tunnel"]',
+    style: { shape: 'diamond', width: 'data(width)', height: 34, padding: 8, 'background-color': '#d7f0e3' },
+  },
+  { selector: 'node[kind = "machine"].unreachable', style: { 'background-color': '#d5d7db', color: '#6b6f76', 'border-color': '#9a9ea6' } },
+  { selector: 'node.unreachable[kind != "machine"], edge.unreachable', style: { opacity: 0.4 } },
   { selector: 'node.drift', style: { 'border-color': '#d08700', 'border-width': 3 } },
   { selector: 'node.dead', style: { 'border-color': '#b3261e', 'border-width': 3, 'border-style': 'dashed' } },
   {
@@ -113,6 +134,7 @@ const STYLE = [
     },
   },
   { selector: 'edge[kind = "bridge"], edge[kind = "device"], edge[kind = "vxlan"]', style: { 'line-style': 'dotted' } },
+  { selector: 'edge[kind = "vxlan"]', style: { 'line-color': '#2e8b57', 'line-style': 'dashed', width: 3 } },
   { selector: 'edge.busy', style: { 'line-color': '#1967d2' } },
   { selector: 'edge.conditioned', style: { 'line-color': '#8e44ad' } },
   { selector: 'edge.down', style: { 'line-color': '#b3261e', 'line-style': 'dashed' } },
@@ -155,8 +177,8 @@ function edgeLength(edge) {
  * positions given, so it is deterministic. (cytoscape's cose only ever pulls edges shorter, which
  * piles the labels of short edges onto the nodes.)
  */
-function springLayout(cy, iterations = 500) {
-  const nodes = cy.nodes().filter((n) => !n.isParent());
+function springLayout(cy, iterations = 500, scope = cy.nodes()) {
+  const nodes = scope.filter((n) => !n.isParent());
   const index = new Map(nodes.map((n, i) => [n.id(), i]));
   const p = nodes.map((n) => ({ ...n.position() }));
   const radius = nodes.map((n) => Math.hypot(n.outerWidth(), n.outerHeight()) / 2);
@@ -206,6 +228,41 @@ function springLayout(cy, iterations = 500) {
   cy.batch(() => nodes.forEach((n, i) => n.position(p[i])));
 }
 
+/**
+ * A lab across machines: each machine's part laid out on its own by the springs, from the places
+ * the server gave it (deterministic), then the machines set around a circle wide enough that no
+ * two clusters overlap, so the tunnels between them run between clusters, not across one.
+ */
+function layoutMachines(cy, clusters) {
+  const parts = clusters.map((c) => {
+    const leaves = c.descendants().filter((n) => !n.isParent());
+    if (leaves.length) springLayout(cy, 500, leaves);
+    const box = c.boundingBox();
+    return { leaves, box, size: Math.hypot(box.w, box.h) / 2 };
+  });
+  const n = parts.length;
+  const largest = Math.max(...parts.map((p) => p.size));
+  const radius = n < 2 ? 0 : (2 * largest + 80) / (2 * Math.sin(Math.PI / n));
+  parts.forEach((p, i) => {
+    // The first machine on the left, the others clockwise.
+    const angle = Math.PI + (2 * Math.PI * i) / n;
+    const [cx, cy_] = [(p.box.x1 + p.box.x2) / 2, (p.box.y1 + p.box.y2) / 2];
+    // Turned so that its tunnels face the middle, where the other machines' tunnels are.
+    const tunnels = p.leaves.filter((leaf) => leaf.data('kind') === 'tunnel');
+    let turn = 0;
+    if (n > 1 && tunnels.length) {
+      const tx = tunnels.reduce((a, t) => a + t.position('x'), 0) / tunnels.length - cx;
+      const ty = tunnels.reduce((a, t) => a + t.position('y'), 0) / tunnels.length - cy_;
+      if (Math.hypot(tx, ty) > 1) turn = angle + Math.PI - Math.atan2(ty, tx);
+    }
+    const [cos, sin] = [Math.cos(turn), Math.sin(turn)];
+    p.leaves.forEach((leaf) => {
+      const [x, y] = [leaf.position('x') - cx, leaf.position('y') - cy_];
+      leaf.position({ x: radius * Math.cos(angle) + x * cos - y * sin, y: radius * Math.sin(angle) + x * sin + y * cos });
+    });
+  });
+}
+
 /** Everything in view, labels included, but never zoomed in past a readable size. */
 function fitAll(cy) {
   cy.fit(undefined, FIT_PADDING);
@@ -226,6 +283,7 @@ function elements(g) {
       host: n.host,
       width: Math.ceil(textWidth(n.label, NODE_FONT)) + 8,
       ...(n.parent ? { parent: n.parent } : {}),
+      ...(n.machine ? { machine: n.machine } : {}),
     },
     position: { x: n.x, y: n.y },
   }));
@@ -272,7 +330,9 @@ async function loadGraph() {
   });
   // A large lab stays where the server placed it; a small one is laid out by force, starting from
   // those places (randomize false), so the same lab gives the same picture.
-  if (!large) {
+  const clusters = ui.cy.nodes('[kind = "machine"]');
+  if (!large && clusters.length) layoutMachines(ui.cy, clusters);
+  else if (!large) {
     // A radial tree from the best connected node first (deterministic, and a good start for a
     // lab that is mostly stars of hosts around bridges), then springs to give each edge its length.
     const root = ui.cy
@@ -324,6 +384,10 @@ function applyState(s) {
       ce.data('mid', midLabel(e, extra));
     }
     for (const n of ui.graph.nodes) {
+      if (n.kind === 'machine') {
+        applyMachine(n, liveOf(n.lab));
+        continue;
+      }
       if (n.kind !== 'host') continue;
       const h = liveOf(n.lab)?.hosts[n.host];
       const cn = cy.getElementById(n.id);
@@ -334,13 +398,26 @@ function applyState(s) {
   for (const l of s.labs) {
     const span = document.querySelector(`#labs [data-lab="${l.lab}"]`);
     if (!span) continue;
-    span.textContent = `${l.lab}: ${l.error ? 'error' : l.inSync ? 'in sync' : `drifted (${l.drift.length})`} `;
+    const away = Object.entries(l.machines || {}).filter(([, m]) => !m.reachable);
+    const reach = away.length ? `, ${away.map(([name]) => name).join(', ')} out of reach` : '';
+    span.textContent = `${l.lab}: ${l.error ? 'error' : l.inSync ? 'in sync' : `drifted (${l.drift.length})`}${reach} `;
     span.className = l.inSync ? '' : 'drifted';
     span.title = l.error || l.drift.join('\n');
   }
   document.getElementById('status').textContent = `live · ${new Date(s.at).toLocaleTimeString()}`;
   if (ui.selected && ui.selected.kind === 'edge') renderEdgeLive(ui.selected.id);
   if (ui.selected && ui.selected.kind === 'node' && ui.nodeById.has(ui.selected.id)) renderNftLive(ui.nodeById.get(ui.selected.id));
+}
+
+/** A machine out of reach: its cluster greyed with the reason, what is inside it faded; the rest stays live. */
+function applyMachine(n, live) {
+  const m = live && live.machines ? live.machines[n.machine] : undefined;
+  const away = Boolean(m && !m.reachable);
+  const c = ui.cy.getElementById(n.id);
+  c.toggleClass('unreachable', away);
+  c.descendants().toggleClass('unreachable', away);
+  c.descendants().connectedEdges().toggleClass('unreachable', away);
+  c.data('label', away ? `${n.label} — out of reach: ${m.reason}` : n.label);
 }
 
 function panel(...children) {
