@@ -64,13 +64,13 @@ export function checkMachines(ctx: LabContext): void {
       "addresses_elsewhere is written by the coordinator into a machine's slice: a lab across machines knows where its hosts are, remove it",
       'key',
     );
-  // The slices do not carry NetworkPolicies yet (their selectors span machines): refused rather than left out.
-  if (ctx.raw.network_policies?.length)
-    ctx.report(
-      ['network_policies'],
-      'NetworkPolicies are not supported yet in a lab across machines (machines:): they would not be enforced; remove them or keep the pods on one machine without machines:',
-      'key',
-    );
+  for (const key of ['pods_elsewhere', 'services_elsewhere'] as const)
+    if (ctx.raw[key] !== undefined)
+      ctx.report(
+        [key],
+        `${key} is written by the coordinator into a machine's slice: a lab across machines knows where its pods and services are, remove it`,
+        'key',
+      );
   const locals: string[] = [];
   const underlays = new Map<string, string>();
   for (const [name, m] of Object.entries(machines)) {

@@ -7,7 +7,7 @@ import { cidrText, contains, hostCidr, networkText, parseCidr, parseIp, type Cid
 import type { HostEntry, LabContext } from './context.js';
 import type { Path } from './locate.js';
 import { collectPolicies, DEFAULT_NAMESPACE, type PolicySource } from './netpol-manifest.js';
-import type { K8sProtocol, RawPeer, RawPolicyPort, RawSelector } from './raw.js';
+import type { K8sProtocol, RawContainerPort, RawPeer, RawPolicyPort, RawSelector } from './raw.js';
 import type { Host, PeerBlock, PodPolicy, PodPort, PodRule, ServiceEgress } from './types.js';
 
 /** The label Kubernetes sets on every namespace (immutable, the namespace's name). */
@@ -28,6 +28,7 @@ function namespaceLabels(ctx: LabContext): Map<string, Record<string, string>> {
     out.set(ns, { ...(out.get(ns) ?? {}), ...labels, [NAMESPACE_NAME_LABEL]: ns });
   for (const [ns, v] of Object.entries(ctx.raw.namespaces ?? {})) add(ns, v.labels);
   for (const h of ctx.hosts.values()) if (isPod(h)) add(podNamespace(h));
+  for (const e of Object.values(ctx.raw.pods_elsewhere ?? {})) add(e.namespace ?? DEFAULT_NAMESPACE);
   for (const p of ctx.policies) add(p.namespace);
   return out;
 }
@@ -79,6 +80,11 @@ export function checkNetworkPolicies(ctx: LabContext): void {
       if (seen.has(p.name)) ctx.report([...h.path, 'ports', i, 'name'], `port name "${p.name}" is used twice in host ${h.name}`);
       seen.add(p.name);
     }
+  }
+  for (const [name, e] of Object.entries(ctx.raw.pods_elsewhere ?? {})) {
+    if (ctx.hosts.has(name))
+      ctx.report(['pods_elsewhere', name], `pods_elsewhere names host "${name}" of this lab: a pod is either here or elsewhere`, 'key');
+    for (const p of e.ports ?? []) namedPorts.add(p.name);
   }
   const names = new Set<string>();
   for (const p of policies) {
@@ -155,10 +161,37 @@ function checkPort(port: RawPolicyPort, path: Path, named: Set<string>, report: 
 // Normalisation
 
 interface Pod {
-  entry: HostEntry;
+  name: string;
   namespace: string;
   labels: Record<string, string>;
   addresses: Cidr[];
+  ports: RawContainerPort[];
+  /** A pod on another machine of a lab across machines: a peer of this slice's rules, with no rules of its own here. */
+  elsewhere: boolean;
+}
+
+/**
+ * The lab's pods in name order (the slices of a lab across machines list theirs in another order
+ * than the whole lab, and the rules must come out the same).
+ */
+function labPods(ctx: LabContext): Pod[] {
+  const here: Pod[] = [...ctx.hosts.values()].filter(isPod).map((entry) => ({
+    name: entry.name,
+    namespace: podNamespace(entry),
+    labels: entry.raw.labels ?? {},
+    addresses: [...ctx.addressesOf(entry)].map((a) => hostCidr(parseCidr(a.text)!.ip)),
+    ports: entry.raw.ports ?? [],
+    elsewhere: false,
+  }));
+  const elsewhere: Pod[] = Object.entries(ctx.raw.pods_elsewhere ?? {}).map(([name, e]) => ({
+    name,
+    namespace: e.namespace ?? DEFAULT_NAMESPACE,
+    labels: e.labels ?? {},
+    addresses: e.addresses.map((a) => hostCidr(parseIp(a)!)),
+    ports: e.ports ?? [],
+    elsewhere: true,
+  }));
+  return [...here, ...elsewhere].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /**
@@ -170,13 +203,8 @@ export function normaliseNetworkPolicies(ctx: LabContext, hosts: Host[]): { pods
   const serviceEgress: ServiceEgress[] = [];
   if (!ctx.policies.length) return { pods: out, serviceEgress };
   const nsLabels = namespaceLabels(ctx);
-  const pods: Pod[] = [...ctx.hosts.values()].filter(isPod).map((entry) => ({
-    entry,
-    namespace: podNamespace(entry),
-    labels: entry.raw.labels ?? {},
-    addresses: [...ctx.addressesOf(entry)].map((a) => hostCidr(parseCidr(a.text)!.ip)),
-  }));
-  const services = serviceTargets(hosts);
+  const pods = labPods(ctx);
+  const services = serviceTargets(hosts, ctx.raw.services_elsewhere ?? []);
   for (const pod of pods) {
     const selecting = ctx.policies.filter((p) => p.namespace === pod.namespace && selectorMatches(p.spec.podSelector, pod.labels));
     if (!selecting.length) continue;
@@ -198,7 +226,7 @@ export function normaliseNetworkPolicies(ctx: LabContext, hosts: Host[]): { pods
         for (const r of p.spec.egress ?? []) egress.push(...egressRules(id, resolvePeers(p, r.to, pods, nsLabels), r.ports, pods));
       }
     }
-    out.set(pod.entry.name, { ingress, egress: egress && [...egress, ...toServices(services)] });
+    if (!pod.elsewhere) out.set(pod.name, { ingress, egress: egress && [...egress, ...toServices(services)] });
     if (egress && services.length) serviceEgress.push({ sources: pod.addresses.map(cidrText), rules: egress });
   }
   return { pods: out, serviceEgress };
@@ -257,7 +285,7 @@ function ingressPorts(ports: RawPolicyPort[] | undefined, pod: Pod): PodPort[] |
 }
 
 function namedPort(pod: Pod, name: string, proto: PodPort['proto']): number | null {
-  return pod.entry.raw.ports?.find((c) => c.name === name && protoOf(c.protocol) === proto)?.port ?? null;
+  return pod.ports.find((c) => c.name === name && protoOf(c.protocol) === proto)?.port ?? null;
 }
 
 function inBlocks(blocks: PeerBlock[], a: Cidr): boolean {
@@ -301,10 +329,13 @@ interface ServiceTarget {
   port: number;
 }
 
-function serviceTargets(hosts: Host[]): ServiceTarget[] {
+/** The lab's service VIPs, with those a slice lists on other machines, in one order wherever computed. */
+function serviceTargets(hosts: Host[], elsewhere: ServiceTarget[]): ServiceTarget[] {
   const out = new Map<string, ServiceTarget>();
-  for (const h of hosts) for (const s of h.policy?.services ?? []) out.set(`${s.vip}/${s.proto}/${s.port}`, s);
-  return [...out.values()].map(({ vip, proto, port }) => ({ vip, proto, port }));
+  const add = ({ vip, proto, port }: ServiceTarget) => out.set(`${vip}/${proto}/${port}`, { vip, proto, port });
+  for (const h of hosts) for (const s of h.policy?.services ?? []) add(s);
+  for (const s of elsewhere) add({ ...s, vip: parseIp(s.vip)!.toString() });
+  return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, s]) => s);
 }
 
 /**

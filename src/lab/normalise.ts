@@ -48,6 +48,9 @@ export function normalise(ctx: LabContext): Lab {
     ...(ctx.inputs.length ? { inputs: ctx.inputs } : {}),
     pos: ctx.locator.source(['name']),
     ...(machines ? { machines } : {}),
+    ...(machines && ctx.policies.length
+      ? { networkPolicies: ctx.policies.map((p) => ({ name: p.name, namespace: p.namespace, ...structuredClone(p.spec) })) }
+      : {}),
   };
 }
 

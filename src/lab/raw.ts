@@ -209,6 +209,10 @@ export interface RawLab {
   placement?: 'spread' | 'pack';
   /** In a machine's slice only: addresses of hosts on other machines its NAT rules target (see src/machines/slice-refs.ts). */
   addresses_elsewhere?: string[];
+  /** In a machine's slice only: the lab's pods on other machines, peers of its NetworkPolicies (see src/lab/netpol.ts). */
+  pods_elsewhere?: Record<string, RawPodElsewhere>;
+  /** In a machine's slice only: service VIPs DNATed on other machines, which egress-isolated pods may send to. */
+  services_elsewhere?: { vip: string; proto: 'tcp' | 'udp'; port: number }[];
   hosts: Record<string, RawHost>;
   links?: RawLink[];
   /** Kubernetes namespaces with their labels. */
@@ -217,6 +221,13 @@ export interface RawLab {
   network_policies?: RawPolicyEntry[];
   /** Reachability assertions, checked by src/lab/expect.ts; a matrix states a whole truth table. */
   expect?: (string | RawMatrixExpect)[];
+}
+
+export interface RawPodElsewhere {
+  namespace?: string;
+  labels?: Record<string, string>;
+  addresses: string[];
+  ports?: RawContainerPort[];
 }
 
 export interface RawContainerPort {

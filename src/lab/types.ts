@@ -1,6 +1,7 @@
 // The normalised lab model: what every layer after src/lab consumes.
 // Defaults are filled in, references are resolved and kernel names are decided here,
 // so nothing downstream reads raw YAML or re-derives a name.
+import type { RawPolicyEntry } from './raw.js';
 
 /** Where a host's network namespace comes from. */
 export type NetnsRef =
@@ -373,6 +374,11 @@ export interface Lab {
   pos?: SourcePos;
   /** The machines of a lab across machines (absent: this machine only); every host then has `machine`. */
   machines?: Machine[];
+  /**
+   * A lab across machines only: its NetworkPolicies as written inline (manifests read), which
+   * every machine's slice carries, since a manifest file is on the coordinator only.
+   */
+  networkPolicies?: RawPolicyEntry[];
 }
 
 export type ExpectProto = 'icmp' | 'tcp' | 'udp';

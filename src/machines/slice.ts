@@ -177,6 +177,7 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
       pinRemoteRefs(slice.hosts[h.name]!, h, { hosts, machine, targets });
     }
     if (targets.size) slice.addresses_elsewhere = [...targets].sort();
+    carryPolicies(slice, raw, lab, machine);
     const links: RawLink[] = [];
     const overlay = overlayHostName(slice.hosts);
     const joined = new Set<number>();
@@ -241,6 +242,33 @@ export function sliceLab(raw: RawLab, lab: Lab, underlays: Map<string, Underlay>
     slices.set(machine, slice);
   }
   return { segments, slices };
+}
+
+/**
+ * A slice carries every NetworkPolicy and namespace of the lab, the pods on other machines as
+ * peers (their addresses, labels, named ports) and the service VIPs DNATed there: the policies a
+ * pod gets here are the ones it gets with the whole lab on one machine.
+ */
+function carryPolicies(slice: RawLab, raw: RawLab, lab: Lab, machine: string): void {
+  if (!lab.networkPolicies?.length) return;
+  slice.network_policies = structuredClone(lab.networkPolicies);
+  if (raw.namespaces !== undefined) slice.namespaces = structuredClone(raw.namespaces);
+  const elsewhere: NonNullable<RawLab['pods_elsewhere']> = {};
+  for (const h of lab.hosts) {
+    const r = raw.hosts[h.name]!;
+    if (h.machine === machine || (r.labels === undefined && r.namespace === undefined)) continue;
+    elsewhere[h.name] = {
+      ...(r.namespace !== undefined ? { namespace: r.namespace } : {}),
+      ...(r.labels !== undefined ? { labels: { ...r.labels } } : {}),
+      addresses: h.interfaces.flatMap((i) => i.addresses.map((a) => a.split('/')[0]!)),
+      ...(r.ports !== undefined ? { ports: structuredClone(r.ports) } : {}),
+    };
+  }
+  if (Object.keys(elsewhere).length) slice.pods_elsewhere = elsewhere;
+  const services = lab.hosts
+    .filter((h) => h.machine !== machine)
+    .flatMap((h) => (h.policy?.services ?? []).map(({ vip, proto, port }) => ({ vip, proto, port })));
+  if (services.length) slice.services_elsewhere = services;
 }
 
 /**

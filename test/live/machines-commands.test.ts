@@ -36,6 +36,34 @@ const SERVICE_EXPECT = [
   'a2 -> 10.0.0.2:9200 reaches [a3]',
 ];
 
+/**
+ * NetworkPolicy across machines: a3 (m3) is isolated for ingress and admits only a1 (m1), on its
+ * named port; a2 (m2) is denied. a3's own egress is not isolated, so it reaches both, replies
+ * included. The tables are what the lab gives with every host on one machine.
+ */
+const POLICY = {
+  keys: { a1: 'labels: { pod: a1 }', a2: 'labels: { pod: a2 }' },
+  a3: ['labels: { pod: a3 }', 'ports: [{ name: echo, port: 7 }]'],
+  yaml: `network_policies:
+  - name: a3-from-a1
+    podSelector: { matchLabels: { pod: a3 } }
+    policyTypes: [Ingress]
+    ingress: [{ from: [{ podSelector: { matchLabels: { pod: a1 } } }], ports: [{ port: echo }] }]
+`,
+  expect: ['a1 -> a3 unreachable', 'a2 -> a3 unreachable', 'a3 -> a2 reachable'],
+  matrix: `  - matrix:
+      from: [a1, a2]
+      to: [a3]
+      port: 7
+      want: [".", "X"]
+  - matrix:
+      from: [a3]
+      to: [a1, a2]
+      port: 7
+      want: [".."]
+`,
+};
+
 /** The span lab's one-line host `name` with `extra` keys added to its body. */
 function withKeys(lab: string, name: string, address: string, extra: string): string {
   const line = `  ${name}: { on: m${name.slice(1)}, interfaces: { eth0: { addresses: [${address}] } } }\n`;
@@ -48,27 +76,31 @@ function withKeys(lab: string, name: string, address: string, extra: string): st
  * across machines: a reaches [...] whose answers come from another machine, and a truth table.
  * a1 (m1) and a3 (m3) have a service whose backends are on m1 and m2; a2 (m2) publishes a port of a3 (m3).
  */
-function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX): string {
+function cmdsLab(h: Harness, extraExpect: string[] = [], matrix = MATRIX, policy = false): string {
   const lab = spanLab(h.machinesYaml(), {
     name: 'cmds',
     a3Block: `    on: m3
     interfaces: { eth0: { addresses: [10.0.0.3/24] } }
-    ${SERVICE.join('\n    ')}
+    ${[...SERVICE, ...(policy ? POLICY.a3 : [])].join('\n    ')}
     run:
       - { name: talk, command: "echo hello from $NETLAB_HOST; exec sleep 600" }
 `,
-    expect: [
-      'a1 -> a2 reachable',
-      'a2 -> a3 reachable',
-      'a3 -> a1 reachable',
-      'r2 -> r3 reachable',
-      'a1 -> a3:8080 tcp reachable',
-      'a3 -> a2:53 udp reachable',
-      'a1 -> a3:9000 reaches [a3]',
-      ...extraExpect,
-    ],
+    expect: policy
+      ? POLICY.expect
+      : [
+          'a1 -> a2 reachable',
+          'a2 -> a3 reachable',
+          'a3 -> a1 reachable',
+          'r2 -> r3 reachable',
+          'a1 -> a3:8080 tcp reachable',
+          'a3 -> a2:53 udp reachable',
+          'a1 -> a3:9000 reaches [a3]',
+          ...extraExpect,
+        ],
   });
-  return withKeys(withKeys(lab, 'a1', '10.0.0.1/24', SERVICE.join(', ')), 'a2', '10.0.0.2/24', PUBLISH) + matrix;
+  const keys = (name: 'a1' | 'a2', extra: string) => (policy ? `${extra}, ${POLICY.keys[name]}` : extra);
+  const hosts = withKeys(withKeys(lab, 'a1', '10.0.0.1/24', keys('a1', SERVICE.join(', '))), 'a2', '10.0.0.2/24', keys('a2', PUBLISH));
+  return policy ? hosts.replace('links:\n', `${POLICY.yaml}links:\n`) + POLICY.matrix : hosts + matrix;
 }
 
 /** netlab started in the background, its stderr watched, for commands that wait (capture). */
@@ -228,6 +260,35 @@ describe.skipIf(sandboxSkipReason !== null)('commands on a lab across machines',
     const again = await netlab(['plan', withService], { env });
     expect(again.code, again.all).toBe(0);
     expect(again.stdout.match(/no changes/g)?.length, again.stdout).toBe(3);
+  });
+
+  it('a NetworkPolicy isolates a pod on one machine and admits a pod on another, as on one machine', async () => {
+    const withPolicy = labFile('cmds', cmdsLab(h, [], MATRIX, true));
+    try {
+      const applied = await netlab(['apply', '--yes', withPolicy], { env });
+      expect(applied.code, applied.all).toBe(0);
+      const r = await netlab(['test', '--json', withPolicy], { env });
+      expect(r.code, r.all).toBe(0);
+      const j = JSON.parse(r.stdout) as { labs: { results: { text: string; status: string; message: string }[] }[] };
+      expect(j.labs[0]!.results.map((x) => [x.text, x.status])).toEqual([
+        ['a1 -> a3 unreachable', 'pass'],
+        ['a2 -> a3 unreachable', 'pass'],
+        ['a3 -> a2 reachable', 'pass'],
+        ['matrix 2x1 tcp/7', 'pass'],
+        ['matrix 1x2 tcp/7', 'pass'],
+      ]);
+      // m3 enforces it by address: a1's, on m1, is the one peer in a3's rules.
+      const rules = await h.enter(m3, 'ip', ['netns', 'exec', 'cmds-a3', 'nft', 'list', 'ruleset']);
+      expect(rules.stdout).toMatch(/ip saddr 10\.0\.0\.1\b/);
+      expect(rules.stdout).not.toMatch(/10\.0\.0\.2\b.*dport 7\b/);
+      const again = await netlab(['plan', withPolicy], { env });
+      expect(again.code, again.all).toBe(0);
+      expect(again.stdout.match(/no changes/g)?.length, again.stdout).toBe(3);
+    } finally {
+      // Back to the shared lab, for the tests after this one.
+      const back = await netlab(['apply', '--yes', file], { env });
+      expect(back.code, back.all).toBe(0);
+    }
   });
 
   it('exec runs an argv in a host on another machine, its exit code and words intact', async () => {

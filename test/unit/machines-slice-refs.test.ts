@@ -92,19 +92,6 @@ describe('slicing references to hosts on other machines', () => {
     expect(rulesOf(sliced, 'node1')).toEqual(rulesOf(oneMachine.lab, 'node1'));
   });
 
-  it('refuses NetworkPolicies in a lab across machines instead of leaving them out of the slices', () => {
-    const policy = `network_policies:
-  - name: only-node1
-    podSelector: {}
-    policyTypes: [Ingress]
-    ingress: [{ from: [{ podSelector: { matchLabels: { app: node } } }] }]
-`;
-    const r = loadLabText('svc.yaml', LAB + policy);
-    expect(r.issues.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
-      expect.stringMatching(/^\d+:1 NetworkPolicies are not supported yet in a lab across machines/),
-    ]);
-  });
-
   it('refuses addresses_elsewhere in a lab file with machines: only slices carry it', () => {
     const r = loadLabText('svc.yaml', LAB.replace('hosts:', 'addresses_elsewhere: [10.0.0.2]\nhosts:'));
     expect(r.issues.map((i) => `${i.line}:${i.col} ${i.message}`)).toEqual([
