@@ -7,7 +7,7 @@
 //     JSON line {"ready":true,"pid":PID,"failed":[...]} once listening (a port already in use is reported in
 //     `failed`, not fatal). Exits on SIGTERM, when its stdin closes (netlab died), or after --lifetime.
 //
-//   agent.js probe --proto tcp|udp --to ADDRESS --port PORT [--count N] [--timeout MS] [--hold 1]
+//   agent.js probe --proto tcp|udp --to ADDRESS --port PORT [--count N] [--timeout MS] [--hold 1] [--retry-silent 1]
 //     Makes N attempts one after another and prints {"results":[{"ok":true,"name":"db"} |
 //     {"ok":true,"name":null,"answer":"..."} | {"ok":false,"error":"ECONNREFUSED"}]}. With --hold
 //     (TCP), each connection once established prints {"connected":I,"port":SOURCE_PORT} and stays
@@ -219,12 +219,19 @@ async function probe(a: Args): Promise<void> {
   const next = hold ? stdinLines() : null;
   // Hard bound on the whole run, whatever happens.
   setTimeout(() => process.exit(2), count * (timeout + 200) + 2000).unref();
+  // With --retry-silent (reaches [...]), a connection that was made but brought nothing at all
+  // (reset or closed at once) says nothing of who took it, so it is made once more; a backend
+  // that is always silent still shows on the second try.
+  const retrySilent = one(a, 'retry-silent', '0') === '1' && !hold;
+  const attempt = (host: string, i: number) =>
+    proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined);
   const attempts = async (host: string) => {
     const results: Result[] = [];
-    for (let i = 0; i < count; i++)
-      results.push(
-        await (proto === 'udp' ? udpOnce(host, port, timeout) : tcpOnce(host, port, timeout, next ? { index: i, next } : undefined)),
-      );
+    for (let i = 0; i < count; i++) {
+      let r = await attempt(host, i);
+      if (retrySilent && r.ok && r.name === null && r.answer === '') r = await attempt(host, i);
+      results.push(r);
+    }
     return results;
   };
   const all = await Promise.all(targets.map(attempts));

@@ -133,7 +133,15 @@ async function accepter(candidates: RealService[], from: number): Promise<string
   return hosts.length === 1 ? hosts[0]! : null;
 }
 
-async function probe(ns: string, e: Expectation, count: number, timeoutMs: number, candidates: RealService[] = []): Promise<Probe[]> {
+/** `retrySilent`: a connection made that brought nothing is made once more (see agent.ts). */
+async function probe(
+  ns: string,
+  e: Expectation,
+  count: number,
+  timeoutMs: number,
+  candidates: RealService[] = [],
+  retrySilent = false,
+): Promise<Probe[]> {
   const execa = await lazyExeca();
   const hold = candidates.length > 0;
   const [cmd, argv] = inNs(ns, [
@@ -151,6 +159,7 @@ async function probe(ns: string, e: Expectation, count: number, timeoutMs: numbe
     '--timeout',
     String(timeoutMs),
     ...(hold ? ['--hold', '1'] : []),
+    ...(retrySilent ? ['--retry-silent', '1'] : []),
   ]);
   const child = execa(cmd, argv, { reject: false, stdin: 'pipe' });
   child.stdin!.on('error', () => undefined); // The probe gone: its exit status tells why.
@@ -237,7 +246,7 @@ async function runOne(
     const what = `${e.proto} ${target}`;
     if (e.verdict === 'reaches') {
       const n = Math.max(10, 6 * e.backends.length);
-      const results = await probe(src.ns, e, n, timeoutMs, realServices(lab, e, rs));
+      const results = await probe(src.ns, e, n, timeoutMs, realServices(lab, e, rs), true);
       const hits = new Map<string, number>();
       const failures = new Map<string, number>();
       for (const r of results) {

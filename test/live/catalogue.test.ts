@@ -133,20 +133,27 @@ describe.skipIf(sandboxSkipReason !== null)('lab catalogue', () => {
     }
     it(`${file}: validate, apply, test, re-apply (no changes), destroy (nothing left)`, async () => {
       expect((await netlab(['validate', path])).code).toBe(0);
-      const applied = await netlab(['apply', path]);
-      expect(applied.code, applied.all).toBe(0);
-      const tested = await netlab(['test', '--timeout', '3s', path]);
-      expect(tested.code, tested.all).toBe(0);
-      expect(tested.stdout).toMatch(/\d+ passed, 0 failed/);
-      const again = await netlab(['apply', path]);
-      expect(again.stdout, again.all).toContain('no changes');
-      const name = (JSON.parse((await netlab(['validate', '--json', path])).stdout) as { labs: { name: string }[] }).labs[0]!.name;
-      const procs = runProcesses(name);
-      expect(alive(procs), 'run processes are up before destroy').toEqual(procs.map((p) => p.pid));
-      const destroyed = await netlab(['destroy', path]);
-      expect(destroyed.code, destroyed.all).toBe(0);
-      expect(await labNamespaces(name)).toEqual([]);
-      expect(alive(procs), 'run processes left after destroy').toEqual([]);
+      let destroyed = false;
+      try {
+        const applied = await netlab(['apply', path]);
+        expect(applied.code, applied.all).toBe(0);
+        const tested = await netlab(['test', '--timeout', '3s', path]);
+        expect(tested.code, tested.all).toBe(0);
+        expect(tested.stdout).toMatch(/\d+ passed, 0 failed/);
+        const again = await netlab(['apply', path]);
+        expect(again.stdout, again.all).toContain('no changes');
+        const name = (JSON.parse((await netlab(['validate', '--json', path])).stdout) as { labs: { name: string }[] }).labs[0]!.name;
+        const procs = runProcesses(name);
+        expect(alive(procs), 'run processes are up before destroy').toEqual(procs.map((p) => p.pid));
+        const gone = await netlab(['destroy', path]);
+        destroyed = true;
+        expect(gone.code, gone.all).toBe(0);
+        expect(await labNamespaces(name)).toEqual([]);
+        expect(alive(procs), 'run processes left after destroy').toEqual([]);
+      } finally {
+        // A failure above must not leave the lab for the tests after it, which check for leftovers.
+        if (!destroyed) await netlab(['destroy', path]);
+      }
     });
   }
 });

@@ -67,4 +67,23 @@ describe('netlab agent', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('--hold takes one --to');
   });
+
+  it('with --retry-silent, a connection that brought nothing is made once more', { timeout: 30_000 }, async () => {
+    // The first connection is closed at once, the next ones answered: as a reset under load looks.
+    let seen = 0;
+    const server = createServer((c) => (seen++ === 0 ? c.destroy() : c.end('{"netlab":"responder","name":"up"}\n')));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = String((server.address() as AddressInfo).port);
+    const probe = (...extra: string[]) =>
+      execa('node', [AGENT, 'probe', '--proto', 'tcp', '--to', '127.0.0.1', '--port', port, '--count', '2', ...extra]).then((r) =>
+        (JSON.parse(r.stdout) as { results: { ok: boolean; name: string | null }[] }).results.map((p) => p.name),
+      );
+    try {
+      expect(await probe('--retry-silent', '1')).toEqual(['up', 'up']);
+      seen = 0;
+      expect(await probe()).toEqual([null, 'up']);
+    } finally {
+      server.close();
+    }
+  });
 });
