@@ -42,12 +42,7 @@ tested() {
 # destroyed NAME FILE: destroy, then no namespace of the lab and no state remain.
 destroyed() {
   out=$(netlab destroy "$2" 2>&1) || fail "destroy $2 failed: $out"
-  # Another scenario's netlab may be running beside this one: only a probe namespace whose
-  # netlab is gone is a leftover.
-  left=$(ip netns list | grep -E "^$1-" || true)
-  for p in $(ip netns list | sed -n 's/^netlab-probe-\([0-9]*\).*/\1/p'); do
-    kill -0 "$p" 2>/dev/null || left="$left netlab-probe-$p"
-  done
+  left=$(ip netns list | grep -E "^($1-|netlab-probe-)" || true)
   [ -z "$left" ] || fail "destroy $1 left namespaces: $left"
   [ ! -e "/run/netlab/$1" ] || fail "destroy $1 left /run/netlab/$1"
   ok "destroy $1: nothing left"

@@ -1,7 +1,6 @@
 #!/bin/sh
 # Runs the vm scenarios inside the netlab VM (see vm.ts): every test/vm/scenarios/*.sh, or only
-# those named (space- or comma-separated, without .sh) in $NETLAB_VM_SCENARIOS, two at a time
-# ($NETLAB_VM_JOBS). Each runs with
+# those named (space- or comma-separated, without .sh) in $NETLAB_VM_SCENARIOS. Each runs with
 # `sh`, under a timeout of $NETLAB_VM_SCENARIO_TIMEOUT seconds (default 300: under TCG on a busy
 # machine one netlab command can take 10-20 s).
 #
@@ -21,45 +20,26 @@ else
   names=$(for f in "$here"/scenarios/*.sh; do [ -f "$f" ] && basename "$f" .sh; done)
 fi
 : > "$out/scenarios"
-for name in $names; do echo "$name" >> "$out/scenarios"; done
-
-# run_one NAME: runs one scenario, its output into NAME.log, its time and exit code beside it.
-run_one() {
-  script="$here/scenarios/$1.sh"
+failed=0
+for name in $names; do
+  echo "$name" >> "$out/scenarios"
+  script="$here/scenarios/$name.sh"
+  echo "=== $name"
   t0=$(date +%s.%N)
   if [ -f "$script" ]; then
-    timeout -k 5 "$limit" sh "$script" > "$out/$1.log" 2>&1
+    timeout -k 5 "$limit" sh "$script" > "$out/$name.log" 2>&1
     rc=$?
   else
-    echo "no such scenario: $script" > "$out/$1.log"
+    echo "no such scenario: $script" > "$out/$name.log"
     rc=127
   fi
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f\n", b - a }' > "$out/$1.secs"
-  [ "$rc" = 124 ] && echo "TIMEOUT after ${limit}s" >> "$out/$1.log"
-  echo "$rc" > "$out/$1.rc"
-}
-
-# $NETLAB_VM_JOBS lanes (default 2, the VM's CPUs) take the scenarios in order, each claiming the
-# next one nobody has (mkdir is atomic): one netlab run uses about one CPU, and the labs have
-# names of their own, so scenarios do not meet. A scenario that measures time (ping RTTs under
-# netem) says `# vm-scenario: alone` and runs afterwards with nothing beside it.
-alone() { grep -q '^# vm-scenario: alone$' "$here/scenarios/$1.sh" 2>/dev/null; }
-jobs=${NETLAB_VM_JOBS:-2}
-lane=0
-while [ "$lane" -lt "$jobs" ]; do
-  (for name in $names; do alone "$name" || { mkdir "$out/.claimed-$name" 2>/dev/null && run_one "$name"; }; done) &
-  lane=$((lane + 1))
-done
-wait
-for name in $names; do alone "$name" && run_one "$name"; done
-
-failed=0
-for name in $names; do
-  rc=$(cat "$out/$name.rc" 2>/dev/null || echo 126)
-  echo "=== $name"
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+  echo "$secs" > "$out/$name.secs"
+  echo "$rc" > "$out/$name.rc"
+  [ "$rc" = 124 ] && echo "TIMEOUT after ${limit}s" >> "$out/$name.log"
   sed 's/^/  /' "$out/$name.log"
-  echo "=== $name: rc=$rc ($(cat "$out/$name.secs" 2>/dev/null)s)"
+  echo "=== $name: rc=$rc (${secs}s)"
   [ "$rc" = 0 ] || failed=$((failed + 1))
 done
 [ "$failed" -le 100 ] || failed=100

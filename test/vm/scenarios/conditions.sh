@@ -10,7 +10,6 @@
 # then drift, and the plan has exactly that one step (so every other value tc printed for netem
 # and tbf normalised to the lab's); destroy leaves nothing. netlab runs slowly under TCG (seconds
 # per call), so calls are few: the revert by apply is checked in the live tier.
-# vm-scenario: alone
 set -eu
 . "$(dirname "$0")/../lib.sh"
 NAME=vmcond

@@ -4,7 +4,6 @@
 #
 # Checks: with delay 50ms the mean ping RTT is within 10% of 50 ms; with loss 20% the loss over
 # 200 fast pings is within 10 points of 20%.
-# vm-scenario: alone
 set -eu
 [ "${NETLAB_IN_VM:-}" = 1 ] || { echo "refusing to run outside the netlab VM (NETLAB_IN_VM is not 1)"; exit 2; }
 
